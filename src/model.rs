@@ -1,0 +1,181 @@
+//! Normalized records: what a parser produces and the store writes, independent of the wire format.
+//!
+//! Times are UTC (`DateTime<Utc>`); dates without a time (birth dates) are `NaiveDate`. Every record
+//! names its patient by MRN; the store resolves the MRN to a patient row. Natural keys are documented
+//! on each type: re-ingesting the same fact updates the row with that key, never adds a second one.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+/// One identifier from PID-3 (all repetitions are kept).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identifier {
+    pub value: String,
+    /// Identifier type code (CX-5), e.g. `MR`, `PI`, `AN`.
+    pub id_type: Option<String>,
+    /// Assigning authority (CX-4, first component).
+    pub authority: Option<String>,
+}
+
+impl Identifier {
+    /// The identifier system as stored: `authority/type`, with `-` for a missing part.
+    pub fn system(&self) -> String {
+        format!(
+            "{}/{}",
+            self.authority.as_deref().unwrap_or("-"),
+            self.id_type.as_deref().unwrap_or("-")
+        )
+    }
+}
+
+/// Demographics from PID. Natural key: `mrn`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Patient {
+    pub mrn: String,
+    pub identifiers: Vec<Identifier>,
+    pub family_name: Option<String>,
+    pub given_name: Option<String>,
+    pub birth_date: Option<NaiveDate>,
+    pub sex: Option<String>,
+}
+
+/// What an ADT event does to the patient's panel membership.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PanelAction {
+    /// A01 admit / A04 register: on the panel; a previous discharge no longer applies.
+    Join,
+    /// A03 discharge: off the panel; history stays.
+    Leave,
+    /// A08 and the like: update the stay's details, membership unchanged.
+    Update,
+}
+
+/// The patient's current stay as an ADT event reports it. Natural key: (source, mrn).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PanelEvent {
+    pub mrn: String,
+    pub action: PanelAction,
+    /// The trigger event, e.g. `A01`.
+    pub event: String,
+    /// EVN-2, else MSH-7.
+    pub event_at: Option<DateTime<Utc>>,
+    /// PV1-3 rendered as `unit^room^bed`, components trimmed.
+    pub location: Option<String>,
+    /// PV1-7 rendered as a display name (`Family, Given` or the id).
+    pub attending: Option<String>,
+    /// PV1-19.
+    pub visit_number: Option<String>,
+    /// PV1-44.
+    pub admitted_at: Option<DateTime<Utc>>,
+    /// PV1-45.
+    pub discharged_at: Option<DateTime<Utc>>,
+}
+
+/// One result (OBX under an OBR). Natural key: (mrn, order_id, code, observed_at).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    pub mrn: String,
+    /// Filler order number (OBR-3), else placer (OBR-2), else the message control id.
+    pub order_id: String,
+    /// OBX-3.1 identifier.
+    pub code: String,
+    /// OBX-3.3 coding system, e.g. `LN` (LOINC) or a local system name.
+    pub code_system: Option<String>,
+    /// OBX-3.2 text.
+    pub name: Option<String>,
+    /// OBX-2, e.g. `NM`, `ST`.
+    pub value_type: Option<String>,
+    /// OBX-5 as text (repetitions joined with `~` decoded to `; `).
+    pub value: Option<String>,
+    /// OBX-5 as a number when the type is NM and it parses.
+    pub numeric_value: Option<f64>,
+    /// OBX-6.1 (else OBX-6.2).
+    pub unit: Option<String>,
+    /// OBX-7.
+    pub reference_range: Option<String>,
+    /// OBX-8 (repetitions joined with `,`), e.g. `H`, `LL`.
+    pub abnormal_flag: Option<String>,
+    /// OBX-11, e.g. `F` final, `P` preliminary, `C` corrected.
+    pub status: Option<String>,
+    /// OBX-14, else OBR-7.
+    pub observed_at: Option<DateTime<Utc>>,
+    /// OBR-22 (results reported), else OBX-19.
+    pub resulted_at: Option<DateTime<Utc>>,
+}
+
+/// A record that a message contributes to the snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    Patient(Patient),
+    Panel(PanelEvent),
+    Observation(Observation),
+}
+
+impl Record {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Record::Patient(_) => "patient",
+            Record::Panel(_) => "panel",
+            Record::Observation(_) => "observation",
+        }
+    }
+}
+
+/// One message (HL7) or row (CSV) that was understood.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedMessage {
+    /// 1-based position of the message in the file.
+    pub index: usize,
+    /// MSH-10, when present.
+    pub control_id: Option<String>,
+    /// e.g. `ADT^A01`, `ORU^R01`.
+    pub message_type: String,
+    pub records: Vec<Record>,
+}
+
+/// One message or row that could not be understood; the rest of the file still lands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    /// 1-based position of the message in the file.
+    pub index: usize,
+    /// 1-based line of the file where the message starts.
+    pub line: usize,
+    pub control_id: Option<String>,
+    /// The segment (and field) at fault, e.g. `PID-3`, when known.
+    pub segment: Option<String>,
+    pub reason: String,
+    /// The message as it appeared in the file.
+    pub raw: String,
+}
+
+/// Where a file's `exported_at` came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportedAtOrigin {
+    /// FHS-7, BHS-7 or MSH-7 of the first message, named by the segment.
+    Header(&'static str),
+    /// The file's modification time (no header carried a usable timestamp).
+    Mtime,
+}
+
+impl ExportedAtOrigin {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ExportedAtOrigin::Header(s) => s,
+            ExportedAtOrigin::Mtime => "mtime",
+        }
+    }
+}
+
+/// A parsed file: what it says about its export, the messages understood, and those rejected.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ParsedFile {
+    /// From FHS-7, else BHS-7, else the first MSH-7; `None` means use the file's mtime.
+    pub exported_at: Option<(DateTime<Utc>, &'static str)>,
+    pub messages: Vec<ParsedMessage>,
+    pub rejects: Vec<Reject>,
+}
+
+impl ParsedFile {
+    pub fn record_count(&self) -> usize {
+        self.messages.iter().map(|m| m.records.len()).sum()
+    }
+}

@@ -1,0 +1,100 @@
+//! Parsers: pure functions from a file's bytes to normalized records and per-message rejects.
+//! No I/O, no SQLite, no clock: the pipeline reads the file and decides what to do with the result.
+
+pub mod hl7;
+
+use crate::model::ParsedFile;
+use crate::time::Zone;
+
+/// What a parser needs to know beyond the bytes.
+#[derive(Debug, Clone)]
+pub struct ParseOptions {
+    /// The zone of timestamps that carry no UTC offset.
+    pub zone: Zone,
+    /// Which PID-3 repetition is the MRN.
+    pub mrn: MrnRule,
+}
+
+impl Default for ParseOptions {
+    fn default() -> Self {
+        ParseOptions { zone: Zone::Host, mrn: MrnRule::default() }
+    }
+}
+
+/// The MRN is the first PID-3 repetition whose identifier type (CX-5) is `id_type` and, when
+/// `authority` is set, whose assigning authority (CX-4.1) matches; without such a repetition, the
+/// first repetition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MrnRule {
+    pub id_type: String,
+    pub authority: Option<String>,
+}
+
+impl Default for MrnRule {
+    fn default() -> Self {
+        MrnRule { id_type: "MR".into(), authority: None }
+    }
+}
+
+/// The format of a file, told from its first bytes (names lie; content does not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Hl7,
+    Unknown,
+}
+
+impl FileKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            FileKind::Hl7 => "hl7",
+            FileKind::Unknown => "unknown",
+        }
+    }
+}
+
+/// Why a whole file cannot be ingested (it goes to quarantine). Per-message problems are
+/// [`crate::model::Reject`]s instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FileError {
+    #[error("the file is empty")]
+    Empty,
+    #[error("not a recognised export: expected an HL7 v2 file starting with MSH, FHS or BHS; it starts with {head}")]
+    Unrecognised { head: String },
+    #[error("no message in the file could be ingested ({rejected} rejected; first: line {line}: {reason})")]
+    NothingUsable { rejected: usize, line: usize, reason: String },
+}
+
+/// Tell the format of a file from its first bytes.
+pub fn sniff(bytes: &[u8]) -> FileKind {
+    if hl7::looks_like_hl7(bytes) { FileKind::Hl7 } else { FileKind::Unknown }
+}
+
+/// Parse a whole file. A file whose every message was rejected is a [`FileError`], so that it is
+/// quarantined rather than recorded as ingested with nothing in it.
+pub fn parse_file(bytes: &[u8], options: &ParseOptions) -> Result<(FileKind, ParsedFile), FileError> {
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(FileError::Empty);
+    }
+    match sniff(bytes) {
+        FileKind::Hl7 => {
+            let parsed = hl7::parse(bytes, options);
+            if parsed.messages.is_empty() {
+                let (line, reason) = parsed
+                    .rejects
+                    .first()
+                    .map(|r| (r.line, r.reason.clone()))
+                    .unwrap_or((1, "no MSH segment".into()));
+                return Err(FileError::NothingUsable { rejected: parsed.rejects.len(), line, reason });
+            }
+            Ok((FileKind::Hl7, parsed))
+        }
+        FileKind::Unknown => Err(FileError::Unrecognised { head: describe_head(bytes) }),
+    }
+}
+
+/// The first bytes of a file, printable, for an error message (no more than 16 bytes: never PHI-sized).
+fn describe_head(bytes: &[u8]) -> String {
+    let head = &bytes[..bytes.len().min(16)];
+    let text: String = head.escape_ascii().to_string();
+    format!("\"{text}\"")
+}
