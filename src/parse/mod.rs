@@ -3,7 +3,7 @@
 
 pub mod hl7;
 
-use crate::model::ParsedFile;
+use crate::model::{ParsedFile, Reject};
 use crate::time::Zone;
 
 /// What a parser needs to know beyond the bytes.
@@ -60,8 +60,10 @@ pub enum FileError {
     Empty,
     #[error("not a recognised export: expected an HL7 v2 file starting with MSH, FHS or BHS; it starts with {head}")]
     Unrecognised { head: String },
-    #[error("no message in the file could be ingested ({rejected} rejected; first: line {line}: {reason})")]
-    NothingUsable { rejected: usize, line: usize, reason: String },
+    #[error("no message in the file could be ingested ({} rejected; first: line {}: {})",
+        rejects.len(), rejects.first().map_or(1, |r| r.line),
+        rejects.first().map_or("no MSH segment", |r| r.reason.as_str()))]
+    NothingUsable { rejects: Vec<Reject> },
 }
 
 /// Tell the format of a file from its first bytes.
@@ -79,12 +81,7 @@ pub fn parse_file(bytes: &[u8], options: &ParseOptions) -> Result<(FileKind, Par
         FileKind::Hl7 => {
             let parsed = hl7::parse(bytes, options);
             if parsed.messages.is_empty() {
-                let (line, reason) = parsed
-                    .rejects
-                    .first()
-                    .map(|r| (r.line, r.reason.clone()))
-                    .unwrap_or((1, "no MSH segment".into()));
-                return Err(FileError::NothingUsable { rejected: parsed.rejects.len(), line, reason });
+                return Err(FileError::NothingUsable { rejects: parsed.rejects });
             }
             Ok((FileKind::Hl7, parsed))
         }
@@ -97,4 +94,17 @@ fn describe_head(bytes: &[u8]) -> String {
     let head = &bytes[..bytes.len().min(16)];
     let text: String = head.escape_ascii().to_string();
     format!("\"{text}\"")
+}
+
+/// The export time that a file's header declares, read from its first bytes only (the whole file is
+/// not needed to order a replay). `prefix` may end mid-message.
+pub fn exported_at_hint(prefix: &[u8], options: &ParseOptions) -> Option<(chrono::DateTime<chrono::Utc>, &'static str)> {
+    match sniff(prefix) {
+        FileKind::Hl7 => {
+            // Cut at the last segment end so that a truncated tail does not become a reject.
+            let end = prefix.iter().rposition(|&b| b == b'\r' || b == b'\n').map_or(prefix.len(), |i| i + 1);
+            hl7::parse(&prefix[..end], options).exported_at
+        }
+        FileKind::Unknown => None,
+    }
 }

@@ -1,0 +1,112 @@
+//! The command line (DESIGN §6b). Each subcommand calls one module; this file maps results to exit
+//! codes: 0 all went in, 3 some file quarantined or message rejected, 2 usage or configuration
+//! error, 1 any other failure.
+
+use crate::config::{Config, ConfigError};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Parser)]
+#[command(name = "ingest", version, about = "EHR morning exports → a read-only SQLite snapshot", args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// Ingest these files or directories (backfill), in export order, then exit.
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub replay: Vec<PathBuf>,
+    /// The source the replayed files belong to (default: the only configured source).
+    #[arg(long, value_name = "NAME", requires = "replay")]
+    pub source: Option<String>,
+    /// Config file (default: $INGEST_CONFIG, then /etc/ingest/ingest.toml, then built-in defaults).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Snapshot database (overrides the config).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub db: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The daemon: watch the configured folders and ingest each export as it lands.
+    Run,
+    /// Per source: last export, last ingest, files by status, rejects, quarantine.
+    Status {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the configuration and print what it means.
+    CheckConfig,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config.with_snapshot(cli.db.as_deref()),
+        Err(e) => return config_error(&e),
+    };
+    let result = match (&cli.command, cli.replay.is_empty()) {
+        (Some(Command::CheckConfig), _) => {
+            print!("{}", config.describe());
+            println!("configuration OK");
+            return ExitCode::SUCCESS;
+        }
+        (Some(Command::Status { json }), _) => crate::status::run(&config, *json).map(|()| 0),
+        (Some(Command::Run), _) => run_daemon(config).map(|()| 0),
+        (None, false) => replay(&config, &cli),
+        (None, true) => {
+            eprintln!("ingest: nothing to do; try `ingest --replay DIR`, `ingest run` or `ingest --help`");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("ingest: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn config_error(e: &ConfigError) -> ExitCode {
+    eprintln!("ingest: configuration error: {e}");
+    ExitCode::from(2)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+/// Cancel `token` on SIGTERM or SIGINT.
+fn cancel_on_signals(token: CancellationToken) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: finishing or rolling back the file in hand"),
+            _ = int.recv() => tracing::info!("SIGINT: finishing or rolling back the file in hand"),
+        }
+        token.cancel();
+    });
+    Ok(())
+}
+
+fn run_daemon(config: Config) -> anyhow::Result<()> {
+    runtime()?.block_on(async {
+        let shutdown = CancellationToken::new();
+        cancel_on_signals(shutdown.clone())?;
+        crate::daemon::run(config, shutdown).await
+    })
+}
+
+fn replay(config: &Config, cli: &Cli) -> anyhow::Result<u8> {
+    let rt = runtime()?;
+    let cancel = CancellationToken::new();
+    rt.block_on(async { cancel_on_signals(cancel.clone()) })?;
+    let summary = crate::replay::run(config, &cli.replay, cli.source.as_deref(), &cancel)?;
+    crate::replay::print_summary(config, &summary)?;
+    Ok(summary.exit_code())
+}

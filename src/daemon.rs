@@ -1,0 +1,180 @@
+//! `ingest run`: watch every configured folder, take each file once it is ready, and put it through
+//! the pipeline, one file at a time. Shutdown is a token so that tests (and SIGTERM) can stop it;
+//! blocking work (the scan, SQLite) runs on tokio's blocking pool.
+
+use crate::config::{Config, SourceConfig};
+use crate::pipeline::{Handling, Intake, Outcome, Pipeline};
+use crate::source::folder::{self, FolderEvent};
+use crate::source::ready::{Hint, Rules, Stat, Tracker};
+use crate::store;
+use crate::time::SystemClock;
+use notify::RecommendedWatcher;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// How often pending files are checked for readiness.
+const READY_POLL: Duration = Duration::from_millis(100);
+
+/// One watched folder and what is known of it.
+struct Watched {
+    config: SourceConfig,
+    watcher: Option<RecommendedWatcher>,
+    tracker: Tracker,
+    next_rescan: Instant,
+}
+
+/// Run until `shutdown` is cancelled. A file in hand when it is cancelled is rolled back and left
+/// in place for the next start.
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let conn = store::open_writer(&config.snapshot)?;
+    let pipeline = Arc::new(Mutex::new(Pipeline::new(
+        conn,
+        config.parse_options(),
+        Arc::new(SystemClock),
+        config.archive_dir(),
+        config.quarantine_dir(),
+    )));
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let now = Instant::now();
+    let mut sources: Vec<Watched> = config
+        .sources
+        .iter()
+        .map(|s| Watched { config: s.clone(), watcher: None, tracker: Tracker::default(), next_rescan: now })
+        .collect();
+    tracing::info!(
+        snapshot = %config.snapshot.display(),
+        sources = sources.len(),
+        zone = %config.zone,
+        "ingest daemon started"
+    );
+
+    let mut poll = tokio::time::interval(READY_POLL);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            Some((index, event)) = rx.recv() => {
+                if let Some(watched) = sources.get_mut(index) {
+                    on_event(watched, event);
+                }
+            }
+            _ = poll.tick() => {
+                for (index, watched) in sources.iter_mut().enumerate() {
+                    if Instant::now() >= watched.next_rescan {
+                        rescan(index, watched, &pipeline, &tx).await;
+                    }
+                    let ready = watched.tracker.take_ready(Instant::now(), rules(&watched.config), stat, |p| {
+                        folder::trigger_of(&watched.config, p).is_some()
+                    });
+                    for path in ready {
+                        if shutdown.is_cancelled() {
+                            break;
+                        }
+                        ingest_one(&pipeline, &watched.config, path, &shutdown).await;
+                    }
+                }
+            }
+        }
+    }
+    tracing::info!("ingest daemon stopped");
+    Ok(())
+}
+
+fn rules(source: &SourceConfig) -> Rules {
+    Rules { settle: source.settle, require_trigger: source.require_trigger }
+}
+
+fn stat(path: &Path) -> Option<Stat> {
+    let meta = std::fs::metadata(path).ok().filter(|m| m.is_file())?;
+    Some(Stat { size: meta.len(), mtime: meta.modified().ok()? })
+}
+
+fn on_event(watched: &mut Watched, event: FolderEvent) {
+    let now = Instant::now();
+    match event {
+        FolderEvent::Touched(path, hint) => {
+            let Some(export) = folder::export_path(&watched.config, &path) else { return };
+            // An event on a trigger file concerns its export, which has not itself changed.
+            let hint = if export == path { hint } else { Hint::Written };
+            if export == path {
+                watched.tracker.note(&export, hint, now);
+            } else {
+                watched.tracker.discover(&export, now);
+            }
+        }
+        FolderEvent::Removed(path) => watched.tracker.forget(&path),
+        FolderEvent::Rescan => watched.next_rescan = now,
+    }
+}
+
+/// (Re)establish the watch if needed, then find every file not yet in the ledger.
+async fn rescan(
+    index: usize,
+    watched: &mut Watched,
+    pipeline: &Arc<Mutex<Pipeline>>,
+    tx: &mpsc::UnboundedSender<(usize, FolderEvent)>,
+) {
+    watched.next_rescan = Instant::now() + watched.config.rescan_interval;
+    if watched.watcher.is_none() {
+        match folder::watch(index, &watched.config, tx.clone()) {
+            Ok(w) => {
+                tracing::info!(source = %watched.config.name, folder = %watched.config.path.display(), "watching");
+                watched.watcher = Some(w);
+            }
+            Err(e) => {
+                tracing::error!(source = %watched.config.name, folder = %watched.config.path.display(), error = %e,
+                    "cannot watch the folder; retrying at the next rescan");
+                return;
+            }
+        }
+    }
+    let source = watched.config.clone();
+    let pipeline = Arc::clone(pipeline);
+    let found = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<PathBuf>> {
+        let found = folder::scan(&source)?;
+        let pipeline = pipeline.lock().map_err(|_| std::io::Error::other("pipeline lock poisoned"))?;
+        Ok(found.into_iter().filter(|p| !pipeline.already_seen(&source.name, p).unwrap_or(false)).collect())
+    })
+    .await;
+    match found {
+        Ok(Ok(paths)) => {
+            let now = Instant::now();
+            for path in &paths {
+                watched.tracker.discover(path, now);
+            }
+            tracing::debug!(source = %watched.config.name, new = paths.len(), "rescan");
+        }
+        Ok(Err(e)) => tracing::error!(source = %watched.config.name, error = %e, "rescan failed"),
+        Err(e) => tracing::error!(source = %watched.config.name, error = %e, "rescan task failed"),
+    }
+}
+
+/// Put one ready file through the pipeline on the blocking pool.
+async fn ingest_one(pipeline: &Arc<Mutex<Pipeline>>, source: &SourceConfig, path: PathBuf, shutdown: &CancellationToken) {
+    let pipeline = Arc::clone(pipeline);
+    let source = source.clone();
+    let token = shutdown.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let mut pipeline = pipeline.lock().map_err(|_| anyhow::anyhow!("pipeline lock poisoned"))?;
+        if pipeline.already_seen(&source.name, &path)? {
+            return Ok(None);
+        }
+        let intake = Intake {
+            source: &source.name,
+            path: &path,
+            trigger: folder::trigger_of(&source, &path),
+            handling: Handling::Live(source.after_ingest),
+        };
+        Ok::<_, anyhow::Error>(Some(pipeline.process(&intake, &|| token.is_cancelled())?))
+    })
+    .await;
+    match result {
+        Ok(Ok(Some(Outcome::Cancelled))) | Ok(Ok(Some(_))) | Ok(Ok(None)) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "file not ingested; it stays in place and is retried at the next rescan"),
+        Err(e) => tracing::error!(error = %e, "ingest task failed; the file stays in place"),
+    }
+}

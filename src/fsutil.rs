@@ -1,0 +1,74 @@
+//! Small filesystem helpers with the project's rules: private permissions (0700 directories,
+//! 0600 files), durable renames, and moves that never overwrite.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// Create `dir` and its missing parents; the directories created are 0700.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+/// Create `path` empty with mode 0600 if it does not exist.
+pub fn create_private_file(path: &Path) -> io::Result<()> {
+    match fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Write `contents` to a new 0600 file.
+pub fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
+    use io::Write;
+    let mut file = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
+/// `dir/name`, or `dir/name.N` for the first N that does not exist yet.
+pub fn free_name(dir: &Path, name: &str) -> PathBuf {
+    let first = dir.join(name);
+    if !first.exists() {
+        return first;
+    }
+    (1..).map(|n| dir.join(format!("{name}.{n}"))).find(|p| !p.exists()).unwrap_or(first)
+}
+
+/// Move `from` into `dir` (created 0700) under its own name, never overwriting; falls back to copy
+/// and delete across filesystems. Returns the new path.
+pub fn move_into(from: &Path, dir: &Path) -> io::Result<PathBuf> {
+    let to = place_in(from, dir)?;
+    if fs::rename(from, &to).is_err() {
+        fs::copy(from, &to)?;
+        fs::File::open(&to)?.sync_all()?;
+        fs::remove_file(from)?;
+    }
+    sync_dir(dir);
+    Ok(to)
+}
+
+/// Copy `from` into `dir` (created 0700) under its own name, never overwriting. Returns the new path.
+pub fn copy_into(from: &Path, dir: &Path) -> io::Result<PathBuf> {
+    let to = place_in(from, dir)?;
+    fs::copy(from, &to)?;
+    fs::set_permissions(&to, fs::Permissions::from_mode(0o600))?;
+    Ok(to)
+}
+
+fn place_in(from: &Path, dir: &Path) -> io::Result<PathBuf> {
+    create_private_dir(dir)?;
+    let name = from
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
+    Ok(free_name(dir, &name.to_string_lossy()))
+}
+
+/// Make a rename in `dir` durable (best effort: not every filesystem allows it).
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}

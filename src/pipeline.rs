@@ -1,0 +1,272 @@
+//! One file, start to finish: read → sha256 → ledger (duplicate?) → parse (pure) → one SQLite
+//! transaction → archive, keep, delete or quarantine. The daemon and `--replay` both come through
+//! here, so what the tests prove for one holds for the other.
+
+use crate::config::AfterIngest;
+use crate::fsutil;
+use crate::model::Reject;
+use crate::parse::{self, FileError, FileKind, ParseOptions};
+use crate::store::write::{self, FileMeta, WriteError, Written};
+use crate::time::{Clock, rfc3339};
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+use sha2::{Digest, Sha256};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// What to do with the file once its fate is decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handling {
+    /// A file dropped in a watched folder: after ingest, as the source says; when it cannot be
+    /// ingested, moved to quarantine.
+    Live(AfterIngest),
+    /// A file replayed from an archive: never moved; when it cannot be ingested, a copy goes to
+    /// quarantine.
+    Replay,
+}
+
+/// A ready file, handed to [`Pipeline::process`].
+#[derive(Debug, Clone)]
+pub struct Intake<'a> {
+    pub source: &'a str,
+    pub path: &'a Path,
+    /// The trigger file that announced it (`NAME.done`), removed along with it.
+    pub trigger: Option<PathBuf>,
+    pub handling: Handling,
+}
+
+/// What became of a file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Ingested(Written),
+    Duplicate { file_id: i64, of: i64 },
+    Quarantined { file_id: i64, error: String, rejects: Vec<Reject> },
+    /// Shutdown arrived mid-file: rolled back, the file left where it was for the next start.
+    Cancelled,
+}
+
+/// A failure that is not the file's fault (I/O, the database). The file's transaction rolled back
+/// and the file stays where it is, to be tried again.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{path}: snapshot: {source}")]
+    Store { path: String, source: rusqlite::Error },
+}
+
+/// The ingest pipeline over one writable snapshot.
+#[derive(Debug)]
+pub struct Pipeline {
+    conn: Connection,
+    options: ParseOptions,
+    clock: Arc<dyn Clock>,
+    archive_dir: PathBuf,
+    quarantine_dir: PathBuf,
+}
+
+impl Pipeline {
+    pub fn new(
+        conn: Connection,
+        options: ParseOptions,
+        clock: Arc<dyn Clock>,
+        archive_dir: PathBuf,
+        quarantine_dir: PathBuf,
+    ) -> Pipeline {
+        Pipeline { conn, options, clock, archive_dir, quarantine_dir }
+    }
+
+    /// The snapshot connection (for status queries between files).
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Whether this file (by source, path, size and mtime) already has a ledger row.
+    pub fn already_seen(&self, source: &str, path: &Path) -> Result<bool, PipelineError> {
+        let Ok(meta) = std::fs::metadata(path) else { return Ok(false) };
+        let mtime = mtime_of(&meta);
+        write::seen_unchanged(&self.conn, source, &path.display().to_string(), meta.len(), mtime)
+            .map_err(|source| PipelineError::Store { path: path.display().to_string(), source })
+    }
+
+    /// Take one ready file through the pipeline. `cancelled` is asked between messages.
+    pub fn process(&mut self, intake: &Intake<'_>, cancelled: &dyn Fn() -> bool) -> Result<Outcome, PipelineError> {
+        let shown = intake.path.display().to_string();
+        let io = |source| PipelineError::Io { path: shown.clone(), source };
+        let store = |source| PipelineError::Store { path: shown.clone(), source };
+
+        let received_at = self.clock.now();
+        let bytes = std::fs::read(intake.path).map_err(io)?;
+        let fs_meta = std::fs::metadata(intake.path).map_err(io)?;
+        let sha256 = hex(&Sha256::digest(&bytes));
+        let parsed = parse::parse_file(&bytes, &self.options);
+        let (kind, exported_at) = match &parsed {
+            Ok((kind, file)) => (*kind, file.exported_at),
+            Err(_) => (parse::sniff(&bytes), None),
+        };
+        let (exported_at, exported_at_origin) = exported_at.unwrap_or((mtime_of(&fs_meta), "mtime"));
+        let meta = FileMeta {
+            source: intake.source.to_string(),
+            path: shown.clone(),
+            size: bytes.len() as u64,
+            mtime: mtime_of(&fs_meta),
+            sha256,
+            kind: kind.as_str(),
+            exported_at,
+            exported_at_origin,
+            received_at,
+        };
+
+        if let Some(of) = write::find_ingested(&self.conn, &meta.sha256).map_err(store)? {
+            let file_id = write::record_duplicate(&self.conn, &meta, of, self.clock.now()).map_err(store)?;
+            tracing::info!(file_id, of, source = intake.source, file = %file_name(intake.path), "duplicate of an ingested file");
+            self.after_ingest(intake, file_id)?;
+            return Ok(Outcome::Duplicate { file_id, of });
+        }
+
+        let file = match parsed {
+            Ok((_, file)) => file,
+            Err(error) => return self.quarantine(intake, &meta, kind, &error),
+        };
+        match write::write_file(&mut self.conn, &meta, &file, self.clock.now(), cancelled) {
+            Ok(written) => {
+                tracing::info!(
+                    file_id = written.file_id,
+                    source = intake.source,
+                    file = %file_name(intake.path),
+                    exported_at = %rfc3339(meta.exported_at),
+                    messages = written.messages,
+                    records = written.records,
+                    rejects = written.rejects,
+                    "ingested"
+                );
+                for r in &file.rejects {
+                    tracing::warn!(
+                        file_id = written.file_id,
+                        message = r.index,
+                        line = r.line,
+                        control_id = r.control_id.as_deref().unwrap_or("-"),
+                        segment = r.segment.as_deref().unwrap_or("-"),
+                        reason = %r.reason,
+                        "message rejected"
+                    );
+                }
+                self.after_ingest(intake, written.file_id)?;
+                Ok(Outcome::Ingested(written))
+            }
+            Err(WriteError::Cancelled) => {
+                tracing::info!(source = intake.source, file = %file_name(intake.path), "shutdown mid-file: rolled back, left in place");
+                Ok(Outcome::Cancelled)
+            }
+            Err(WriteError::Sqlite(source)) => Err(store(source)),
+        }
+    }
+
+    fn quarantine(
+        &mut self,
+        intake: &Intake<'_>,
+        meta: &FileMeta,
+        kind: FileKind,
+        error: &FileError,
+    ) -> Result<Outcome, PipelineError> {
+        let shown = intake.path.display().to_string();
+        let io = |source| PipelineError::Io { path: shown.clone(), source };
+        let rejects = match error {
+            FileError::NothingUsable { rejects } => rejects.clone(),
+            _ => Vec::new(),
+        };
+        let message = error.to_string();
+        let file_id = write::record_quarantined(&mut self.conn, meta, &message, &rejects, self.clock.now())
+            .map_err(|source| PipelineError::Store { path: shown.clone(), source })?;
+        let dir = self.quarantine_dir.join(intake.source);
+        let placed = match intake.handling {
+            Handling::Live(_) => fsutil::move_into(intake.path, &dir),
+            Handling::Replay => fsutil::copy_into(intake.path, &dir),
+        }
+        .map_err(io)?;
+        let report = error_report(meta, kind, &message, &rejects, file_id);
+        let report_path = PathBuf::from(format!("{}.error.txt", placed.display()));
+        fsutil::write_private(&report_path, report.as_bytes()).map_err(io)?;
+        if let Some(trigger) = &intake.trigger {
+            remove_if_present(trigger).map_err(io)?;
+        }
+        write::set_disposition(&self.conn, file_id, &placed.display().to_string())
+            .map_err(|source| PipelineError::Store { path: shown.clone(), source })?;
+        tracing::warn!(file_id, source = intake.source, file = %file_name(intake.path), error = %message, "quarantined");
+        Ok(Outcome::Quarantined { file_id, error: message, rejects })
+    }
+
+    /// Archive, keep or delete a file that went in (or was a duplicate), and note where it went.
+    fn after_ingest(&self, intake: &Intake<'_>, file_id: i64) -> Result<(), PipelineError> {
+        let shown = intake.path.display().to_string();
+        let io = |source| PipelineError::Io { path: shown.clone(), source };
+        let disposition = match intake.handling {
+            Handling::Replay => "replayed in place".to_string(),
+            Handling::Live(AfterIngest::Keep) => "kept".to_string(),
+            Handling::Live(AfterIngest::Delete) => {
+                std::fs::remove_file(intake.path).map_err(io)?;
+                "deleted".to_string()
+            }
+            Handling::Live(AfterIngest::Archive) => {
+                let day = self.clock.now().format("%Y/%m/%d").to_string();
+                let dir = self.archive_dir.join(intake.source).join(day);
+                fsutil::move_into(intake.path, &dir).map_err(io)?.display().to_string()
+            }
+        };
+        if let (Some(trigger), Handling::Live(AfterIngest::Archive | AfterIngest::Delete)) =
+            (&intake.trigger, intake.handling)
+        {
+            remove_if_present(trigger).map_err(io)?;
+        }
+        write::set_disposition(&self.conn, file_id, &disposition)
+            .map_err(|source| PipelineError::Store { path: shown.clone(), source })
+    }
+}
+
+/// What `NAME.error.txt` says: which file, what is wrong, and where. No message content (PHI).
+fn error_report(meta: &FileMeta, kind: FileKind, message: &str, rejects: &[Reject], file_id: i64) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "file:        {}", meta.path);
+    let _ = writeln!(out, "source:      {}", meta.source);
+    let _ = writeln!(out, "ledger id:   {file_id}");
+    let _ = writeln!(out, "received at: {}", rfc3339(meta.received_at));
+    let _ = writeln!(out, "size:        {} bytes", meta.size);
+    let _ = writeln!(out, "sha256:      {}", meta.sha256);
+    let _ = writeln!(out, "kind:        {}", kind.as_str());
+    let _ = writeln!(out, "error:       {message}");
+    for r in rejects {
+        let _ = writeln!(
+            out,
+            "  message {} (line {}, control id {}, {}): {}",
+            r.index,
+            r.line,
+            r.control_id.as_deref().unwrap_or("-"),
+            r.segment.as_deref().unwrap_or("-"),
+            r.reason
+        );
+    }
+    out
+}
+
+fn remove_if_present(path: &Path) -> std::io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+pub(crate) fn mtime_of(meta: &std::fs::Metadata) -> DateTime<Utc> {
+    meta.modified().map(DateTime::<Utc>::from).unwrap_or_else(|_| Utc::now())
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}

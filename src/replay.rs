@@ -1,0 +1,224 @@
+//! `ingest --replay PATH…`: load archived exports (backfill) in `exported_at` order through the same
+//! pipeline as the daemon, with progress, a summary and an exit status that says what happened.
+
+use crate::config::{Config, SourceConfig};
+use crate::pipeline::{Handling, Intake, Outcome, Pipeline};
+use crate::store::{self, read};
+use crate::time::{SystemClock, rfc3339};
+use chrono::{DateTime, Utc};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// How much of each file is read to find its export time before the replay is ordered.
+const HEADER_PREFIX: usize = 64 * 1024;
+
+/// The result of a replay, for the summary and the exit status.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Summary {
+    pub files_found: usize,
+    pub ingested: usize,
+    pub ingested_with_rejects: usize,
+    pub duplicate: usize,
+    pub quarantined: usize,
+    pub failed: usize,
+    pub records: usize,
+    pub rejects: usize,
+    pub interrupted: bool,
+    pub seconds: f64,
+    /// One line per file that needs a look (quarantined, rejects, failures).
+    pub problems: Vec<String>,
+}
+
+impl Summary {
+    /// DESIGN §6b: 0 all went in; 3 something quarantined or rejected; 1 any other failure.
+    pub fn exit_code(&self) -> u8 {
+        if self.failed > 0 || self.interrupted {
+            1
+        } else if self.quarantined > 0 || self.rejects > 0 {
+            3
+        } else {
+            0
+        }
+    }
+}
+
+/// A file to replay with its export time.
+#[derive(Debug)]
+struct Planned {
+    path: PathBuf,
+    exported_at: DateTime<Utc>,
+}
+
+/// Replay `paths` (files or directories, walked recursively) into the configured snapshot under
+/// source `source` (default: the only configured source, else `replay`).
+pub fn run(config: &Config, paths: &[PathBuf], source: Option<&str>, cancel: &CancellationToken) -> anyhow::Result<Summary> {
+    let started = Instant::now();
+    let source_name = match source {
+        Some(name) => name.to_string(),
+        None if config.sources.len() == 1 => config.sources[0].name.clone(),
+        None => "replay".to_string(),
+    };
+    let filter = config.source(&source_name).or(config.sources.first());
+    let options = config.parse_options();
+    let files = plan(paths, filter, &options)?;
+    let conn = store::open_writer(&config.snapshot)?;
+    let mut pipeline =
+        Pipeline::new(conn, options, Arc::new(SystemClock), config.archive_dir(), config.quarantine_dir());
+
+    let progress = Progress::new(files.len() as u64);
+    let mut summary = Summary { files_found: files.len(), ..Summary::default() };
+    for planned in &files {
+        if cancel.is_cancelled() {
+            summary.interrupted = true;
+            break;
+        }
+        let intake = Intake { source: &source_name, path: &planned.path, trigger: None, handling: Handling::Replay };
+        let shown = planned.path.display();
+        match pipeline.process(&intake, &|| cancel.is_cancelled()) {
+            Ok(Outcome::Ingested(w)) => {
+                summary.records += w.records;
+                summary.rejects += w.rejects;
+                if w.rejects == 0 {
+                    summary.ingested += 1;
+                } else {
+                    summary.ingested_with_rejects += 1;
+                    summary.problems.push(format!("{shown}: {} message(s) rejected (see `ingest status`)", w.rejects));
+                }
+            }
+            Ok(Outcome::Duplicate { .. }) => summary.duplicate += 1,
+            Ok(Outcome::Quarantined { error, .. }) => {
+                summary.quarantined += 1;
+                summary.problems.push(format!("{shown}: quarantined: {error}"));
+            }
+            Ok(Outcome::Cancelled) => {
+                summary.interrupted = true;
+                break;
+            }
+            Err(e) => {
+                summary.failed += 1;
+                summary.problems.push(format!("failed: {e}"));
+                tracing::error!(error = %e, "file failed; left as it was");
+            }
+        }
+        progress.advance(planned, &summary);
+    }
+    progress.finish();
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// Print the summary for a person: what went in, where the snapshot is, what needs a look.
+pub fn print_summary(config: &Config, summary: &Summary) -> anyhow::Result<()> {
+    let conn = store::open_reader(&config.snapshot)?;
+    let counts = read::counts(&conn)?;
+    println!("snapshot: {}", config.snapshot.display());
+    println!(
+        "files: {} found · {} ingested · {} with rejects · {} duplicate · {} quarantined{}",
+        summary.files_found,
+        summary.ingested,
+        summary.ingested_with_rejects,
+        summary.duplicate,
+        summary.quarantined,
+        if summary.failed > 0 { format!(" · {} failed", summary.failed) } else { String::new() },
+    );
+    println!("records written: {} · messages rejected: {} · {:.2} s", summary.records, summary.rejects, summary.seconds);
+    println!(
+        "snapshot now holds: {} patients ({} on the panel) · {} results ({} abnormal)",
+        counts.patients, counts.on_panel, counts.observations, counts.abnormal_observations
+    );
+    for line in &summary.problems {
+        println!("  ! {line}");
+    }
+    if summary.interrupted {
+        println!("interrupted: the file in hand was rolled back; run the same replay again to finish");
+    }
+    Ok(())
+}
+
+/// Every file under `paths` that the source would take, ordered by export time (then path).
+fn plan(paths: &[PathBuf], filter: Option<&SourceConfig>, options: &crate::parse::ParseOptions) -> anyhow::Result<Vec<Planned>> {
+    let mut files = Vec::new();
+    for root in paths {
+        if !root.exists() {
+            anyhow::bail!("{}: no such file or directory", root.display());
+        }
+        for entry in walkdir::WalkDir::new(root).follow_links(false).sort_by_file_name() {
+            let entry = entry?;
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy();
+            let wanted = entry.depth() == 0 || filter.is_none_or(|s| s.wants(&name));
+            if wanted {
+                files.push(entry.into_path());
+            }
+        }
+    }
+    let mut planned = Vec::with_capacity(files.len());
+    for path in files {
+        let exported_at = header_time(&path, options)?;
+        planned.push(Planned { path, exported_at });
+    }
+    planned.sort_by(|a, b| a.exported_at.cmp(&b.exported_at).then_with(|| a.path.cmp(&b.path)));
+    Ok(planned)
+}
+
+fn header_time(path: &Path, options: &crate::parse::ParseOptions) -> anyhow::Result<DateTime<Utc>> {
+    let file = std::fs::File::open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let meta = file.metadata()?;
+    let mut prefix = Vec::with_capacity(HEADER_PREFIX);
+    file.take(HEADER_PREFIX as u64).read_to_end(&mut prefix)?;
+    Ok(crate::parse::exported_at_hint(&prefix, options)
+        .map(|(t, _)| t)
+        .unwrap_or_else(|| crate::pipeline::mtime_of(&meta)))
+}
+
+/// A progress bar on a terminal, a plain line every few seconds otherwise.
+struct Progress {
+    bar: Option<ProgressBar>,
+    total: u64,
+    done: std::cell::Cell<u64>,
+    last_line: std::cell::Cell<Instant>,
+}
+
+const PLAIN_EVERY: Duration = Duration::from_secs(5);
+
+impl Progress {
+    fn new(total: u64) -> Progress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} files · {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        Progress { bar, total, done: 0.into(), last_line: Instant::now().into() }
+    }
+
+    fn advance(&self, planned: &Planned, summary: &Summary) {
+        self.done.set(self.done.get() + 1);
+        let msg = format!("export {} · {} records", rfc3339(planned.exported_at), summary.records);
+        match &self.bar {
+            Some(bar) => {
+                bar.set_message(msg);
+                bar.inc(1);
+            }
+            None if self.last_line.get().elapsed() >= PLAIN_EVERY || self.done.get() == self.total => {
+                self.last_line.set(Instant::now());
+                tracing::info!(done = self.done.get(), total = self.total, records = summary.records, "replay progress");
+            }
+            None => {}
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

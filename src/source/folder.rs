@@ -1,0 +1,107 @@
+//! A folder source: inotify (via notify) for prompt pickup, and a full scan at start and on an
+//! interval because events can be lost. Events are only hints; readiness decides.
+
+use super::ready::Hint;
+use crate::config::SourceConfig;
+use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
+use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
+use std::path::{Path, PathBuf};
+use tokio::sync::mpsc::UnboundedSender;
+
+/// What the watcher saw, reduced to what the daemon acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FolderEvent {
+    Touched(PathBuf, Hint),
+    Removed(PathBuf),
+    /// A directory appeared or events were lost: scan the whole folder.
+    Rescan,
+}
+
+/// Start watching `source.path`; events go to `tx` tagged with `index`.
+pub fn watch(
+    index: usize,
+    source: &SourceConfig,
+    tx: UnboundedSender<(usize, FolderEvent)>,
+) -> notify::Result<RecommendedWatcher> {
+    let mut watcher = notify::recommended_watcher(move |result: notify::Result<notify::Event>| {
+        let events = match result {
+            Ok(event) => translate(&event),
+            Err(_) => vec![FolderEvent::Rescan],
+        };
+        for event in events {
+            // The receiver is gone only during shutdown.
+            let _ = tx.send((index, event));
+        }
+    })?;
+    let mode = if source.recursive { RecursiveMode::Recursive } else { RecursiveMode::NonRecursive };
+    watcher.watch(&source.path, mode)?;
+    Ok(watcher)
+}
+
+fn translate(event: &notify::Event) -> Vec<FolderEvent> {
+    if event.need_rescan() {
+        return vec![FolderEvent::Rescan];
+    }
+    let touched = |hint| event.paths.iter().map(|p| FolderEvent::Touched(p.clone(), hint)).collect();
+    match event.kind {
+        EventKind::Create(CreateKind::Folder) => vec![FolderEvent::Rescan],
+        EventKind::Create(_) | EventKind::Modify(ModifyKind::Data(_)) => touched(Hint::Written),
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => touched(Hint::Written),
+        EventKind::Modify(ModifyKind::Name(RenameMode::To)) => match event.paths.first() {
+            Some(p) if p.is_dir() => vec![FolderEvent::Rescan],
+            _ => touched(Hint::RenamedIn),
+        },
+        EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => {
+            let mut out: Vec<FolderEvent> = event.paths.first().map(|p| FolderEvent::Removed(p.clone())).into_iter().collect();
+            match event.paths.get(1) {
+                Some(p) if p.is_dir() => out.push(FolderEvent::Rescan),
+                Some(p) => out.push(FolderEvent::Touched(p.clone(), Hint::RenamedIn)),
+                None => {}
+            }
+            out
+        }
+        EventKind::Modify(ModifyKind::Name(RenameMode::From)) | EventKind::Remove(_) => {
+            event.paths.iter().map(|p| FolderEvent::Removed(p.clone())).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Every regular file under the source's folder whose name it takes, plus the export named by
+/// each trigger file. Symlinks are not followed. An unreadable folder gives an error.
+pub fn scan(source: &SourceConfig) -> std::io::Result<Vec<PathBuf>> {
+    let depth = if source.recursive { usize::MAX } else { 1 };
+    let mut found = Vec::new();
+    for entry in walkdir::WalkDir::new(&source.path).max_depth(depth).follow_links(false) {
+        let entry = entry.map_err(std::io::Error::other)?;
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        if let Some(path) = export_path(source, entry.path()) {
+            found.push(path);
+        }
+    }
+    found.sort();
+    found.dedup();
+    Ok(found)
+}
+
+/// The export that an event on `path` concerns: the file itself if the source takes its name, the
+/// file it announces if it is a trigger file, else none.
+pub fn export_path(source: &SourceConfig, path: &Path) -> Option<PathBuf> {
+    let name = path.file_name()?.to_str()?;
+    if let Some(target) = source.trigger_for(name) {
+        return source.wants(target).then(|| path.with_file_name(target));
+    }
+    source.wants(name).then(|| path.to_path_buf())
+}
+
+/// The trigger file next to `path` that exists, if any.
+pub fn trigger_of(source: &SourceConfig, path: &Path) -> Option<PathBuf> {
+    let name = path.file_name()?.to_str()?;
+    source
+        .trigger_suffixes
+        .iter()
+        .map(|suffix| path.with_file_name(format!("{name}{suffix}")))
+        .find(|p| p.exists())
+}

@@ -1,0 +1,94 @@
+//! The snapshot: one SQLite file in WAL mode. `open_writer` applies the embedded migrations;
+//! `open_reader` is read-only. `write` holds the per-file transaction, `read` the queries.
+
+pub mod read;
+pub mod write;
+
+use rusqlite::{Connection, OpenFlags};
+use rusqlite_migration::{M, Migrations};
+use std::path::Path;
+use std::time::Duration;
+
+/// The numbered files in `migrations/`, in order. Append only.
+const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_ledger_and_snapshot.sql")];
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("snapshot {path}: {source}")]
+    Sqlite { path: String, source: rusqlite::Error },
+    #[error("snapshot {path}: migration failed: {source}")]
+    Migration { path: String, source: rusqlite_migration::Error },
+    #[error("snapshot {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("snapshot {path} does not exist (nothing has been ingested yet?)")]
+    Missing { path: String },
+}
+
+/// How long a writer or reader waits for the other's lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Open (creating if needed, 0600 in a 0700 directory) the snapshot for writing, and bring its
+/// schema up to date.
+pub fn open_writer(path: &Path) -> Result<Connection, StoreError> {
+    let shown = path.display().to_string();
+    let io = |source| StoreError::Io { path: shown.clone(), source };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        crate::fsutil::create_private_dir(dir).map_err(io)?;
+    }
+    crate::fsutil::create_private_file(path).map_err(io)?;
+    let sqlite = |source| StoreError::Sqlite { path: shown.clone(), source };
+    let mut conn = Connection::open(path).map_err(sqlite)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
+    // FULL: a file is archived only after its transaction is durable.
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+        .map_err(sqlite)?;
+    let migrations = Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect());
+    migrations
+        .to_latest(&mut conn)
+        .map_err(|source| StoreError::Migration { path: shown.clone(), source })?;
+    Ok(conn)
+}
+
+/// Open an existing snapshot read-only (no writes possible through this connection).
+pub fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let shown = path.display().to_string();
+    if !path.exists() {
+        return Err(StoreError::Missing { path: shown });
+    }
+    let sqlite = |source| StoreError::Sqlite { path: shown.clone(), source };
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+    )
+    .map_err(sqlite)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
+    conn.execute_batch("PRAGMA query_only = ON;").map_err(sqlite)?;
+    Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid_and_idempotent() {
+        assert!(Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect()).validate().is_ok());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.db");
+        drop(open_writer(&path).expect("first open"));
+        let conn = open_writer(&path).expect("second open");
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("version");
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).expect("mode");
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn reader_cannot_write() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.db");
+        drop(open_writer(&path).expect("create"));
+        let reader = open_reader(&path).expect("reader");
+        assert!(reader.execute("DELETE FROM patients", []).is_err());
+    }
+}

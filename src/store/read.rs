@@ -1,0 +1,140 @@
+//! Queries on the snapshot for `ingest status` and the replay summary. Read-only.
+
+use rusqlite::{Connection, params};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// One source as the ledger knows it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SourceStatus {
+    pub name: String,
+    /// The newest `exported_at` among the files that went in.
+    pub last_export_at: Option<String>,
+    /// When the newest file went in.
+    pub last_ingested_at: Option<String>,
+    /// File count per ledger status (`ingested`, `ingested_with_rejects`, `duplicate`, `quarantined`).
+    pub files: BTreeMap<String, i64>,
+    /// Messages rejected inside files.
+    pub rejects: i64,
+    pub quarantined: Vec<QuarantinedFile>,
+    pub recent_files: Vec<RecentFile>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct QuarantinedFile {
+    pub file_id: i64,
+    pub path: String,
+    /// Where the file is now (inside quarantine/), with `NAME.error.txt` beside it.
+    pub quarantined_as: Option<String>,
+    pub received_at: String,
+    pub error: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RecentFile {
+    pub file_id: i64,
+    pub path: String,
+    pub status: String,
+    pub exported_at: String,
+    pub ingested_at: String,
+    pub messages: i64,
+    pub records: i64,
+    pub rejects: i64,
+}
+
+/// Totals of the snapshot's contents.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Default)]
+pub struct SnapshotCounts {
+    pub patients: i64,
+    pub on_panel: i64,
+    pub observations: i64,
+    pub abnormal_observations: i64,
+}
+
+/// How many quarantined files and recent files `ingest status` lists per source.
+const LIST_LIMIT: i64 = 10;
+
+/// Per-source status, for every source in `configured` plus any other the ledger has seen.
+pub fn sources(conn: &Connection, configured: &[String]) -> rusqlite::Result<Vec<SourceStatus>> {
+    let mut names: Vec<String> = configured.to_vec();
+    let mut stmt = conn.prepare("SELECT DISTINCT source FROM source_files ORDER BY source")?;
+    for name in stmt.query_map([], |r| r.get::<_, String>(0))? {
+        let name = name?;
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names.iter().map(|name| source(conn, name)).collect()
+}
+
+fn source(conn: &Connection, name: &str) -> rusqlite::Result<SourceStatus> {
+    let (last_export_at, last_ingested_at, rejects) = conn.query_row(
+        "SELECT max(CASE WHEN status IN ('ingested', 'ingested_with_rejects') THEN exported_at END),
+                max(CASE WHEN status IN ('ingested', 'ingested_with_rejects') THEN ingested_at END),
+                coalesce(sum(CASE WHEN status != 'quarantined' THEN rejects END), 0)
+         FROM source_files WHERE source = ?1",
+        [name],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    let mut files = BTreeMap::new();
+    for status in ["ingested", "ingested_with_rejects", "duplicate", "quarantined"] {
+        files.insert(status.to_string(), 0);
+    }
+    let mut stmt = conn.prepare("SELECT status, count(*) FROM source_files WHERE source = ?1 GROUP BY status")?;
+    for row in stmt.query_map([name], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+        let (status, n) = row?;
+        files.insert(status, n);
+    }
+    let mut stmt = conn.prepare(
+        "SELECT id, path, disposition, received_at, coalesce(error, '') FROM source_files
+         WHERE source = ?1 AND status = 'quarantined' ORDER BY id DESC LIMIT ?2",
+    )?;
+    let quarantined = stmt
+        .query_map(params![name, LIST_LIMIT], |r| {
+            Ok(QuarantinedFile {
+                file_id: r.get(0)?,
+                path: r.get(1)?,
+                quarantined_as: r.get(2)?,
+                received_at: r.get(3)?,
+                error: r.get(4)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut stmt = conn.prepare(
+        "SELECT id, path, status, exported_at, ingested_at, messages, records, rejects FROM source_files
+         WHERE source = ?1 ORDER BY id DESC LIMIT ?2",
+    )?;
+    let recent_files = stmt
+        .query_map(params![name, LIST_LIMIT], |r| {
+            Ok(RecentFile {
+                file_id: r.get(0)?,
+                path: r.get(1)?,
+                status: r.get(2)?,
+                exported_at: r.get(3)?,
+                ingested_at: r.get(4)?,
+                messages: r.get(5)?,
+                records: r.get(6)?,
+                rejects: r.get(7)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(SourceStatus { name: name.to_string(), last_export_at, last_ingested_at, files, rejects, quarantined, recent_files })
+}
+
+pub fn counts(conn: &Connection) -> rusqlite::Result<SnapshotCounts> {
+    conn.query_row(
+        "SELECT (SELECT count(*) FROM patients),
+                (SELECT count(DISTINCT patient_id) FROM panel WHERE active = 1),
+                (SELECT count(*) FROM observations),
+                (SELECT count(*) FROM observations WHERE abnormal_flag IS NOT NULL AND abnormal_flag NOT IN ('', 'N'))",
+        [],
+        |r| {
+            Ok(SnapshotCounts {
+                patients: r.get(0)?,
+                on_panel: r.get(1)?,
+                observations: r.get(2)?,
+                abnormal_observations: r.get(3)?,
+            })
+        },
+    )
+}

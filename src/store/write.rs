@@ -1,0 +1,401 @@
+//! Writing the snapshot: the ledger rows and one transaction per file with all its records.
+//!
+//! Precedence lives here, in SQL: a row is replaced only by a record from an export at least as new
+//! (`exported_at`). Where a newer record leaves a field empty, the older value stays; where an
+//! older record has a value the newer row lacks, it fills the gap. So the result does not depend on
+//! the order in which exports are ingested.
+
+use crate::model::{Observation, PanelAction, PanelEvent, ParsedFile, Patient, Reject};
+use crate::time::rfc3339;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+/// What the ledger knows of a file before it is ingested.
+#[derive(Debug, Clone)]
+pub struct FileMeta {
+    pub source: String,
+    pub path: String,
+    pub size: u64,
+    pub mtime: DateTime<Utc>,
+    pub sha256: String,
+    pub kind: &'static str,
+    pub exported_at: DateTime<Utc>,
+    pub exported_at_origin: &'static str,
+    pub received_at: DateTime<Utc>,
+}
+
+/// The ledger statuses (`source_files.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileStatus {
+    Ingested,
+    IngestedWithRejects,
+    Duplicate,
+    Quarantined,
+}
+
+impl FileStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            FileStatus::Ingested => "ingested",
+            FileStatus::IngestedWithRejects => "ingested_with_rejects",
+            FileStatus::Duplicate => "duplicate",
+            FileStatus::Quarantined => "quarantined",
+        }
+    }
+}
+
+/// What one file's transaction wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub file_id: i64,
+    pub status: FileStatus,
+    pub messages: usize,
+    pub records: usize,
+    pub rejects: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// Shutdown was asked for mid-file: the transaction was rolled back, nothing of the file remains.
+    #[error("interrupted; the file's transaction was rolled back")]
+    Cancelled,
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// The ledger row of an earlier ingest of the same bytes, if any.
+pub fn find_ingested(conn: &Connection, sha256: &str) -> rusqlite::Result<Option<i64>> {
+    conn.query_row(
+        "SELECT id FROM source_files WHERE sha256 = ?1 AND status IN ('ingested', 'ingested_with_rejects')
+         ORDER BY id LIMIT 1",
+        [sha256],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// Whether this exact file (source, path, size, mtime) already has a ledger row: a file kept in
+/// place after ingest is not taken again at each rescan.
+pub fn seen_unchanged(
+    conn: &Connection,
+    source: &str,
+    path: &str,
+    size: u64,
+    mtime: DateTime<Utc>,
+) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM source_files WHERE source = ?1 AND path = ?2 AND size = ?3 AND mtime = ?4)",
+        params![source, path, size as i64, rfc3339(mtime)],
+        |r| r.get(0),
+    )
+}
+
+/// A ledger row for a file whose bytes were already ingested.
+pub fn record_duplicate(conn: &Connection, meta: &FileMeta, of: i64, now: DateTime<Utc>) -> rusqlite::Result<i64> {
+    insert_ledger_row(conn, meta, FileStatus::Duplicate, Some(of), &Counts::default(), None, now)
+}
+
+/// A ledger row (and the message rejects that explain it) for a file that could not be ingested.
+pub fn record_quarantined(
+    conn: &mut Connection,
+    meta: &FileMeta,
+    error: &str,
+    rejects: &[Reject],
+    now: DateTime<Utc>,
+) -> rusqlite::Result<i64> {
+    let tx = conn.transaction()?;
+    let counts = Counts { rejects: rejects.len(), ..Counts::default() };
+    let id = insert_ledger_row(&tx, meta, FileStatus::Quarantined, None, &counts, Some(error), now)?;
+    insert_rejects(&tx, id, rejects)?;
+    tx.commit()?;
+    Ok(id)
+}
+
+/// Where the file went after ingest (archive path, "kept", "deleted", quarantine path).
+pub fn set_disposition(conn: &Connection, file_id: i64, disposition: &str) -> rusqlite::Result<()> {
+    conn.execute("UPDATE source_files SET disposition = ?2 WHERE id = ?1", params![file_id, disposition])?;
+    Ok(())
+}
+
+/// Write a parsed file: its ledger row, every record (with precedence) and its rejects, in one
+/// transaction. `cancelled` is asked between messages; if it says yes, everything is rolled back.
+pub fn write_file(
+    conn: &mut Connection,
+    meta: &FileMeta,
+    parsed: &ParsedFile,
+    now: DateTime<Utc>,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<Written, WriteError> {
+    let tx = conn.transaction()?;
+    let counts = Counts { messages: parsed.messages.len(), records: parsed.record_count(), rejects: parsed.rejects.len() };
+    let status = if counts.rejects == 0 { FileStatus::Ingested } else { FileStatus::IngestedWithRejects };
+    let file_id = insert_ledger_row(&tx, meta, status, None, &counts, None, now)?;
+    let stamp = Stamp { file_id, exported_at: rfc3339(meta.exported_at), ingested_at: rfc3339(now) };
+    let mut writer = RecordWriter { tx: &tx, stamp: &stamp, source: &meta.source };
+    for message in &parsed.messages {
+        if cancelled() {
+            return Err(WriteError::Cancelled);
+        }
+        for record in &message.records {
+            writer.write(record)?;
+        }
+    }
+    insert_rejects(&tx, file_id, &parsed.rejects)?;
+    tx.commit()?;
+    Ok(Written { file_id, status, messages: counts.messages, records: counts.records, rejects: counts.rejects })
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    messages: usize,
+    records: usize,
+    rejects: usize,
+}
+
+fn insert_ledger_row(
+    conn: &Connection,
+    meta: &FileMeta,
+    status: FileStatus,
+    duplicate_of: Option<i64>,
+    counts: &Counts,
+    error: Option<&str>,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<i64> {
+    conn.prepare_cached(
+        "INSERT INTO source_files (source, path, size, mtime, sha256, kind, exported_at, exported_at_origin,
+             received_at, ingested_at, status, duplicate_of, messages, records, rejects, error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    )?
+    .execute(params![
+        meta.source,
+        meta.path,
+        meta.size as i64,
+        rfc3339(meta.mtime),
+        meta.sha256,
+        meta.kind,
+        rfc3339(meta.exported_at),
+        meta.exported_at_origin,
+        rfc3339(meta.received_at),
+        rfc3339(now),
+        status.as_str(),
+        duplicate_of,
+        counts.messages as i64,
+        counts.records as i64,
+        counts.rejects as i64,
+        error,
+    ])?;
+    Ok(conn.last_insert_rowid())
+}
+
+fn insert_rejects(conn: &Connection, file_id: i64, rejects: &[Reject]) -> rusqlite::Result<()> {
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO rejects (source_file_id, message_index, line, control_id, segment, reason, raw)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for r in rejects {
+        insert.execute(params![file_id, r.index as i64, r.line as i64, r.control_id, r.segment, r.reason, r.raw])?;
+    }
+    Ok(())
+}
+
+/// The provenance every clinical row carries.
+struct Stamp {
+    file_id: i64,
+    exported_at: String,
+    ingested_at: String,
+}
+
+struct RecordWriter<'t> {
+    tx: &'t Transaction<'t>,
+    stamp: &'t Stamp,
+    source: &'t str,
+}
+
+/// `col = value from the fresher of (row, record), else the other's`, for an ON CONFLICT clause on
+/// table `t`. Newer-or-equal exports win, and empty fields never erase known ones.
+macro_rules! fresher {
+    ($t:literal, $col:literal) => {
+        concat!(
+            $col, " = CASE WHEN excluded.exported_at >= ", $t, ".exported_at THEN coalesce(excluded.", $col, ", ",
+            $t, ".", $col, ") ELSE coalesce(", $t, ".", $col, ", excluded.", $col, ") END"
+        )
+    };
+}
+
+/// The provenance columns of an ON CONFLICT clause: they follow the fresher export.
+macro_rules! provenance {
+    ($t:literal) => {
+        concat!(
+            "source_file_id = CASE WHEN excluded.exported_at >= ", $t, ".exported_at THEN excluded.source_file_id ELSE ",
+            $t, ".source_file_id END, ingested_at = CASE WHEN excluded.exported_at >= ", $t,
+            ".exported_at THEN excluded.ingested_at ELSE ", $t, ".ingested_at END, exported_at = max(", $t,
+            ".exported_at, excluded.exported_at)"
+        )
+    };
+}
+
+impl RecordWriter<'_> {
+    fn write(&mut self, record: &crate::model::Record) -> rusqlite::Result<()> {
+        use crate::model::Record;
+        match record {
+            Record::Patient(p) => self.patient(p).map(drop),
+            Record::Panel(e) => self.panel(e),
+            Record::Observation(o) => self.observation(o),
+        }
+    }
+
+    /// The patient row for an MRN, created (with nothing but the MRN) if this is the first mention.
+    fn patient_id(&self, mrn: &str) -> rusqlite::Result<i64> {
+        let existing = self
+            .tx
+            .prepare_cached("SELECT id FROM patients WHERE mrn = ?1")?
+            .query_row([mrn], |r| r.get(0))
+            .optional()?;
+        match existing {
+            Some(id) => Ok(id),
+            None => self.patient(&Patient {
+                mrn: mrn.to_string(),
+                identifiers: Vec::new(),
+                family_name: None,
+                given_name: None,
+                birth_date: None,
+                sex: None,
+            }),
+        }
+    }
+
+    fn patient(&self, p: &Patient) -> rusqlite::Result<i64> {
+        let s = self.stamp;
+        let id: i64 = self
+            .tx
+            .prepare_cached(concat!(
+                "INSERT INTO patients (mrn, family_name, given_name, birth_date, sex, source_file_id, exported_at, ingested_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (mrn) DO UPDATE SET ",
+                fresher!("patients", "family_name"), ", ",
+                fresher!("patients", "given_name"), ", ",
+                fresher!("patients", "birth_date"), ", ",
+                fresher!("patients", "sex"), ", ",
+                provenance!("patients"),
+                " RETURNING id"
+            ))?
+            .query_row(
+                params![
+                    p.mrn,
+                    p.family_name,
+                    p.given_name,
+                    p.birth_date.map(|d| d.format("%Y-%m-%d").to_string()),
+                    p.sex,
+                    s.file_id,
+                    s.exported_at,
+                    s.ingested_at
+                ],
+                |r| r.get(0),
+            )?;
+        let mut insert = self.tx.prepare_cached(concat!(
+            "INSERT INTO patient_identifiers (patient_id, system, value, id_type, authority, source_file_id, exported_at, ingested_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (patient_id, system, value) DO UPDATE SET ",
+            provenance!("patient_identifiers")
+        ))?;
+        for ident in &p.identifiers {
+            insert.execute(params![
+                id,
+                ident.system(),
+                ident.value,
+                ident.id_type,
+                ident.authority,
+                s.file_id,
+                s.exported_at,
+                s.ingested_at
+            ])?;
+        }
+        Ok(id)
+    }
+
+    fn panel(&self, e: &PanelEvent) -> rusqlite::Result<()> {
+        let s = self.stamp;
+        let patient_id = self.patient_id(&e.mrn)?;
+        let active = match e.action {
+            PanelAction::Join => Some(1),
+            PanelAction::Leave => Some(0),
+            PanelAction::Update => None,
+        };
+        self.tx
+            .prepare_cached(concat!(
+                "INSERT INTO panel (source, patient_id, active, location, attending, visit_number, admitted_at,
+                     discharged_at, last_event, last_event_at, source_file_id, exported_at, ingested_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                 ON CONFLICT (source, patient_id) DO UPDATE SET ",
+                fresher!("panel", "active"), ", ",
+                fresher!("panel", "location"), ", ",
+                fresher!("panel", "attending"), ", ",
+                fresher!("panel", "visit_number"), ", ",
+                fresher!("panel", "admitted_at"), ", ",
+                // A fresher admission starts a new stay: the old discharge no longer applies.
+                "discharged_at = CASE WHEN excluded.exported_at >= panel.exported_at AND excluded.active = 1
+                     THEN excluded.discharged_at ELSE ",
+                "CASE WHEN excluded.exported_at >= panel.exported_at THEN coalesce(excluded.discharged_at, panel.discharged_at)
+                     ELSE coalesce(panel.discharged_at, excluded.discharged_at) END END, ",
+                fresher!("panel", "last_event"), ", ",
+                fresher!("panel", "last_event_at"), ", ",
+                provenance!("panel")
+            ))?
+            .execute(params![
+                self.source,
+                patient_id,
+                active,
+                e.location,
+                e.attending,
+                e.visit_number,
+                e.admitted_at.map(rfc3339),
+                e.discharged_at.map(rfc3339),
+                e.event,
+                e.event_at.map(rfc3339),
+                s.file_id,
+                s.exported_at,
+                s.ingested_at
+            ])?;
+        Ok(())
+    }
+
+    fn observation(&self, o: &Observation) -> rusqlite::Result<()> {
+        let s = self.stamp;
+        let patient_id = self.patient_id(&o.mrn)?;
+        self.tx
+            .prepare_cached(
+                "INSERT INTO observations (patient_id, order_id, code, code_system, name, value_type, value, numeric_value,
+                     unit, reference_range, abnormal_flag, status, observed_at, resulted_at, source_file_id, exported_at,
+                     ingested_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+                 ON CONFLICT (patient_id, order_id, code, observed_at) DO UPDATE SET
+                     code_system = excluded.code_system, name = excluded.name, value_type = excluded.value_type,
+                     value = excluded.value, numeric_value = excluded.numeric_value, unit = excluded.unit,
+                     reference_range = excluded.reference_range, abnormal_flag = excluded.abnormal_flag,
+                     status = excluded.status, resulted_at = excluded.resulted_at,
+                     source_file_id = excluded.source_file_id, exported_at = excluded.exported_at,
+                     ingested_at = excluded.ingested_at
+                 WHERE excluded.exported_at >= observations.exported_at",
+            )?
+            .execute(params![
+                patient_id,
+                o.order_id,
+                o.code,
+                o.code_system,
+                o.name,
+                o.value_type,
+                o.value,
+                o.numeric_value,
+                o.unit,
+                o.reference_range,
+                o.abnormal_flag,
+                o.status,
+                o.observed_at.map(rfc3339).unwrap_or_default(),
+                o.resulted_at.map(rfc3339),
+                s.file_id,
+                s.exported_at,
+                s.ingested_at
+            ])?;
+        Ok(())
+    }
+}
