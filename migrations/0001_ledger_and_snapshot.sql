@@ -47,6 +47,9 @@ CREATE TABLE patients (
     given_name     TEXT,
     birth_date     TEXT,                               -- YYYY-MM-DD
     sex            TEXT,
+    -- 1 once a registration (ADT) has been applied: from then on its demographics and provenance
+    -- win over result messages, which only fill empty fields.
+    registered     INTEGER NOT NULL DEFAULT 0,
     source_file_id INTEGER NOT NULL REFERENCES source_files (id),
     exported_at    TEXT    NOT NULL,
     ingested_at    TEXT    NOT NULL

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Parser)]
-#[command(name = "ingest", version, about = "EHR morning exports → a read-only SQLite snapshot", args_conflicts_with_subcommands = true)]
+#[command(name = "ingest", version, about = "EHR morning exports → a read-only SQLite snapshot")]
 pub struct Cli {
     /// Ingest these files or directories (backfill), in export order, then exit.
     #[arg(long, value_name = "PATH", num_args = 1..)]
@@ -47,6 +47,10 @@ pub fn main() -> ExitCode {
         Ok(config) => config.with_snapshot(cli.db.as_deref()),
         Err(e) => return config_error(&e),
     };
+    if cli.command.is_some() && !cli.replay.is_empty() {
+        eprintln!("ingest: --replay is a command of its own; it cannot be combined with a subcommand");
+        return ExitCode::from(2);
+    }
     let result = match (&cli.command, cli.replay.is_empty()) {
         (Some(Command::CheckConfig), _) => {
             print!("{}", config.describe());

@@ -36,6 +36,9 @@ pub struct Patient {
     pub given_name: Option<String>,
     pub birth_date: Option<NaiveDate>,
     pub sex: Option<String>,
+    /// True when the message registers the patient (ADT): its demographics are authoritative.
+    /// A result message's PID only fills fields the snapshot does not know yet.
+    pub registration: bool,
 }
 
 /// What an ADT event does to the patient's panel membership.
@@ -58,7 +61,7 @@ pub struct PanelEvent {
     pub event: String,
     /// EVN-2, else MSH-7.
     pub event_at: Option<DateTime<Utc>>,
-    /// PV1-3 rendered as `unit^room^bed`, components trimmed.
+    /// PV1-3: the non-empty components point of care, room and bed, trimmed and joined with `-` (`5A-512-B`).
     pub location: Option<String>,
     /// PV1-7 rendered as a display name (`Family, Given` or the id).
     pub attending: Option<String>,

@@ -185,7 +185,7 @@ impl Pipeline {
             Handling::Replay => fsutil::copy_into(intake.path, &dir),
         }
         .map_err(io)?;
-        let report = error_report(meta, kind, &message, &rejects, file_id);
+        let report = error_report(meta, kind, error, &rejects, file_id);
         let report_path = PathBuf::from(format!("{}.error.txt", placed.display()));
         fsutil::write_private(&report_path, report.as_bytes()).map_err(io)?;
         if let Some(trigger) = &intake.trigger {
@@ -225,7 +225,8 @@ impl Pipeline {
 }
 
 /// What `NAME.error.txt` says: which file, what is wrong, and where. No message content (PHI).
-fn error_report(meta: &FileMeta, kind: FileKind, message: &str, rejects: &[Reject], file_id: i64) -> String {
+fn error_report(meta: &FileMeta, kind: FileKind, error: &FileError, rejects: &[Reject], file_id: i64) -> String {
+    let message = error.to_string();
     let mut out = String::new();
     let _ = writeln!(out, "file:        {}", meta.path);
     let _ = writeln!(out, "source:      {}", meta.source);
@@ -235,6 +236,9 @@ fn error_report(meta: &FileMeta, kind: FileKind, message: &str, rejects: &[Rejec
     let _ = writeln!(out, "sha256:      {}", meta.sha256);
     let _ = writeln!(out, "kind:        {}", kind.as_str());
     let _ = writeln!(out, "error:       {message}");
+    if let FileError::Unrecognised { head } = error {
+        let _ = writeln!(out, "first bytes: {head}");
+    }
     for r in rejects {
         let _ = writeln!(
             out,

@@ -58,7 +58,8 @@ impl FileKind {
 pub enum FileError {
     #[error("the file is empty")]
     Empty,
-    #[error("not a recognised export: expected an HL7 v2 file starting with MSH, FHS or BHS; it starts with {head}")]
+    /// `head` shows the first bytes, for the quarantine report only (never logged: it may be PHI).
+    #[error("not a recognised export: expected an HL7 v2 file starting with MSH, FHS or BHS")]
     Unrecognised { head: String },
     #[error("no message in the file could be ingested ({} rejected; first: line {}: {})",
         rejects.len(), rejects.first().map_or(1, |r| r.line),

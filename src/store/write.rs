@@ -234,6 +234,26 @@ macro_rules! provenance {
     };
 }
 
+/// A demographic column of `patients`. A registration (ADT) from an export at least as new as the
+/// last registration, or the first registration at all, is authoritative: its values win, and its
+/// empty fields keep what is known. Anything else (an older registration, a result message's PID)
+/// only fills fields that are still empty. `keep` columns (provenance) follow the authoritative
+/// record without filling.
+macro_rules! demographics {
+    (@wins) => {
+        "(excluded.registered = 1 AND (patients.registered = 0 OR excluded.exported_at >= patients.exported_at))"
+    };
+    ($col:literal) => {
+        concat!(
+            $col, " = CASE WHEN ", demographics!(@wins), " THEN coalesce(excluded.", $col, ", patients.", $col,
+            ") ELSE coalesce(patients.", $col, ", excluded.", $col, ") END"
+        )
+    };
+    (keep $col:literal) => {
+        concat!($col, " = CASE WHEN ", demographics!(@wins), " THEN excluded.", $col, " ELSE patients.", $col, " END")
+    };
+}
+
 impl RecordWriter<'_> {
     fn write(&mut self, record: &crate::model::Record) -> rusqlite::Result<()> {
         use crate::model::Record;
@@ -260,6 +280,7 @@ impl RecordWriter<'_> {
                 given_name: None,
                 birth_date: None,
                 sex: None,
+                registration: false,
             }),
         }
     }
@@ -269,15 +290,19 @@ impl RecordWriter<'_> {
         let id: i64 = self
             .tx
             .prepare_cached(concat!(
-                "INSERT INTO patients (mrn, family_name, given_name, birth_date, sex, source_file_id, exported_at, ingested_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                "INSERT INTO patients (mrn, family_name, given_name, birth_date, sex, registered, source_file_id,
+                     exported_at, ingested_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                  ON CONFLICT (mrn) DO UPDATE SET ",
-                fresher!("patients", "family_name"), ", ",
-                fresher!("patients", "given_name"), ", ",
-                fresher!("patients", "birth_date"), ", ",
-                fresher!("patients", "sex"), ", ",
-                provenance!("patients"),
-                " RETURNING id"
+                demographics!("family_name"), ", ",
+                demographics!("given_name"), ", ",
+                demographics!("birth_date"), ", ",
+                demographics!("sex"), ", ",
+                demographics!(keep "source_file_id"), ", ",
+                demographics!(keep "exported_at"), ", ",
+                demographics!(keep "ingested_at"), ", ",
+                "registered = max(patients.registered, excluded.registered)
+                 RETURNING id"
             ))?
             .query_row(
                 params![
@@ -286,6 +311,7 @@ impl RecordWriter<'_> {
                     p.given_name,
                     p.birth_date.map(|d| d.format("%Y-%m-%d").to_string()),
                     p.sex,
+                    p.registration,
                     s.file_id,
                     s.exported_at,
                     s.ingested_at

@@ -1,0 +1,333 @@
+//! HL7 v2 files → normalized records, pure (no I/O) and never panicking.
+//!
+//! Data flows through one small module per concern: `framing` (bytes → text → messages, batch
+//! segments, line numbers) → `delims` (MSH-1/MSH-2) → `message` (hl7-parser's segment/field tree
+//! of one cleaned message, values decoded by `escape`) → `map` (records, times read by `ts`).
+//! hl7-parser does the navigation only; HL7-NOTES.md says why the rest is ours.
+
+mod delims;
+mod escape;
+mod framing;
+mod map;
+mod message;
+mod ts;
+
+use super::ParseOptions;
+use crate::model::{ParsedFile, ParsedMessage, Reject};
+use crate::time::Zone;
+use chrono::{DateTime, Utc};
+use delims::Delimiters;
+use framing::{Framed, FramedMessage};
+use message::Seg;
+
+/// Whether the bytes start like an HL7 v2 file: after an optional UTF-8 BOM, MLLP start bytes and
+/// whitespace, `MSH`, `FHS` or `BHS` followed by a field separator.
+pub fn looks_like_hl7(bytes: &[u8]) -> bool {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let start = bytes
+        .iter()
+        .position(|&b| b != 0x0B && !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    let head = bytes.get(start..).unwrap_or_default();
+    [b"MSH", b"FHS", b"BHS"]
+        .iter()
+        .any(|id| head.starts_with(*id))
+        && head.get(3).is_some_and(u8::is_ascii_punctuation)
+}
+
+/// Parse a whole file: each message becomes a [`ParsedMessage`] or a [`Reject`]; one bad message
+/// never hides the others.
+pub fn parse(bytes: &[u8], options: &ParseOptions) -> ParsedFile {
+    let text = framing::decode_text(bytes);
+    let framed = framing::frame(&text);
+    let mut file = ParsedFile {
+        exported_at: exported_at(&framed, &options.zone),
+        ..ParsedFile::default()
+    };
+    for (i, framed_message) in framed.messages.iter().enumerate() {
+        let index = i + 1;
+        let control_id = framed_message
+            .segments
+            .first()
+            .filter(|_| framed_message.has_msh())
+            .and_then(|msh| msh.header_field(10))
+            .map(str::to_owned);
+        match read(framed_message, control_id.as_deref(), options) {
+            Ok(mapped) => file.messages.push(ParsedMessage {
+                index,
+                control_id,
+                message_type: mapped.message_type,
+                records: mapped.records,
+            }),
+            Err(fault) => file.rejects.push(Reject {
+                index,
+                line: framed_message.line(),
+                control_id,
+                segment: fault.segment,
+                reason: fault.reason,
+                raw: framed_message.raw(),
+            }),
+        }
+    }
+    file
+}
+
+/// One framed message through delimiters, hl7-parser and the mapping.
+fn read(
+    framed: &FramedMessage<'_>,
+    control_id: Option<&str>,
+    options: &ParseOptions,
+) -> Result<map::Mapped, Fault> {
+    if !framed.has_msh() {
+        return Err(Fault::at(
+            "MSH",
+            "segments outside any message (no MSH segment starts them)",
+        ));
+    }
+    let texts: Vec<&str> = framed.segments.iter().map(|s| s.text.as_str()).collect();
+    let delimiters = Delimiters::from_msh(texts.first().copied().unwrap_or_default())?;
+    let input = message::crate_input(&texts, &delimiters)?;
+    let tree = hl7_parser::Message::parse_with_lenient_newlines(&input, true)
+        .map_err(|e| Fault::new(format!("hl7-parser could not read the message: {e}")))?;
+    message::check_complete(tree.segments.len(), texts.len())?;
+    let segments: Vec<Seg<'_>> = tree
+        .segments
+        .iter()
+        .map(|s| Seg::new(s, &delimiters))
+        .collect();
+    map::map(&segments, control_id, options)
+}
+
+/// FHS-7, else BHS-7, else MSH-7 of the first message — the first of them that is a valid time.
+fn exported_at(framed: &Framed<'_>, zone: &Zone) -> Option<(DateTime<Utc>, &'static str)> {
+    let batch = |id: &str| {
+        framed
+            .batch
+            .iter()
+            .filter(|s| s.text.starts_with(id))
+            .find_map(|s| ts::instant(s.header_field(7)?, zone).ok().flatten())
+    };
+    let first_msh = framed
+        .messages
+        .iter()
+        .find(|m| m.has_msh())
+        .and_then(|m| m.segments.first());
+    batch("FHS")
+        .map(|t| (t, "FHS-7"))
+        .or_else(|| batch("BHS").map(|t| (t, "BHS-7")))
+        .or_else(|| {
+            Some((
+                ts::instant(first_msh?.header_field(7)?, zone).ok()??,
+                "MSH-7",
+            ))
+        })
+}
+
+/// Why one message is rejected: the segment (and field) at fault when known, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Fault {
+    segment: Option<String>,
+    reason: String,
+}
+
+impl Fault {
+    fn at(segment: &str, reason: impl Into<String>) -> Fault {
+        Fault {
+            segment: Some(segment.to_owned()),
+            reason: reason.into(),
+        }
+    }
+
+    fn new(reason: impl Into<String>) -> Fault {
+        Fault {
+            segment: None,
+            reason: reason.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Record;
+    use crate::time::rfc3339;
+
+    fn options() -> ParseOptions {
+        ParseOptions {
+            zone: Zone::parse("America/Chicago").expect("zone"),
+            ..ParseOptions::default()
+        }
+    }
+
+    fn parse_text(text: &str) -> ParsedFile {
+        parse(text.as_bytes(), &options())
+    }
+
+    const ADT: &str = "MSH|^~\\&|EHR|GENHOSP|||20261124050000||ADT^A04|CTL1|P|2.5\rPID|1||7654321^^^GENHOSP^MR||Testpatient^Alex";
+
+    #[test]
+    fn hl7_is_recognised_after_bom_mllp_and_whitespace() {
+        for yes in [
+            "MSH|^~\\&|",
+            "\u{FEFF}\u{0B}\r\n  MSH|^",
+            "FHS|^~\\&",
+            "BHS:-+?*",
+            "MSH$%~\\&$",
+        ] {
+            assert!(looks_like_hl7(yes.as_bytes()), "{yes:?}");
+        }
+        for no in [
+            "",
+            "MSH",
+            "MSHX|",
+            "PID|1",
+            "mrn,name\n",
+            "%PDF-1.7",
+            "\u{FEFF}",
+        ] {
+            assert!(!looks_like_hl7(no.as_bytes()), "{no:?}");
+        }
+    }
+
+    #[test]
+    fn exported_at_prefers_fhs_then_bhs_then_the_first_msh() {
+        let exported = |text: &str| {
+            parse_text(text)
+                .exported_at
+                .map(|(t, origin)| (rfc3339(t), origin))
+        };
+        let fhs = "FHS|^~\\&|||||202611240455-0500\r";
+        let bhs = "BHS|^~\\&|||||20261124045630\r";
+        assert_eq!(
+            exported(&format!("{fhs}{bhs}{ADT}")),
+            Some(("2026-11-24T09:55:00Z".into(), "FHS-7"))
+        );
+        assert_eq!(
+            exported(&format!("{bhs}{ADT}")),
+            Some(("2026-11-24T10:56:30Z".into(), "BHS-7"))
+        );
+        assert_eq!(
+            exported(&format!("FHS|^~\\&|||||not a time\r{ADT}")),
+            Some(("2026-11-24T11:00:00Z".into(), "MSH-7"))
+        );
+        assert_eq!(exported("MSH|^~\\&|EHR||||\rPID|1"), None);
+    }
+
+    #[test]
+    fn a_bad_message_is_rejected_with_its_place_and_the_rest_still_parses() {
+        let bad = "MSH|^~\\&|EHR|GENHOSP|||20261124||ORU^R01|CTL2|P|2.5\nPID|1||7654321^^^GENHOSP^MR\nOBX|1|NM|^no code||5";
+        let text = format!("{ADT}\r\n{bad}\r\n\r\n{}", ADT.replace("CTL1", "CTL3"));
+        let file = parse_text(&text);
+        let parsed: Vec<(usize, Option<&str>, &str)> = file
+            .messages
+            .iter()
+            .map(|m| (m.index, m.control_id.as_deref(), m.message_type.as_str()))
+            .collect();
+        assert_eq!(
+            parsed,
+            [(1, Some("CTL1"), "ADT^A04"), (3, Some("CTL3"), "ADT^A04")]
+        );
+        assert_eq!(
+            file.rejects,
+            vec![Reject {
+                index: 2,
+                line: 3,
+                control_id: Some("CTL2".into()),
+                segment: Some("OBX-3".into()),
+                reason: "OBX without an observation code (OBX-3.1 is empty)".into(),
+                raw: bad.replace('\n', "\r"),
+            }]
+        );
+    }
+
+    #[test]
+    fn framing_and_delimiter_rejects() {
+        let rejects = |text: &str| -> Vec<(usize, Option<String>, String)> {
+            parse_text(text)
+                .rejects
+                .into_iter()
+                .map(|r| (r.line, r.segment, r.reason))
+                .collect()
+        };
+        assert_eq!(
+            rejects("BHS|^~\\&\rEVN|A04\rPID|1||7654321\rBTS|1"),
+            [(
+                2,
+                Some("MSH".into()),
+                "segments outside any message (no MSH segment starts them)".into()
+            )]
+        );
+        assert_eq!(
+            rejects("MSH|^&&^|EHR||||||ADT^A04|C\rPID|1||7654321"),
+            [(
+                1,
+                Some("MSH-2".into()),
+                "encoding characters \"^&&^\" repeat a delimiter".into()
+            )]
+        );
+        // A non-ASCII delimiter: hl7-parser cannot read it, and says where.
+        assert_eq!(
+            rejects("MSH|^~\\\u{B6}|EHR||||||ADT^A04|C\rPID|1||7654321"),
+            [(1, None, "hl7-parser could not read the message: Message parsing failed at position 3: `|^~\\\u{B6}|E`".into())]
+        );
+    }
+
+    fn first_patient(file: &ParsedFile) -> Option<(&str, Option<&str>, Option<&str>)> {
+        file.messages.first()?.records.iter().find_map(|r| match r {
+            Record::Patient(p) => Some((
+                p.mrn.as_str(),
+                p.family_name.as_deref(),
+                p.given_name.as_deref(),
+            )),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn custom_delimiters_and_the_truncation_character() {
+        let custom = parse_text(
+            "MSH$%~!&$EHR$$$$20261124$$ADT%A04$C1\nPID$1$$7654321%%%GENHOSP%MR$$O!S!Brien%Pat!F!Lee",
+        );
+        assert_eq!(
+            first_patient(&custom),
+            Some(("7654321", Some("O%Brien"), Some("Pat$Lee")))
+        );
+        let truncation = parse_text(
+            "MSH|^~\\&#|EHR||||||ADT^A04|C1\rPID|1||7654321^^^GENHOSP^MR||Testpatient^Alex",
+        );
+        assert_eq!(
+            truncation.messages.first().map(|m| m.message_type.as_str()),
+            Some("ADT^A04")
+        );
+        assert_eq!(
+            first_patient(&truncation),
+            Some(("7654321", Some("Testpatient"), Some("Alex")))
+        );
+    }
+
+    #[test]
+    fn windows_1252_text_is_decoded() {
+        let mut bytes = b"MSH|^~\\&|EHR||||||ADT^A04|C1\rPID|1||7654321||M".to_vec();
+        bytes.extend_from_slice(b"\xfcller^Ren\xe9e");
+        let file = parse(&bytes, &options());
+        assert_eq!(
+            first_patient(&file),
+            Some(("7654321", Some("Müller"), Some("Renée")))
+        );
+    }
+
+    #[test]
+    fn no_prefix_or_corruption_of_a_file_panics() {
+        let text = format!(
+            "\u{FEFF}FHS|^~\\&\rBHS|^~\\&\r{ADT}\rPV1||I|5A^1^2||||1^Doc^Ann|\\X\\\rOBX|1|NM|A^é\\T\\||1|\\Xé\\\rBTS|1\rFTS|1"
+        );
+        let bytes = text.as_bytes();
+        for end in 0..=bytes.len() {
+            let _ = parse(&bytes[..end], &options());
+            let _ = parse(&bytes[end..], &options());
+            let mut corrupted = bytes.to_vec();
+            corrupted[end.min(bytes.len() - 1)] ^= 0x80;
+            let _ = parse(&corrupted, &options());
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! `ingest run`: files dropped in a watched folder, readiness, archive, quarantine, shutdown.
+
+use crate::util::{Workspace, hl7, wait_for};
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// A running daemon, killed when dropped.
+struct Daemon {
+    child: Child,
+}
+
+impl Daemon {
+    fn start(ws: &Workspace) -> Daemon {
+        let child = Command::new(crate::util::bin())
+            .arg("--config")
+            .arg(ws.config())
+            .arg("run")
+            .current_dir(ws.dir.path())
+            .env("INGEST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(ws.path("daemon.log")).expect("log file"))
+            .spawn()
+            .expect("spawn daemon");
+        let daemon = Daemon { child };
+        wait_for("the snapshot to exist", LIMIT, || ws.db().exists());
+        daemon
+    }
+
+    fn alive(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+
+    fn terminate(mut self) -> Option<i32> {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
+        assert!(sent.success());
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.code();
+            }
+            assert!(start.elapsed() < LIMIT, "daemon did not stop after SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn ledger(ws: &Workspace) -> Vec<String> {
+    if !ws.db().exists() {
+        return Vec::new();
+    }
+    ws.query_strings("SELECT path || ' ' || status || ' ' || messages FROM source_files ORDER BY id")
+}
+
+fn census(n: usize) -> String {
+    let messages: Vec<String> = (0..n)
+        .map(|i| hl7::adt("A01", &format!("C{i}"), "20261124010000", &format!("MRN{i:03}"), "Ward", "5W^501^A"))
+        .collect();
+    hl7::batch("20261124050000-0600", &messages)
+}
+
+#[test]
+fn a_file_copied_in_is_ingested_then_archived() {
+    let ws = Workspace::new();
+    let daemon = Daemon::start(&ws);
+    let staged = ws.path("staged.hl7");
+    std::fs::write(&staged, census(3)).expect("stage");
+    std::fs::copy(&staged, ws.path("drop/ADT_1.hl7")).expect("cp into the folder");
+    wait_for("the file to be archived", LIMIT, || !ws.path("drop/ADT_1.hl7").exists());
+    assert_eq!(ledger(&ws), [format!("{} ingested 3", ws.path("drop/ADT_1.hl7").display())]);
+    assert_eq!(ws.query_i64("SELECT count(*) FROM panel WHERE active = 1"), 3);
+    let archived = ws.query_strings("SELECT disposition FROM source_files");
+    assert!(archived[0].contains("/data/archive/ward/"), "{archived:?}");
+    assert!(std::path::Path::new(&archived[0]).exists());
+    assert_eq!(daemon.terminate(), Some(0));
+}
+
+#[test]
+fn a_slowly_written_file_is_not_parsed_until_it_is_complete() {
+    let ws = Workspace::new();
+    let _daemon = Daemon::start(&ws);
+    let text = census(8);
+    let bytes = text.as_bytes();
+    let path = ws.path("drop/ADT_slow.hl7");
+    let mut file = std::fs::File::create(&path).expect("create");
+    // Chunks that end mid-message, 250 ms apart (settle is 600 ms), each closed and reopened so the
+    // watcher sees several write-and-close cycles.
+    for chunk in bytes.chunks(bytes.len() / 6 + 1) {
+        file.write_all(chunk).expect("write");
+        file.sync_all().expect("sync");
+        drop(file);
+        std::thread::sleep(Duration::from_millis(250));
+        assert!(ledger(&ws).is_empty(), "taken while still being written: {:?}", ledger(&ws));
+        file = std::fs::OpenOptions::new().append(true).open(&path).expect("reopen");
+    }
+    drop(file);
+    wait_for("the complete file to be ingested", LIMIT, || !ledger(&ws).is_empty());
+    assert_eq!(ledger(&ws), [format!("{} ingested 8", path.display())]);
+    assert_eq!(ws.query_i64("SELECT count(*) FROM rejects"), 0);
+}
+
+#[test]
+fn garbage_goes_to_quarantine_and_the_daemon_keeps_running() {
+    let ws = Workspace::new();
+    let mut daemon = Daemon::start(&ws);
+    std::fs::write(ws.path("drop/garbage.hl7"), b"\x00\x01binary junk\xff\xfe").expect("garbage");
+    let report = ws.path("data/quarantine/ward/garbage.hl7.error.txt");
+    wait_for("the garbage to be quarantined", LIMIT, || report.exists());
+    assert!(ws.path("data/quarantine/ward/garbage.hl7").exists());
+    assert!(!ws.path("drop/garbage.hl7").exists());
+    let text = std::fs::read_to_string(&report).expect("report");
+    assert!(text.contains("not a recognised export"), "{text}");
+    assert!(daemon.alive());
+
+    // A good file after it still goes in.
+    std::fs::write(ws.path("drop/good.tmp"), census(2)).expect("stage");
+    std::fs::rename(ws.path("drop/good.tmp"), ws.path("drop/good.hl7")).expect("rename into place");
+    wait_for("the good file to go in", LIMIT, || ledger(&ws).len() == 2);
+    assert_eq!(ws.query_strings("SELECT status FROM source_files ORDER BY id"), ["quarantined", "ingested"]);
+    assert!(daemon.alive());
+}
+
+#[test]
+fn with_a_required_trigger_a_file_waits_for_it() {
+    let ws = Workspace::with_source_options("require_trigger = true");
+    let _daemon = Daemon::start(&ws);
+    std::fs::write(ws.path("drop/ADT.hl7"), census(2)).expect("export");
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(ledger(&ws).is_empty(), "taken without its trigger file");
+    std::fs::write(ws.path("drop/ADT.hl7.done"), b"").expect("trigger");
+    wait_for("the triggered file to go in", LIMIT, || ledger(&ws).len() == 1);
+    wait_for("the trigger file to be removed", LIMIT, || !ws.path("drop/ADT.hl7.done").exists());
+    assert_eq!(ledger(&ws)[0], format!("{} ingested 2", ws.path("drop/ADT.hl7").display()));
+}
+
+#[test]
+fn files_present_at_start_are_found_and_kept_files_are_not_taken_twice() {
+    let ws = Workspace::with_source_options("after_ingest = \"keep\"");
+    std::fs::write(ws.path("drop/before.hl7"), census(1)).expect("export");
+    std::fs::write(ws.path("drop/notes.md"), "not an export").expect("other");
+    std::fs::write(ws.path("drop/partial.hl7.part"), "MSH|").expect("temp");
+    let _daemon = Daemon::start(&ws);
+    wait_for("the file present at start to go in", LIMIT, || ledger(&ws).len() == 1);
+    // Three more rescans (1 s apart): the kept file is not taken again.
+    std::thread::sleep(Duration::from_millis(3500));
+    assert_eq!(ledger(&ws), [format!("{} ingested 1", ws.path("drop/before.hl7").display())]);
+    assert!(ws.path("drop/before.hl7").exists());
+    assert!(ws.path("drop/notes.md").exists() && ws.path("drop/partial.hl7.part").exists());
+}
+
+#[test]
+fn sigterm_stops_the_daemon_with_exit_0_and_the_next_start_takes_what_is_left() {
+    let ws = Workspace::new();
+    let daemon = Daemon::start(&ws);
+    assert_eq!(daemon.terminate(), Some(0));
+    std::fs::write(ws.path("drop/while-down.hl7"), census(4)).expect("export");
+    let _daemon = Daemon::start(&ws);
+    wait_for("the file dropped while down to go in", LIMIT, || ledger(&ws).len() == 1);
+    let log = std::fs::read_to_string(ws.path("daemon.log")).expect("log");
+    assert!(log.contains("ingested"), "{log}");
+}

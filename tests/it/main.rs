@@ -1,0 +1,6 @@
+//! Integration tests: the built `ingest` binary, real files in temp dirs, a real SQLite snapshot.
+
+mod corpus;
+mod daemon;
+mod replay;
+mod util;

@@ -1,0 +1,171 @@
+//! Helpers: a temp workspace with a config, running the binary, HL7 fixtures, snapshot dumps.
+
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_ingest")
+}
+
+/// A temp directory with `drop/` (the watched folder), `data/` (snapshot, archive, quarantine)
+/// and `ingest.toml` pointing at them.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    pub fn new() -> Workspace {
+        Workspace::with_source_options("")
+    }
+
+    /// `extra` is appended to the `[[source]]` table (e.g. `require_trigger = true`).
+    pub fn with_source_options(extra: &str) -> Workspace {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("drop")).expect("drop dir");
+        let config = format!(
+            "data_dir = \"data\"\ntime_zone = \"America/Chicago\"\n\n[[source]]\nname = \"ward\"\npath = \"drop\"\n\
+             settle = \"600ms\"\nrescan_interval = \"1s\"\n{extra}\n"
+        );
+        std::fs::write(dir.path().join("ingest.toml"), config).expect("config");
+        Workspace { dir }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.path("ingest.toml")
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.path("data/snapshot.db")
+    }
+
+    /// Run `ingest --config ingest.toml ARGS…` to completion.
+    pub fn ingest(&self, args: &[&str]) -> Output {
+        Command::new(bin())
+            .arg("--config")
+            .arg(self.config())
+            .args(args)
+            .env_remove("INGEST_CONFIG")
+            .current_dir(self.dir.path())
+            .output()
+            .expect("run ingest")
+    }
+
+    /// Replay `paths` and return (exit code, stdout).
+    pub fn replay(&self, paths: &[&Path]) -> (i32, String) {
+        let mut args = vec!["--replay".to_string()];
+        args.extend(paths.iter().map(|p| p.display().to_string()));
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = self.ingest(&refs);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        (out.status.code().unwrap_or(-1), format!("{stdout}\n--- stderr ---\n{stderr}"))
+    }
+
+    pub fn reader(&self) -> Connection {
+        Connection::open_with_flags(self.db(), OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open snapshot")
+    }
+
+    pub fn query_i64(&self, sql: &str) -> i64 {
+        self.reader().query_row(sql, [], |r| r.get(0)).expect(sql)
+    }
+
+    pub fn query_strings(&self, sql: &str) -> Vec<String> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare(sql).expect(sql);
+        stmt.query_map([], |r| r.get::<_, String>(0)).expect(sql).map(|r| r.expect("row")).collect()
+    }
+}
+
+/// Wait for `cond` (polling), failing the test with `what` after `limit`.
+pub fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The clinical content of a snapshot, independent of row ids and ingest times: what a reader
+/// would see. Provenance is named by the source file's sha256, not its ledger id.
+pub fn dump(db: &Path) -> Vec<String> {
+    let conn = Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open snapshot");
+    let queries = [
+        "SELECT 'patient|' || p.mrn || '|' || ifnull(family_name,'') || '|' || ifnull(given_name,'') || '|' ||
+                ifnull(birth_date,'') || '|' || ifnull(sex,'') || '|' || p.exported_at || '|' || f.sha256
+         FROM patients p JOIN source_files f ON f.id = p.source_file_id",
+        "SELECT 'ident|' || p.mrn || '|' || i.system || '|' || i.value FROM patient_identifiers i JOIN patients p ON p.id = i.patient_id",
+        "SELECT 'panel|' || x.source || '|' || p.mrn || '|' || ifnull(active,'') || '|' || ifnull(location,'') || '|' ||
+                ifnull(attending,'') || '|' || ifnull(admitted_at,'') || '|' || ifnull(discharged_at,'') || '|' ||
+                x.exported_at || '|' || f.sha256
+         FROM panel x JOIN patients p ON p.id = x.patient_id JOIN source_files f ON f.id = x.source_file_id",
+        "SELECT 'obs|' || p.mrn || '|' || order_id || '|' || code || '|' || observed_at || '|' || ifnull(value,'') || '|' ||
+                ifnull(unit,'') || '|' || ifnull(abnormal_flag,'') || '|' || ifnull(o.status,'') || '|' || o.exported_at || '|' || f.sha256
+         FROM observations o JOIN patients p ON p.id = o.patient_id JOIN source_files f ON f.id = o.source_file_id",
+        "SELECT 'file|' || sha256 || '|' || status || '|' || messages || '|' || records || '|' || rejects
+         FROM source_files WHERE status != 'duplicate'",
+    ];
+    let mut rows = Vec::new();
+    for sql in queries {
+        let mut stmt = conn.prepare(sql).expect(sql);
+        rows.extend(stmt.query_map([], |r| r.get::<_, String>(0)).expect(sql).map(|r| r.expect("row")));
+    }
+    rows.sort();
+    rows
+}
+
+/// Builds HL7 v2 text for tests (synthetic people only).
+pub mod hl7 {
+    /// An ADT message. `event` e.g. `A01`; `ts` an HL7 timestamp such as `202611240500`.
+    pub fn adt(event: &str, control: &str, ts: &str, mrn: &str, family: &str, location: &str) -> String {
+        let mut pv1 = vec![""; 46];
+        pv1[0] = "PV1";
+        pv1[1] = "1";
+        pv1[2] = "I";
+        pv1[3] = location;
+        pv1[7] = "D100^Attending^Alice";
+        pv1[10] = "MED";
+        let visit = format!("V{mrn}");
+        pv1[19] = &visit;
+        pv1[44] = ts;
+        if event == "A03" {
+            pv1[45] = ts;
+        }
+        format!(
+            "MSH|^~\\&|EHR|GENHOSP|INGEST|GENHOSP|{ts}||ADT^{event}|{control}|P|2.5.1\r\
+             EVN|{event}|{ts}\r\
+             PID|1||{mrn}^^^GENHOSP^MR~V{mrn}^^^GENHOSP^AN||{family}^Test||19600101|F\r{}\r",
+            pv1.join("|")
+        )
+    }
+
+    /// An ORU^R01 with one OBR and the given OBX (code, value, unit, flag) results.
+    pub fn oru(control: &str, ts: &str, mrn: &str, order: &str, results: &[(&str, &str, &str, &str)]) -> String {
+        let mut msg = format!(
+            "MSH|^~\\&|LAB|GENHOSP|INGEST|GENHOSP|{ts}||ORU^R01|{control}|P|2.5.1\r\
+             PID|1||{mrn}^^^GENHOSP^MR||Result^Test\r\
+             OBR|1||{order}^LAB|BMP^Basic metabolic panel^L|||{ts}\r"
+        );
+        for (i, (code, value, unit, flag)) in results.iter().enumerate() {
+            msg.push_str(&format!(
+                "OBX|{}|NM|{code}^{code} name^LN||{value}|{unit}|1-10|{flag}|||F|||{ts}\r",
+                i + 1
+            ));
+        }
+        msg
+    }
+
+    /// A FHS/BHS-wrapped batch whose header says it was exported at `ts`.
+    pub fn batch(ts: &str, messages: &[String]) -> String {
+        format!(
+            "FHS|^~\\&|EHR|GENHOSP|||{ts}\rBHS|^~\\&|EHR|GENHOSP|||{ts}\r{}BTS|{}\rFTS|1\r",
+            messages.concat(),
+            messages.len()
+        )
+    }
+}
