@@ -84,9 +84,7 @@ pub struct SourceConfig {
 impl SourceConfig {
     /// Whether a file name (no directory) is an export this source should take.
     pub fn wants(&self, file_name: &str) -> bool {
-        self.include.is_match(file_name)
-            && !self.ignore.is_match(file_name)
-            && self.trigger_for(file_name).is_none()
+        self.include.is_match(file_name) && !self.ignore.is_match(file_name) && self.trigger_for(file_name).is_none()
     }
 
     /// If `file_name` is a trigger file, the name of the export it announces.
@@ -266,10 +264,7 @@ struct RawSource {
 const DEFAULT_INCLUDE: &[&str] = &["*.hl7", "*.hl7v2", "*.msg", "*.txt", "*.dat", "*.csv", "*.pdf"];
 const DEFAULT_IGNORE: &[&str] = &["*.tmp", "*.part", "*.partial", "*.swp", "~*", ".*"];
 
-fn check_source(
-    raw: RawSource,
-    base: &Path,
-) -> Result<SourceConfig, (String, String)> {
+fn check_source(raw: RawSource, base: &Path) -> Result<SourceConfig, (String, String)> {
     let name = raw.name.ok_or(("name".to_string(), "missing: every source needs a name".to_string()))?;
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         return Err(("name".into(), format!("{name:?} must be letters, digits, '-' or '_'")));

@@ -154,7 +154,12 @@ async fn rescan(
 }
 
 /// Put one ready file through the pipeline on the blocking pool.
-async fn ingest_one(pipeline: &Arc<Mutex<Pipeline>>, source: &SourceConfig, path: PathBuf, shutdown: &CancellationToken) {
+async fn ingest_one(
+    pipeline: &Arc<Mutex<Pipeline>>,
+    source: &SourceConfig,
+    path: PathBuf,
+    shutdown: &CancellationToken,
+) {
     let pipeline = Arc::clone(pipeline);
     let source = source.clone();
     let token = shutdown.clone();
@@ -174,7 +179,9 @@ async fn ingest_one(pipeline: &Arc<Mutex<Pipeline>>, source: &SourceConfig, path
     .await;
     match result {
         Ok(Ok(Some(Outcome::Cancelled))) | Ok(Ok(Some(_))) | Ok(Ok(None)) => {}
-        Ok(Err(e)) => tracing::error!(error = %e, "file not ingested; it stays in place and is retried at the next rescan"),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "file not ingested; it stays in place and is retried at the next rescan")
+        }
         Err(e) => tracing::error!(error = %e, "ingest task failed; the file stays in place"),
     }
 }

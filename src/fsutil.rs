@@ -60,9 +60,7 @@ pub fn copy_into(from: &Path, dir: &Path) -> io::Result<PathBuf> {
 
 fn place_in(from: &Path, dir: &Path) -> io::Result<PathBuf> {
     create_private_dir(dir)?;
-    let name = from
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
+    let name = from.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
     Ok(free_name(dir, &name.to_string_lossy()))
 }
 

@@ -19,11 +19,7 @@ pub struct Identifier {
 impl Identifier {
     /// The identifier system as stored: `authority/type`, with `-` for a missing part.
     pub fn system(&self) -> String {
-        format!(
-            "{}/{}",
-            self.authority.as_deref().unwrap_or("-"),
-            self.id_type.as_deref().unwrap_or("-")
-        )
+        format!("{}/{}", self.authority.as_deref().unwrap_or("-"), self.id_type.as_deref().unwrap_or("-"))
     }
 }
 

@@ -40,8 +40,15 @@ pub struct Intake<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     Ingested(Written),
-    Duplicate { file_id: i64, of: i64 },
-    Quarantined { file_id: i64, error: String, rejects: Vec<Reject> },
+    Duplicate {
+        file_id: i64,
+        of: i64,
+    },
+    Quarantined {
+        file_id: i64,
+        error: String,
+        rejects: Vec<Reject>,
+    },
     /// Shutdown arrived mid-file: rolled back, the file left where it was for the next start.
     Cancelled,
 }

@@ -55,7 +55,12 @@ struct Planned {
 
 /// Replay `paths` (files or directories, walked recursively) into the configured snapshot under
 /// source `source` (default: the only configured source, else `replay`).
-pub fn run(config: &Config, paths: &[PathBuf], source: Option<&str>, cancel: &CancellationToken) -> anyhow::Result<Summary> {
+pub fn run(
+    config: &Config,
+    paths: &[PathBuf],
+    source: Option<&str>,
+    cancel: &CancellationToken,
+) -> anyhow::Result<Summary> {
     let started = Instant::now();
     let source_name = match source {
         Some(name) => name.to_string(),
@@ -125,7 +130,10 @@ pub fn print_summary(config: &Config, summary: &Summary) -> anyhow::Result<()> {
         summary.quarantined,
         if summary.failed > 0 { format!(" · {} failed", summary.failed) } else { String::new() },
     );
-    println!("records written: {} · messages rejected: {} · {:.2} s", summary.records, summary.rejects, summary.seconds);
+    println!(
+        "records written: {} · messages rejected: {} · {:.2} s",
+        summary.records, summary.rejects, summary.seconds
+    );
     println!(
         "snapshot now holds: {} patients ({} on the panel) · {} results ({} abnormal)",
         counts.patients, counts.on_panel, counts.observations, counts.abnormal_observations
@@ -140,7 +148,11 @@ pub fn print_summary(config: &Config, summary: &Summary) -> anyhow::Result<()> {
 }
 
 /// Every file under `paths` that the source would take, ordered by export time (then path).
-fn plan(paths: &[PathBuf], filter: Option<&SourceConfig>, options: &crate::parse::ParseOptions) -> anyhow::Result<Vec<Planned>> {
+fn plan(
+    paths: &[PathBuf],
+    filter: Option<&SourceConfig>,
+    options: &crate::parse::ParseOptions,
+) -> anyhow::Result<Vec<Planned>> {
     let mut files = Vec::new();
     for root in paths {
         if !root.exists() {
@@ -210,7 +222,12 @@ impl Progress {
             }
             None if self.last_line.get().elapsed() >= PLAIN_EVERY || self.done.get() == self.total => {
                 self.last_line.set(Instant::now());
-                tracing::info!(done = self.done.get(), total = self.total, records = summary.records, "replay progress");
+                tracing::info!(
+                    done = self.done.get(),
+                    total = self.total,
+                    records = summary.records,
+                    "replay progress"
+                );
             }
             None => {}
         }

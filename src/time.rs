@@ -18,10 +18,9 @@ impl Zone {
     pub fn parse(name: &str) -> Result<Zone, String> {
         match name.trim() {
             "" | "host" => Ok(Zone::Host),
-            other => other
-                .parse::<chrono_tz::Tz>()
-                .map(Zone::Named)
-                .map_err(|_| format!("unknown time zone {other:?} (an IANA name such as \"Europe/Berlin\", or \"host\")")),
+            other => other.parse::<chrono_tz::Tz>().map(Zone::Named).map_err(|_| {
+                format!("unknown time zone {other:?} (an IANA name such as \"Europe/Berlin\", or \"host\")")
+            }),
         }
     }
 

@@ -99,7 +99,10 @@ fn describe_head(bytes: &[u8]) -> String {
 
 /// The export time that a file's header declares, read from its first bytes only (the whole file is
 /// not needed to order a replay). `prefix` may end mid-message.
-pub fn exported_at_hint(prefix: &[u8], options: &ParseOptions) -> Option<(chrono::DateTime<chrono::Utc>, &'static str)> {
+pub fn exported_at_hint(
+    prefix: &[u8],
+    options: &ParseOptions,
+) -> Option<(chrono::DateTime<chrono::Utc>, &'static str)> {
     match sniff(prefix) {
         FileKind::Hl7 => {
             // Cut at the last segment end so that a truncated tail does not become a reject.

@@ -52,7 +52,8 @@ fn translate(event: &notify::Event) -> Vec<FolderEvent> {
             _ => touched(Hint::RenamedIn),
         },
         EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => {
-            let mut out: Vec<FolderEvent> = event.paths.first().map(|p| FolderEvent::Removed(p.clone())).into_iter().collect();
+            let mut out: Vec<FolderEvent> =
+                event.paths.first().map(|p| FolderEvent::Removed(p.clone())).into_iter().collect();
             match event.paths.get(1) {
                 Some(p) if p.is_dir() => out.push(FolderEvent::Rescan),
                 Some(p) => out.push(FolderEvent::Touched(p.clone(), Hint::RenamedIn)),
@@ -99,9 +100,5 @@ pub fn export_path(source: &SourceConfig, path: &Path) -> Option<PathBuf> {
 /// The trigger file next to `path` that exists, if any.
 pub fn trigger_of(source: &SourceConfig, path: &Path) -> Option<PathBuf> {
     let name = path.file_name()?.to_str()?;
-    source
-        .trigger_suffixes
-        .iter()
-        .map(|suffix| path.with_file_name(format!("{name}{suffix}")))
-        .find(|p| p.exists())
+    source.trigger_suffixes.iter().map(|suffix| path.with_file_name(format!("{name}{suffix}"))).find(|p| p.exists())
 }

@@ -50,10 +50,8 @@ pub struct Tracker {
 impl Tracker {
     /// Something happened to `path`. A write restarts its settle wait; a rename marks it published.
     pub fn note(&mut self, path: &Path, hint: Hint, now: Instant) {
-        let entry = self
-            .pending
-            .entry(path.to_path_buf())
-            .or_insert(Pending { stat: None, since: now, renamed_in: false });
+        let entry =
+            self.pending.entry(path.to_path_buf()).or_insert(Pending { stat: None, since: now, renamed_in: false });
         match hint {
             Hint::Written => {
                 entry.since = now;
@@ -131,9 +129,8 @@ mod tests {
         let mut tracker = Tracker::default();
         let path = Path::new("/in/a.hl7");
         tracker.note(path, Hint::Written, t0);
-        let mut take = |secs: u64| {
-            tracker.take_ready(t0 + Duration::from_secs(secs), SETTLE, |_| stat(*size.borrow()), |_| false)
-        };
+        let mut take =
+            |secs: u64| tracker.take_ready(t0 + Duration::from_secs(secs), SETTLE, |_| stat(*size.borrow()), |_| false);
         assert!(take(0).is_empty(), "first sight only records the size");
         *size.borrow_mut() = 20;
         assert!(take(1).is_empty());

@@ -43,9 +43,7 @@ pub fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
         .map_err(sqlite)?;
     let migrations = Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect());
-    migrations
-        .to_latest(&mut conn)
-        .map_err(|source| StoreError::Migration { path: shown.clone(), source })?;
+    migrations.to_latest(&mut conn).map_err(|source| StoreError::Migration { path: shown.clone(), source })?;
     Ok(conn)
 }
 

@@ -118,7 +118,15 @@ fn source(conn: &Connection, name: &str) -> rusqlite::Result<SourceStatus> {
             })
         })?
         .collect::<rusqlite::Result<_>>()?;
-    Ok(SourceStatus { name: name.to_string(), last_export_at, last_ingested_at, files, rejects, quarantined, recent_files })
+    Ok(SourceStatus {
+        name: name.to_string(),
+        last_export_at,
+        last_ingested_at,
+        files,
+        rejects,
+        quarantined,
+        recent_files,
+    })
 }
 
 pub fn counts(conn: &Connection) -> rusqlite::Result<SnapshotCounts> {

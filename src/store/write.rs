@@ -127,7 +127,8 @@ pub fn write_file(
     cancelled: &dyn Fn() -> bool,
 ) -> Result<Written, WriteError> {
     let tx = conn.transaction()?;
-    let counts = Counts { messages: parsed.messages.len(), records: parsed.record_count(), rejects: parsed.rejects.len() };
+    let counts =
+        Counts { messages: parsed.messages.len(), records: parsed.record_count(), rejects: parsed.rejects.len() };
     let status = if counts.rejects == 0 { FileStatus::Ingested } else { FileStatus::IngestedWithRejects };
     let file_id = insert_ledger_row(&tx, meta, status, None, &counts, None, now)?;
     let stamp = Stamp { file_id, exported_at: rfc3339(meta.exported_at), ingested_at: rfc3339(now) };
@@ -216,8 +217,22 @@ struct RecordWriter<'t> {
 macro_rules! fresher {
     ($t:literal, $col:literal) => {
         concat!(
-            $col, " = CASE WHEN excluded.exported_at >= ", $t, ".exported_at THEN coalesce(excluded.", $col, ", ",
-            $t, ".", $col, ") ELSE coalesce(", $t, ".", $col, ", excluded.", $col, ") END"
+            $col,
+            " = CASE WHEN excluded.exported_at >= ",
+            $t,
+            ".exported_at THEN coalesce(excluded.",
+            $col,
+            ", ",
+            $t,
+            ".",
+            $col,
+            ") ELSE coalesce(",
+            $t,
+            ".",
+            $col,
+            ", excluded.",
+            $col,
+            ") END"
         )
     };
 }
@@ -226,9 +241,16 @@ macro_rules! fresher {
 macro_rules! provenance {
     ($t:literal) => {
         concat!(
-            "source_file_id = CASE WHEN excluded.exported_at >= ", $t, ".exported_at THEN excluded.source_file_id ELSE ",
-            $t, ".source_file_id END, ingested_at = CASE WHEN excluded.exported_at >= ", $t,
-            ".exported_at THEN excluded.ingested_at ELSE ", $t, ".ingested_at END, exported_at = max(", $t,
+            "source_file_id = CASE WHEN excluded.exported_at >= ",
+            $t,
+            ".exported_at THEN excluded.source_file_id ELSE ",
+            $t,
+            ".source_file_id END, ingested_at = CASE WHEN excluded.exported_at >= ",
+            $t,
+            ".exported_at THEN excluded.ingested_at ELSE ",
+            $t,
+            ".ingested_at END, exported_at = max(",
+            $t,
             ".exported_at, excluded.exported_at)"
         )
     };
@@ -294,13 +316,20 @@ impl RecordWriter<'_> {
                      exported_at, ingested_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                  ON CONFLICT (mrn) DO UPDATE SET ",
-                demographics!("family_name"), ", ",
-                demographics!("given_name"), ", ",
-                demographics!("birth_date"), ", ",
-                demographics!("sex"), ", ",
-                demographics!(keep "source_file_id"), ", ",
-                demographics!(keep "exported_at"), ", ",
-                demographics!(keep "ingested_at"), ", ",
+                demographics!("family_name"),
+                ", ",
+                demographics!("given_name"),
+                ", ",
+                demographics!("birth_date"),
+                ", ",
+                demographics!("sex"),
+                ", ",
+                demographics!(keep "source_file_id"),
+                ", ",
+                demographics!(keep "exported_at"),
+                ", ",
+                demographics!(keep "ingested_at"),
+                ", ",
                 "registered = max(patients.registered, excluded.registered)
                  RETURNING id"
             ))?

@@ -6,8 +6,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use ingest::model::{
-    Identifier, Observation, PanelAction, PanelEvent, ParsedFile, ParsedMessage, Patient, Record,
-    Reject,
+    Identifier, Observation, PanelAction, PanelEvent, ParsedFile, ParsedMessage, Patient, Record, Reject,
 };
 use ingest::parse::{FileError, ParseOptions, parse_file};
 use ingest::time::{Zone, parse_rfc3339};
@@ -42,13 +41,8 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     let mut pending = vec![dir.to_path_buf()];
     while let Some(dir) = pending.pop() {
         for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-            let path = entry
-                .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-                .path();
-            let name = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default();
+            let path = entry.unwrap_or_else(|e| panic!("{}: {e}", dir.display())).path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
             if path.is_dir() {
                 pending.push(path);
             } else if name != "SOURCE.md" && name != "README.md" {
@@ -61,10 +55,7 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn options() -> ParseOptions {
-    ParseOptions {
-        zone: Zone::parse("America/New_York").expect("zone"),
-        ..ParseOptions::default()
-    }
+    ParseOptions { zone: Zone::parse("America/New_York").expect("zone"), ..ParseOptions::default() }
 }
 
 /// What one file gave: its messages and rejects, or why the whole file was refused.
@@ -79,21 +70,9 @@ fn parse(path: &Path) -> Outcome {
     let result = panic::catch_unwind(|| parse_file(&bytes, &options()));
     let result = result.unwrap_or_else(|_| panic!("the parser panicked on {}", path.display()));
     match result {
-        Ok((_, parsed)) => Outcome {
-            messages: parsed.messages,
-            rejects: parsed.rejects,
-            file_error: None,
-        },
-        Err(FileError::NothingUsable { rejects }) => Outcome {
-            messages: Vec::new(),
-            rejects,
-            file_error: None,
-        },
-        Err(e) => Outcome {
-            messages: Vec::new(),
-            rejects: Vec::new(),
-            file_error: Some(e.to_string()),
-        },
+        Ok((_, parsed)) => Outcome { messages: parsed.messages, rejects: parsed.rejects, file_error: None },
+        Err(FileError::NothingUsable { rejects }) => Outcome { messages: Vec::new(), rejects, file_error: None },
+        Err(e) => Outcome { messages: Vec::new(), rejects: Vec::new(), file_error: Some(e.to_string()) },
     }
 }
 
@@ -103,11 +82,7 @@ fn reason_class(reject: &Reject) -> String {
     let head = if reason.starts_with("unsupported message type") {
         "unsupported message type"
     } else {
-        reason
-            .split(['"', '(', ':'])
-            .next()
-            .unwrap_or_default()
-            .trim()
+        reason.split(['"', '(', ':']).next().unwrap_or_default().trim()
     };
     format!("{} {head}", reject.segment.as_deref().unwrap_or("-"))
 }
@@ -147,9 +122,7 @@ fn corpus_parses_without_panics_and_mapped_kinds_give_records() {
         for reject in &outcome.rejects {
             *rejects.entry(reason_class(reject)).or_default() += 1;
             if let Some(kind) = reject.reason.strip_prefix("unsupported message type ") {
-                *unsupported
-                    .entry(kind.split(' ').next().unwrap_or_default().to_owned())
-                    .or_default() += 1;
+                *unsupported.entry(kind.split(' ').next().unwrap_or_default().to_owned()).or_default() += 1;
             }
         }
         for message in &outcome.messages {
@@ -157,15 +130,11 @@ fn corpus_parses_without_panics_and_mapped_kinds_give_records() {
             for record in &message.records {
                 *records.entry(record.kind()).or_default() += 1;
             }
-            let adt = ["ADT^A01", "ADT^A03", "ADT^A04", "ADT^A08"]
-                .contains(&message.message_type.as_str());
+            let adt = ["ADT^A01", "ADT^A03", "ADT^A04", "ADT^A08"].contains(&message.message_type.as_str());
             if adt && !patients(message).any(|p| !p.mrn.is_empty()) {
                 adt_without_mrn.push(format!("{} #{}", path.display(), message.index));
             }
-            let observations = message
-                .records
-                .iter()
-                .any(|r| matches!(r, Record::Observation(_)));
+            let observations = message.records.iter().any(|r| matches!(r, Record::Observation(_)));
             if message.message_type == "ORU^R01" && observations {
                 oru_with_observations += 1;
             }
@@ -181,14 +150,8 @@ fn corpus_parses_without_panics_and_mapped_kinds_give_records() {
     eprintln!("  records {records:?}; ORU^R01 messages with observations: {oru_with_observations}");
     eprintln!("  rejects by reason {rejects:#?}");
     eprintln!("  unsupported message types {unsupported:?}");
-    assert!(
-        adt_without_mrn.is_empty(),
-        "ADT messages without a patient MRN: {adt_without_mrn:?}"
-    );
-    assert!(
-        messages >= MIN_MESSAGES,
-        "only {messages} messages parsed (expected at least {MIN_MESSAGES})"
-    );
+    assert!(adt_without_mrn.is_empty(), "ADT messages without a patient MRN: {adt_without_mrn:?}");
+    assert!(messages >= MIN_MESSAGES, "only {messages} messages parsed (expected at least {MIN_MESSAGES})");
     assert!(
         oru_with_observations >= MIN_ORU_WITH_OBSERVATIONS,
         "only {oru_with_observations} ORU^R01 messages gave observations (expected at least {MIN_ORU_WITH_OBSERVATIONS})"
@@ -199,11 +162,7 @@ fn corpus_parses_without_panics_and_mapped_kinds_give_records() {
 fn parsed(relative: &str) -> Option<ParsedFile> {
     let path = corpus_dir()?.join(relative);
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    Some(
-        parse_file(&bytes, &options())
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-            .1,
-    )
+    Some(parse_file(&bytes, &options()).unwrap_or_else(|e| panic!("{}: {e}", path.display())).1)
 }
 
 fn at(rfc3339: &str) -> Option<DateTime<Utc>> {
@@ -216,17 +175,10 @@ fn adt_a04_with_a_bom_gives_patient_and_panel_event() {
         return;
     };
     let message = file.messages.first().expect("one message");
-    assert_eq!(
-        (message.message_type.as_str(), file.rejects.len()),
-        ("ADT^A04", 0)
-    );
+    assert_eq!((message.message_type.as_str(), file.rejects.len()), ("ADT^A04", 0));
     let patient = Patient {
         mrn: "123456789".into(),
-        identifiers: vec![Identifier {
-            value: "123456789".into(),
-            id_type: Some("MR".into()),
-            authority: None,
-        }],
+        identifiers: vec![Identifier { value: "123456789".into(), id_type: Some("MR".into()), authority: None }],
         family_name: Some("BROS".into()),
         given_name: Some("MARIO".into()),
         birth_date: NaiveDate::from_ymd_opt(1985, 1, 1),
@@ -245,17 +197,12 @@ fn adt_a04_with_a_bom_gives_patient_and_panel_event() {
         admitted_at: at("2000-12-31T17:00:00Z"),
         discharged_at: None,
     };
-    assert_eq!(
-        message.records,
-        vec![Record::Patient(patient), Record::Panel(event)]
-    );
+    assert_eq!(message.records, vec![Record::Patient(patient), Record::Panel(event)]);
 }
 
 #[test]
 fn oru_r01_cbc_gives_observations_with_units_ranges_and_flags() {
-    let Some(file) =
-        parsed("fhir-converter/data__SampleData__Hl7v2__LRI_2.0-NG_CBC_Typ_Message.hl7")
-    else {
+    let Some(file) = parsed("fhir-converter/data__SampleData__Hl7v2__LRI_2.0-NG_CBC_Typ_Message.hl7") else {
         return;
     };
     let message = file.messages.first().expect("one message");
@@ -271,10 +218,7 @@ fn oru_r01_cbc_gives_observations_with_units_ranges_and_flags() {
         .collect();
     // Every one of its 28 OBX segments.
     assert_eq!(observations.len(), 28);
-    let hemoglobin = observations
-        .iter()
-        .find(|o| o.code == "718-7")
-        .expect("hemoglobin");
+    let hemoglobin = observations.iter().find(|o| o.code == "718-7").expect("hemoglobin");
     let expected = Observation {
         mrn: "PATID1234".into(),
         order_id: "R-991133".into(),
@@ -301,23 +245,12 @@ fn fhs_bhs_batch_gives_each_message_and_the_file_header_time() {
         return;
     };
     // FHS-7 20070101123401 in America/New_York (EST).
-    assert_eq!(
-        file.exported_at,
-        Some((
-            parse_rfc3339("2007-01-01T17:34:01Z").expect("time"),
-            "FHS-7"
-        ))
-    );
+    assert_eq!(file.exported_at, Some((parse_rfc3339("2007-01-01T17:34:01Z").expect("time"), "FHS-7")));
     let summary: Vec<(usize, Option<&str>, &str, Vec<&str>)> = file
         .messages
         .iter()
         .map(|m| {
-            (
-                m.index,
-                m.control_id.as_deref(),
-                m.message_type.as_str(),
-                patients(m).map(|p| p.mrn.as_str()).collect(),
-            )
+            (m.index, m.control_id.as_deref(), m.message_type.as_str(), patients(m).map(|p| p.mrn.as_str()).collect())
         })
         .collect();
     assert_eq!(

@@ -21,7 +21,13 @@ fn two_days(ws: &Workspace) -> (std::path::PathBuf, std::path::PathBuf) {
             &[
                 hl7::adt("A01", "C1", "20261122101500", "MRN001", "Oldname", "5W^501^A"),
                 hl7::adt("A01", "C2", "20261122111500", "MRN002", "Second", "5W^502^A"),
-                hl7::oru("C3", "20261123043000", "MRN001", "F100", &[("2823-3", "3.0", "mmol/L", "L"), ("2951-2", "139", "mmol/L", "")]),
+                hl7::oru(
+                    "C3",
+                    "20261123043000",
+                    "MRN001",
+                    "F100",
+                    &[("2823-3", "3.0", "mmol/L", "L"), ("2951-2", "139", "mmol/L", "")],
+                ),
                 hl7::oru("C4", "20261122043000", "MRN002", "F099", &[("2160-0", "1.1", "mg/dL", "")]),
             ],
         ),
@@ -91,7 +97,10 @@ fn replaying_twice_gives_the_same_snapshot_and_only_duplicates() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("0 ingested · 0 with rejects · 2 duplicate"), "{out}");
     assert_eq!(dump(&ws.db()), first);
-    assert_eq!(ws.query_i64("SELECT count(*) FROM source_files WHERE status = 'duplicate' AND duplicate_of IS NOT NULL"), 2);
+    assert_eq!(
+        ws.query_i64("SELECT count(*) FROM source_files WHERE status = 'duplicate' AND duplicate_of IS NOT NULL"),
+        2
+    );
 }
 
 #[test]
@@ -104,10 +113,7 @@ fn the_same_file_under_two_names_is_one_duplicate() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("1 ingested · 0 with rejects · 1 duplicate"), "{out}");
     assert_eq!(ws.query_i64("SELECT count(*) FROM observations"), 3);
-    assert_eq!(
-        ws.query_strings("SELECT status FROM source_files ORDER BY id"),
-        ["ingested", "duplicate"]
-    );
+    assert_eq!(ws.query_strings("SELECT status FROM source_files ORDER BY id"), ["ingested", "duplicate"]);
 }
 
 #[test]
@@ -182,10 +188,17 @@ fn kill_9_during_a_replay_then_a_restart_equals_a_clean_replay() {
         let messages: Vec<String> = (0..40)
             .map(|m| {
                 let mrn = format!("MRN{:03}", m % 25);
-                let results: Vec<(String, String)> = (0..8).map(|k| (format!("{}-{k}", 1000 + k), format!("{}.{}", f, m))).collect();
+                let results: Vec<(String, String)> =
+                    (0..8).map(|k| (format!("{}-{k}", 1000 + k), format!("{}.{}", f, m))).collect();
                 let refs: Vec<(&str, &str, &str, &str)> =
                     results.iter().map(|(c, v)| (c.as_str(), v.as_str(), "mmol/L", "")).collect();
-                hl7::oru(&format!("F{f}M{m}"), &format!("202611{:02}{:02}0000", 1 + f / 24, f % 24), &mrn, &format!("ORD{f}-{m}"), &refs)
+                hl7::oru(
+                    &format!("F{f}M{m}"),
+                    &format!("202611{:02}{:02}0000", 1 + f / 24, f % 24),
+                    &mrn,
+                    &format!("ORD{f}-{m}"),
+                    &refs,
+                )
             })
             .collect();
         write(

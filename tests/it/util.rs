@@ -152,10 +152,7 @@ pub mod hl7 {
              OBR|1||{order}^LAB|BMP^Basic metabolic panel^L|||{ts}\r"
         );
         for (i, (code, value, unit, flag)) in results.iter().enumerate() {
-            msg.push_str(&format!(
-                "OBX|{}|NM|{code}^{code} name^LN||{value}|{unit}|1-10|{flag}|||F|||{ts}\r",
-                i + 1
-            ));
+            msg.push_str(&format!("OBX|{}|NM|{code}^{code} name^LN||{value}|{unit}|1-10|{flag}|||F|||{ts}\r", i + 1));
         }
         msg
     }

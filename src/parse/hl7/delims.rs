@@ -29,19 +29,14 @@ impl Delimiters {
     ///   made of escape sequences.
     pub fn from_msh(msh: &str) -> Result<Delimiters, Fault> {
         let mut chars = msh.chars().skip(3);
-        let field = chars
-            .next()
-            .ok_or_else(|| Fault::at("MSH-1", "MSH has no field separator"))?;
+        let field = chars.next().ok_or_else(|| Fault::at("MSH-1", "MSH has no field separator"))?;
         let written: String = chars.take_while(|&c| c != field).collect();
         let mut encoding: Vec<char> = written.chars().collect();
         if encoding.len() == 5 && encoding.get(2) == encoding.get(3) {
             encoding.remove(3);
         }
         if encoding.len() > 5 {
-            return Err(Fault::at(
-                "MSH-2",
-                format!("encoding characters {written:?} are more than 5"),
-            ));
+            return Err(Fault::at("MSH-2", format!("encoding characters {written:?} are more than 5")));
         }
         let mut roles: [Option<char>; 4] = [None; 4];
         if encoding.len() >= 4 {
@@ -50,10 +45,7 @@ impl Delimiters {
             }
         } else {
             for &c in &encoding {
-                let standard = STANDARD
-                    .iter()
-                    .position(|&s| s == c)
-                    .filter(|&i| roles.get(i) == Some(&None));
+                let standard = STANDARD.iter().position(|&s| s == c).filter(|&i| roles.get(i) == Some(&None));
                 let role = standard.or_else(|| roles.iter().position(Option::is_none));
                 if let Some(slot) = role.and_then(|i| roles.get_mut(i)) {
                     *slot = Some(c);
@@ -61,25 +53,11 @@ impl Delimiters {
             }
         }
         let [component, repetition, escape, subcomponent] = roles;
-        let delimiters = Delimiters {
-            field,
-            component,
-            repetition,
-            escape: escape.filter(|c| !c.is_whitespace()),
-            subcomponent,
-        };
-        let declared: Vec<char> = std::iter::once(field)
-            .chain(roles.into_iter().flatten())
-            .collect();
-        if declared
-            .iter()
-            .enumerate()
-            .any(|(i, c)| declared.get(i + 1..).is_some_and(|rest| rest.contains(c)))
-        {
-            return Err(Fault::at(
-                "MSH-2",
-                format!("encoding characters {written:?} repeat a delimiter"),
-            ));
+        let delimiters =
+            Delimiters { field, component, repetition, escape: escape.filter(|c| !c.is_whitespace()), subcomponent };
+        let declared: Vec<char> = std::iter::once(field).chain(roles.into_iter().flatten()).collect();
+        if declared.iter().enumerate().any(|(i, c)| declared.get(i + 1..).is_some_and(|rest| rest.contains(c))) {
+            return Err(Fault::at("MSH-2", format!("encoding characters {written:?} repeat a delimiter")));
         }
         Ok(delimiters)
     }
@@ -95,27 +73,15 @@ mod tests {
 
     fn delims(field: char, encoding: [Option<char>; 4]) -> Delimiters {
         let [component, repetition, escape, subcomponent] = encoding;
-        Delimiters {
-            field,
-            component,
-            repetition,
-            escape,
-            subcomponent,
-        }
+        Delimiters { field, component, repetition, escape, subcomponent }
     }
 
     #[test]
     fn standard_and_custom_delimiters_are_read_by_position() {
         let standard = delims('|', [Some('^'), Some('~'), Some('\\'), Some('&')]);
         assert_eq!(read("MSH|^~\\&|APP"), Ok(standard));
-        assert_eq!(
-            read("MSH$%~\\&$GHH LAB"),
-            Ok(delims('$', [Some('%'), Some('~'), Some('\\'), Some('&')]))
-        );
-        assert_eq!(
-            read("MSH:-+?*:::"),
-            Ok(delims(':', [Some('-'), Some('+'), Some('?'), Some('*')]))
-        );
+        assert_eq!(read("MSH$%~\\&$GHH LAB"), Ok(delims('$', [Some('%'), Some('~'), Some('\\'), Some('&')])));
+        assert_eq!(read("MSH:-+?*:::"), Ok(delims(':', [Some('-'), Some('+'), Some('?'), Some('*')])));
     }
 
     #[test]
@@ -127,44 +93,23 @@ mod tests {
 
     #[test]
     fn a_short_msh2_keeps_standard_characters_in_their_roles() {
-        assert_eq!(
-            read("MSH|^~&|APP"),
-            Ok(delims('|', [Some('^'), Some('~'), None, Some('&')]))
-        );
-        assert_eq!(
-            read("MSH|^\\&|APP"),
-            Ok(delims('|', [Some('^'), None, Some('\\'), Some('&')]))
-        );
-        assert_eq!(
-            read("MSH|@%\\|"),
-            Ok(delims('|', [Some('@'), Some('%'), Some('\\'), None]))
-        );
+        assert_eq!(read("MSH|^~&|APP"), Ok(delims('|', [Some('^'), Some('~'), None, Some('&')])));
+        assert_eq!(read("MSH|^\\&|APP"), Ok(delims('|', [Some('^'), None, Some('\\'), Some('&')])));
+        assert_eq!(read("MSH|@%\\|"), Ok(delims('|', [Some('@'), Some('%'), Some('\\'), None])));
         assert_eq!(read("MSH||"), Ok(delims('|', [None; 4])));
     }
 
     #[test]
     fn a_whitespace_escape_character_declares_no_escape() {
-        assert_eq!(
-            read("MSH|^~ &|APP"),
-            Ok(delims('|', [Some('^'), Some('~'), None, Some('&')]))
-        );
+        assert_eq!(read("MSH|^~ &|APP"), Ok(delims('|', [Some('^'), Some('~'), None, Some('&')])));
     }
 
     #[test]
     fn invalid_encoding_characters_are_rejected_naming_msh2() {
         let too_long = read("MSH|^~\\&#$|").expect_err("6 characters");
-        assert_eq!(
-            too_long,
-            Fault::at("MSH-2", "encoding characters \"^~\\\\&#$\" are more than 5")
-        );
+        assert_eq!(too_long, Fault::at("MSH-2", "encoding characters \"^~\\\\&#$\" are more than 5"));
         let repeated = read("MSH|^&&^|APP").expect_err("duplicate");
-        assert_eq!(
-            repeated,
-            Fault::at("MSH-2", "encoding characters \"^&&^\" repeat a delimiter")
-        );
-        assert_eq!(
-            read("MSH"),
-            Err(Fault::at("MSH-1", "MSH has no field separator"))
-        );
+        assert_eq!(repeated, Fault::at("MSH-2", "encoding characters \"^&&^\" repeat a delimiter"));
+        assert_eq!(read("MSH"), Err(Fault::at("MSH-1", "MSH has no field separator")));
     }
 }

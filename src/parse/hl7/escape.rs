@@ -51,24 +51,16 @@ fn expand(sequence: &str, d: &Delimiters) -> Option<String> {
 
 fn hex(sequence: &str) -> Option<String> {
     let digits = sequence.strip_prefix('X')?;
-    if digits.is_empty() || digits.len() % 2 != 0 || !digits.bytes().all(|b| b.is_ascii_hexdigit())
-    {
+    if digits.is_empty() || digits.len() % 2 != 0 || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     let bytes = (0..digits.len())
         .step_by(2)
-        .map(|i| {
-            digits
-                .get(i..i + 2)
-                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-        })
+        .map(|i| digits.get(i..i + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok()))
         .collect::<Option<Vec<u8>>>()?;
     Some(match String::from_utf8(bytes) {
         Ok(text) => text,
-        Err(e) => WINDOWS_1252
-            .decode_without_bom_handling(e.as_bytes())
-            .0
-            .into_owned(),
+        Err(e) => WINDOWS_1252.decode_without_bom_handling(e.as_bytes()).0.into_owned(),
     })
 }
 
@@ -112,10 +104,7 @@ mod tests {
 
     #[test]
     fn unknown_and_unterminated_escapes_are_left_as_written() {
-        assert_eq!(
-            decoded(r"\Zabc\ \.sp\ \X1\ \XZZ\"),
-            r"\Zabc\ \.sp\ \X1\ \XZZ\"
-        );
+        assert_eq!(decoded(r"\Zabc\ \.sp\ \X1\ \XZZ\"), r"\Zabc\ \.sp\ \X1\ \XZZ\");
         assert_eq!(decoded(r"ééé\T\x"), "ééé&x");
         assert_eq!(decoded(r"a\Zq\\F\b"), r"a\Zq\|b");
         assert_eq!(decoded(r"50\F"), r"50\F");
@@ -124,10 +113,7 @@ mod tests {
 
     #[test]
     fn without_an_escape_character_nothing_is_decoded() {
-        let none = Delimiters {
-            escape: None,
-            ..STANDARD
-        };
+        let none = Delimiters { escape: None, ..STANDARD };
         assert_eq!(decode(r"a\F\b", &none), r"a\F\b");
     }
 }

@@ -15,11 +15,7 @@ pub(super) fn decode_text(bytes: &[u8]) -> Cow<'_, str> {
         Ok(text) => Cow::Borrowed(text),
         Err(_) => WINDOWS_1252.decode_without_bom_handling(bytes).0,
     };
-    if text.contains(MLLP) {
-        Cow::Owned(text.replace(MLLP, ""))
-    } else {
-        text
-    }
+    if text.contains(MLLP) { Cow::Owned(text.replace(MLLP, "")) } else { text }
 }
 
 /// MLLP start- and end-of-block bytes, which some exports keep around each message.
@@ -50,9 +46,7 @@ impl Segment {
         let field = declared.next()?;
         let component = declared.next().filter(|&c| c != field);
         let value = self.text.split(field).nth(n.checked_sub(1)?)?;
-        let value = component
-            .and_then(|c| value.split(c).next())
-            .unwrap_or(value);
+        let value = component.and_then(|c| value.split(c).next()).unwrap_or(value);
         (!value.is_empty()).then_some(value)
     }
 }
@@ -74,9 +68,7 @@ impl FramedMessage<'_> {
 
     /// Whether it starts with an MSH; segments outside any message do not.
     pub fn has_msh(&self) -> bool {
-        self.segments
-            .first()
-            .is_some_and(|s| starts_with_id(&s.text, "MSH"))
+        self.segments.first().is_some_and(|s| starts_with_id(&s.text, "MSH"))
     }
 
     /// The message as it appeared, lines joined with `\r`.
@@ -102,19 +94,9 @@ pub(super) fn frame(text: &str) -> Framed<'_> {
             continue;
         }
         // Leading whitespace of the file is not part of the first segment.
-        let line = if matches!(open, Open::Nothing) {
-            line.trim_start()
-        } else {
-            line
-        };
-        let segment = Segment {
-            line: number,
-            text: line.to_owned(),
-        };
-        if ["FHS", "BHS", "BTS", "FTS"]
-            .iter()
-            .any(|id| starts_with_id(line, id))
-        {
+        let line = if matches!(open, Open::Nothing) { line.trim_start() } else { line };
+        let segment = Segment { line: number, text: line.to_owned() };
+        if ["FHS", "BHS", "BTS", "FTS"].iter().any(|id| starts_with_id(line, id)) {
             framed.batch.push(segment);
             open = Open::Batch;
             continue;
@@ -142,11 +124,7 @@ pub(super) fn frame(text: &str) -> Framed<'_> {
                 }
             }
             _ => {
-                let separator = if starts_with_id(line, "MSH") {
-                    line.chars().nth(3)
-                } else {
-                    after_id.flatten()
-                };
+                let separator = if starts_with_id(line, "MSH") { line.chars().nth(3) } else { after_id.flatten() };
                 framed.messages.push(FramedMessage {
                     segments: vec![segment],
                     lines: vec![line],
@@ -187,20 +165,14 @@ fn lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
 /// `line` starts with `id`, followed by the end of the line or a character that cannot continue
 /// a segment id (the field separator).
 fn starts_with_id(line: &str, id: &str) -> bool {
-    line.strip_prefix(id).is_some_and(|rest| {
-        rest.chars()
-            .next()
-            .is_none_or(|c| !c.is_ascii_alphanumeric())
-    })
+    line.strip_prefix(id).is_some_and(|rest| rest.chars().next().is_none_or(|c| !c.is_ascii_alphanumeric()))
 }
 
 /// For a line starting with a segment id (three capital letters or digits), the character after
 /// it (`None` at the end of the line); `None` when the line does not start with one.
 fn segment_id_then(line: &str) -> Option<Option<char>> {
     let id = line.get(..3)?;
-    id.bytes()
-        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-        .then(|| line[3..].chars().next())
+    id.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()).then(|| line[3..].chars().next())
 }
 
 #[cfg(test)]
@@ -209,16 +181,7 @@ mod tests {
 
     /// Each message as (first line, segment texts).
     fn messages(text: &str) -> Vec<(usize, Vec<String>)> {
-        frame(text)
-            .messages
-            .iter()
-            .map(|m| {
-                (
-                    m.line(),
-                    m.segments.iter().map(|s| s.text.clone()).collect(),
-                )
-            })
-            .collect()
+        frame(text).messages.iter().map(|m| (m.line(), m.segments.iter().map(|s| s.text.clone()).collect())).collect()
     }
 
     const A: &str = "MSH|^~\\&|A||||||ADT^A01|1";
@@ -226,10 +189,7 @@ mod tests {
 
     #[test]
     fn cr_lf_crlf_and_mixed_terminators_split_alike() {
-        let expected = vec![
-            (1, vec![A.to_owned(), "PID|1".into()]),
-            (3, vec![B.to_owned(), "PID|2".into()]),
-        ];
+        let expected = vec![(1, vec![A.to_owned(), "PID|1".into()]), (3, vec![B.to_owned(), "PID|2".into()])];
         for sep in ["\r", "\n", "\r\n"] {
             let text = [A, "PID|1", B, "PID|2"].join(sep) + sep;
             assert_eq!(messages(&text), expected, "{sep:?}");
@@ -239,69 +199,38 @@ mod tests {
 
     #[test]
     fn bom_mllp_leading_whitespace_and_blank_lines_are_skipped_keeping_line_numbers() {
-        let bytes =
-            format!("\u{FEFF}\n \u{0B}{A}\r\n\r\nPID|1\u{1C}\r\u{0B}{B}\r \t\rPID|2\u{1C}\r\n");
+        let bytes = format!("\u{FEFF}\n \u{0B}{A}\r\n\r\nPID|1\u{1C}\r\u{0B}{B}\r \t\rPID|2\u{1C}\r\n");
         let text = decode_text(bytes.as_bytes());
         assert_eq!(
             messages(&text),
-            vec![
-                (2, vec![A.to_owned(), "PID|1".into()]),
-                (5, vec![B.to_owned(), "PID|2".into()])
-            ]
+            vec![(2, vec![A.to_owned(), "PID|1".into()]), (5, vec![B.to_owned(), "PID|2".into()])]
         );
     }
 
     #[test]
     fn windows_1252_bytes_are_decoded() {
-        assert_eq!(
-            decode_text(b"PID|1||||M\xfcller^Jos\xe9"),
-            "PID|1||||Müller^José"
-        );
+        assert_eq!(decode_text(b"PID|1||||M\xfcller^Jos\xe9"), "PID|1||||Müller^José");
         assert_eq!(decode_text("PID|1||||Müller".as_bytes()), "PID|1||||Müller");
     }
 
     #[test]
     fn batch_segments_end_messages_and_belong_to_none() {
-        let text = format!(
-            "FHS|^~\\&|||||20261124050000\rBHS|^~\\&\r{A}\rPID|1\rBTS|1\rBHS|^~\\&\r{B}\rBTS|1\rFTS|2\r"
-        );
+        let text =
+            format!("FHS|^~\\&|||||20261124050000\rBHS|^~\\&\r{A}\rPID|1\rBTS|1\rBHS|^~\\&\r{B}\rBTS|1\rFTS|2\r");
         let framed = frame(&text);
-        let ids: Vec<&str> = framed
-            .batch
-            .iter()
-            .map(|s| s.text.get(..3).unwrap_or_default())
-            .collect();
+        let ids: Vec<&str> = framed.batch.iter().map(|s| s.text.get(..3).unwrap_or_default()).collect();
         assert_eq!(ids, ["FHS", "BHS", "BTS", "BHS", "BTS", "FTS"]);
-        assert_eq!(
-            framed.batch.first().and_then(|fhs| fhs.header_field(7)),
-            Some("20261124050000")
-        );
-        assert_eq!(
-            messages(&text),
-            vec![
-                (3, vec![A.to_owned(), "PID|1".into()]),
-                (7, vec![B.to_owned()])
-            ]
-        );
+        assert_eq!(framed.batch.first().and_then(|fhs| fhs.header_field(7)), Some("20261124050000"));
+        assert_eq!(messages(&text), vec![(3, vec![A.to_owned(), "PID|1".into()]), (7, vec![B.to_owned()])]);
     }
 
     #[test]
     fn wrapped_lines_continue_the_previous_segment() {
-        let text = format!(
-            "{A}\rOBX|1|TX|NOTE||first half of a long \rline, second half\r|||F\rZZZ\rPID|1"
-        );
+        let text = format!("{A}\rOBX|1|TX|NOTE||first half of a long \rline, second half\r|||F\rZZZ\rPID|1");
         let framed = frame(&text);
         let message = framed.messages.first().expect("one message");
         let segments: Vec<&str> = message.segments.iter().map(|s| s.text.as_str()).collect();
-        assert_eq!(
-            segments,
-            [
-                A,
-                "OBX|1|TX|NOTE||first half of a long line, second half|||F",
-                "ZZZ",
-                "PID|1"
-            ]
-        );
+        assert_eq!(segments, [A, "OBX|1|TX|NOTE||first half of a long line, second half|||F", "ZZZ", "PID|1"]);
         let lines: Vec<usize> = message.segments.iter().map(|s| s.line).collect();
         assert_eq!(lines, [1, 2, 5, 6]);
         assert_eq!(message.raw(), text);
@@ -310,48 +239,23 @@ mod tests {
     #[test]
     fn a_segment_id_must_use_the_message_field_separator() {
         let text = "MSH$%~\\&$A\rPID$1\rABC|not a segment here";
-        assert_eq!(
-            messages(text),
-            vec![(
-                1,
-                vec!["MSH$%~\\&$A".into(), "PID$1ABC|not a segment here".into()]
-            )]
-        );
+        assert_eq!(messages(text), vec![(1, vec!["MSH$%~\\&$A".into(), "PID$1ABC|not a segment here".into()])]);
     }
 
     #[test]
     fn segments_outside_any_message_form_their_own_group() {
         let framed = frame("BHS|^~\\&\rEVN|A04\rPID|1\rBTS|1\rtext line");
-        let groups: Vec<(usize, bool, usize)> = framed
-            .messages
-            .iter()
-            .map(|m| (m.line(), m.has_msh(), m.segments.len()))
-            .collect();
+        let groups: Vec<(usize, bool, usize)> =
+            framed.messages.iter().map(|m| (m.line(), m.has_msh(), m.segments.len())).collect();
         assert_eq!(groups, [(2, false, 2)]);
-        assert_eq!(
-            framed.batch.last().map(|s| s.text.as_str()),
-            Some("BTS|1text line")
-        );
+        assert_eq!(framed.batch.last().map(|s| s.text.as_str()), Some("BTS|1text line"));
     }
 
     #[test]
     fn header_fields_use_the_segment_own_separators() {
-        let bhs = Segment {
-            line: 1,
-            text: "BHS:-+?*:::::20231208-0500:x".into(),
-        };
+        let bhs = Segment { line: 1, text: "BHS:-+?*:::::20231208-0500:x".into() };
         assert_eq!(bhs.header_field(7), Some("20231208"));
-        let msh = Segment {
-            line: 1,
-            text: A.to_owned(),
-        };
-        assert_eq!(
-            (
-                msh.header_field(9),
-                msh.header_field(10),
-                msh.header_field(11)
-            ),
-            (Some("ADT"), Some("1"), None)
-        );
+        let msh = Segment { line: 1, text: A.to_owned() };
+        assert_eq!((msh.header_field(9), msh.header_field(10), msh.header_field(11)), (Some("ADT"), Some("1"), None));
     }
 }

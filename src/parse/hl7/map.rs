@@ -17,22 +17,11 @@ pub(super) struct Mapped {
 }
 
 /// Map a message (its first segment is the MSH). `control_id` is MSH-10.
-pub(super) fn map(
-    segments: &[Seg<'_>],
-    control_id: Option<&str>,
-    options: &ParseOptions,
-) -> Result<Mapped, Fault> {
-    let msh = segments
-        .first()
-        .filter(|s| s.id() == "MSH")
-        .ok_or_else(|| Fault::at("MSH", "no MSH segment"))?;
-    let kind = msh
-        .value(9, 1)
-        .ok_or_else(|| Fault::at("MSH-9", "no message type (MSH-9 is empty)"))?;
+pub(super) fn map(segments: &[Seg<'_>], control_id: Option<&str>, options: &ParseOptions) -> Result<Mapped, Fault> {
+    let msh = segments.first().filter(|s| s.id() == "MSH").ok_or_else(|| Fault::at("MSH", "no MSH segment"))?;
+    let kind = msh.value(9, 1).ok_or_else(|| Fault::at("MSH-9", "no message type (MSH-9 is empty)"))?;
     // Before v2.3 the trigger may be only in EVN-1.
-    let trigger = msh
-        .value(9, 2)
-        .or_else(|| first(segments, "EVN").and_then(|evn| evn.value(1, 1)));
+    let trigger = msh.value(9, 2).or_else(|| first(segments, "EVN").and_then(|evn| evn.value(1, 1)));
     let message_type = match &trigger {
         Some(trigger) => format!("{kind}^{trigger}"),
         None => kind.clone(),
@@ -41,16 +30,10 @@ pub(super) fn map(
         ("ADT", trigger) => admission(segments, *msh, trigger, options)?,
         ("ORU", Some("R01")) => results(segments, control_id, options)?,
         _ => {
-            return Err(Fault::at(
-                "MSH-9",
-                format!("unsupported message type {message_type} (not mapped yet)"),
-            ));
+            return Err(Fault::at("MSH-9", format!("unsupported message type {message_type} (not mapped yet)")));
         }
     };
-    Ok(Mapped {
-        message_type,
-        records,
-    })
+    Ok(Mapped { message_type, records })
 }
 
 fn first<'a>(segments: &[Seg<'a>], id: &str) -> Option<Seg<'a>> {
@@ -77,8 +60,7 @@ fn admission(
         _ => return Ok(vec![Record::Patient(patient)]),
     };
     let zone = &options.zone;
-    let time =
-        |segment: Option<Seg<'_>>, field| segment.map_or(Ok(None), |s| instant(s, field, zone));
+    let time = |segment: Option<Seg<'_>>, field| segment.map_or(Ok(None), |s| instant(s, field, zone));
     let pv1 = first(segments, "PV1");
     let event_at = match time(first(segments, "EVN"), 2)? {
         Some(t) => Some(t),
@@ -121,21 +103,14 @@ fn patient(pid: Seg<'_>, rule: &MrnRule, registration: bool) -> Result<Patient, 
         .reps(3)
         .iter()
         .filter_map(|rep| {
-            Some(Identifier {
-                value: pid.comp(rep, 1)?,
-                id_type: pid.comp(rep, 5),
-                authority: pid.comp(rep, 4),
-            })
+            Some(Identifier { value: pid.comp(rep, 1)?, id_type: pid.comp(rep, 5), authority: pid.comp(rep, 4) })
         })
         .collect();
     let chosen = identifiers
         .iter()
         .find(|id| {
             id.id_type.as_deref() == Some(rule.id_type.as_str())
-                && rule
-                    .authority
-                    .as_ref()
-                    .is_none_or(|a| id.authority.as_ref() == Some(a))
+                && rule.authority.as_ref().is_none_or(|a| id.authority.as_ref() == Some(a))
         })
         .or(identifiers.first());
     let mrn = chosen
@@ -162,11 +137,7 @@ struct Order {
 }
 
 /// ORU^R01: a patient per PID, an observation per OBX under it.
-fn results(
-    segments: &[Seg<'_>],
-    control_id: Option<&str>,
-    options: &ParseOptions,
-) -> Result<Vec<Record>, Fault> {
+fn results(segments: &[Seg<'_>], control_id: Option<&str>, options: &ParseOptions) -> Result<Vec<Record>, Fault> {
     let zone = &options.zone;
     let mut records = Vec::new();
     let mut mrn: Option<String> = None;
@@ -188,13 +159,7 @@ fn results(
             }
             "OBX" => {
                 let mrn = mrn.as_deref().ok_or_else(|| no_pid(" before OBX"))?;
-                records.push(Record::Observation(observation(
-                    segment,
-                    mrn,
-                    order.as_ref(),
-                    control_id,
-                    zone,
-                )?));
+                records.push(Record::Observation(observation(segment, mrn, order.as_ref(), control_id, zone)?));
             }
             _ => {}
         }
@@ -213,31 +178,21 @@ fn observation(
     zone: &Zone,
 ) -> Result<Observation, Fault> {
     let code_field = obx.reps(3).first();
-    let code = code_field.and_then(|rep| obx.comp(rep, 1)).ok_or_else(|| {
-        Fault::at(
-            "OBX-3",
-            "OBX without an observation code (OBX-3.1 is empty)",
-        )
-    })?;
+    let code = code_field
+        .and_then(|rep| obx.comp(rep, 1))
+        .ok_or_else(|| Fault::at("OBX-3", "OBX without an observation code (OBX-3.1 is empty)"))?;
     let value_type = obx.value(2, 1);
     let value = value(obx, value_type.as_deref());
     let numeric_value = match (value_type.as_deref(), &value) {
         (Some("NM"), Some(v)) => v.parse::<f64>().ok().filter(|n| n.is_finite()),
         _ => None,
     };
-    let flags: Vec<String> = obx
-        .reps(8)
-        .iter()
-        .filter_map(|rep| obx.comp(rep, 1))
-        .collect();
+    let flags: Vec<String> = obx.reps(8).iter().filter_map(|rep| obx.comp(rep, 1)).collect();
     let observed_at = instant(obx, 14, zone)?;
     let obx_resulted_at = instant(obx, 19, zone)?;
     Ok(Observation {
         mrn: mrn.to_owned(),
-        order_id: order
-            .and_then(|o| o.id.clone())
-            .or_else(|| control_id.map(str::to_owned))
-            .unwrap_or_default(),
+        order_id: order.and_then(|o| o.id.clone()).or_else(|| control_id.map(str::to_owned)).unwrap_or_default(),
         code,
         code_system: code_field.and_then(|rep| obx.comp(rep, 3)),
         name: code_field.and_then(|rep| obx.comp(rep, 2)),
@@ -265,9 +220,7 @@ fn value(obx: Seg<'_>, value_type: Option<&str>) -> Option<String> {
         .filter_map(|rep| match value_type {
             Some("CE" | "CWE" | "CNE" | "CF") => obx.comp(rep, 2).or_else(|| obx.comp(rep, 1)),
             Some("SN") => {
-                let joined: String = (1..=rep.components.len())
-                    .filter_map(|c| obx.comp(rep, c))
-                    .collect();
+                let joined: String = (1..=rep.components.len()).filter_map(|c| obx.comp(rep, c)).collect();
                 (!joined.is_empty()).then_some(joined)
             }
             _ => obx.text(rep.raw_value()),
@@ -281,8 +234,7 @@ fn instant(segment: Seg<'_>, field: usize, zone: &Zone) -> Result<Option<DateTim
     let Some(value) = segment.value(field, 1) else {
         return Ok(None);
     };
-    ts::instant(&value, zone)
-        .map_err(|reason| Fault::at(&format!("{}-{field}", segment.id()), reason))
+    ts::instant(&value, zone).map_err(|reason| Fault::at(&format!("{}-{field}", segment.id()), reason))
 }
 
 fn date(segment: Seg<'_>, field: usize) -> Result<Option<NaiveDate>, Fault> {
@@ -299,10 +251,7 @@ mod tests {
     use crate::time::parse_rfc3339;
 
     fn options() -> ParseOptions {
-        ParseOptions {
-            zone: Zone::parse("America/Chicago").expect("zone"),
-            mrn: MrnRule::default(),
-        }
+        ParseOptions { zone: Zone::parse("America/Chicago").expect("zone"), mrn: MrnRule::default() }
     }
 
     fn parse_with(segments: &[String], options: &ParseOptions) -> ParsedFile {
@@ -360,16 +309,8 @@ mod tests {
         Patient {
             mrn: "7654321".into(),
             identifiers: vec![
-                Identifier {
-                    value: "7654321".into(),
-                    id_type: Some("MR".into()),
-                    authority: Some("GENHOSP".into()),
-                },
-                Identifier {
-                    value: "999001111".into(),
-                    id_type: Some("SS".into()),
-                    authority: Some("SSA".into()),
-                },
+                Identifier { value: "7654321".into(), id_type: Some("MR".into()), authority: Some("GENHOSP".into()) },
+                Identifier { value: "999001111".into(), id_type: Some("SS".into()), authority: Some("SSA".into()) },
             ],
             family_name: Some("Testpatient".into()),
             given_name: Some("Alex".into()),
@@ -400,12 +341,7 @@ mod tests {
 
     #[test]
     fn adt_a01_admits_with_location_attending_and_times() {
-        let records = records(&[
-            msh("ADT^A01^ADT_A01"),
-            seg("EVN", &[(1, "A01"), (2, "202611232215")]),
-            pid(),
-            stay(),
-        ]);
+        let records = records(&[msh("ADT^A01^ADT_A01"), seg("EVN", &[(1, "A01"), (2, "202611232215")]), pid(), stay()]);
         let event = PanelEvent {
             mrn: "7654321".into(),
             action: PanelAction::Join,
@@ -418,10 +354,7 @@ mod tests {
             admitted_at: at("2026-11-24T04:00:00Z"),
             discharged_at: None,
         };
-        assert_eq!(
-            records,
-            vec![Record::Patient(test_patient()), Record::Panel(event)]
-        );
+        assert_eq!(records, vec![Record::Patient(test_patient()), Record::Panel(event)]);
     }
 
     #[test]
@@ -436,83 +369,38 @@ mod tests {
             ("A31", None),
         ];
         for (trigger, action) in cases {
-            let records = records(&[
-                msh(&format!("ADT^{trigger}")),
-                pid(),
-                seg("PV1", &[(3, "ICU^^7")]),
-            ]);
-            assert_eq!(
-                records.first(),
-                Some(&Record::Patient(test_patient())),
-                "{trigger}"
-            );
+            let records = records(&[msh(&format!("ADT^{trigger}")), pid(), seg("PV1", &[(3, "ICU^^7")])]);
+            assert_eq!(records.first(), Some(&Record::Patient(test_patient())), "{trigger}");
             let panel = records.get(1).map(|r| match r {
-                Record::Panel(event) => (
-                    event.action,
-                    event.event.as_str(),
-                    event.event_at,
-                    event.location.as_deref(),
-                ),
+                Record::Panel(event) => (event.action, event.event.as_str(), event.event_at, event.location.as_deref()),
                 other => panic!("{trigger}: not a panel event: {other:?}"),
             });
             // Without EVN-2 the event time is MSH-7.
             let expected = action.map(|a| (a, trigger, at("2026-11-24T11:00:00Z"), Some("ICU-7")));
             assert_eq!(panel, expected, "{trigger}");
-            assert_eq!(
-                records.len(),
-                if action.is_some() { 2 } else { 1 },
-                "{trigger}"
-            );
+            assert_eq!(records.len(), if action.is_some() { 2 } else { 1 }, "{trigger}");
         }
     }
 
     #[test]
     fn adt_a03_discharge_time_and_attending_without_a_name() {
-        let pv1 = seg(
-            "PV1",
-            &[
-                (3, "5A"),
-                (7, "1234"),
-                (44, "20261120"),
-                (45, "202611231030-0500"),
-            ],
-        );
+        let pv1 = seg("PV1", &[(3, "5A"), (7, "1234"), (44, "20261120"), (45, "202611231030-0500")]);
         let records = records(&[msh("ADT^A03"), pid(), pv1]);
-        let Some(Record::Panel(event)) = records.get(1) else {
-            panic!("no panel event: {records:?}")
-        };
+        let Some(Record::Panel(event)) = records.get(1) else { panic!("no panel event: {records:?}") };
         assert_eq!(event.action, PanelAction::Leave);
-        assert_eq!(
-            (event.location.as_deref(), event.attending.as_deref()),
-            (Some("5A"), Some("1234"))
-        );
-        assert_eq!(
-            (event.admitted_at, event.discharged_at),
-            (at("2026-11-20T06:00:00Z"), at("2026-11-23T15:30:00Z"))
-        );
+        assert_eq!((event.location.as_deref(), event.attending.as_deref()), (Some("5A"), Some("1234")));
+        assert_eq!((event.admitted_at, event.discharged_at), (at("2026-11-20T06:00:00Z"), at("2026-11-23T15:30:00Z")));
     }
 
     #[test]
     fn the_trigger_may_come_from_evn_1() {
         let file = parse_with(&[msh("ADT"), seg("EVN", &[(1, "A04")]), pid()], &options());
-        assert_eq!(
-            file.messages.first().map(|m| m.message_type.as_str()),
-            Some("ADT^A04")
-        );
+        assert_eq!(file.messages.first().map(|m| m.message_type.as_str()), Some("ADT^A04"));
     }
 
     fn mrn_of(pid3: &str, rule: MrnRule) -> Result<String, Reject> {
-        let file = parse_with(
-            &[msh("ADT^A28"), seg("PID", &[(3, pid3)])],
-            &ParseOptions {
-                mrn: rule,
-                ..options()
-            },
-        );
-        match (
-            file.messages.first().and_then(|m| m.records.first()),
-            file.rejects.first(),
-        ) {
+        let file = parse_with(&[msh("ADT^A28"), seg("PID", &[(3, pid3)])], &ParseOptions { mrn: rule, ..options() });
+        match (file.messages.first().and_then(|m| m.records.first()), file.rejects.first()) {
             (Some(Record::Patient(p)), _) => Ok(p.mrn.clone()),
             (_, Some(reject)) => Err(reject.clone()),
             other => panic!("{other:?}"),
@@ -522,27 +410,12 @@ mod tests {
     #[test]
     fn the_mrn_is_the_configured_type_else_the_first_identifier() {
         let default = MrnRule::default();
-        assert_eq!(
-            mrn_of("111^^^CLINIC^PI~222^^^GENHOSP^MR", default.clone()),
-            Ok("222".into())
-        );
-        assert_eq!(
-            mrn_of("111^^^CLINIC^PI~222^^^SSA^SS", default.clone()),
-            Ok("111".into())
-        );
+        assert_eq!(mrn_of("111^^^CLINIC^PI~222^^^GENHOSP^MR", default.clone()), Ok("222".into()));
+        assert_eq!(mrn_of("111^^^CLINIC^PI~222^^^SSA^SS", default.clone()), Ok("111".into()));
         assert_eq!(mrn_of("^^^CLINIC^PI~333", default), Ok("333".into()));
-        let clinic = MrnRule {
-            id_type: "MR".into(),
-            authority: Some("CLINIC".into()),
-        };
-        assert_eq!(
-            mrn_of("1^^^GENHOSP^MR~2^^^CLINIC&1.2.3&ISO^MR", clinic.clone()),
-            Ok("2".into())
-        );
-        assert_eq!(
-            mrn_of("1^^^GENHOSP^MR~2^^^OTHER^MR", clinic),
-            Ok("1".into())
-        );
+        let clinic = MrnRule { id_type: "MR".into(), authority: Some("CLINIC".into()) };
+        assert_eq!(mrn_of("1^^^GENHOSP^MR~2^^^CLINIC&1.2.3&ISO^MR", clinic.clone()), Ok("2".into()));
+        assert_eq!(mrn_of("1^^^GENHOSP^MR~2^^^OTHER^MR", clinic), Ok("1".into()));
         let reject = mrn_of("^^^GENHOSP^MR", MrnRule::default()).expect_err("no value");
         assert_eq!(
             (reject.segment.as_deref(), reject.reason.as_str()),
@@ -589,29 +462,9 @@ mod tests {
                 (11, "F"),
                 (14, "202611240405"),
             ]),
-            seg(
-                "OBR",
-                &[
-                    (1, "2"),
-                    (2, "PL101"),
-                    (4, "BMP^Metabolic panel^L"),
-                    (7, "202611240410"),
-                ],
-            ),
-            obx(&[
-                (2, "CWE"),
-                (3, "2823-3^Potassium^LN"),
-                (5, "LOW^Low^L~CRIT^^L"),
-                (8, "LL"),
-                (11, "P"),
-            ]),
-            obx(&[
-                (2, "SN"),
-                (3, "2345-7^Glucose^LN"),
-                (5, ">^200"),
-                (6, "mg/dL"),
-                (11, "F"),
-            ]),
+            seg("OBR", &[(1, "2"), (2, "PL101"), (4, "BMP^Metabolic panel^L"), (7, "202611240410")]),
+            obx(&[(2, "CWE"), (3, "2823-3^Potassium^LN"), (5, "LOW^Low^L~CRIT^^L"), (8, "LL"), (11, "P")]),
+            obx(&[(2, "SN"), (3, "2345-7^Glucose^LN"), (5, ">^200"), (6, "mg/dL"), (11, "F")]),
             obx(&[
                 (2, "TX"),
                 (3, "NOTE^Comment"),
@@ -692,26 +545,15 @@ mod tests {
     #[test]
     fn an_obx_before_any_obr_uses_the_control_id_and_each_pid_its_own_mrn() {
         let other = seg("PID", &[(3, "5550001^^^GENHOSP^MR")]);
-        let records = records(&[
-            msh("ORU^R01"),
-            pid(),
-            obx(&[(3, "A^a")]),
-            other,
-            obx(&[(3, "B^b")]),
-        ]);
+        let records = records(&[msh("ORU^R01"), pid(), obx(&[(3, "A^a")]), other, obx(&[(3, "B^b")])]);
         let summary: Vec<(&str, &str, &str)> = records
             .iter()
             .filter_map(|r| match r {
-                Record::Observation(o) => {
-                    Some((o.mrn.as_str(), o.order_id.as_str(), o.code.as_str()))
-                }
+                Record::Observation(o) => Some((o.mrn.as_str(), o.order_id.as_str(), o.code.as_str())),
                 _ => None,
             })
             .collect();
-        assert_eq!(
-            summary,
-            [("7654321", "CTL001", "A"), ("5550001", "CTL001", "B")]
-        );
+        assert_eq!(summary, [("7654321", "CTL001", "A"), ("5550001", "CTL001", "B")]);
         assert_eq!(records.iter().filter(|r| r.kind() == "patient").count(), 2);
     }
 
@@ -724,58 +566,29 @@ mod tests {
         );
         assert_eq!(
             rejected(&[msh("ORM^O01"), pid()]),
-            (
-                some("MSH-9"),
-                "unsupported message type ORM^O01 (not mapped yet)".into()
-            )
+            (some("MSH-9"), "unsupported message type ORM^O01 (not mapped yet)".into())
         );
-        assert_eq!(
-            rejected(&[msh("ADT^A01"), stay()]),
-            (some("PID"), "no PID segment".into())
-        );
+        assert_eq!(rejected(&[msh("ADT^A01"), stay()]), (some("PID"), "no PID segment".into()));
         assert_eq!(
             rejected(&[msh("ORU^R01"), obx(&[(3, "A")]), pid()]),
             (some("PID"), "no PID segment before OBX".into())
         );
+        assert_eq!(rejected(&[msh("ORU^R01"), seg("OBR", &[(3, "F1")])]), (some("PID"), "no PID segment".into()));
         assert_eq!(
-            rejected(&[msh("ORU^R01"), seg("OBR", &[(3, "F1")])]),
-            (some("PID"), "no PID segment".into())
+            rejected(&[msh("ORU^R01"), pid(), obx(&[(2, "ST"), (3, "^Text only^LN"), (5, "x")])]),
+            (some("OBX-3"), "OBX without an observation code (OBX-3.1 is empty)".into())
         );
         assert_eq!(
-            rejected(&[
-                msh("ORU^R01"),
-                pid(),
-                obx(&[(2, "ST"), (3, "^Text only^LN"), (5, "x")])
-            ]),
-            (
-                some("OBX-3"),
-                "OBX without an observation code (OBX-3.1 is empty)".into()
-            )
-        );
-        assert_eq!(
-            rejected(&[
-                msh("ORU^R01"),
-                pid(),
-                obx(&[(3, "A"), (14, "202613011200")])
-            ]),
-            (
-                some("OBX-14"),
-                "invalid timestamp \"202613011200\": month 13 out of range".into()
-            )
+            rejected(&[msh("ORU^R01"), pid(), obx(&[(3, "A"), (14, "202613011200")])]),
+            (some("OBX-14"), "invalid timestamp \"202613011200\": month 13 out of range".into())
         );
         assert_eq!(
             rejected(&[msh("ADT^A08"), pid(), seg("PV1", &[(45, "2026112425")])]),
-            (
-                some("PV1-45"),
-                "invalid timestamp \"2026112425\": hour 25 out of range".into()
-            )
+            (some("PV1-45"), "invalid timestamp \"2026112425\": hour 25 out of range".into())
         );
         assert_eq!(
             rejected(&[msh("ADT^A28"), seg("PID", &[(3, "1"), (7, "19701315")])]),
-            (
-                some("PID-7"),
-                "invalid timestamp \"19701315\": month 13 out of range".into()
-            )
+            (some("PID-7"), "invalid timestamp \"19701315\": month 13 out of range".into())
         );
     }
 }

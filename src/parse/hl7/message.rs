@@ -11,24 +11,14 @@ use hl7_parser::message::{Repeat, Segment};
 /// characters after `MSH`, so a truncation character or a short MSH-2 would shift every field).
 /// A delimiter the message does not declare becomes a control character absent from it.
 pub(super) fn crate_input(segments: &[&str], d: &Delimiters) -> Result<String, Fault> {
-    let (msh, rest) = segments
-        .split_first()
-        .ok_or_else(|| Fault::at("MSH", "no MSH segment"))?;
-    let mut spare = ('\u{1}'..='\u{1F}')
-        .filter(|&c| !c.is_whitespace() && !segments.iter().any(|s| s.contains(c)));
+    let (msh, rest) = segments.split_first().ok_or_else(|| Fault::at("MSH", "no MSH segment"))?;
+    let mut spare = ('\u{1}'..='\u{1F}').filter(|&c| !c.is_whitespace() && !segments.iter().any(|s| s.contains(c)));
     let encoding = [d.component, d.repetition, d.escape, d.subcomponent]
         .into_iter()
         .map(|c| c.or_else(|| spare.next()))
         .collect::<Option<String>>()
-        .ok_or_else(|| {
-            Fault::at(
-                "MSH-2",
-                "no character is free to stand for an undeclared delimiter",
-            )
-        })?;
-    let after_msh2 = msh
-        .get(3 + d.field.len_utf8()..)
-        .and_then(|s| s.find(d.field).and_then(|at| s.get(at..)));
+        .ok_or_else(|| Fault::at("MSH-2", "no character is free to stand for an undeclared delimiter"))?;
+    let after_msh2 = msh.get(3 + d.field.len_utf8()..).and_then(|s| s.find(d.field).and_then(|at| s.get(at..)));
     let mut input = format!("MSH{}{encoding}{}", d.field, after_msh2.unwrap_or_default());
     for segment in rest {
         input.push('\r');
@@ -46,9 +36,7 @@ pub(super) fn check_complete(read: usize, framed: usize) -> Result<(), Fault> {
     if read == framed {
         Ok(())
     } else {
-        Err(Fault::new(format!(
-            "hl7-parser read {read} of the message's {framed} segments"
-        )))
+        Err(Fault::new(format!("hl7-parser read {read} of the message's {framed} segments")))
     }
 }
 
@@ -61,10 +49,7 @@ pub(super) struct Seg<'a> {
 
 impl<'a> Seg<'a> {
     pub fn new(segment: &'a Segment<'a>, delimiters: &'a Delimiters) -> Seg<'a> {
-        Seg {
-            segment,
-            delimiters,
-        }
+        Seg { segment, delimiters }
     }
 
     /// The segment id, e.g. `PID`.
@@ -74,23 +59,17 @@ impl<'a> Seg<'a> {
 
     /// The repetitions of field `field` (1-based; none when the segment is shorter).
     pub fn reps(&self, field: usize) -> &'a [Repeat<'a>] {
-        self.segment
-            .field(field)
-            .map_or(&[], |f| f.repeats.as_slice())
+        self.segment.field(field).map_or(&[], |f| f.repeats.as_slice())
     }
 
     /// Component `component` (1-based) of a repetition, first subcomponent, decoded.
     pub fn comp(&self, rep: &Repeat<'_>, component: usize) -> Option<String> {
-        rep.component(component)
-            .and_then(|c| c.subcomponent(1))
-            .and_then(|s| self.text(s.value))
+        rep.component(component).and_then(|c| c.subcomponent(1)).and_then(|s| self.text(s.value))
     }
 
     /// Component `component` of the first repetition of field `field`.
     pub fn value(&self, field: usize, component: usize) -> Option<String> {
-        self.reps(field)
-            .first()
-            .and_then(|rep| self.comp(rep, component))
+        self.reps(field).first().and_then(|rep| self.comp(rep, component))
     }
 
     /// Raw text decoded and trimmed; `None` when empty.
@@ -123,16 +102,10 @@ mod tests {
 
     #[test]
     fn msh2_is_normalized_for_the_crate_and_bare_ids_get_a_separator() {
-        assert_eq!(
-            input(&["MSH|^~\\&#|A|B", "ZZZ", "PID|1"]),
-            "MSH|^~\\&|A|B\rZZZ|\rPID|1"
-        );
+        assert_eq!(input(&["MSH|^~\\&#|A|B", "ZZZ", "PID|1"]), "MSH|^~\\&|A|B\rZZZ|\rPID|1");
         assert_eq!(input(&["MSH|^~\\\\&|A"]), "MSH|^~\\&|A");
         assert_eq!(input(&["MSH|^~&|A|", "PID|1"]), "MSH|^~\u{1}&|A|\rPID|1");
-        assert_eq!(
-            input(&["MSH|", "PID|\u{1}"]),
-            "MSH|\u{2}\u{3}\u{4}\u{5}\rPID|\u{1}"
-        );
+        assert_eq!(input(&["MSH|", "PID|\u{1}"]), "MSH|\u{2}\u{3}\u{4}\u{5}\rPID|\u{1}");
     }
 
     #[test]
@@ -143,11 +116,7 @@ mod tests {
         let msh = Seg::new(message.segments.first().expect("MSH"), &d);
         assert_eq!(
             (msh.value(3, 1), msh.value(9, 2), msh.value(10, 1)),
-            (
-                Some("SENDER".into()),
-                Some("A01".into()),
-                Some("CTRL1".into())
-            )
+            (Some("SENDER".into()), Some("A01".into()), Some("CTRL1".into()))
         );
     }
 
@@ -158,22 +127,11 @@ mod tests {
         let d = delimiters(text);
         let obx = Seg::new(message.segments.get(1).expect("OBX"), &d);
         assert_eq!(obx.id(), "OBX");
-        assert_eq!(
-            (
-                obx.value(3, 1),
-                obx.value(4, 1),
-                obx.value(7, 1),
-                obx.value(99, 1)
-            ),
-            (None, None, None, None)
-        );
+        assert_eq!((obx.value(3, 1), obx.value(4, 1), obx.value(7, 1), obx.value(99, 1)), (None, None, None, None));
         assert_eq!(obx.value(5, 1), Some("a&b".into()));
         assert_eq!(obx.value(5, 2), Some("c".into()));
         assert_eq!(obx.reps(5).len(), 2);
-        assert_eq!(
-            obx.reps(5).get(1).and_then(|rep| obx.comp(rep, 1)),
-            Some("e".into())
-        );
+        assert_eq!(obx.reps(5).get(1).and_then(|rep| obx.comp(rep, 1)), Some("e".into()));
     }
 
     #[test]

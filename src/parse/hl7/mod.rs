@@ -24,15 +24,9 @@ use message::Seg;
 /// whitespace, `MSH`, `FHS` or `BHS` followed by a field separator.
 pub fn looks_like_hl7(bytes: &[u8]) -> bool {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let start = bytes
-        .iter()
-        .position(|&b| b != 0x0B && !b.is_ascii_whitespace())
-        .unwrap_or(bytes.len());
+    let start = bytes.iter().position(|&b| b != 0x0B && !b.is_ascii_whitespace()).unwrap_or(bytes.len());
     let head = bytes.get(start..).unwrap_or_default();
-    [b"MSH", b"FHS", b"BHS"]
-        .iter()
-        .any(|id| head.starts_with(*id))
-        && head.get(3).is_some_and(u8::is_ascii_punctuation)
+    [b"MSH", b"FHS", b"BHS"].iter().any(|id| head.starts_with(*id)) && head.get(3).is_some_and(u8::is_ascii_punctuation)
 }
 
 /// Parse a whole file: each message becomes a [`ParsedMessage`] or a [`Reject`]; one bad message
@@ -40,10 +34,7 @@ pub fn looks_like_hl7(bytes: &[u8]) -> bool {
 pub fn parse(bytes: &[u8], options: &ParseOptions) -> ParsedFile {
     let text = framing::decode_text(bytes);
     let framed = framing::frame(&text);
-    let mut file = ParsedFile {
-        exported_at: exported_at(&framed, &options.zone),
-        ..ParsedFile::default()
-    };
+    let mut file = ParsedFile { exported_at: exported_at(&framed, &options.zone), ..ParsedFile::default() };
     for (i, framed_message) in framed.messages.iter().enumerate() {
         let index = i + 1;
         let control_id = framed_message
@@ -73,16 +64,9 @@ pub fn parse(bytes: &[u8], options: &ParseOptions) -> ParsedFile {
 }
 
 /// One framed message through delimiters, hl7-parser and the mapping.
-fn read(
-    framed: &FramedMessage<'_>,
-    control_id: Option<&str>,
-    options: &ParseOptions,
-) -> Result<map::Mapped, Fault> {
+fn read(framed: &FramedMessage<'_>, control_id: Option<&str>, options: &ParseOptions) -> Result<map::Mapped, Fault> {
     if !framed.has_msh() {
-        return Err(Fault::at(
-            "MSH",
-            "segments outside any message (no MSH segment starts them)",
-        ));
+        return Err(Fault::at("MSH", "segments outside any message (no MSH segment starts them)"));
     }
     let texts: Vec<&str> = framed.segments.iter().map(|s| s.text.as_str()).collect();
     let delimiters = Delimiters::from_msh(texts.first().copied().unwrap_or_default())?;
@@ -90,11 +74,7 @@ fn read(
     let tree = hl7_parser::Message::parse_with_lenient_newlines(&input, true)
         .map_err(|e| Fault::new(format!("hl7-parser could not read the message: {e}")))?;
     message::check_complete(tree.segments.len(), texts.len())?;
-    let segments: Vec<Seg<'_>> = tree
-        .segments
-        .iter()
-        .map(|s| Seg::new(s, &delimiters))
-        .collect();
+    let segments: Vec<Seg<'_>> = tree.segments.iter().map(|s| Seg::new(s, &delimiters)).collect();
     map::map(&segments, control_id, options)
 }
 
@@ -107,20 +87,11 @@ fn exported_at(framed: &Framed<'_>, zone: &Zone) -> Option<(DateTime<Utc>, &'sta
             .filter(|s| s.text.starts_with(id))
             .find_map(|s| ts::instant(s.header_field(7)?, zone).ok().flatten())
     };
-    let first_msh = framed
-        .messages
-        .iter()
-        .find(|m| m.has_msh())
-        .and_then(|m| m.segments.first());
+    let first_msh = framed.messages.iter().find(|m| m.has_msh()).and_then(|m| m.segments.first());
     batch("FHS")
         .map(|t| (t, "FHS-7"))
         .or_else(|| batch("BHS").map(|t| (t, "BHS-7")))
-        .or_else(|| {
-            Some((
-                ts::instant(first_msh?.header_field(7)?, zone).ok()??,
-                "MSH-7",
-            ))
-        })
+        .or_else(|| Some((ts::instant(first_msh?.header_field(7)?, zone).ok()??, "MSH-7")))
 }
 
 /// Why one message is rejected: the segment (and field) at fault when known, and what is wrong.
@@ -132,17 +103,11 @@ struct Fault {
 
 impl Fault {
     fn at(segment: &str, reason: impl Into<String>) -> Fault {
-        Fault {
-            segment: Some(segment.to_owned()),
-            reason: reason.into(),
-        }
+        Fault { segment: Some(segment.to_owned()), reason: reason.into() }
     }
 
     fn new(reason: impl Into<String>) -> Fault {
-        Fault {
-            segment: None,
-            reason: reason.into(),
-        }
+        Fault { segment: None, reason: reason.into() }
     }
 }
 
@@ -153,59 +118,33 @@ mod tests {
     use crate::time::rfc3339;
 
     fn options() -> ParseOptions {
-        ParseOptions {
-            zone: Zone::parse("America/Chicago").expect("zone"),
-            ..ParseOptions::default()
-        }
+        ParseOptions { zone: Zone::parse("America/Chicago").expect("zone"), ..ParseOptions::default() }
     }
 
     fn parse_text(text: &str) -> ParsedFile {
         parse(text.as_bytes(), &options())
     }
 
-    const ADT: &str = "MSH|^~\\&|EHR|GENHOSP|||20261124050000||ADT^A04|CTL1|P|2.5\rPID|1||7654321^^^GENHOSP^MR||Testpatient^Alex";
+    const ADT: &str =
+        "MSH|^~\\&|EHR|GENHOSP|||20261124050000||ADT^A04|CTL1|P|2.5\rPID|1||7654321^^^GENHOSP^MR||Testpatient^Alex";
 
     #[test]
     fn hl7_is_recognised_after_bom_mllp_and_whitespace() {
-        for yes in [
-            "MSH|^~\\&|",
-            "\u{FEFF}\u{0B}\r\n  MSH|^",
-            "FHS|^~\\&",
-            "BHS:-+?*",
-            "MSH$%~\\&$",
-        ] {
+        for yes in ["MSH|^~\\&|", "\u{FEFF}\u{0B}\r\n  MSH|^", "FHS|^~\\&", "BHS:-+?*", "MSH$%~\\&$"] {
             assert!(looks_like_hl7(yes.as_bytes()), "{yes:?}");
         }
-        for no in [
-            "",
-            "MSH",
-            "MSHX|",
-            "PID|1",
-            "mrn,name\n",
-            "%PDF-1.7",
-            "\u{FEFF}",
-        ] {
+        for no in ["", "MSH", "MSHX|", "PID|1", "mrn,name\n", "%PDF-1.7", "\u{FEFF}"] {
             assert!(!looks_like_hl7(no.as_bytes()), "{no:?}");
         }
     }
 
     #[test]
     fn exported_at_prefers_fhs_then_bhs_then_the_first_msh() {
-        let exported = |text: &str| {
-            parse_text(text)
-                .exported_at
-                .map(|(t, origin)| (rfc3339(t), origin))
-        };
+        let exported = |text: &str| parse_text(text).exported_at.map(|(t, origin)| (rfc3339(t), origin));
         let fhs = "FHS|^~\\&|||||202611240455-0500\r";
         let bhs = "BHS|^~\\&|||||20261124045630\r";
-        assert_eq!(
-            exported(&format!("{fhs}{bhs}{ADT}")),
-            Some(("2026-11-24T09:55:00Z".into(), "FHS-7"))
-        );
-        assert_eq!(
-            exported(&format!("{bhs}{ADT}")),
-            Some(("2026-11-24T10:56:30Z".into(), "BHS-7"))
-        );
+        assert_eq!(exported(&format!("{fhs}{bhs}{ADT}")), Some(("2026-11-24T09:55:00Z".into(), "FHS-7")));
+        assert_eq!(exported(&format!("{bhs}{ADT}")), Some(("2026-11-24T10:56:30Z".into(), "BHS-7")));
         assert_eq!(
             exported(&format!("FHS|^~\\&|||||not a time\r{ADT}")),
             Some(("2026-11-24T11:00:00Z".into(), "MSH-7"))
@@ -215,18 +154,13 @@ mod tests {
 
     #[test]
     fn a_bad_message_is_rejected_with_its_place_and_the_rest_still_parses() {
-        let bad = "MSH|^~\\&|EHR|GENHOSP|||20261124||ORU^R01|CTL2|P|2.5\nPID|1||7654321^^^GENHOSP^MR\nOBX|1|NM|^no code||5";
+        let bad =
+            "MSH|^~\\&|EHR|GENHOSP|||20261124||ORU^R01|CTL2|P|2.5\nPID|1||7654321^^^GENHOSP^MR\nOBX|1|NM|^no code||5";
         let text = format!("{ADT}\r\n{bad}\r\n\r\n{}", ADT.replace("CTL1", "CTL3"));
         let file = parse_text(&text);
-        let parsed: Vec<(usize, Option<&str>, &str)> = file
-            .messages
-            .iter()
-            .map(|m| (m.index, m.control_id.as_deref(), m.message_type.as_str()))
-            .collect();
-        assert_eq!(
-            parsed,
-            [(1, Some("CTL1"), "ADT^A04"), (3, Some("CTL3"), "ADT^A04")]
-        );
+        let parsed: Vec<(usize, Option<&str>, &str)> =
+            file.messages.iter().map(|m| (m.index, m.control_id.as_deref(), m.message_type.as_str())).collect();
+        assert_eq!(parsed, [(1, Some("CTL1"), "ADT^A04"), (3, Some("CTL3"), "ADT^A04")]);
         assert_eq!(
             file.rejects,
             vec![Reject {
@@ -243,66 +177,42 @@ mod tests {
     #[test]
     fn framing_and_delimiter_rejects() {
         let rejects = |text: &str| -> Vec<(usize, Option<String>, String)> {
-            parse_text(text)
-                .rejects
-                .into_iter()
-                .map(|r| (r.line, r.segment, r.reason))
-                .collect()
+            parse_text(text).rejects.into_iter().map(|r| (r.line, r.segment, r.reason)).collect()
         };
         assert_eq!(
             rejects("BHS|^~\\&\rEVN|A04\rPID|1||7654321\rBTS|1"),
-            [(
-                2,
-                Some("MSH".into()),
-                "segments outside any message (no MSH segment starts them)".into()
-            )]
+            [(2, Some("MSH".into()), "segments outside any message (no MSH segment starts them)".into())]
         );
         assert_eq!(
             rejects("MSH|^&&^|EHR||||||ADT^A04|C\rPID|1||7654321"),
-            [(
-                1,
-                Some("MSH-2".into()),
-                "encoding characters \"^&&^\" repeat a delimiter".into()
-            )]
+            [(1, Some("MSH-2".into()), "encoding characters \"^&&^\" repeat a delimiter".into())]
         );
         // A non-ASCII delimiter: hl7-parser cannot read it, and says where.
         assert_eq!(
             rejects("MSH|^~\\\u{B6}|EHR||||||ADT^A04|C\rPID|1||7654321"),
-            [(1, None, "hl7-parser could not read the message: Message parsing failed at position 3: `|^~\\\u{B6}|E`".into())]
+            [(
+                1,
+                None,
+                "hl7-parser could not read the message: Message parsing failed at position 3: `|^~\\\u{B6}|E`".into()
+            )]
         );
     }
 
     fn first_patient(file: &ParsedFile) -> Option<(&str, Option<&str>, Option<&str>)> {
         file.messages.first()?.records.iter().find_map(|r| match r {
-            Record::Patient(p) => Some((
-                p.mrn.as_str(),
-                p.family_name.as_deref(),
-                p.given_name.as_deref(),
-            )),
+            Record::Patient(p) => Some((p.mrn.as_str(), p.family_name.as_deref(), p.given_name.as_deref())),
             _ => None,
         })
     }
 
     #[test]
     fn custom_delimiters_and_the_truncation_character() {
-        let custom = parse_text(
-            "MSH$%~!&$EHR$$$$20261124$$ADT%A04$C1\nPID$1$$7654321%%%GENHOSP%MR$$O!S!Brien%Pat!F!Lee",
-        );
-        assert_eq!(
-            first_patient(&custom),
-            Some(("7654321", Some("O%Brien"), Some("Pat$Lee")))
-        );
-        let truncation = parse_text(
-            "MSH|^~\\&#|EHR||||||ADT^A04|C1\rPID|1||7654321^^^GENHOSP^MR||Testpatient^Alex",
-        );
-        assert_eq!(
-            truncation.messages.first().map(|m| m.message_type.as_str()),
-            Some("ADT^A04")
-        );
-        assert_eq!(
-            first_patient(&truncation),
-            Some(("7654321", Some("Testpatient"), Some("Alex")))
-        );
+        let custom =
+            parse_text("MSH$%~!&$EHR$$$$20261124$$ADT%A04$C1\nPID$1$$7654321%%%GENHOSP%MR$$O!S!Brien%Pat!F!Lee");
+        assert_eq!(first_patient(&custom), Some(("7654321", Some("O%Brien"), Some("Pat$Lee"))));
+        let truncation = parse_text("MSH|^~\\&#|EHR||||||ADT^A04|C1\rPID|1||7654321^^^GENHOSP^MR||Testpatient^Alex");
+        assert_eq!(truncation.messages.first().map(|m| m.message_type.as_str()), Some("ADT^A04"));
+        assert_eq!(first_patient(&truncation), Some(("7654321", Some("Testpatient"), Some("Alex"))));
     }
 
     #[test]
@@ -310,10 +220,7 @@ mod tests {
         let mut bytes = b"MSH|^~\\&|EHR||||||ADT^A04|C1\rPID|1||7654321||M".to_vec();
         bytes.extend_from_slice(b"\xfcller^Ren\xe9e");
         let file = parse(&bytes, &options());
-        assert_eq!(
-            first_patient(&file),
-            Some(("7654321", Some("Müller"), Some("Renée")))
-        );
+        assert_eq!(first_patient(&file), Some(("7654321", Some("Müller"), Some("Renée"))));
     }
 
     #[test]

@@ -56,36 +56,18 @@ fn read(value: &str) -> Result<Option<(NaiveDateTime, Option<FixedOffset>)>, Str
         }
         Some(_) => return Err(format()),
     };
-    let part = |at: usize, default: u32| {
-        digits
-            .get(at..at + 2)
-            .map_or(Ok(default), |p| p.parse::<u32>())
-    };
-    let (year, month, day, hour, minute, second) = match (
-        digits.get(..4).map(str::parse::<i32>),
-        part(4, 1),
-        part(6, 1),
-        part(8, 0),
-        part(10, 0),
-        part(12, 0),
-    ) {
-        (Some(Ok(y)), Ok(mo), Ok(d), Ok(h), Ok(mi), Ok(s)) => (y, mo, d, h, mi, s),
-        _ => return Err(format()),
-    };
+    let part = |at: usize, default: u32| digits.get(at..at + 2).map_or(Ok(default), |p| p.parse::<u32>());
+    let (year, month, day, hour, minute, second) =
+        match (digits.get(..4).map(str::parse::<i32>), part(4, 1), part(6, 1), part(8, 0), part(10, 0), part(12, 0)) {
+            (Some(Ok(y)), Ok(mo), Ok(d), Ok(h), Ok(mi), Ok(s)) => (y, mo, d, h, mi, s),
+            _ => return Err(format()),
+        };
     if !(1..=12).contains(&month) {
         return Err(invalid(value, &format!("month {month} out of range")));
     }
-    let date = NaiveDate::from_ymd_opt(year, month, day).ok_or_else(|| {
-        invalid(
-            value,
-            &format!("day {day} out of range for {year:04}-{month:02}"),
-        )
-    })?;
-    for (name, v, max) in [
-        ("hour", hour, 23),
-        ("minute", minute, 59),
-        ("second", second, 59),
-    ] {
+    let date = NaiveDate::from_ymd_opt(year, month, day)
+        .ok_or_else(|| invalid(value, &format!("day {day} out of range for {year:04}-{month:02}")))?;
+    for (name, v, max) in [("hour", hour, 23), ("minute", minute, 59), ("second", second, 59)] {
         if v > max {
             return Err(invalid(value, &format!("{name} {v} out of range")));
         }
@@ -93,9 +75,9 @@ fn read(value: &str) -> Result<Option<(NaiveDateTime, Option<FixedOffset>)>, Str
     let time = NaiveTime::from_hms_nano_opt(hour, minute, second, nanos).ok_or_else(format)?;
     let offset = match offset {
         None => None,
-        Some(o) if o.len() == 5 && all_digits(&o[1..]) => Some(
-            read_offset(o).ok_or_else(|| invalid(value, &format!("offset {o} out of range")))?,
-        ),
+        Some(o) if o.len() == 5 && all_digits(&o[1..]) => {
+            Some(read_offset(o).ok_or_else(|| invalid(value, &format!("offset {o} out of range")))?)
+        }
         Some(_) => return Err(format()),
     };
     Ok(Some((date.and_time(time), offset)))
@@ -123,10 +105,7 @@ mod tests {
 
     fn utc(value: &str) -> String {
         let zone = Zone::parse("UTC").expect("zone");
-        instant(value, &zone)
-            .expect("valid")
-            .map(rfc3339)
-            .expect("not empty")
+        instant(value, &zone).expect("valid").map(rfc3339).expect("not empty")
     }
 
     #[test]
@@ -138,9 +117,7 @@ mod tests {
         assert_eq!(utc("202611240507"), "2026-11-24T05:07:00Z");
         assert_eq!(utc("20261124050709"), "2026-11-24T05:07:09Z");
         let zone = Zone::parse("UTC").expect("zone");
-        let fraction = instant("20261124050709.1234", &zone)
-            .expect("valid")
-            .expect("some");
+        let fraction = instant("20261124050709.1234", &zone).expect("valid").expect("some");
         assert_eq!(fraction.timestamp_subsec_micros(), 123_400);
     }
 
@@ -156,9 +133,7 @@ mod tests {
     #[test]
     fn without_an_offset_the_configured_zone_applies() {
         let chicago = Zone::parse("America/Chicago").expect("zone");
-        let winter = instant("202601150500", &chicago)
-            .expect("valid")
-            .expect("some");
+        let winter = instant("202601150500", &chicago).expect("valid").expect("some");
         assert_eq!(rfc3339(winter), "2026-01-15T11:00:00Z");
         let summer = instant("20260715", &chicago).expect("valid").expect("some");
         assert_eq!(rfc3339(summer), "2026-07-15T05:00:00Z");
@@ -169,49 +144,21 @@ mod tests {
         assert_eq!(instant("  ", &Zone::Host), Ok(None));
         assert_eq!(date(""), Ok(None));
         assert_eq!(date("19800602"), Ok(NaiveDate::from_ymd_opt(1980, 6, 2)));
-        assert_eq!(
-            date("198006022330-1000"),
-            Ok(NaiveDate::from_ymd_opt(1980, 6, 2))
-        );
+        assert_eq!(date("198006022330-1000"), Ok(NaiveDate::from_ymd_opt(1980, 6, 2)));
     }
 
     #[test]
     fn invalid_values_say_why() {
         let error = |value: &str| instant(value, &Zone::Host).expect_err(value);
-        assert_eq!(
-            error("202613011200"),
-            "invalid timestamp \"202613011200\": month 13 out of range"
-        );
-        assert_eq!(
-            error("20260230"),
-            "invalid timestamp \"20260230\": day 30 out of range for 2026-02"
-        );
-        assert_eq!(
-            error("2026112425"),
-            "invalid timestamp \"2026112425\": hour 25 out of range"
-        );
-        assert_eq!(
-            error("202611241260"),
-            "invalid timestamp \"202611241260\": minute 60 out of range"
-        );
-        assert_eq!(
-            error("202611240500+2500"),
-            "invalid timestamp \"202611240500+2500\": offset +2500 out of range"
-        );
+        assert_eq!(error("202613011200"), "invalid timestamp \"202613011200\": month 13 out of range");
+        assert_eq!(error("20260230"), "invalid timestamp \"20260230\": day 30 out of range for 2026-02");
+        assert_eq!(error("2026112425"), "invalid timestamp \"2026112425\": hour 25 out of range");
+        assert_eq!(error("202611241260"), "invalid timestamp \"202611241260\": minute 60 out of range");
+        assert_eq!(error("202611240500+2500"), "invalid timestamp \"202611240500+2500\": offset +2500 out of range");
         let format = "expected YYYY[MM[DD[HH[MM[SS[.S]]]]]][+/-HHMM]";
-        for value in [
-            "196203520",
-            "2026-11-24",
-            "20261124050709.12345",
-            "202611240507.5",
-            "d+",
-            "+0500",
-            "20261124-05",
-        ] {
-            assert_eq!(
-                error(value),
-                format!("invalid timestamp {value:?}: {format}")
-            );
+        for value in ["196203520", "2026-11-24", "20261124050709.12345", "202611240507.5", "d+", "+0500", "20261124-05"]
+        {
+            assert_eq!(error(value), format!("invalid timestamp {value:?}: {format}"));
         }
     }
 }
