@@ -4,9 +4,11 @@
 
 use crate::config::{Config, ConfigError};
 use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
 #[command(name = "ingest", version, about = "EHR morning exports → a read-only SQLite snapshot")]
@@ -43,6 +45,9 @@ pub enum Command {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A replay on a terminal shows a progress bar; per-file lines would only break it up.
+    let interactive_replay = cli.command.is_none() && std::io::stderr().is_terminal();
+    init_logging(if interactive_replay { "warn" } else { "info" });
     let config = match Config::load(cli.config.as_deref()) {
         Ok(config) => config.with_snapshot(cli.db.as_deref()),
         Err(e) => return config_error(&e),
@@ -72,6 +77,19 @@ pub fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Logs go to stderr only (over MCP stdio, stdout is the wire). `INGEST_LOG` (or `RUST_LOG`)
+/// overrides the level.
+fn init_logging(default_level: &str) {
+    let filter = EnvFilter::try_from_env("INGEST_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new(default_level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
 }
 
 fn config_error(e: &ConfigError) -> ExitCode {
