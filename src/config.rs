@@ -164,6 +164,16 @@ impl Config {
         for (i, raw) in raw_sources.into_iter().enumerate() {
             let key = |field: &str| format!("source[{i}].{field}");
             let source = check_source(raw, base).map_err(|(field, m)| err(&key(&field), m))?;
+            if data_dir.starts_with(&source.path) {
+                return Err(err(
+                    &key("path"),
+                    format!(
+                        "{} contains data_dir {}: archived and quarantined files would be taken again",
+                        source.path.display(),
+                        data_dir.display()
+                    ),
+                ));
+            }
             if sources.iter().any(|s| s.name == source.name) {
                 return Err(err(&key("name"), format!("source name {:?} is used twice", source.name)));
             }
@@ -387,6 +397,7 @@ mod tests {
             ("[[source]]\nname = \"a\"\n", "source[0].path"),
             ("[[source]]\nname = \"a\"\npath = \"/x\"\n[[source]]\nname = \"a\"\npath = \"/y\"", "source[1].name"),
             ("surprise = 1", "line 1"),
+            ("data_dir = \"/srv/x/data\"\n[[source]]\nname = \"a\"\npath = \"/srv/x\"", "source[0].path"),
         ];
         for (text, key) in cases {
             let err = load(text).expect_err(text);

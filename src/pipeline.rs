@@ -105,6 +105,7 @@ impl Pipeline {
 
         let received_at = self.clock.now();
         let bytes = std::fs::read(intake.path).map_err(io)?;
+        tracing::info!(source = intake.source, file = %file_name(intake.path), bytes = bytes.len(), "taking file");
         let fs_meta = std::fs::metadata(intake.path).map_err(io)?;
         let sha256 = hex(&Sha256::digest(&bytes));
         let parsed = parse::parse_file(&bytes, &self.options);

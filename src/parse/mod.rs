@@ -107,7 +107,7 @@ pub fn exported_at_hint(
         FileKind::Hl7 => {
             // Cut at the last segment end so that a truncated tail does not become a reject.
             let end = prefix.iter().rposition(|&b| b == b'\r' || b == b'\n').map_or(prefix.len(), |i| i + 1);
-            hl7::parse(&prefix[..end], options).exported_at
+            hl7::header_exported_at(&prefix[..end], options)
         }
         FileKind::Unknown => None,
     }

@@ -169,3 +169,54 @@ fn sigterm_stops_the_daemon_with_exit_0_and_the_next_start_takes_what_is_left() 
     let log = std::fs::read_to_string(ws.path("daemon.log")).expect("log");
     assert!(log.contains("ingested"), "{log}");
 }
+
+#[test]
+fn with_after_ingest_delete_the_file_is_removed_once_it_is_in() {
+    let ws = Workspace::with_source_options("after_ingest = \"delete\"");
+    let _daemon = Daemon::start(&ws);
+    std::fs::write(ws.path("drop/ADT.hl7"), census(2)).expect("export");
+    wait_for("the file to go in", LIMIT, || ledger(&ws).len() == 1);
+    wait_for("the file to be deleted", LIMIT, || !ws.path("drop/ADT.hl7").exists());
+    assert_eq!(ws.query_strings("SELECT disposition FROM source_files"), ["deleted"]);
+    assert!(!ws.path("data/archive").exists());
+}
+
+#[test]
+fn sigterm_with_a_file_in_hand_leaves_it_all_in_or_all_out_and_the_next_start_completes_it() {
+    let ws = Workspace::new();
+    let daemon = Daemon::start(&ws);
+    // A big file, so that the signal lands while it is being written to the snapshot.
+    let messages: Vec<String> = (0..4000)
+        .map(|i| {
+            hl7::oru(
+                &format!("L{i}"),
+                "20261124040000",
+                &format!("MRN{:03}", i % 50),
+                &format!("ORD{i}"),
+                &[("2823-3", "4.1", "mmol/L", ""), ("2951-2", "139", "mmol/L", ""), ("2160-0", "0.9", "mg/dL", "")],
+            )
+        })
+        .collect();
+    std::fs::write(ws.path("staged.hl7"), hl7::batch("20261124050000-0600", &messages)).expect("stage");
+    std::fs::rename(ws.path("staged.hl7"), ws.path("drop/LAB.hl7")).expect("rename into place");
+    wait_for("the daemon to take the file", LIMIT, || {
+        std::fs::read_to_string(ws.path("daemon.log")).is_ok_and(|log| log.contains("taking file"))
+    });
+    assert_eq!(daemon.terminate(), Some(0));
+    let in_drop = ws.path("drop/LAB.hl7").exists();
+    let rows = ledger(&ws);
+    let observations = ws.query_i64("SELECT count(*) FROM observations");
+    if in_drop {
+        assert!(rows.is_empty(), "rolled back, yet in the ledger: {rows:?}");
+        assert_eq!(observations, 0, "rolled back, yet {observations} results are in");
+    } else {
+        assert_eq!(rows.len(), 1);
+        assert_eq!(observations, 12_000);
+    }
+    eprintln!("SIGTERM with a file in hand: {}", if in_drop { "rolled back" } else { "finished" });
+
+    let _daemon = Daemon::start(&ws);
+    wait_for("the file to be in after the restart", LIMIT, || !ws.path("drop/LAB.hl7").exists());
+    assert_eq!(ws.query_i64("SELECT count(*) FROM observations"), 12_000);
+    assert_eq!(ws.query_i64("SELECT count(*) FROM source_files WHERE status = 'ingested'"), 1);
+}

@@ -63,6 +63,12 @@ pub fn parse(bytes: &[u8], options: &ParseOptions) -> ParsedFile {
     file
 }
 
+/// Only the export time the file's header declares (see [`ParsedFile::exported_at`]), without
+/// mapping any message.
+pub fn header_exported_at(bytes: &[u8], options: &ParseOptions) -> Option<(DateTime<Utc>, &'static str)> {
+    exported_at(&framing::frame(&framing::decode_text(bytes)), &options.zone)
+}
+
 /// One framed message through delimiters, hl7-parser and the mapping.
 fn read(framed: &FramedMessage<'_>, control_id: Option<&str>, options: &ParseOptions) -> Result<map::Mapped, Fault> {
     if !framed.has_msh() {
