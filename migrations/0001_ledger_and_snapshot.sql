@@ -103,6 +103,7 @@ CREATE TABLE observations (
     status          TEXT,
     observed_at     TEXT    NOT NULL,                  -- '' when the message gave none
     resulted_at     TEXT,
+    first_exported_at TEXT  NOT NULL,                  -- the oldest export that carried this result
     source_file_id  INTEGER NOT NULL REFERENCES source_files (id),
     exported_at     TEXT    NOT NULL,
     ingested_at     TEXT    NOT NULL,

@@ -11,6 +11,7 @@
 //! `daemon` runs that loop for `ingest run`; `replay` runs the same pipeline over archived files;
 //! `status` reads the ledger. Sources never touch the store, parsers never touch SQLite.
 
+pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod daemon;

@@ -237,6 +237,17 @@ macro_rules! fresher {
     };
 }
 
+/// `col = the fresher record's value`, empty or not: a result is replaced whole (a correction may
+/// clear a flag).
+macro_rules! replaced {
+    ($t:literal, $col:literal) => {
+        concat!(
+            $col, " = CASE WHEN excluded.exported_at >= ", $t, ".exported_at THEN excluded.", $col, " ELSE ", $t, ".",
+            $col, " END"
+        )
+    };
+}
+
 /// The provenance columns of an ON CONFLICT clause: they follow the fresher export.
 macro_rules! provenance {
     ($t:literal) => {
@@ -418,20 +429,25 @@ impl RecordWriter<'_> {
         let s = self.stamp;
         let patient_id = self.patient_id(&o.mrn)?;
         self.tx
-            .prepare_cached(
+            .prepare_cached(concat!(
                 "INSERT INTO observations (patient_id, order_id, code, code_system, name, value_type, value, numeric_value,
                      unit, reference_range, abnormal_flag, status, observed_at, resulted_at, source_file_id, exported_at,
-                     ingested_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+                     ingested_at, first_exported_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?16)
                  ON CONFLICT (patient_id, order_id, code, observed_at) DO UPDATE SET
-                     code_system = excluded.code_system, name = excluded.name, value_type = excluded.value_type,
-                     value = excluded.value, numeric_value = excluded.numeric_value, unit = excluded.unit,
-                     reference_range = excluded.reference_range, abnormal_flag = excluded.abnormal_flag,
-                     status = excluded.status, resulted_at = excluded.resulted_at,
-                     source_file_id = excluded.source_file_id, exported_at = excluded.exported_at,
-                     ingested_at = excluded.ingested_at
-                 WHERE excluded.exported_at >= observations.exported_at",
-            )?
+                     first_exported_at = min(observations.first_exported_at, excluded.first_exported_at), ",
+                replaced!("observations", "code_system"), ", ",
+                replaced!("observations", "name"), ", ",
+                replaced!("observations", "value_type"), ", ",
+                replaced!("observations", "value"), ", ",
+                replaced!("observations", "numeric_value"), ", ",
+                replaced!("observations", "unit"), ", ",
+                replaced!("observations", "reference_range"), ", ",
+                replaced!("observations", "abnormal_flag"), ", ",
+                replaced!("observations", "status"), ", ",
+                replaced!("observations", "resulted_at"), ", ",
+                provenance!("observations")
+            ))?
             .execute(params![
                 patient_id,
                 o.order_id,
