@@ -450,7 +450,7 @@ struct Flock<'a>(&'a File);
 
 impl<'a> Flock<'a> {
     fn exclusive(file: &'a File, path: &Path) -> Result<Flock<'a>, AuditError> {
-        let _ = file;
+        file.lock().map_err(io_error(path))?;
         Ok(Flock(file))
     }
 

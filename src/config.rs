@@ -179,6 +179,9 @@ pub struct SourceConfig {
     /// Take a file only once its trigger file exists (never on settling alone).
     pub require_trigger: bool,
     pub after_ingest: AfterIngest,
+    /// With no new export for this long, the source's data is reported stale. Default: 26 h (a
+    /// daily export plus slack). Cron-based deadlines come with schedules.
+    pub stale_after: Duration,
     /// Only names matching one of these are exports; the rest are left alone.
     pub include: GlobSet,
     /// Temporary names, never taken even when they match `include`.
@@ -526,9 +529,13 @@ struct RawSource {
     trigger_suffixes: Option<Vec<String>>,
     require_trigger: Option<bool>,
     after_ingest: Option<String>,
+    stale_after: Option<String>,
     include: Option<Vec<String>>,
     ignore: Option<Vec<String>>,
 }
+
+/// How old the newest export may be before a source's data is reported stale.
+pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(26 * 3600);
 
 const DEFAULT_INCLUDE: &[&str] = &["*.hl7", "*.hl7v2", "*.msg", "*.txt", "*.dat", "*.csv", "*.pdf"];
 const DEFAULT_IGNORE: &[&str] = &["*.tmp", "*.part", "*.partial", "*.swp", "~*", ".*"];
@@ -554,6 +561,7 @@ fn check_source(raw: RawSource, base: &Path) -> Result<SourceConfig, (String, St
     if rescan_interval < Duration::from_secs(1) {
         return Err(("rescan_interval".into(), "must be at least 1s".into()));
     }
+    let stale_after = duration("stale_after", raw.stale_after, DEFAULT_STALE_AFTER)?;
     let trigger_suffixes = raw.trigger_suffixes.unwrap_or_else(|| vec![".done".into(), ".ok".into()]);
     if let Some(bad) = trigger_suffixes.iter().find(|s| !s.starts_with('.') || s.len() < 2) {
         return Err(("trigger_suffixes".into(), format!("{bad:?} must start with '.' (e.g. \".done\")")));
@@ -592,6 +600,7 @@ fn check_source(raw: RawSource, base: &Path) -> Result<SourceConfig, (String, St
         trigger_suffixes,
         require_trigger,
         after_ingest,
+        stale_after,
         include,
         ignore,
     })

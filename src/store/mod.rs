@@ -2,6 +2,7 @@
 //! `open_reader` is read-only. `write` holds the per-file transaction, `read` the queries.
 
 pub mod read;
+pub mod snapshot;
 pub mod write;
 
 use rusqlite::{Connection, OpenFlags};

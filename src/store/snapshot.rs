@@ -1,0 +1,322 @@
+//! What the MCP side reads: panel, patients, results, export runs — with the provenance of every
+//! row. Plain row structs; `mcp` turns them into answers. Every query binds its arguments.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+/// Where a row's current content came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    pub exported_at: String,
+    pub ingested_at: String,
+    pub source: String,
+    pub source_file: String,
+    pub source_file_id: i64,
+}
+
+/// SQL that selects a provenance for table alias `x` joined with `source_files f`.
+const PROVENANCE: &str = "x.exported_at, x.ingested_at, f.source, f.path, f.id";
+
+fn provenance(row: &Row<'_>, at: usize) -> rusqlite::Result<Provenance> {
+    let path: String = row.get(at + 3)?;
+    Ok(Provenance {
+        exported_at: row.get(at)?,
+        ingested_at: row.get(at + 1)?,
+        source: row.get(at + 2)?,
+        source_file: path.rsplit('/').next().unwrap_or(&path).to_string(),
+        source_file_id: row.get(at + 4)?,
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatientRow {
+    pub id: i64,
+    pub mrn: String,
+    pub family_name: Option<String>,
+    pub given_name: Option<String>,
+    pub birth_date: Option<String>,
+    pub sex: Option<String>,
+    pub provenance: Provenance,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StayRow {
+    pub source: String,
+    pub active: Option<bool>,
+    pub location: Option<String>,
+    pub attending: Option<String>,
+    pub visit_number: Option<String>,
+    pub admitted_at: Option<String>,
+    pub discharged_at: Option<String>,
+    pub last_event: Option<String>,
+    pub last_event_at: Option<String>,
+    pub provenance: Provenance,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PanelEntry {
+    pub patient: PatientRow,
+    pub stay: StayRow,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservationRow {
+    pub id: i64,
+    pub mrn: String,
+    pub order_id: String,
+    pub code: String,
+    pub code_system: Option<String>,
+    pub name: Option<String>,
+    pub value_type: Option<String>,
+    pub value: Option<String>,
+    pub numeric_value: Option<f64>,
+    pub unit: Option<String>,
+    pub reference_range: Option<String>,
+    pub abnormal_flag: Option<String>,
+    pub status: Option<String>,
+    pub observed_at: Option<String>,
+    pub resulted_at: Option<String>,
+    pub first_exported_at: String,
+    pub provenance: Provenance,
+}
+
+impl ObservationRow {
+    /// Flagged anything other than normal.
+    pub fn is_abnormal(&self) -> bool {
+        self.abnormal_flag.as_deref().is_some_and(|f| !f.is_empty() && f != "N")
+    }
+}
+
+/// Filters and keyset paging for the panel. Order: location, then MRN.
+#[derive(Debug, Clone, Default)]
+pub struct PanelQuery<'a> {
+    pub location: Option<&'a str>,
+    pub attending: Option<&'a str>,
+    /// Continue after this (location, mrn).
+    pub after: Option<(String, String)>,
+    pub limit: usize,
+}
+
+const PATIENT_COLUMNS: &str = "p.id, p.mrn, p.family_name, p.given_name, p.birth_date, p.sex, \
+     p.exported_at, p.ingested_at, pf.source, pf.path, pf.id";
+
+fn patient_row(row: &Row<'_>) -> rusqlite::Result<PatientRow> {
+    let path: String = row.get(9)?;
+    Ok(PatientRow {
+        id: row.get(0)?,
+        mrn: row.get(1)?,
+        family_name: row.get(2)?,
+        given_name: row.get(3)?,
+        birth_date: row.get(4)?,
+        sex: row.get(5)?,
+        provenance: Provenance {
+            exported_at: row.get(6)?,
+            ingested_at: row.get(7)?,
+            source: row.get(8)?,
+            source_file: path.rsplit('/').next().unwrap_or(&path).to_string(),
+            source_file_id: row.get(10)?,
+        },
+    })
+}
+
+const STAY_COLUMNS: &str = "x.source, x.active, x.location, x.attending, x.visit_number, x.admitted_at, \
+     x.discharged_at, x.last_event, x.last_event_at";
+
+fn stay_row(row: &Row<'_>, at: usize) -> rusqlite::Result<StayRow> {
+    Ok(StayRow {
+        source: row.get(at)?,
+        active: row.get::<_, Option<i64>>(at + 1)?.map(|a| a == 1),
+        location: row.get(at + 2)?,
+        attending: row.get(at + 3)?,
+        visit_number: row.get(at + 4)?,
+        admitted_at: row.get(at + 5)?,
+        discharged_at: row.get(at + 6)?,
+        last_event: row.get(at + 7)?,
+        last_event_at: row.get(at + 8)?,
+        provenance: provenance(row, at + 9)?,
+    })
+}
+
+/// Patients on a panel now (`active = 1`), filtered and paged.
+pub fn panel(conn: &Connection, q: &PanelQuery<'_>) -> rusqlite::Result<Vec<PanelEntry>> {
+    let sql = format!(
+        "SELECT {PATIENT_COLUMNS}, {STAY_COLUMNS}, {PROVENANCE}
+         FROM panel x
+         JOIN patients p ON p.id = x.patient_id
+         JOIN source_files pf ON pf.id = p.source_file_id
+         JOIN source_files f ON f.id = x.source_file_id
+         WHERE x.active = 1
+           AND (?1 IS NULL OR x.location LIKE ?1 || '%' ESCAPE '\\')
+           AND (?2 IS NULL OR x.attending LIKE '%' || ?2 || '%' ESCAPE '\\')
+           AND (?3 IS NULL OR (ifnull(x.location, ''), p.mrn) > (?3, ?4))
+         ORDER BY ifnull(x.location, ''), p.mrn
+         LIMIT ?5"
+    );
+    let (after_location, after_mrn) = q.after.clone().unzip();
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(
+        params![
+            q.location.map(like_literal),
+            q.attending.map(like_literal),
+            after_location,
+            after_mrn,
+            q.limit as i64
+        ],
+        |row| Ok(PanelEntry { patient: patient_row(row)?, stay: stay_row(row, 11)? }),
+    )?;
+    rows.collect()
+}
+
+/// Escape `%`, `_` and `\` so that user text is matched literally by LIKE.
+fn like_literal(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+pub fn patient(conn: &Connection, mrn: &str) -> rusqlite::Result<Option<PatientRow>> {
+    conn.prepare_cached(&format!(
+        "SELECT {PATIENT_COLUMNS} FROM patients p JOIN source_files pf ON pf.id = p.source_file_id WHERE p.mrn = ?1"
+    ))?
+    .query_row([mrn], patient_row)
+    .optional()
+}
+
+/// (system, value) of every identifier of a patient.
+pub fn identifiers(conn: &Connection, patient_id: i64) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT system, value FROM patient_identifiers WHERE patient_id = ?1 ORDER BY system, value")?;
+    let rows = stmt.query_map([patient_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
+/// The patient's stays on every source's panel, current first.
+pub fn stays(conn: &Connection, patient_id: i64) -> rusqlite::Result<Vec<StayRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {STAY_COLUMNS}, {PROVENANCE} FROM panel x JOIN source_files f ON f.id = x.source_file_id
+         WHERE x.patient_id = ?1 ORDER BY x.active DESC, x.source"
+    ))?;
+    let rows = stmt.query_map([patient_id], |row| stay_row(row, 0))?;
+    rows.collect()
+}
+
+const OBSERVATION_COLUMNS: &str = "o.id, p.mrn, o.order_id, o.code, o.code_system, o.name, o.value_type, o.value, \
+     o.numeric_value, o.unit, o.reference_range, o.abnormal_flag, o.status, o.observed_at, o.resulted_at, \
+     o.first_exported_at, o.exported_at, o.ingested_at, f.source, f.path, f.id";
+
+fn observation_row(row: &Row<'_>) -> rusqlite::Result<ObservationRow> {
+    let observed_at: String = row.get(13)?;
+    Ok(ObservationRow {
+        id: row.get(0)?,
+        mrn: row.get(1)?,
+        order_id: row.get(2)?,
+        code: row.get(3)?,
+        code_system: row.get(4)?,
+        name: row.get(5)?,
+        value_type: row.get(6)?,
+        value: row.get(7)?,
+        numeric_value: row.get(8)?,
+        unit: row.get(9)?,
+        reference_range: row.get(10)?,
+        abnormal_flag: row.get(11)?,
+        status: row.get(12)?,
+        observed_at: (!observed_at.is_empty()).then_some(observed_at),
+        resulted_at: row.get(14)?,
+        first_exported_at: row.get(15)?,
+        provenance: provenance(row, 16)?,
+    })
+}
+
+/// Filters and keyset paging for results. Order: newest observed first.
+#[derive(Debug, Clone, Default)]
+pub struct ObservationQuery<'a> {
+    pub patient_id: i64,
+    /// Only results observed at or after this instant (RFC 3339).
+    pub since: Option<&'a str>,
+    pub code: Option<&'a str>,
+    /// Continue after this (observed_at, id).
+    pub after: Option<(String, i64)>,
+    pub limit: usize,
+}
+
+pub fn observations(conn: &Connection, q: &ObservationQuery<'_>) -> rusqlite::Result<Vec<ObservationRow>> {
+    let (after_time, after_id) = q.after.clone().unzip();
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {OBSERVATION_COLUMNS}
+         FROM observations o JOIN patients p ON p.id = o.patient_id JOIN source_files f ON f.id = o.source_file_id
+         WHERE o.patient_id = ?1
+           AND (?2 IS NULL OR o.observed_at >= ?2)
+           AND (?3 IS NULL OR o.code = ?3)
+           AND (?4 IS NULL OR (o.observed_at, o.id) < (?4, ?5))
+         ORDER BY o.observed_at DESC, o.id DESC
+         LIMIT ?6"
+    ))?;
+    let rows = stmt.query_map(params![q.patient_id, q.since, q.code, after_time, after_id, q.limit as i64], |row| {
+        observation_row(row)
+    })?;
+    rows.collect()
+}
+
+/// The newest result per code (by observed time).
+pub fn latest_observations(conn: &Connection, patient_id: i64) -> rusqlite::Result<Vec<ObservationRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {OBSERVATION_COLUMNS}
+         FROM observations o JOIN patients p ON p.id = o.patient_id JOIN source_files f ON f.id = o.source_file_id
+         WHERE o.patient_id = ?1 AND o.id = (
+             SELECT o2.id FROM observations o2 WHERE o2.patient_id = o.patient_id AND o2.code = o.code
+             ORDER BY o2.observed_at DESC, o2.id DESC LIMIT 1)
+         ORDER BY o.code"
+    ))?;
+    let rows = stmt.query_map([patient_id], observation_row)?;
+    rows.collect()
+}
+
+/// Results that are new to the snapshot since `since` (first carried by a later export), or were
+/// corrected by one, for a patient.
+pub fn observations_new_since(
+    conn: &Connection,
+    patient_id: i64,
+    since: Option<&str>,
+) -> rusqlite::Result<Vec<ObservationRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {OBSERVATION_COLUMNS}
+         FROM observations o JOIN patients p ON p.id = o.patient_id JOIN source_files f ON f.id = o.source_file_id
+         WHERE o.patient_id = ?1
+           AND (?2 IS NULL OR o.first_exported_at > ?2 OR (o.status = 'C' AND o.exported_at > ?2))
+         ORDER BY o.observed_at DESC, o.id DESC"
+    ))?;
+    let rows = stmt.query_map(params![patient_id, since], observation_row)?;
+    rows.collect()
+}
+
+/// Everyone on a panel now, or who left it after `since`, with their stays.
+pub fn panel_with_recent_leavers(conn: &Connection, since: Option<&str>) -> rusqlite::Result<Vec<PanelEntry>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {PATIENT_COLUMNS}, {STAY_COLUMNS}, {PROVENANCE}
+         FROM panel x
+         JOIN patients p ON p.id = x.patient_id
+         JOIN source_files pf ON pf.id = p.source_file_id
+         JOIN source_files f ON f.id = x.source_file_id
+         WHERE x.active = 1 OR (x.active = 0 AND (?1 IS NULL OR x.discharged_at > ?1 OR x.last_event_at > ?1))
+         ORDER BY ifnull(x.location, ''), p.mrn"
+    ))?;
+    let rows =
+        stmt.query_map(params![since], |row| Ok(PanelEntry { patient: patient_row(row)?, stay: stay_row(row, 11)? }))?;
+    rows.collect()
+}
+
+/// The distinct export times of files that went in, newest first: the export runs.
+pub fn export_runs(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT DISTINCT exported_at FROM source_files WHERE status IN ('ingested', 'ingested_with_rejects')
+         ORDER BY exported_at DESC LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([limit as i64], |r| r.get(0))?;
+    rows.collect()
+}
+
+/// When the snapshot last changed: the newest commit of a file that went in.
+pub fn as_of(conn: &Connection) -> rusqlite::Result<Option<String>> {
+    conn.query_row(
+        "SELECT max(ingested_at) FROM source_files WHERE status IN ('ingested', 'ingested_with_rejects')",
+        [],
+        |r| r.get(0),
+    )
+}
