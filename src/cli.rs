@@ -41,6 +41,22 @@ pub enum Command {
     },
     /// Check the configuration and print what it means.
     CheckConfig,
+    /// MCP over stdio on the local snapshot, read-only (for Claude Desktop / Cowork on this machine).
+    Mcp,
+    /// The access audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain: exit 0 if intact, 1 with the first broken line otherwise.
+    Verify {
+        /// The log (default: the configured one, audit.jsonl beside the snapshot).
+        path: Option<PathBuf>,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -64,6 +80,21 @@ pub fn main() -> ExitCode {
         }
         (Some(Command::Status { json }), _) => crate::status::run(&config, *json).map(|()| 0),
         (Some(Command::Run), _) => run_daemon(config).map(|()| 0),
+        (Some(Command::Mcp), _) => runtime().and_then(|rt| rt.block_on(crate::mcp::stdio::serve(config))).map(|()| 0),
+        (Some(Command::Audit { command: AuditCommand::Verify { path } }), _) => {
+            let path = path.clone().unwrap_or_else(|| config.audit_log());
+            match crate::audit::verify(&path) {
+                Ok(lines) => {
+                    println!("{}: {lines} lines, hash chain intact", path.display());
+                    Ok(0)
+                }
+                Err(e @ crate::audit::AuditError::Broken { .. }) => {
+                    println!("BROKEN: {e}");
+                    Ok(1)
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
         (None, false) => replay(&config, &cli),
         (None, true) => {
             eprintln!("ingest: nothing to do; try `ingest --replay DIR`, `ingest run` or `ingest --help`");

@@ -435,7 +435,9 @@ fn check_mcp(raw: RawMcp, base: &Path, data_dir: &Path) -> Result<McpConfig, (St
         (Some(cert), Some(key)) => Some((base.join(cert), base.join(key))),
         (None, None) => None,
         (Some(_), None) => return Err(("mcp.tls_key".into(), "missing: tls_cert is set, so is the key".into())),
-        (None, Some(_)) => return Err(("mcp.tls_cert".into(), "missing: tls_key is set, so is the certificate".into())),
+        (None, Some(_)) => {
+            return Err(("mcp.tls_cert".into(), "missing: tls_key is set, so is the certificate".into()));
+        }
     };
     let http_enabled = raw.http.unwrap_or(true);
     if http_enabled && !bind.is_loopback() && tls.is_none() {

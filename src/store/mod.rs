@@ -5,6 +5,7 @@ pub mod read;
 pub mod snapshot;
 pub mod write;
 
+use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::{Connection, OpenFlags};
 use rusqlite_migration::{M, Migrations};
 use std::path::Path;
@@ -62,7 +63,22 @@ pub fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     .map_err(sqlite)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
     conn.execute_batch("PRAGMA query_only = ON;").map_err(sqlite)?;
+    conn.authorizer(Some(read_only_authorizer)).map_err(sqlite)?;
     Ok(conn)
+}
+
+/// The third lock on a reader (after the read-only open flag and `query_only`): SQLite asks before
+/// every action, and only reading is allowed.
+fn read_only_authorizer(ctx: AuthContext<'_>) -> Authorization {
+    match ctx.action {
+        AuthAction::Read { .. }
+        | AuthAction::Select
+        | AuthAction::Function { .. }
+        | AuthAction::Recursive
+        | AuthAction::Transaction { .. }
+        | AuthAction::Savepoint { .. } => Authorization::Allow,
+        _ => Authorization::Deny,
+    }
 }
 
 #[cfg(test)]
@@ -88,6 +104,18 @@ mod tests {
         let path = dir.path().join("s.db");
         drop(open_writer(&path).expect("create"));
         let reader = open_reader(&path).expect("reader");
+        for sql in [
+            "DELETE FROM patients",
+            "INSERT INTO rejects (source_file_id, message_index, line, reason, raw) VALUES (1, 1, 1, 'x', 'x')",
+            "CREATE TABLE t (x)",
+            "PRAGMA query_only = OFF",
+            "ATTACH DATABASE ':memory:' AS other",
+        ] {
+            assert!(reader.execute_batch(sql).is_err(), "{sql} must be refused");
+        }
+        // query_only cannot be switched off, so the authorizer is still in the way.
         assert!(reader.execute("DELETE FROM patients", []).is_err());
+        let n: i64 = reader.query_row("SELECT count(*) FROM patients", [], |r| r.get(0)).expect("read");
+        assert_eq!(n, 0);
     }
 }

@@ -154,13 +154,7 @@ pub fn panel(conn: &Connection, q: &PanelQuery<'_>) -> rusqlite::Result<Vec<Pane
     let (after_location, after_mrn) = q.after.clone().unzip();
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(
-        params![
-            q.location.map(like_literal),
-            q.attending.map(like_literal),
-            after_location,
-            after_mrn,
-            q.limit as i64
-        ],
+        params![q.location.map(like_literal), q.attending.map(like_literal), after_location, after_mrn, q.limit as i64],
         |row| Ok(PanelEntry { patient: patient_row(row)?, stay: stay_row(row, 11)? }),
     )?;
     rows.collect()

@@ -242,8 +242,16 @@ macro_rules! fresher {
 macro_rules! replaced {
     ($t:literal, $col:literal) => {
         concat!(
-            $col, " = CASE WHEN excluded.exported_at >= ", $t, ".exported_at THEN excluded.", $col, " ELSE ", $t, ".",
-            $col, " END"
+            $col,
+            " = CASE WHEN excluded.exported_at >= ",
+            $t,
+            ".exported_at THEN excluded.",
+            $col,
+            " ELSE ",
+            $t,
+            ".",
+            $col,
+            " END"
         )
     };
 }
