@@ -5,7 +5,7 @@ usage:
   mcp_client.py stdio CALLS_JSON -- COMMAND [ARG...]
   mcp_client.py http  CALLS_JSON URL [--header NAME:VALUE]...
 
-CALLS_JSON is a list of calls:
+CALLS_JSON is a list of calls (or @FILE holding it):
   {"tool": NAME, "args": {...}}     call a tool
   {"list": "tools"|"resources"|"resource_templates"|"prompts"}
   {"read": URI}                      read a resource
@@ -53,7 +53,8 @@ async def run_calls(session, calls):
 
 
 async def main():
-    mode, calls = sys.argv[1], json.loads(sys.argv[2])
+    mode, spec = sys.argv[1], sys.argv[2]
+    calls = json.loads(open(spec[1:], encoding="utf-8").read() if spec.startswith("@") else spec)
     if mode == "stdio":
         cmd = sys.argv[sys.argv.index("--") + 1:]
         params = StdioServerParameters(command=cmd[0], args=cmd[1:])

@@ -245,8 +245,13 @@ fn display_name(family: &Option<String>, given: &Option<String>) -> Option<Strin
     }
 }
 
-fn is_abnormal(o: &Observation) -> bool {
-    o.abnormal_flag.as_deref().is_some_and(|f| !f.is_empty() && f != "N")
+/// 0 critical (`HH`, `LL`, `AA`, `>`, `<`), 1 other abnormal, 2 normal or unflagged.
+fn severity(o: &Observation) -> u8 {
+    match o.abnormal_flag.as_deref() {
+        Some("HH" | "LL" | "AA" | ">" | "<") => 0,
+        Some(f) if !f.is_empty() && f != "N" => 1,
+        _ => 2,
+    }
 }
 
 /// Value types whose text is written by people, not chosen from a code list.
@@ -554,8 +559,8 @@ pub fn panel_changes(cx: &Context<'_>, args: &PanelChangesArgs) -> Result<PanelC
         } else {
             Vec::new()
         };
-        new_results.sort_by_key(|o| !is_abnormal(o));
-        let abnormal_results = new_results.iter().filter(|o| is_abnormal(o)).count();
+        new_results.sort_by_key(severity);
+        let abnormal_results = new_results.iter().filter(|o| severity(o) < 2).count();
         if events.is_empty() && new_results.is_empty() {
             continue;
         }
@@ -571,7 +576,10 @@ pub fn panel_changes(cx: &Context<'_>, args: &PanelChangesArgs) -> Result<PanelC
             medication_changes: Vec::new(),
         });
     }
-    changes.sort_by_key(|c| std::cmp::Reverse(c.abnormal_results));
+    changes.sort_by_key(|c| {
+        let critical = c.new_results.iter().filter(|o| severity(o) == 0).count();
+        (std::cmp::Reverse(critical), std::cmp::Reverse(c.abnormal_results))
+    });
     let total = changes.len();
     let patients: Vec<PatientChanges> = changes.into_iter().skip(offset).take(limit).collect();
     let next_cursor =

@@ -280,7 +280,8 @@ pub struct PatientChanges {
     pub location: Option<String>,
     pub on_panel: bool,
     pub events: Vec<StayEvent>,
-    /// Results first carried by an export after `since`, or corrected since: abnormal first.
+    /// Results first carried by an export after `since`, or corrected since: critical first, then
+    /// other abnormal, then normal.
     pub new_results: Vec<Observation>,
     pub abnormal_results: usize,
     pub new_documents: Vec<DocumentSummary>,
@@ -294,7 +295,7 @@ pub struct PanelChanges {
     pub since: Option<String>,
     /// How `since` was chosen: `argument`, `previous export run`, or `no previous export run`.
     pub since_basis: String,
-    /// Patients with something new, those with abnormal new results first.
+    /// Patients with something new: those with critical new results first, then by abnormal count.
     pub patients: Vec<PatientChanges>,
     pub next_cursor: Option<String>,
     pub notes: Vec<String>,

@@ -79,13 +79,6 @@ pub struct ObservationRow {
     pub provenance: Provenance,
 }
 
-impl ObservationRow {
-    /// Flagged anything other than normal.
-    pub fn is_abnormal(&self) -> bool {
-        self.abnormal_flag.as_deref().is_some_and(|f| !f.is_empty() && f != "N")
-    }
-}
-
 /// Filters and keyset paging for the panel. Order: location, then MRN.
 #[derive(Debug, Clone, Default)]
 pub struct PanelQuery<'a> {

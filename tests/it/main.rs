@@ -2,5 +2,6 @@
 
 mod corpus;
 mod daemon;
+mod mcp_stdio;
 mod replay;
 mod util;

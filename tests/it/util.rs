@@ -9,6 +9,30 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_ingest")
 }
 
+/// The Python with the official MCP SDK: `$INGEST_PYTHON`, else the repository's `.venv`.
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("INGEST_PYTHON").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    assert!(
+        venv.exists(),
+        "no Python with the MCP SDK: run `python3 -m venv .venv && .venv/bin/pip install mcp` (what .ci/run does), \
+         or set INGEST_PYTHON"
+    );
+    venv
+}
+
+/// The repository's test client (`tests/mcp_client.py`).
+pub fn mcp_client() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp_client.py")
+}
+
+/// The bundled sample exports.
+pub fn samples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-exports")
+}
+
 /// A temp directory with `drop/` (the watched folder), `data/` (snapshot, archive, quarantine)
 /// and `ingest.toml` pointing at them.
 pub struct Workspace {
@@ -22,11 +46,16 @@ impl Workspace {
 
     /// `extra` is appended to the `[[source]]` table (e.g. `require_trigger = true`).
     pub fn with_source_options(extra: &str) -> Workspace {
+        Workspace::with_config(extra, "")
+    }
+
+    /// `source_extra` goes into the `[[source]]` table, `tables` after it (e.g. an `[mcp]` table).
+    pub fn with_config(source_extra: &str, tables: &str) -> Workspace {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("drop")).expect("drop dir");
         let config = format!(
             "data_dir = \"data\"\ntime_zone = \"America/Chicago\"\n\n[[source]]\nname = \"ward\"\npath = \"drop\"\n\
-             settle = \"600ms\"\nrescan_interval = \"1s\"\n{extra}\n"
+             settle = \"600ms\"\nrescan_interval = \"1s\"\n{source_extra}\n\n{tables}\n"
         );
         std::fs::write(dir.path().join("ingest.toml"), config).expect("config");
         Workspace { dir }
