@@ -333,6 +333,19 @@ impl Config {
             self.mrn.id_type,
             self.mrn.authority.as_deref().map(|a| format!(" from {a}")).unwrap_or_default(),
         );
+        let m = &self.mcp;
+        out.push_str(&format!(
+            "MCP over HTTP: {} · {} token(s) · roles: {} · stdio role: {} · audit log: {}\n",
+            if m.http_enabled {
+                format!("{}://{}:{}{}", if m.tls.is_some() { "https" } else { "http" }, m.bind, m.port, m.path)
+            } else {
+                "off".to_string()
+            },
+            m.tokens.len(),
+            m.roles.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", "),
+            m.stdio_role,
+            self.audit_log().display(),
+        ));
         for s in &self.sources {
             out.push_str(&format!(
                 "source {}: folder {}{} · settle {} · rescan every {} · {} · after ingest: {:?}\n",

@@ -445,3 +445,47 @@ fn resources_and_the_prompt_mirror_the_tools() {
     let text = results[6]["messages"][0]["content"]["text"].as_str().expect("prompt text");
     assert!(text.contains("location 5W") && text.contains("stale"), "{text}");
 }
+
+#[test]
+fn a_reader_during_a_replay_sees_each_file_whole_or_not_at_all() {
+    let ws = Workspace::new();
+    let results: Vec<(String, String, String, String)> =
+        (0..40).map(|k| (format!("{}-{k}", 1000 + k), format!("{k}.0"), "mmol/L".into(), String::new())).collect();
+    let refs: Vec<(&str, &str, &str, &str)> =
+        results.iter().map(|(c, v, u, f)| (c.as_str(), v.as_str(), u.as_str(), f.as_str())).collect();
+    let write_file = |f: usize| {
+        let ts = format!("202611{:02}{:02}0000", 1 + f / 24, f % 24);
+        let path = ws.path(&format!("exports/f{f:03}.hl7"));
+        std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
+        std::fs::write(&path, hl7::batch(&format!("{ts}-0600"), &[hl7::oru(&format!("C{f}"), &ts, "MRN7", &format!("ORD{f}"), &refs)]))
+            .expect("write");
+    };
+    write_file(0);
+    assert_eq!(ws.replay(&[&ws.path("exports")]).0, 0);
+    for f in 1..120 {
+        write_file(f);
+    }
+    let mut replay = Command::new(crate::util::bin())
+        .arg("--config")
+        .arg(ws.config())
+        .arg("--replay")
+        .arg(ws.path("exports"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("replay");
+    // Each file is a newer export of the same 40 tests: the latest result per code must all come
+    // from one file, or the reader saw a file in part.
+    let calls: Vec<Value> = (0..80).map(|_| json!({"tool": "get_patient", "args": {"mrn": "MRN7"}})).collect();
+    let answers = call(&ws, Value::Array(calls));
+    assert!(replay.wait().expect("replay").success());
+    let mut states = std::collections::BTreeSet::new();
+    for a in &answers {
+        let latest = answer(a)["latest_observations"].as_array().expect("latest").clone();
+        assert_eq!(latest.len(), 40);
+        let orders: std::collections::BTreeSet<&str> = latest.iter().filter_map(|o| o["order_id"].as_str()).collect();
+        assert_eq!(orders.len(), 1, "a file seen in part: {orders:?}");
+        states.extend(orders.into_iter().map(str::to_string));
+    }
+    eprintln!("the reader saw {} distinct snapshot states during the replay", states.len());
+}

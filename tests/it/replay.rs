@@ -284,6 +284,13 @@ fn configuration_errors_name_the_file_and_the_key_and_exit_2() {
     let out = ok.ingest(&["check-config"]);
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("source ward: folder"));
+
+    // The documented example configuration stays valid.
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/ingest.toml");
+    let out = Command::new(crate::util::bin()).arg("--config").arg(&example).arg("check-config").output().expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("roles: clinician, operations, pharmacy"), "{stdout}");
 }
 
 #[test]
