@@ -41,8 +41,18 @@ pub enum Command {
     },
     /// Check the configuration and print what it means.
     CheckConfig,
-    /// MCP over stdio on the local snapshot, read-only (for Claude Desktop / Cowork on this machine).
-    Mcp,
+    /// MCP over stdio on the local snapshot, read-only (for Claude Desktop / Cowork on this machine);
+    /// with --connect, a stdio bridge to a daemon's MCP over HTTP.
+    Mcp {
+        /// Forward to the MCP endpoint of an `ingest run` daemon, e.g. https://ingest.ward5:8765/mcp.
+        /// The daemon's certificate is checked against the system's CAs (SSL_CERT_FILE names
+        /// another bundle, e.g. the hospital's CA).
+        #[arg(long, value_name = "URL")]
+        connect: Option<String>,
+        /// The bearer token for --connect, in a file readable only by its owner (default: $INGEST_TOKEN).
+        #[arg(long, value_name = "FILE", requires = "connect")]
+        token_file: Option<PathBuf>,
+    },
     /// The access audit log.
     Audit {
         #[command(subcommand)]
@@ -63,7 +73,17 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // A replay on a terminal shows a progress bar; per-file lines would only break it up.
     let interactive_replay = cli.command.is_none() && std::io::stderr().is_terminal();
-    init_logging(if interactive_replay { "warn" } else { "info" });
+    let level = match &cli.command {
+        _ if interactive_replay => "warn",
+        // The bridge's stderr lands in the assistant's log: rmcp's per-request lines would echo
+        // request details (MRNs in error messages) there.
+        Some(Command::Mcp { connect: Some(_), .. }) => "info,rmcp=error",
+        // Six rmcp lines per HTTP session would drown the daemon's own; its warnings (a refused
+        // Host header) stay.
+        Some(Command::Run) => "info,rmcp=warn",
+        _ => "info",
+    };
+    init_logging(level);
     let config = match Config::load(cli.config.as_deref()) {
         Ok(config) => config.with_snapshot(cli.db.as_deref()),
         Err(e) => return config_error(&e),
@@ -80,7 +100,10 @@ pub fn main() -> ExitCode {
         }
         (Some(Command::Status { json }), _) => crate::status::run(&config, *json).map(|()| 0),
         (Some(Command::Run), _) => run_daemon(config).map(|()| 0),
-        (Some(Command::Mcp), _) => runtime().and_then(|rt| rt.block_on(crate::mcp::stdio::serve(config))).map(|()| 0),
+        (Some(Command::Mcp { connect: None, .. }), _) => {
+            runtime().and_then(|rt| rt.block_on(crate::mcp::stdio::serve(config))).map(|()| 0)
+        }
+        (Some(Command::Mcp { connect: Some(url), token_file }), _) => return bridge(url, token_file.as_deref()),
         (Some(Command::Audit { command: AuditCommand::Verify { path } }), _) => {
             let path = path.clone().unwrap_or_else(|| config.audit_log());
             match crate::audit::verify(&path) {
@@ -153,6 +176,26 @@ fn run_daemon(config: Config) -> anyhow::Result<()> {
         cancel_on_signals(shutdown.clone())?;
         crate::daemon::run(config, shutdown).await
     })
+}
+
+/// `ingest mcp --connect URL`: 2 for a bad URL or token file, 1 when the daemon cannot be reached
+/// or refuses the token.
+fn bridge(url: &str, token_file: Option<&std::path::Path>) -> ExitCode {
+    use crate::mcp::bridge;
+    let token = match bridge::check_url(url).and_then(|()| bridge::token(token_file)) {
+        Ok(token) => token,
+        Err(e) => {
+            eprintln!("ingest: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime().and_then(|rt| rt.block_on(bridge::serve(url, token))) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ingest: {e:#}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn replay(config: &Config, cli: &Cli) -> anyhow::Result<u8> {

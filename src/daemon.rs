@@ -1,6 +1,7 @@
 //! `ingest run`: watch every configured folder, take each file once it is ready, and put it through
 //! the pipeline, one file at a time. Shutdown is a token so that tests (and SIGTERM) can stop it;
-//! blocking work (the scan, SQLite) runs on tokio's blocking pool.
+//! blocking work (the scan, SQLite) runs on tokio's blocking pool. MCP over HTTP (`mcp::http`) is
+//! bound at start and served beside the loop, stopped by the same token.
 
 use crate::config::{Config, SourceConfig};
 use crate::pipeline::{Handling, Intake, Outcome, Pipeline};
@@ -37,6 +38,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         config.archive_dir(),
         config.quarantine_dir(),
     )));
+    // Bound before the folder loop starts: a port in use or a bad certificate is a startup error.
+    let http = crate::mcp::http::start(&config, &shutdown).await?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let now = Instant::now();
     let mut sources: Vec<Watched> = config
@@ -79,6 +82,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                 }
             }
         }
+    }
+    if let Some(http) = http {
+        http.join().await?;
     }
     tracing::info!("ingest daemon stopped");
     Ok(())

@@ -62,7 +62,13 @@ async def main():
             async with ClientSession(r, w) as session:
                 return await run_calls(session, calls)
     if mode == "http":
-        import httpx
+        import os
+        import ssl
+
+        try:  # the mcp 2.x SDK is built on httpx2; older ones on httpx
+            import httpx2 as httpx
+        except ImportError:
+            import httpx
         from mcp.client.streamable_http import streamable_http_client
 
         url, rest = sys.argv[3], sys.argv[4:]
@@ -72,8 +78,9 @@ async def main():
                 name, _, value = rest[i + 1].partition(":")
                 headers[name.strip()] = value.strip()
         verify = True
-        if url.startswith("https://") and "INGEST_TEST_CA" in __import__("os").environ:
-            verify = __import__("os").environ["INGEST_TEST_CA"]
+        if url.startswith("https://") and os.environ.get("INGEST_TEST_CA"):
+            # a CA file for a test certificate (verify=<path> is deprecated in httpx2)
+            verify = ssl.create_default_context(cafile=os.environ["INGEST_TEST_CA"])
         async with httpx.AsyncClient(headers=headers, verify=verify, timeout=30) as client:
             async with streamable_http_client(url, http_client=client) as streams:
                 r, w = streams[0], streams[1]

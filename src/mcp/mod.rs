@@ -2,7 +2,9 @@
 //! `store::open_reader` (read-only three times over) and never writes it; every call is audited.
 
 pub mod answers;
+pub mod bridge;
 pub mod dto;
+pub mod http;
 pub mod render;
 pub mod server;
 pub mod stdio;

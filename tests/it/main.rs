@@ -2,6 +2,7 @@
 
 mod corpus;
 mod daemon;
+mod mcp_http;
 mod mcp_stdio;
 mod replay;
 mod util;

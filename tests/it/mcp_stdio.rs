@@ -457,8 +457,11 @@ fn a_reader_during_a_replay_sees_each_file_whole_or_not_at_all() {
         let ts = format!("202611{:02}{:02}0000", 1 + f / 24, f % 24);
         let path = ws.path(&format!("exports/f{f:03}.hl7"));
         std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
-        std::fs::write(&path, hl7::batch(&format!("{ts}-0600"), &[hl7::oru(&format!("C{f}"), &ts, "MRN7", &format!("ORD{f}"), &refs)]))
-            .expect("write");
+        std::fs::write(
+            &path,
+            hl7::batch(&format!("{ts}-0600"), &[hl7::oru(&format!("C{f}"), &ts, "MRN7", &format!("ORD{f}"), &refs)]),
+        )
+        .expect("write");
     };
     write_file(0);
     assert_eq!(ws.replay(&[&ws.path("exports")]).0, 0);

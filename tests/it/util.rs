@@ -44,9 +44,11 @@ impl Workspace {
         Workspace::with_source_options("")
     }
 
-    /// `extra` is appended to the `[[source]]` table (e.g. `require_trigger = true`).
+    /// `extra` is appended to the `[[source]]` table (e.g. `require_trigger = true`). A daemon
+    /// started here serves MCP over HTTP on a free port (`port = 0`), so that tests running side
+    /// by side do not fight over the default port.
     pub fn with_source_options(extra: &str) -> Workspace {
-        Workspace::with_config(extra, "")
+        Workspace::with_config(extra, "[mcp]\nport = 0\n")
     }
 
     /// `source_extra` goes into the `[[source]]` table, `tables` after it (e.g. an `[mcp]` table).

@@ -1,0 +1,179 @@
+//! MCP latency on a 500-patient snapshot: `list_panel` and `get_patient`, answered in-process
+//! (query + JSON + rendering, no transport, no audit) and over stdio through the real binary
+//! (JSON-RPC, audit line with fsync included). Prints p50/p99 per case.
+//!
+//! Run: `cargo bench --bench mcp_latency` (release build; figures in the README).
+
+use ingest::config::{Config, Origin};
+use ingest::mcp::answers::{self, Context, ListPanelArgs, MrnArgs};
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const PATIENTS: usize = 500;
+const RESULTS_PER_PATIENT: usize = 20;
+const CALLS: usize = 1000;
+
+fn main() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let config_text = format!(
+        "data_dir = \"{}\"\ntime_zone = \"UTC\"\n[[source]]\nname = \"ward\"\npath = \"{}\"\n",
+        dir.path().join("data").display(),
+        dir.path().join("drop").display()
+    );
+    let config_path = dir.path().join("ingest.toml");
+    std::fs::write(&config_path, &config_text)?;
+    let config = Config::from_toml(&config_text, Origin::File(config_path.clone()), dir.path())?;
+    let exports = dir.path().join("exports");
+    write_exports(&exports)?;
+    let started = Instant::now();
+    let summary = ingest::replay::run(&config, &[exports], None, &tokio_util::sync::CancellationToken::new())?;
+    println!(
+        "snapshot: {PATIENTS} patients, {} records from {} files in {:.2} s",
+        summary.records,
+        summary.files_found,
+        started.elapsed().as_secs_f64()
+    );
+
+    let conn = ingest::store::open_reader(&config.snapshot)?;
+    let role = config.mcp.role("clinician").cloned().expect("built-in role");
+    let mrns: Vec<String> = (0..PATIENTS).map(mrn).collect();
+    let cx = || Context { conn: &conn, config: &config, role: &role, now: chrono::Utc::now() };
+
+    let list = measure(|_| {
+        let a = answers::list_panel(&cx(), &ListPanelArgs::default()).expect("list_panel");
+        let v = serde_json::to_value(a).expect("json");
+        ingest::mcp::render::render("list_panel", &v).len()
+    });
+    let get = measure(|i| {
+        let a =
+            answers::get_patient(&cx(), &MrnArgs { mrn: mrns[(i * 7919) % PATIENTS].clone() }).expect("get_patient");
+        let v = serde_json::to_value(a).expect("json");
+        ingest::mcp::render::render("get_patient", &v).len()
+    });
+    report("in-process list_panel (50 per page)", &list);
+    report("in-process get_patient", &get);
+
+    let mut stdio = Stdio_::start(&config_path)?;
+    let list = measure(|_| stdio.call("list_panel", serde_json::json!({})));
+    let get = measure(|i| stdio.call("get_patient", serde_json::json!({"mrn": mrns[(i * 7919) % PATIENTS]})));
+    report("stdio list_panel (50 per page)", &list);
+    report("stdio get_patient", &get);
+    Ok(())
+}
+
+fn mrn(i: usize) -> String {
+    format!("MRN{i:05}")
+}
+
+/// One ADT batch admitting everyone, one ORU batch with RESULTS_PER_PATIENT results each.
+fn write_exports(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let ts = chrono::Utc::now().format("%Y%m%d%H%M%S+0000").to_string();
+    let mut adt = format!("FHS|^~\\&|EHR|H|||{ts}\rBHS|^~\\&|EHR|H|||{ts}\r");
+    let mut oru = String::new();
+    for i in 0..PATIENTS {
+        let m = mrn(i);
+        adt.push_str(&format!(
+            "MSH|^~\\&|EHR|H|I|H|{ts}||ADT^A01|A{i}|P|2.5.1\rPID|1||{m}^^^H^MR||Family{i}^Given{i}||19500101|F\r\
+             PV1|1|I|{}^{}^A||||D{}^Doctor{}^Dana\r",
+            ["5W", "6E", "ICU"][i % 3],
+            100 + i % 40,
+            i % 12,
+            i % 12
+        ));
+        oru.push_str(&format!(
+            "MSH|^~\\&|LAB|H|I|H|{ts}||ORU^R01|L{i}|P|2.5.1\rPID|1||{m}^^^H^MR\rOBR|1||F{i}^LAB|PANEL^Panel^L|||{ts}\r"
+        ));
+        for k in 0..RESULTS_PER_PATIENT {
+            oru.push_str(&format!(
+                "OBX|{}|NM|{}-{k}^Test {k}^LN||{}.{k}|mmol/L|1-10|{}|||F|||{ts}\r",
+                k + 1,
+                1000 + k,
+                i % 9,
+                if k % 5 == 0 { "H" } else { "" }
+            ));
+        }
+    }
+    adt.push_str(&format!("BTS|{PATIENTS}\rFTS|1\r"));
+    std::fs::write(dir.join("adt.hl7"), adt)?;
+    std::fs::write(dir.join("oru.hl7"), oru)?;
+    Ok(())
+}
+
+fn measure(mut f: impl FnMut(usize) -> usize) -> Vec<Duration> {
+    for i in 0..50 {
+        std::hint::black_box(f(i));
+    }
+    (0..CALLS)
+        .map(|i| {
+            let t = Instant::now();
+            std::hint::black_box(f(i));
+            t.elapsed()
+        })
+        .collect()
+}
+
+fn report(name: &str, samples: &[Duration]) {
+    let mut sorted = samples.to_vec();
+    sorted.sort();
+    let pct = |p: f64| sorted[((sorted.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0;
+    println!("{name:40} p50 {:7.3} ms   p99 {:7.3} ms   ({} calls)", pct(0.50), pct(0.99), sorted.len());
+}
+
+/// `ingest mcp` spoken to directly in JSON-RPC, one call at a time.
+struct Stdio_ {
+    child: std::process::Child,
+    out: BufReader<std::process::ChildStdout>,
+    next_id: u64,
+}
+
+impl Stdio_ {
+    fn start(config: &Path) -> anyhow::Result<Stdio_> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ingest"))
+            .arg("--config")
+            .arg(config)
+            .arg("mcp")
+            .env("INGEST_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let out = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut s = Stdio_ { child, out, next_id: 1 };
+        s.send(&serde_json::json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}}));
+        s.read();
+        s.send(&serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+        Ok(s)
+    }
+
+    fn send(&mut self, message: &serde_json::Value) {
+        let stdin = self.child.stdin.as_mut().expect("stdin");
+        writeln!(stdin, "{message}").expect("write");
+        stdin.flush().expect("flush");
+    }
+
+    fn read(&mut self) -> String {
+        let mut line = String::new();
+        self.out.read_line(&mut line).expect("read");
+        line
+    }
+
+    fn call(&mut self, tool: &str, args: serde_json::Value) -> usize {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(&serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": tool, "arguments": args}}));
+        let line = self.read();
+        assert!(line.contains("structuredContent"), "{tool} failed: {line}");
+        line.len()
+    }
+}
+
+impl Drop for Stdio_ {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,731 @@
+//! MCP over Streamable HTTP from `ingest run`, and the `ingest mcp --connect` bridge to it: the
+//! official Python SDK as the client, bearer tokens, roles, Origin, health, TLS. Daemons listen on
+//! 127.0.0.1 with `port = 0`; the URL comes from their `MCP over HTTP listening` log line.
+
+use crate::util::{Workspace, mcp_client, python, samples, wait_for};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const LIMIT: Duration = Duration::from_secs(30);
+const CLINICIAN: &str = "clin-5w-3f9a1c";
+const OPERATIONS: &str = "ops-77d2e0";
+/// A custom role that may see who is on the panel, but no results and no documents.
+const FRONT_DESK: &str = "desk-41b8aa";
+const TOOLS: [&str; 9] = [
+    "get_documents",
+    "get_medications",
+    "get_observations",
+    "get_patient",
+    "list_panel",
+    "panel_changes",
+    "read_document",
+    "search_documents",
+    "snapshot_status",
+];
+
+fn sha256(token: &str) -> String {
+    Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The `[mcp]` tables: three tokens, a custom role; `extra` goes into `[mcp]`.
+fn mcp_tables(extra: &str) -> String {
+    format!(
+        "[mcp]\nport = 0\n{extra}\n\n\
+         [[mcp.role]]\nname = \"front_desk\"\nkinds = [\"patients\", \"panel\"]\n\n\
+         [[mcp.token]]\nsha256 = \"{}\"\nidentity = \"dr-ward-5w\"\nrole = \"clinician\"\n\n\
+         [[mcp.token]]\nsha256 = \"{}\"\nidentity = \"ops-monitor\"\nrole = \"operations\"\n\n\
+         [[mcp.token]]\nsha256 = \"{}\"\nidentity = \"desk-5w\"\nrole = \"front_desk\"\n",
+        sha256(CLINICIAN),
+        sha256(OPERATIONS),
+        sha256(FRONT_DESK)
+    )
+}
+
+/// A workspace with that config and the sample exports replayed into its snapshot.
+fn workspace(mcp_extra: &str) -> Workspace {
+    let ws = Workspace::with_config("", &mcp_tables(mcp_extra));
+    let (code, out) = ws.replay(&[&samples()]);
+    assert_eq!(code, 0, "{out}");
+    ws
+}
+
+/// `ingest run`, killed when dropped.
+struct Daemon {
+    child: Child,
+    log: PathBuf,
+    /// The MCP endpoint, e.g. `http://127.0.0.1:41234/mcp`.
+    url: String,
+}
+
+impl Daemon {
+    /// Start the daemon and wait until it says where it listens; for plain HTTP, also until
+    /// `/healthz` answers.
+    fn start(ws: &Workspace) -> Daemon {
+        let log = ws.path("daemon.log");
+        let child = Command::new(crate::util::bin())
+            .arg("--config")
+            .arg(ws.config())
+            .arg("run")
+            .current_dir(ws.dir.path())
+            .env("INGEST_LOG", "info")
+            .env_remove("INGEST_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("spawn daemon");
+        let mut daemon = Daemon { child, log, url: String::new() };
+        let start = Instant::now();
+        daemon.url = loop {
+            if let Some(url) = listening_url(&std::fs::read_to_string(&daemon.log).unwrap_or_default()) {
+                break url;
+            }
+            if let Some(status) = daemon.child.try_wait().expect("try_wait") {
+                panic!("the daemon exited ({status}) before listening:\n{}", daemon.log_text());
+            }
+            assert!(start.elapsed() < LIMIT, "no 'MCP over HTTP listening' line:\n{}", daemon.log_text());
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        if daemon.url.starts_with("http://") {
+            wait_for("/healthz to answer", LIMIT, || {
+                TcpStream::connect(daemon.authority()).is_ok()
+                    && raw(daemon.authority(), "GET", "/healthz", &[], "").0 == 200
+            });
+        }
+        daemon
+    }
+
+    /// `127.0.0.1:PORT`.
+    fn authority(&self) -> &str {
+        let rest = self.url.split_once("://").expect("scheme").1;
+        rest.split_once('/').map_or(rest, |(authority, _)| authority)
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then the exit code.
+    fn terminate(mut self) -> Option<i32> {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM").success());
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.code();
+            }
+            assert!(start.elapsed() < LIMIT, "daemon did not stop after SIGTERM:\n{}", self.log_text());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn listening_url(log: &str) -> Option<String> {
+    let line = log.lines().find(|l| l.contains("MCP over HTTP listening"))?;
+    let url = line.split_whitespace().find_map(|w| w.strip_prefix("url="))?;
+    Some(url.trim_matches('"').to_string())
+}
+
+/// One HTTP/1.1 request over a plain socket to `authority`: (status, head and body). An SSE
+/// answer may stay open, so reading stops at its head.
+fn raw(authority: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+    let host = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("host")).map_or(authority, |(_, v)| v);
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for (name, value) in headers.iter().filter(|(k, _)| !k.eq_ignore_ascii_case("host")) {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    let mut stream = TcpStream::connect(authority).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    stream.write_all(request.as_bytes()).expect("write request");
+    let mut response = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&response).to_ascii_lowercase();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let head = &text[..end];
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|n| n.trim().parse::<usize>().ok());
+            if head.contains("text/event-stream") || length.is_some_and(|n| response.len() >= end + 4 + n) {
+                break;
+            }
+        }
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => response.extend_from_slice(&buf[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, text)
+}
+
+/// The Python SDK over HTTP: (exit code, the printed JSON).
+fn http_client(ws: &Workspace, url: &str, token: Option<&str>, calls: &Value, env: &[(&str, &Path)]) -> (i32, Value) {
+    let spec = ws.path(&format!("calls-{}.json", sha256(&calls.to_string())));
+    std::fs::write(&spec, calls.to_string()).expect("write calls");
+    let mut cmd = Command::new(python());
+    cmd.arg(mcp_client()).arg("http").arg(format!("@{}", spec.display())).arg(url);
+    if let Some(token) = token {
+        cmd.arg("--header").arg(format!("Authorization: Bearer {token}"));
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    parse_client(cmd.output().expect("run the MCP client"))
+}
+
+/// The Python SDK over stdio to `ingest mcp --connect URL --token-file FILE`.
+fn bridge_client(ws: &Workspace, url: &str, token_file: &Path, calls: &Value, ca: Option<&Path>) -> (i32, Value) {
+    let spec = ws.path(&format!("calls-{}.json", sha256(&calls.to_string())));
+    std::fs::write(&spec, calls.to_string()).expect("write calls");
+    let mut cmd = Command::new(python());
+    cmd.arg(mcp_client()).arg("stdio").arg(format!("@{}", spec.display())).arg("--");
+    // The SDK starts stdio servers with a minimal environment: pass the CA bundle on the command.
+    if let Some(ca) = ca {
+        cmd.arg("/usr/bin/env").arg(format!("SSL_CERT_FILE={}", ca.display()));
+    }
+    cmd.arg(crate::util::bin()).args(["mcp", "--connect", url, "--token-file"]).arg(token_file);
+    parse_client(cmd.output().expect("run the MCP client"))
+}
+
+fn parse_client(out: Output) -> (i32, Value) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{e}: {stdout}\n--- stderr ---\n{}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code().unwrap_or(-1), value)
+}
+
+fn calls_ok(ws: &Workspace, daemon: &Daemon, token: &str, calls: Value) -> Vec<Value> {
+    let (code, value) = http_client(ws, &daemon.url, Some(token), &calls, &[]);
+    assert_eq!(code, 0, "{value}\n{}", daemon.log_text());
+    serde_json::from_value(value).expect("a list of results")
+}
+
+/// The structured answer of a successful tool call.
+fn answer(result: &Value) -> &Value {
+    assert_eq!(result["isError"], json!(false), "expected success: {result}");
+    &result["structuredContent"]
+}
+
+/// The error code of a failed tool call.
+fn error_code(result: &Value) -> String {
+    assert_eq!(result["isError"], json!(true), "expected a tool error: {result}");
+    let text = result["content"][0]["text"].as_str().expect("error text");
+    let body: Value = serde_json::from_str(text).expect("error JSON");
+    body["error"]["code"].as_str().expect("code").to_string()
+}
+
+/// Every object with `freshness` has its four fields; returns how many there are.
+fn freshness_count(value: &Value) -> usize {
+    match value {
+        Value::Object(map) => {
+            let here = map.get("freshness").map_or(0, |f| {
+                for key in ["exported_at", "ingested_at", "source", "source_file"] {
+                    assert!(f[key].as_str().is_some_and(|s| !s.is_empty()), "freshness.{key} missing in {value}");
+                }
+                1
+            });
+            here + map.values().map(freshness_count).sum::<usize>()
+        }
+        Value::Array(items) => items.iter().map(freshness_count).sum(),
+        _ => 0,
+    }
+}
+
+fn audit_lines(ws: &Workspace) -> Vec<Value> {
+    std::fs::read_to_string(ws.path("data/audit.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("audit JSON"))
+        .collect()
+}
+
+fn tool_names(list: &Value) -> Vec<String> {
+    let mut names: Vec<String> =
+        list["tools"].as_array().expect("tools").iter().filter_map(|t| t["name"].as_str().map(String::from)).collect();
+    names.sort();
+    names
+}
+
+/// A token file readable only by its owner.
+fn token_file(ws: &Workspace, name: &str, token: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = ws.path(name);
+    std::fs::write(&path, format!("{token}\n")).expect("token file");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    path
+}
+
+#[test]
+fn a_clinician_token_reads_the_panel_over_http_with_freshness_and_snapshot() {
+    let ws = workspace("");
+    let daemon = Daemon::start(&ws);
+    let results = calls_ok(
+        &ws,
+        &daemon,
+        CLINICIAN,
+        json!([
+            {"list": "tools"},
+            {"tool": "list_panel"},
+            {"tool": "get_patient", "args": {"mrn": "MRN57552"}},
+            {"tool": "get_observations", "args": {"mrn": "MRN57552"}},
+        ]),
+    );
+    assert_eq!(tool_names(&results[0]), TOOLS);
+    for result in &results[1..] {
+        let a = answer(result);
+        let snapshot = &a["snapshot"];
+        assert!(snapshot["as_of"].is_string() && snapshot["stale"].is_boolean(), "{a}");
+        assert!(snapshot["stale_reasons"].is_array(), "{a}");
+    }
+    let panel = answer(&results[1]);
+    let patients = panel["patients"].as_array().expect("patients");
+    assert_eq!(patients.len(), 19);
+    assert_eq!(freshness_count(panel), patients.len(), "freshness on every patient");
+    let patient = answer(&results[2]);
+    assert_eq!(patient["patient"]["mrn"], "MRN57552");
+    assert!(freshness_count(patient) > 10);
+    let observations = answer(&results[3]);
+    let rows = observations["observations"].as_array().expect("observations");
+    assert!(!rows.is_empty());
+    assert_eq!(freshness_count(observations), rows.len(), "freshness on every observation");
+
+    let audit = audit_lines(&ws);
+    let calls: Vec<(&str, &str, &str)> = audit
+        .iter()
+        .map(|l| {
+            (
+                l["identity"].as_str().unwrap_or(""),
+                l["transport"].as_str().unwrap_or(""),
+                l["tool"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            ("dr-ward-5w", "http", "list_panel"),
+            ("dr-ward-5w", "http", "get_patient"),
+            ("dr-ward-5w", "http", "get_observations")
+        ]
+    );
+    assert_eq!(audit[1]["mrns"], json!(["MRN57552"]));
+    // SIGTERM stops the daemon, HTTP side included, cleanly.
+    assert_eq!(daemon.terminate(), Some(0));
+}
+
+#[test]
+fn a_bad_or_missing_token_is_refused_with_401_and_audited() {
+    let ws = workspace("");
+    let daemon = Daemon::start(&ws);
+    let initialize = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#;
+    let accept = ("Accept", "application/json, text/event-stream");
+    let json_type = ("Content-Type", "application/json");
+    let (status, head) = raw(daemon.authority(), "POST", "/mcp", &[accept, json_type], initialize);
+    assert_eq!(status, 401, "{head}");
+    assert!(head.to_ascii_lowercase().contains("www-authenticate: bearer"), "{head}");
+    let (status, _) = raw(
+        daemon.authority(),
+        "POST",
+        "/mcp",
+        &[accept, json_type, ("Authorization", "Bearer not-a-token")],
+        initialize,
+    );
+    assert_eq!(status, 401);
+    let (status, _) = raw(
+        daemon.authority(),
+        "POST",
+        "/mcp",
+        &[accept, json_type, ("Authorization", &format!("Basic {CLINICIAN}"))],
+        initialize,
+    );
+    assert_eq!(status, 401, "only Bearer");
+    let (status, head) = raw(
+        daemon.authority(),
+        "POST",
+        "/mcp",
+        &[accept, json_type, ("Authorization", &format!("Bearer {CLINICIAN}"))],
+        initialize,
+    );
+    assert_eq!(status, 200, "the good token passes: {head}");
+
+    // The SDK cannot even connect.
+    for token in [Some("not-a-token"), None] {
+        let (code, value) = http_client(&ws, &daemon.url, token, &json!([{"list": "tools"}]), &[]);
+        assert_eq!(code, 3, "{value}");
+        assert!(value["connect_error"].is_string(), "{value}");
+    }
+
+    let refused: Vec<Value> = audit_lines(&ws).into_iter().filter(|l| l["tool"] == "http:unauthenticated").collect();
+    assert!(refused.len() >= 5, "{refused:?}");
+    for line in &refused {
+        assert_eq!(line["identity"], "anonymous");
+        assert_eq!(line["result"], "refused: bad or missing token");
+        assert_eq!(line["arguments"]["peer"], "127.0.0.1");
+    }
+    let verify = ws.ingest(&["audit", "verify"]);
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+    // Tokens, good or bad, never reach the log or the audit trail.
+    let log = daemon.log_text();
+    let audit = std::fs::read_to_string(ws.path("data/audit.jsonl")).expect("audit");
+    for secret in [CLINICIAN, "not-a-token"] {
+        assert!(!log.contains(secret) && !audit.contains(secret), "{secret} leaked");
+    }
+}
+
+#[test]
+fn a_foreign_origin_or_host_is_refused_with_403() {
+    let ws = workspace("allowed_origins = [\"http://localhost:*\"]");
+    let daemon = Daemon::start(&ws);
+    let initialize = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#;
+    let bearer = format!("Bearer {CLINICIAN}");
+    let with = |extra: &[(&str, &str)]| -> (u16, String) {
+        let mut headers = vec![
+            ("Accept", "application/json, text/event-stream"),
+            ("Content-Type", "application/json"),
+            ("Authorization", bearer.as_str()),
+        ];
+        headers.extend_from_slice(extra);
+        raw(daemon.authority(), "POST", "/mcp", &headers, initialize)
+    };
+    let (status, head) = with(&[("Origin", "https://evil.example")]);
+    assert_eq!(status, 403, "{head}");
+    assert!(head.contains("Origin not allowed"), "refused by ingest's own check, not only rmcp's: {head}");
+    let (status, _) = with(&[("Origin", "http://localhost.evil.example:8080")]);
+    assert_eq!(status, 403);
+    let (status, _) = with(&[("Origin", "null")]);
+    assert_eq!(status, 403, "null is only allowed when listed");
+    // A foreign Origin is refused before the token is looked at.
+    let (status, _) = raw(daemon.authority(), "POST", "/mcp", &[("Origin", "https://evil.example")], initialize);
+    assert_eq!(status, 403);
+    // DNS rebinding: a Host that is not this server.
+    let (status, head) = with(&[("Host", "evil.example")]);
+    assert_eq!(status, 403, "{head}");
+    assert!(head.contains("Host header is not allowed"), "{head}");
+    // An allowed Origin, and no Origin at all (non-browser clients), pass.
+    let (status, head) = with(&[("Origin", "http://localhost:6274")]);
+    assert_eq!(status, 200, "{head}");
+    let (status, head) = with(&[]);
+    assert_eq!(status, 200, "{head}");
+}
+
+#[test]
+fn roles_limit_tools_and_record_kinds_over_http_and_refusals_are_audited() {
+    let ws = workspace("");
+    let daemon = Daemon::start(&ws);
+    let ops = calls_ok(
+        &ws,
+        &daemon,
+        OPERATIONS,
+        json!([{"tool": "snapshot_status"}, {"tool": "get_patient", "args": {"mrn": "MRN57552"}}]),
+    );
+    assert_eq!(answer(&ops[0])["counts"]["patients"], 21);
+    assert_eq!(error_code(&ops[1]), "refused");
+    let desk = calls_ok(
+        &ws,
+        &daemon,
+        FRONT_DESK,
+        json!([
+            {"tool": "list_panel"},
+            {"tool": "get_observations", "args": {"mrn": "MRN57552"}},
+            {"tool": "get_documents", "args": {"mrn": "MRN57552"}},
+        ]),
+    );
+    assert_eq!(answer(&desk[0])["patients"].as_array().expect("patients").len(), 19);
+    assert_eq!(error_code(&desk[1]), "refused");
+    assert_eq!(error_code(&desk[2]), "refused");
+
+    let audit = audit_lines(&ws);
+    let line = |identity: &str, tool: &str| -> Value {
+        audit.iter().find(|l| l["identity"] == identity && l["tool"] == tool).cloned().expect("audit line")
+    };
+    assert_eq!(line("ops-monitor", "snapshot_status")["result"], "ok");
+    assert_eq!(line("ops-monitor", "snapshot_status")["role"], "operations");
+    let refused = line("ops-monitor", "get_patient");
+    assert!(refused["result"].as_str().is_some_and(|r| r.starts_with("refused")), "{refused}");
+    assert_eq!(refused["mrns"], json!([]), "a refusal returns no MRN");
+    let refused = line("desk-5w", "get_observations");
+    assert!(refused["result"].as_str().is_some_and(|r| r.contains("observations")), "{refused}");
+    assert_eq!(refused["role"], "front_desk");
+}
+
+#[test]
+fn healthz_and_readyz_answer_without_a_token_and_readyz_follows_the_snapshot() {
+    let ws = workspace("");
+    let daemon = Daemon::start(&ws);
+    let (status, head) = raw(daemon.authority(), "GET", "/healthz", &[], "");
+    assert_eq!(status, 200);
+    assert!(head.ends_with("ok"), "{head}");
+    let (status, head) = raw(daemon.authority(), "GET", "/readyz", &[], "");
+    assert_eq!(status, 200, "{head}");
+
+    // The snapshot goes missing: not ready (and the answer names no path).
+    std::fs::rename(ws.db(), ws.path("data/moved.db")).expect("move the snapshot away");
+    let (status, head) = raw(daemon.authority(), "GET", "/readyz", &[], "");
+    assert_eq!(status, 503, "{head}");
+    assert!(!head.contains("snapshot.db"), "{head}");
+    let (status, _) = raw(daemon.authority(), "GET", "/healthz", &[], "");
+    assert_eq!(status, 200, "alive all the same");
+    std::fs::rename(ws.path("data/moved.db"), ws.db()).expect("put it back");
+    assert_eq!(raw(daemon.authority(), "GET", "/readyz", &[], "").0, 200);
+    assert!(audit_lines(&ws).is_empty(), "health checks are not MCP calls");
+}
+
+/// A CA and a certificate it signed for 127.0.0.1 and localhost, made with the openssl CLI:
+/// (CA file, certificate, key).
+fn test_certificate(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).current_dir(dir).output().expect("run openssl");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &["-subj", "/CN=ingest test CA", "-days", "1", "-keyout", "ca.key", "-out", "ca.pem"],
+    ]
+    .concat());
+    run(&[&["req"][..], &ec, &["-subj", "/CN=localhost", "-keyout", "key.pem", "-out", "leaf.csr"]].concat());
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("extensions");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "leaf.ext",
+        "-out",
+        "cert.pem",
+    ]);
+    (dir.join("ca.pem"), dir.join("cert.pem"), dir.join("key.pem"))
+}
+
+#[test]
+fn https_with_the_configured_certificate_serves_the_sdk_and_the_bridge() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ca, cert, key) = test_certificate(dir.path());
+    let ws = workspace(&format!("tls_cert = \"{}\"\ntls_key = \"{}\"", cert.display(), key.display()));
+    let daemon = Daemon::start(&ws);
+    assert!(daemon.url.starts_with("https://127.0.0.1:"), "{}", daemon.url);
+    let calls = json!([{"tool": "snapshot_status"}]);
+    let (code, value) = http_client(&ws, &daemon.url, Some(OPERATIONS), &calls, &[("INGEST_TEST_CA", &ca)]);
+    assert_eq!(code, 0, "{value}\n{}", daemon.log_text());
+    assert_eq!(answer(&value[0])["counts"]["patients"], 21);
+    // Without the CA the certificate is not trusted.
+    let (code, value) = http_client(&ws, &daemon.url, Some(OPERATIONS), &calls, &[]);
+    assert_eq!(code, 3, "{value}");
+    // Plain HTTP to the TLS port gets nothing useful.
+    assert_ne!(raw(daemon.authority(), "GET", "/healthz", &[], "").0, 200);
+    // The bridge trusts the hospital's CA through SSL_CERT_FILE.
+    let tokens = token_file(&ws, "ops.token", OPERATIONS);
+    let (code, value) = bridge_client(&ws, &daemon.url, &tokens, &calls, Some(&ca));
+    assert_eq!(code, 0, "{value}");
+    assert_eq!(answer(&value[0])["counts"]["patients"], 21);
+}
+
+#[test]
+fn a_non_loopback_bind_without_tls_is_refused_by_check_config_and_run() {
+    let ws = Workspace::with_config("", "[mcp]\nbind = \"0.0.0.0\"\n");
+    for args in [&["check-config"][..], &["run"][..]] {
+        let out = ws.ingest(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("mcp.bind") && stderr.contains("tls"), "{stderr}");
+    }
+}
+
+#[test]
+fn a_port_in_use_is_a_startup_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let ws = Workspace::with_config("", &format!("[mcp]\nport = {port}\n"));
+    let out = ws.ingest(&["run"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")), "{stderr}");
+}
+
+#[test]
+fn the_bridge_forwards_everything_and_the_daemon_audits_the_tokens_identity() {
+    let ws = workspace("");
+    let daemon = Daemon::start(&ws);
+    let calls = json!([
+        {"list": "tools"},
+        {"tool": "get_patient", "args": {"mrn": "MRN57552"}},
+        {"tool": "get_patient", "args": {"mrn": "MRN00000"}},
+        {"list": "resource_templates"},
+        {"read": "snapshot://status"},
+        {"prompt": "pre_rounds_summary", "args": {}},
+    ]);
+    let tokens = token_file(&ws, "clinician.token", CLINICIAN);
+    let (code, bridged) = bridge_client(&ws, &daemon.url, &tokens, &calls, None);
+    assert_eq!(code, 0, "{bridged}\n{}", daemon.log_text());
+    let direct = calls_ok(&ws, &daemon, CLINICIAN, calls);
+    assert_eq!(tool_names(&bridged[0]), TOOLS);
+    assert_eq!(bridged[0]["tools"], direct[0]["tools"], "the daemon's tool list, schemas included");
+    assert_eq!(answer(&bridged[1])["patient"]["mrn"], "MRN57552");
+    assert_eq!(bridged[1]["structuredContent"], direct[1]["structuredContent"]);
+    assert_eq!(error_code(&bridged[2]), "unknown_mrn");
+    assert_eq!(bridged[2], direct[2], "a tool error comes back unchanged");
+    assert_eq!(bridged[3], direct[3]);
+    assert_eq!(bridged[4]["contents"][0]["uri"], "snapshot://status");
+    assert_eq!(bridged[5], direct[5]);
+
+    let audit = audit_lines(&ws);
+    let bridged_calls: Vec<&Value> = audit.iter().filter(|l| l["transport"] == "bridge").collect();
+    assert_eq!(bridged_calls.len(), 3, "{audit:?}");
+    assert!(bridged_calls.iter().all(|l| l["identity"] == "dr-ward-5w" && l["role"] == "clinician"));
+    assert_eq!(bridged_calls[0]["mrns"], json!(["MRN57552"]));
+}
+
+#[test]
+fn the_bridge_with_a_bad_token_or_an_open_token_file_fails_with_a_clear_error() {
+    let ws = workspace("");
+    let daemon = Daemon::start(&ws);
+    let run = |token_file: &Path| {
+        Command::new(crate::util::bin())
+            .args(["mcp", "--connect", &daemon.url, "--token-file"])
+            .arg(token_file)
+            .env_remove("INGEST_CONFIG")
+            .env_remove("INGEST_TOKEN")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run the bridge")
+    };
+    let bad = token_file(&ws, "bad.token", "wrong-token-123");
+    let out = run(&bad);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("refused the token"), "{stderr}");
+    assert!(!stderr.contains("wrong-token-123"), "the token is not echoed: {stderr}");
+
+    let open = token_file(&ws, "open.token", CLINICIAN);
+    std::fs::set_permissions(&open, std::os::unix::fs::PermissionsExt::from_mode(0o644)).expect("chmod");
+    let out = run(&open);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("readable by group or others") && stderr.contains("chmod 600"), "{stderr}");
+
+    // The token from the environment; plain http to another host is refused before it is sent.
+    let out = Command::new(crate::util::bin())
+        .args(["mcp", "--connect", "http://192.0.2.1:8765/mcp"])
+        .env("INGEST_TOKEN", CLINICIAN)
+        .env_remove("INGEST_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the bridge");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("use https://"), "{stderr}");
+}
+
+/// A JSON-RPC conversation with `ingest mcp --connect` over its stdio, line by line.
+struct Bridge {
+    child: Child,
+    stdin: Option<std::process::ChildStdin>,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Bridge {
+    fn start(url: &str, token_file: &Path, stderr: &Path) -> Bridge {
+        let mut child = Command::new(crate::util::bin())
+            .args(["mcp", "--connect", url, "--token-file"])
+            .arg(token_file)
+            .env_remove("INGEST_CONFIG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(stderr).expect("stderr file"))
+            .spawn()
+            .expect("spawn the bridge");
+        let stdin = child.stdin.take();
+        let stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let mut bridge = Bridge { child, stdin, stdout };
+        let init = bridge.request(
+            1,
+            "initialize",
+            json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "it", "version": "0"}}),
+        );
+        assert_eq!(init["result"]["serverInfo"]["name"], "ingest", "{init}");
+        bridge.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+        bridge
+    }
+
+    fn send(&mut self, message: &Value) {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{message}").expect("write to the bridge");
+        stdin.flush().expect("flush");
+    }
+
+    fn request(&mut self, id: u64, method: &str, params: Value) -> Value {
+        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut self.stdout, &mut line).expect("read from the bridge");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"))
+    }
+
+    /// Close stdin (the assistant quits) and wait for the exit code.
+    fn finish(&mut self) -> Option<i32> {
+        drop(self.stdin.take());
+        self.child.wait().expect("wait").code()
+    }
+
+    fn status(&mut self, id: u64) -> Value {
+        self.request(id, "tools/call", json!({"name": "snapshot_status", "arguments": {}}))
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_bridge_survives_a_daemon_restart() {
+    // A fixed port, so that the restarted daemon is where the bridge left it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let ws = workspace("");
+    let config = std::fs::read_to_string(ws.config()).expect("config").replace("port = 0", &format!("port = {port}"));
+    std::fs::write(ws.config(), config).expect("config");
+    let daemon = Daemon::start(&ws);
+    let tokens = token_file(&ws, "ops.token", OPERATIONS);
+    let mut bridge = Bridge::start(&daemon.url, &tokens, &ws.path("bridge.log"));
+    assert_eq!(bridge.status(2)["result"]["isError"], json!(false));
+
+    assert_eq!(daemon.terminate(), Some(0));
+    let down = bridge.status(3);
+    let message = down["error"]["message"].as_str().unwrap_or_else(|| panic!("a protocol error: {down}"));
+    assert!(message.starts_with("the ingest daemon could not be reached"), "{message}");
+    assert!(!message.contains("rmcp::"), "no type names: {message}");
+
+    let _daemon = Daemon::start(&ws);
+    let back = bridge.status(4);
+    assert_eq!(back["result"]["isError"], json!(false), "a new session after the restart: {back}");
+    assert_eq!(bridge.finish(), Some(0), "stdin closed: the bridge exits cleanly");
+}
