@@ -374,17 +374,18 @@ impl ServerHandler for IngestMcp {
             let args = answers::MrnArgs { mrn: mrn.to_string() };
             self.run(&audited, "get_patient", &ctx, args, answers::get_patient).await?
         } else {
-            return Err(McpError::resource_not_found(format!("no resource {uri:?}"), None));
+            return Err(McpError::resource_not_found("no such resource (snapshot://status, patient://{mrn})", None));
         };
         match outcome {
             Outcome::Answer(value) => {
                 let contents = ResourceContents::text(value.to_string(), uri).with_mime_type("application/json");
                 Ok(ReadResourceResult::new(vec![contents]).into())
             }
-            Outcome::Failed(ToolError::UnknownMrn(mrn)) => {
-                Err(McpError::resource_not_found(format!("unknown MRN {mrn:?}"), None))
+            // Protocol errors are logged by rmcp: no MRN in the message.
+            Outcome::Failed(ToolError::UnknownMrn(_)) => {
+                Err(McpError::resource_not_found("unknown MRN: no patient with this MRN is in the snapshot", None))
             }
-            Outcome::Failed(e) => Err(McpError::invalid_request(e.to_string(), None)),
+            Outcome::Failed(e) => Err(McpError::invalid_request(format!("{} (see the audit log)", e.code()), None)),
         }
     }
 

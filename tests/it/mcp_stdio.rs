@@ -440,7 +440,7 @@ fn resources_and_the_prompt_mirror_the_tools() {
     assert_eq!(status["counts"]["patients"], 21);
     let patient: Value = serde_json::from_str(results[3]["contents"][0]["text"].as_str().expect("text")).expect("json");
     assert_eq!(patient["patient"]["mrn"], "MRN57552");
-    assert!(results[4]["protocol_error"].as_str().is_some_and(|e| e.contains("NOBODY")), "{}", results[4]);
+    assert!(results[4]["protocol_error"].as_str().is_some_and(|e| e.contains("unknown MRN")), "{}", results[4]);
     assert_eq!(results[5]["prompts"][0]["name"], "pre_rounds_summary");
     let text = results[6]["messages"][0]["content"]["text"].as_str().expect("prompt text");
     assert!(text.contains("location 5W") && text.contains("stale"), "{text}");
