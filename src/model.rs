@@ -44,8 +44,13 @@ pub enum PanelAction {
     Join,
     /// A03 discharge: off the panel; history stays.
     Leave,
-    /// A08 and the like: update the stay's details, membership unchanged.
+    /// A08 and the like (A02 transfers: a new location): update the stay's details, membership
+    /// unchanged.
     Update,
+    /// A11 cancel admit: the admission did not happen; off the panel, admission time cleared.
+    CancelAdmit,
+    /// A13 cancel discharge: the discharge did not happen; back on the panel, discharge cleared.
+    CancelDischarge,
 }
 
 /// The patient's current stay as an ADT event reports it. Natural key: (source, mrn).
@@ -101,12 +106,122 @@ pub struct Observation {
     pub resulted_at: Option<DateTime<Utc>>,
 }
 
+/// A result withdrawn by the lab (OBX-11 `D` deleted or `X` cannot be obtained): the row with this
+/// natural key is removed, if no fresher export has replaced it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservationRemoval {
+    pub mrn: String,
+    pub order_id: String,
+    pub code: String,
+    pub observed_at: Option<DateTime<Utc>>,
+}
+
+/// An allergy (AL1). Natural key: (mrn, allergen code, else allergen text).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Allergy {
+    pub mrn: String,
+    /// AL1-3.1, when coded.
+    pub code: Option<String>,
+    /// AL1-3.3.
+    pub code_system: Option<String>,
+    /// AL1-3.2, else AL1-3.1.
+    pub allergen: String,
+    /// AL1-2, e.g. `DA` drug, `FA` food, `EA` environmental.
+    pub allergy_type: Option<String>,
+    /// AL1-4, e.g. `SV` severe, `MO` moderate, `MI` mild.
+    pub severity: Option<String>,
+    /// AL1-5 repetitions joined with `; `.
+    pub reaction: Option<String>,
+    /// AL1-6.
+    pub identified_at: Option<DateTime<Utc>>,
+}
+
+/// Where a problem-list entry came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProblemOrigin {
+    /// DG1 in an ADT message.
+    Diagnosis,
+    /// PRB in a PPR^PC1 message.
+    ProblemList,
+}
+
+/// A diagnosis or problem. Natural key: (mrn, code, else description).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub mrn: String,
+    pub code: Option<String>,
+    /// e.g. `I10` (ICD-10), `SCT` (SNOMED CT).
+    pub code_system: Option<String>,
+    pub description: String,
+    /// e.g. `active`, `resolved`; DG1-6 diagnosis type (`A` admitting, `W` working, `F` final) for
+    /// diagnoses.
+    pub status: Option<String>,
+    pub onset_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub origin: ProblemOrigin,
+    /// PRB-1 `DE`: the entry was deleted from the problem list.
+    pub deleted: bool,
+}
+
+/// A medication order (RDE/RDS/RAS/OMP). Natural key: (mrn, order_id).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Medication {
+    pub mrn: String,
+    /// ORC-3 filler order number, else ORC-2 placer.
+    pub order_id: String,
+    /// The give code's text (RXE-2.2 / RXO-1.2 / RXG-4.2 / RXA-5.2), else its code.
+    pub name: String,
+    pub code: Option<String>,
+    /// e.g. `RXNORM`, `NDC`, or a local system.
+    pub code_system: Option<String>,
+    /// Amount and units, e.g. `500 mg`.
+    pub dose: Option<String>,
+    /// RXR-1 text, else code.
+    pub route: Option<String>,
+    /// TQ1-3 / ORC-7 repeat pattern, e.g. `Q8H`.
+    pub frequency: Option<String>,
+    /// `active`, `held`, `discontinued`, `cancelled`, `completed`, from ORC-1/ORC-5.
+    pub status: Option<String>,
+    pub start_at: Option<DateTime<Utc>>,
+    pub end_at: Option<DateTime<Utc>>,
+}
+
+/// A clinical document: an MDM note (TXA + OBX text) or an ORU report body (TX/FT/ED).
+/// Natural key: `document_id`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    pub mrn: String,
+    /// TXA-12 unique document number, else `order_id/code` for an ORU report.
+    pub document_id: String,
+    /// TXA-13 for an addendum (T06) or a replacement (T10): the document it adds to or replaces.
+    pub parent_id: Option<String>,
+    /// TXA-2 / OBX-3 text, e.g. `Progress Note`, `Radiology Report`.
+    pub doc_type: Option<String>,
+    pub title: Option<String>,
+    /// TXA-4 activity time (else TXA-6 origination), OBX-14 for reports.
+    pub authored_at: Option<DateTime<Utc>>,
+    /// TXA-5 / TXA-9 originator, as a display name.
+    pub author: Option<String>,
+    /// TXA-17 completion status (`DO`, `AU`, `PA`, …), or the result status for reports.
+    pub status: Option<String>,
+    /// The trigger: `T02` original, `T04` status change, `T06` addendum, `T08` edit, `T10` replace;
+    /// `ORU` for a report body.
+    pub event: String,
+    /// The full text, escapes decoded, lines joined with `\n`. Untrusted clinical text.
+    pub text: String,
+}
+
 /// A record that a message contributes to the snapshot.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
     Patient(Patient),
     Panel(PanelEvent),
     Observation(Observation),
+    ObservationRemoval(ObservationRemoval),
+    Allergy(Allergy),
+    Problem(Problem),
+    Medication(Medication),
+    Document(Document),
 }
 
 impl Record {
@@ -115,6 +230,11 @@ impl Record {
             Record::Patient(_) => "patient",
             Record::Panel(_) => "panel",
             Record::Observation(_) => "observation",
+            Record::ObservationRemoval(_) => "observation_removal",
+            Record::Allergy(_) => "allergy",
+            Record::Problem(_) => "problem",
+            Record::Medication(_) => "medication",
+            Record::Document(_) => "document",
         }
     }
 }

@@ -53,7 +53,8 @@ pub struct Context<'a> {
     pub now: DateTime<Utc>,
 }
 
-const NOT_YET: &str = "not ingested by this version of ingest (no export of this kind is read yet)";
+/// Said with empty lists: absence in the snapshot is not absence in the chart.
+const ONLY_WHAT_WAS_EXPORTED: &str = "only what the EHR exports carry is here (HL7 v2 so far; CSV and PDF exports are not read yet): an empty list does not mean the patient has none";
 
 #[derive(Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -278,6 +279,66 @@ fn observation(o: &snapshot::ObservationRow) -> Observation {
     }
 }
 
+fn medication(m: &snapshot::MedicationRow) -> Medication {
+    Medication {
+        name: m.name.clone(),
+        code: m.code.clone(),
+        code_system: m.code_system.clone(),
+        order_id: m.order_id.clone(),
+        dose: m.dose.clone(),
+        route: m.route.clone(),
+        frequency: m.frequency.clone(),
+        status: m.status.clone(),
+        start_at: m.start_at.clone(),
+        end_at: m.end_at.clone(),
+        freshness: freshness(&m.provenance),
+    }
+}
+
+fn problem(p: &snapshot::ProblemRow) -> Problem {
+    Problem {
+        code: p.code.clone(),
+        code_system: p.code_system.clone(),
+        description: p.description.clone(),
+        status: p.status.clone(),
+        onset_at: p.onset_at.clone(),
+        resolved_at: p.resolved_at.clone(),
+        origin: p.origin.clone(),
+        freshness: freshness(&p.provenance),
+    }
+}
+
+fn allergy(a: &snapshot::AllergyRow) -> Allergy {
+    Allergy {
+        allergen: a.allergen.clone(),
+        code: a.code.clone(),
+        code_system: a.code_system.clone(),
+        allergy_type: a.allergy_type.clone(),
+        reaction: a.reaction.clone(),
+        severity: a.severity.clone(),
+        identified_at: a.identified_at.clone(),
+        freshness: freshness(&a.provenance),
+    }
+}
+
+fn document_summary(d: &snapshot::DocumentRow) -> DocumentSummary {
+    DocumentSummary {
+        document_id: d.document_id.clone(),
+        doc_type: d.doc_type.clone(),
+        title: d.title.clone(),
+        authored_at: d.authored_at.clone(),
+        author: d.author.clone(),
+        status: d.status.clone(),
+        event: d.event.clone(),
+        parent_id: d.parent_id.clone(),
+        replaced_by: d.replaced_by.clone(),
+        freshness: freshness(&d.provenance),
+    }
+}
+
+/// How many documents `get_patient` lists (the rest through `get_documents`).
+const PATIENT_DOCUMENTS: usize = 20;
+
 fn stay(s: &snapshot::StayRow) -> Stay {
     Stay {
         panel_source: s.source.clone(),
@@ -318,12 +379,12 @@ pub fn snapshot_status(cx: &Context<'_>) -> Result<SnapshotStatus, ToolError> {
             patients: counts.patients,
             on_panel: counts.on_panel,
             observations: counts.observations,
-            medications: 0,
-            problems: 0,
-            allergies: 0,
-            documents: 0,
+            medications: counts.medications,
+            problems: counts.problems,
+            allergies: counts.allergies,
+            documents: counts.documents,
         },
-        notes: vec![format!("medications, problems, allergies and documents: {NOT_YET}")],
+        notes: vec![ONLY_WHAT_WAS_EXPORTED.to_string()],
     })
 }
 
@@ -395,6 +456,27 @@ pub fn get_patient(cx: &Context<'_>, args: &MrnArgs) -> Result<PatientRecord, To
     } else {
         Vec::new()
     };
+    let allows = |k| cx.role.allows(k);
+    let problems = if allows(RecordKind::Problems) {
+        snapshot::problems(cx.conn, p.id)?.iter().map(problem).collect()
+    } else {
+        Vec::new()
+    };
+    let allergies = if allows(RecordKind::Allergies) {
+        snapshot::allergies(cx.conn, p.id)?.iter().map(allergy).collect()
+    } else {
+        Vec::new()
+    };
+    let active_medications = if allows(RecordKind::Medications) {
+        snapshot::medications(cx.conn, p.id, false, None)?.iter().map(medication).collect()
+    } else {
+        Vec::new()
+    };
+    let documents = if allows(RecordKind::Documents) {
+        snapshot::documents(cx.conn, p.id, None, 0, PATIENT_DOCUMENTS)?.iter().map(document_summary).collect()
+    } else {
+        Vec::new()
+    };
     let withheld: Vec<String> = [
         RecordKind::Panel,
         RecordKind::Observations,
@@ -420,13 +502,16 @@ pub fn get_patient(cx: &Context<'_>, args: &MrnArgs) -> Result<PatientRecord, To
             stays,
             freshness: freshness(&p.provenance),
         },
-        problems: Vec::new(),
-        allergies: Vec::new(),
-        active_medications: Vec::new(),
+        problems,
+        allergies,
+        active_medications,
         latest_observations,
-        documents: Vec::new(),
+        documents,
         withheld,
-        notes: vec![format!("problems, allergies, medications and documents: {NOT_YET}")],
+        notes: vec![
+            ONLY_WHAT_WAS_EXPORTED.to_string(),
+            format!("documents: the {PATIENT_DOCUMENTS} newest; get_documents pages through all"),
+        ],
     })
 }
 
@@ -467,48 +552,95 @@ pub fn get_observations(cx: &Context<'_>, args: &ObservationsArgs) -> Result<Obs
 pub fn get_medications(cx: &Context<'_>, args: &MedicationsArgs) -> Result<MedicationList, ToolError> {
     cx.require(RecordKind::Medications)?;
     let p = cx.patient(&args.mrn)?;
-    cx.limit(args.limit)?;
-    Ok(MedicationList {
-        snapshot: cx.snapshot_info()?,
-        mrn: p.mrn,
-        medications: Vec::new(),
-        next_cursor: None,
-        notes: vec![format!("medications: {NOT_YET}; an empty list here says nothing about the patient")],
-    })
+    let limit = cx.limit(args.limit)?;
+    let offset = args.cursor.as_deref().map(decode_cursor::<usize>).transpose()?.unwrap_or(0);
+    let all = snapshot::medications(cx.conn, p.id, args.include_inactive.unwrap_or(false), None)?;
+    let (medications, next_cursor) = page_by_offset(all.iter().map(medication).collect(), offset, limit);
+    let mut notes = vec![ONLY_WHAT_WAS_EXPORTED.to_string()];
+    if !args.include_inactive.unwrap_or(false) {
+        notes.push("active and held orders only; include_inactive shows stopped ones".into());
+    }
+    Ok(MedicationList { snapshot: cx.snapshot_info()?, mrn: p.mrn, medications, next_cursor, notes })
+}
+
+/// One page of an already-ordered list, and the cursor of the next.
+fn page_by_offset<T>(all: Vec<T>, offset: usize, limit: usize) -> (Vec<T>, Option<String>) {
+    let total = all.len();
+    let page: Vec<T> = all.into_iter().skip(offset).take(limit).collect();
+    let next = (offset + page.len() < total).then(|| encode_cursor(&serde_json::json!(offset + page.len())));
+    (page, next)
 }
 
 pub fn get_documents(cx: &Context<'_>, args: &DocumentsArgs) -> Result<DocumentList, ToolError> {
     cx.require(RecordKind::Documents)?;
     let p = cx.patient(&args.mrn)?;
-    cx.limit(args.limit)?;
+    let limit = cx.limit(args.limit)?;
+    let offset = args.cursor.as_deref().map(decode_cursor::<usize>).transpose()?.unwrap_or(0);
+    let mut rows = snapshot::documents(cx.conn, p.id, None, offset, limit + 1)?;
+    let next_cursor = (rows.len() > limit).then(|| encode_cursor(&serde_json::json!(offset + limit)));
+    rows.truncate(limit);
     Ok(DocumentList {
         snapshot: cx.snapshot_info()?,
         mrn: p.mrn,
-        documents: Vec::new(),
-        next_cursor: None,
-        notes: vec![format!("documents: {NOT_YET}; an empty list here says nothing about the patient")],
+        documents: rows.iter().map(document_summary).collect(),
+        next_cursor,
+        notes: vec![ONLY_WHAT_WAS_EXPORTED.to_string(), "read_document gives a document's full text".into()],
     })
 }
 
 pub fn read_document(cx: &Context<'_>, args: &ReadDocumentArgs) -> Result<Document, ToolError> {
     cx.require(RecordKind::Documents)?;
     check_text("document_id", &args.document_id)?;
-    Err(ToolError::UnknownDocument(args.document_id.clone()))
+    let (row, text, addenda) = snapshot::document(cx.conn, &args.document_id)?
+        .ok_or_else(|| ToolError::UnknownDocument(args.document_id.clone()))?;
+    Ok(Document {
+        snapshot: cx.snapshot_info()?,
+        mrn: row.mrn.clone(),
+        document: document_summary(&row),
+        text,
+        addenda,
+        untrusted_fields: vec!["text".into()],
+    })
+}
+
+/// User words → an FTS5 query that matches all of them, each quoted (no FTS syntax gets through).
+fn fts_query(query: &str) -> Option<String> {
+    let terms: Vec<String> = query
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|t| !t.is_empty())
+        .take(16)
+        .map(|t| format!("\"{t}\""))
+        .collect();
+    (!terms.is_empty()).then(|| terms.join(" "))
 }
 
 pub fn search_documents(cx: &Context<'_>, args: &SearchArgs) -> Result<SearchResults, ToolError> {
     cx.require(RecordKind::Documents)?;
     check_text("query", &args.query)?;
-    if let Some(mrn) = &args.mrn {
-        cx.patient(mrn)?;
+    let patient_id = args.mrn.as_deref().map(|m| cx.patient(m)).transpose()?.map(|p| p.id);
+    let limit = cx.limit(args.limit)?;
+    let offset = args.cursor.as_deref().map(decode_cursor::<usize>).transpose()?.unwrap_or(0);
+    let fts = fts_query(&args.query).ok_or_else(|| ToolError::Invalid("query", "needs at least one word".into()))?;
+    let mut rows = snapshot::search_documents(cx.conn, &fts, patient_id, offset, limit + 1)?;
+    let next_cursor = (rows.len() > limit).then(|| encode_cursor(&serde_json::json!(offset + limit)));
+    rows.truncate(limit);
+    let mut notes = vec![ONLY_WHAT_WAS_EXPORTED.to_string()];
+    if rows.is_empty() {
+        notes.push("no document contains all of these words".into());
     }
-    cx.limit(args.limit)?;
     Ok(SearchResults {
         snapshot: cx.snapshot_info()?,
         query: args.query.clone(),
-        results: Vec::new(),
-        next_cursor: None,
-        notes: vec![format!("documents: {NOT_YET}; nothing can be found yet")],
+        results: rows
+            .iter()
+            .map(|(d, snippet)| SearchHit {
+                document: document_summary(d),
+                mrn: d.mrn.clone(),
+                snippet: snippet.clone(),
+            })
+            .collect(),
+        next_cursor,
+        notes,
     })
 }
 
@@ -561,7 +693,20 @@ pub fn panel_changes(cx: &Context<'_>, args: &PanelChangesArgs) -> Result<PanelC
         };
         new_results.sort_by_key(severity);
         let abnormal_results = new_results.iter().filter(|o| severity(o) < 2).count();
-        if events.is_empty() && new_results.is_empty() {
+        let new_documents: Vec<DocumentSummary> = if cx.role.allows(RecordKind::Documents) {
+            snapshot::documents(cx.conn, entry.patient.id, since.as_deref(), 0, PATIENT_DOCUMENTS)?
+                .iter()
+                .map(document_summary)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let medication_changes: Vec<Medication> = if cx.role.allows(RecordKind::Medications) {
+            snapshot::medications(cx.conn, entry.patient.id, true, since.as_deref())?.iter().map(medication).collect()
+        } else {
+            Vec::new()
+        };
+        if events.is_empty() && new_results.is_empty() && new_documents.is_empty() && medication_changes.is_empty() {
             continue;
         }
         changes.push(PatientChanges {
@@ -572,8 +717,8 @@ pub fn panel_changes(cx: &Context<'_>, args: &PanelChangesArgs) -> Result<PanelC
             events,
             new_results,
             abnormal_results,
-            new_documents: Vec::new(),
-            medication_changes: Vec::new(),
+            new_documents,
+            medication_changes,
         });
     }
     changes.sort_by_key(|c| {
@@ -584,7 +729,7 @@ pub fn panel_changes(cx: &Context<'_>, args: &PanelChangesArgs) -> Result<PanelC
     let patients: Vec<PatientChanges> = changes.into_iter().skip(offset).take(limit).collect();
     let next_cursor =
         (offset + patients.len() < total).then(|| encode_cursor(&serde_json::json!(offset + patients.len())));
-    let mut notes = vec![format!("new documents and medication changes: {NOT_YET}")];
+    let mut notes = vec![ONLY_WHAT_WAS_EXPORTED.to_string()];
     if !with_results {
         notes.push(format!("results withheld: role {:?} may not read observations", cx.role.name));
     }

@@ -12,7 +12,10 @@ use std::path::Path;
 use std::time::Duration;
 
 /// The numbered files in `migrations/`, in order. Append only.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/0001_ledger_and_snapshot.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/0001_ledger_and_snapshot.sql"),
+    include_str!("../../migrations/0002_orders_problems_allergies_documents.sql"),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -77,6 +80,8 @@ fn read_only_authorizer(ctx: AuthContext<'_>) -> Authorization {
         | AuthAction::Recursive
         | AuthAction::Transaction { .. }
         | AuthAction::Savepoint { .. } => Authorization::Allow,
+        // FTS5 asks for this read-only pragma to notice changes; no other pragma is allowed.
+        AuthAction::Pragma { pragma_name: "data_version", pragma_value: None } => Authorization::Allow,
         _ => Authorization::Deny,
     }
 }
@@ -96,6 +101,18 @@ mod tests {
         assert_eq!(version, MIGRATIONS.len() as i64);
         let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).expect("mode");
         assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn reader_can_search_documents() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.db");
+        drop(open_writer(&path).expect("create"));
+        let reader = open_reader(&path).expect("reader");
+        let n: i64 = reader
+            .query_row("SELECT count(*) FROM documents_fts WHERE documents_fts MATCH '\"fever\"'", [], |r| r.get(0))
+            .expect("search");
+        assert_eq!(n, 0);
     }
 
     #[test]

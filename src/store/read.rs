@@ -49,6 +49,10 @@ pub struct SnapshotCounts {
     pub on_panel: i64,
     pub observations: i64,
     pub abnormal_observations: i64,
+    pub medications: i64,
+    pub problems: i64,
+    pub allergies: i64,
+    pub documents: i64,
 }
 
 /// How many quarantined files and recent files `ingest status` lists per source.
@@ -133,8 +137,13 @@ pub fn counts(conn: &Connection) -> rusqlite::Result<SnapshotCounts> {
     conn.query_row(
         "SELECT (SELECT count(*) FROM patients),
                 (SELECT count(DISTINCT patient_id) FROM panel WHERE active = 1),
-                (SELECT count(*) FROM observations),
-                (SELECT count(*) FROM observations WHERE abnormal_flag IS NOT NULL AND abnormal_flag NOT IN ('', 'N'))",
+                (SELECT count(*) FROM observations WHERE deleted = 0),
+                (SELECT count(*) FROM observations WHERE deleted = 0 AND abnormal_flag IS NOT NULL
+                    AND abnormal_flag NOT IN ('', 'N')),
+                (SELECT count(*) FROM medications),
+                (SELECT count(*) FROM problems WHERE deleted = 0),
+                (SELECT count(*) FROM allergies),
+                (SELECT count(*) FROM documents)",
         [],
         |r| {
             Ok(SnapshotCounts {
@@ -142,6 +151,10 @@ pub fn counts(conn: &Connection) -> rusqlite::Result<SnapshotCounts> {
                 on_panel: r.get(1)?,
                 observations: r.get(2)?,
                 abnormal_observations: r.get(3)?,
+                medications: r.get(4)?,
+                problems: r.get(5)?,
+                allergies: r.get(6)?,
+                documents: r.get(7)?,
             })
         },
     )

@@ -228,7 +228,7 @@ pub fn observations(conn: &Connection, q: &ObservationQuery<'_>) -> rusqlite::Re
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {OBSERVATION_COLUMNS}
          FROM observations o JOIN patients p ON p.id = o.patient_id JOIN source_files f ON f.id = o.source_file_id
-         WHERE o.patient_id = ?1
+         WHERE o.patient_id = ?1 AND o.deleted = 0
            AND (?2 IS NULL OR o.observed_at >= ?2)
            AND (?3 IS NULL OR o.code = ?3)
            AND (?4 IS NULL OR (o.observed_at, o.id) < (?4, ?5))
@@ -247,7 +247,7 @@ pub fn latest_observations(conn: &Connection, patient_id: i64) -> rusqlite::Resu
         "SELECT {OBSERVATION_COLUMNS}
          FROM observations o JOIN patients p ON p.id = o.patient_id JOIN source_files f ON f.id = o.source_file_id
          WHERE o.patient_id = ?1 AND o.id = (
-             SELECT o2.id FROM observations o2 WHERE o2.patient_id = o.patient_id AND o2.code = o.code
+             SELECT o2.id FROM observations o2 WHERE o2.patient_id = o.patient_id AND o2.code = o.code AND o2.deleted = 0
              ORDER BY o2.observed_at DESC, o2.id DESC LIMIT 1)
          ORDER BY o.code"
     ))?;
@@ -265,7 +265,7 @@ pub fn observations_new_since(
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {OBSERVATION_COLUMNS}
          FROM observations o JOIN patients p ON p.id = o.patient_id JOIN source_files f ON f.id = o.source_file_id
-         WHERE o.patient_id = ?1
+         WHERE o.patient_id = ?1 AND o.deleted = 0
            AND (?2 IS NULL OR o.first_exported_at > ?2 OR (o.status = 'C' AND o.exported_at > ?2))
          ORDER BY o.observed_at DESC, o.id DESC"
     ))?;
@@ -306,4 +306,217 @@ pub fn as_of(conn: &Connection) -> rusqlite::Result<Option<String>> {
         [],
         |r| r.get(0),
     )
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MedicationRow {
+    pub order_id: String,
+    pub name: String,
+    pub code: Option<String>,
+    pub code_system: Option<String>,
+    pub dose: Option<String>,
+    pub route: Option<String>,
+    pub frequency: Option<String>,
+    pub status: Option<String>,
+    pub start_at: Option<String>,
+    pub end_at: Option<String>,
+    pub provenance: Provenance,
+}
+
+/// A patient's medication orders, newest start first. `changed_after`: only orders started or
+/// ended after that instant, or stopped by a later export.
+pub fn medications(
+    conn: &Connection,
+    patient_id: i64,
+    include_inactive: bool,
+    changed_after: Option<&str>,
+) -> rusqlite::Result<Vec<MedicationRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT x.order_id, x.name, x.code, x.code_system, x.dose, x.route, x.frequency, x.status, x.start_at,
+                x.end_at, {PROVENANCE}
+         FROM medications x JOIN source_files f ON f.id = x.source_file_id
+         WHERE x.patient_id = ?1 AND (?2 OR ifnull(x.status, 'active') IN ('active', 'held'))
+           AND (?3 IS NULL OR x.start_at > ?3 OR x.end_at > ?3
+                OR (x.exported_at > ?3 AND x.status IN ('discontinued', 'cancelled', 'completed')))
+         ORDER BY ifnull(x.start_at, '') DESC, x.order_id"
+    ))?;
+    let rows = stmt.query_map(params![patient_id, include_inactive, changed_after], |r| {
+        Ok(MedicationRow {
+            order_id: r.get(0)?,
+            name: r.get(1)?,
+            code: r.get(2)?,
+            code_system: r.get(3)?,
+            dose: r.get(4)?,
+            route: r.get(5)?,
+            frequency: r.get(6)?,
+            status: r.get(7)?,
+            start_at: r.get(8)?,
+            end_at: r.get(9)?,
+            provenance: provenance(r, 10)?,
+        })
+    })?;
+    rows.collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProblemRow {
+    pub code: Option<String>,
+    pub code_system: Option<String>,
+    pub description: String,
+    pub status: Option<String>,
+    pub onset_at: Option<String>,
+    pub resolved_at: Option<String>,
+    pub origin: String,
+    pub provenance: Provenance,
+}
+
+pub fn problems(conn: &Connection, patient_id: i64) -> rusqlite::Result<Vec<ProblemRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT x.code, x.code_system, x.description, x.status, x.onset_at, x.resolved_at, x.origin, {PROVENANCE}
+         FROM problems x JOIN source_files f ON f.id = x.source_file_id
+         WHERE x.patient_id = ?1 AND x.deleted = 0 ORDER BY x.origin DESC, x.description"
+    ))?;
+    let rows = stmt.query_map([patient_id], |r| {
+        Ok(ProblemRow {
+            code: r.get(0)?,
+            code_system: r.get(1)?,
+            description: r.get(2)?,
+            status: r.get(3)?,
+            onset_at: r.get(4)?,
+            resolved_at: r.get(5)?,
+            origin: r.get(6)?,
+            provenance: provenance(r, 7)?,
+        })
+    })?;
+    rows.collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllergyRow {
+    pub code: Option<String>,
+    pub code_system: Option<String>,
+    pub allergen: String,
+    pub allergy_type: Option<String>,
+    pub severity: Option<String>,
+    pub reaction: Option<String>,
+    pub identified_at: Option<String>,
+    pub provenance: Provenance,
+}
+
+pub fn allergies(conn: &Connection, patient_id: i64) -> rusqlite::Result<Vec<AllergyRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT x.code, x.code_system, x.allergen, x.allergy_type, x.severity, x.reaction, x.identified_at, {PROVENANCE}
+         FROM allergies x JOIN source_files f ON f.id = x.source_file_id
+         WHERE x.patient_id = ?1 ORDER BY x.allergen"
+    ))?;
+    let rows = stmt.query_map([patient_id], |r| {
+        Ok(AllergyRow {
+            code: r.get(0)?,
+            code_system: r.get(1)?,
+            allergen: r.get(2)?,
+            allergy_type: r.get(3)?,
+            severity: r.get(4)?,
+            reaction: r.get(5)?,
+            identified_at: r.get(6)?,
+            provenance: provenance(r, 7)?,
+        })
+    })?;
+    rows.collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentRow {
+    pub id: i64,
+    pub mrn: String,
+    pub document_id: String,
+    pub parent_id: Option<String>,
+    pub doc_type: Option<String>,
+    pub title: Option<String>,
+    pub authored_at: Option<String>,
+    pub author: Option<String>,
+    pub status: Option<String>,
+    pub event: String,
+    pub replaced_by: Option<String>,
+    pub first_exported_at: String,
+    pub provenance: Provenance,
+}
+
+const DOCUMENT_COLUMNS: &str = "x.id, p.mrn, x.document_id, x.parent_id, x.doc_type, x.title, x.authored_at, x.author, \
+     x.status, x.event, x.replaced_by, x.first_exported_at, x.exported_at, x.ingested_at, f.source, f.path, f.id";
+
+fn document_row(r: &Row<'_>) -> rusqlite::Result<DocumentRow> {
+    Ok(DocumentRow {
+        id: r.get(0)?,
+        mrn: r.get(1)?,
+        document_id: r.get(2)?,
+        parent_id: r.get(3)?,
+        doc_type: r.get(4)?,
+        title: r.get(5)?,
+        authored_at: r.get(6)?,
+        author: r.get(7)?,
+        status: r.get(8)?,
+        event: r.get(9)?,
+        replaced_by: r.get(10)?,
+        first_exported_at: r.get(11)?,
+        provenance: provenance(r, 12)?,
+    })
+}
+
+/// A patient's documents, newest first; `new_after`: only those first exported after it.
+pub fn documents(
+    conn: &Connection,
+    patient_id: i64,
+    new_after: Option<&str>,
+    offset: usize,
+    limit: usize,
+) -> rusqlite::Result<Vec<DocumentRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {DOCUMENT_COLUMNS}
+         FROM documents x JOIN patients p ON p.id = x.patient_id JOIN source_files f ON f.id = x.source_file_id
+         WHERE x.patient_id = ?1 AND (?2 IS NULL OR x.first_exported_at > ?2)
+         ORDER BY ifnull(x.authored_at, '') DESC, x.id DESC LIMIT ?4 OFFSET ?3"
+    ))?;
+    let rows = stmt.query_map(params![patient_id, new_after, offset as i64, limit as i64], document_row)?;
+    rows.collect()
+}
+
+/// One document with its text, and the ids of its addenda.
+pub fn document(conn: &Connection, document_id: &str) -> rusqlite::Result<Option<(DocumentRow, String, Vec<String>)>> {
+    let found = conn
+        .prepare_cached(&format!(
+            "SELECT {DOCUMENT_COLUMNS}, x.text
+             FROM documents x JOIN patients p ON p.id = x.patient_id JOIN source_files f ON f.id = x.source_file_id
+             WHERE x.document_id = ?1"
+        ))?
+        .query_row([document_id], |r| Ok((document_row(r)?, r.get::<_, String>(17)?)))
+        .optional()?;
+    let Some((row, text)) = found else { return Ok(None) };
+    let mut stmt = conn.prepare_cached(
+        "SELECT document_id FROM documents WHERE parent_id = ?1 AND event != 'T10' ORDER BY authored_at, id",
+    )?;
+    let addenda = stmt.query_map([document_id], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(Some((row, text, addenda)))
+}
+
+/// Full-text search (`fts_query` in FTS5 syntax, built by the caller from quoted terms), best
+/// matches first, with a snippet around the match.
+pub fn search_documents(
+    conn: &Connection,
+    fts_query: &str,
+    patient_id: Option<i64>,
+    offset: usize,
+    limit: usize,
+) -> rusqlite::Result<Vec<(DocumentRow, String)>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {DOCUMENT_COLUMNS}, snippet(documents_fts, 1, '[', ']', ' … ', 24)
+         FROM documents_fts
+         JOIN documents x ON x.id = documents_fts.rowid
+         JOIN patients p ON p.id = x.patient_id JOIN source_files f ON f.id = x.source_file_id
+         WHERE documents_fts MATCH ?1 AND (?2 IS NULL OR x.patient_id = ?2)
+         ORDER BY bm25(documents_fts), x.id LIMIT ?4 OFFSET ?3"
+    ))?;
+    let rows = stmt.query_map(params![fts_query, patient_id, offset as i64, limit as i64], |r| {
+        Ok((document_row(r)?, r.get::<_, String>(17)?))
+    })?;
+    rows.collect()
 }

@@ -5,7 +5,10 @@
 //! older record has a value the newer row lacks, it fills the gap. So the result does not depend on
 //! the order in which exports are ingested.
 
-use crate::model::{Observation, PanelAction, PanelEvent, ParsedFile, Patient, Reject};
+use crate::model::{
+    Allergy, Document, Medication, Observation, ObservationRemoval, PanelAction, PanelEvent, ParsedFile, Patient,
+    Problem, ProblemOrigin, Reject,
+};
 use crate::time::rfc3339;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -302,6 +305,11 @@ impl RecordWriter<'_> {
             Record::Patient(p) => self.patient(p).map(drop),
             Record::Panel(e) => self.panel(e),
             Record::Observation(o) => self.observation(o),
+            Record::ObservationRemoval(r) => self.observation_removal(r),
+            Record::Allergy(a) => self.allergy(a),
+            Record::Problem(p) => self.problem(p),
+            Record::Medication(m) => self.medication(m),
+            Record::Document(d) => self.document(d),
         }
     }
 
@@ -391,10 +399,11 @@ impl RecordWriter<'_> {
         let s = self.stamp;
         let patient_id = self.patient_id(&e.mrn)?;
         let active = match e.action {
-            PanelAction::Join => Some(1),
-            PanelAction::Leave => Some(0),
+            PanelAction::Join | PanelAction::CancelDischarge => Some(1),
+            PanelAction::Leave | PanelAction::CancelAdmit => Some(0),
             PanelAction::Update => None,
         };
+        let cancels_admission = e.action == PanelAction::CancelAdmit;
         self.tx
             .prepare_cached(concat!(
                 "INSERT INTO panel (source, patient_id, active, location, attending, visit_number, admitted_at,
@@ -405,7 +414,10 @@ impl RecordWriter<'_> {
                 fresher!("panel", "location"), ", ",
                 fresher!("panel", "attending"), ", ",
                 fresher!("panel", "visit_number"), ", ",
-                fresher!("panel", "admitted_at"), ", ",
+                // A fresher cancelled admission (A11) clears the admission time.
+                "admitted_at = CASE WHEN excluded.exported_at >= panel.exported_at AND ?14 THEN NULL ELSE ",
+                "CASE WHEN excluded.exported_at >= panel.exported_at THEN coalesce(excluded.admitted_at, panel.admitted_at)
+                     ELSE coalesce(panel.admitted_at, excluded.admitted_at) END END, ",
                 // A fresher admission starts a new stay: the old discharge no longer applies.
                 "discharged_at = CASE WHEN excluded.exported_at >= panel.exported_at AND excluded.active = 1
                      THEN excluded.discharged_at ELSE ",
@@ -428,7 +440,8 @@ impl RecordWriter<'_> {
                 e.event_at.map(rfc3339),
                 s.file_id,
                 s.exported_at,
-                s.ingested_at
+                s.ingested_at,
+                cancels_admission
             ])?;
         Ok(())
     }
@@ -440,8 +453,8 @@ impl RecordWriter<'_> {
             .prepare_cached(concat!(
                 "INSERT INTO observations (patient_id, order_id, code, code_system, name, value_type, value, numeric_value,
                      unit, reference_range, abnormal_flag, status, observed_at, resulted_at, source_file_id, exported_at,
-                     ingested_at, first_exported_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?16)
+                     ingested_at, first_exported_at, deleted)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?16, 0)
                  ON CONFLICT (patient_id, order_id, code, observed_at) DO UPDATE SET
                      first_exported_at = min(observations.first_exported_at, excluded.first_exported_at), ",
                 replaced!("observations", "code_system"), ", ",
@@ -454,6 +467,7 @@ impl RecordWriter<'_> {
                 replaced!("observations", "abnormal_flag"), ", ",
                 replaced!("observations", "status"), ", ",
                 replaced!("observations", "resulted_at"), ", ",
+                replaced!("observations", "deleted"), ", ",
                 provenance!("observations")
             ))?
             .execute(params![
@@ -475,6 +489,212 @@ impl RecordWriter<'_> {
                 s.exported_at,
                 s.ingested_at
             ])?;
+        Ok(())
+    }
+
+    /// OBX-11 D/X: the result is withdrawn. A tombstone row, so an older export cannot revive it.
+    fn observation_removal(&self, r: &ObservationRemoval) -> rusqlite::Result<()> {
+        let s = self.stamp;
+        let patient_id = self.patient_id(&r.mrn)?;
+        self.tx
+            .prepare_cached(concat!(
+                "INSERT INTO observations (patient_id, order_id, code, observed_at, status, deleted, source_file_id,
+                     exported_at, ingested_at, first_exported_at)
+                 VALUES (?1, ?2, ?3, ?4, 'D', 1, ?5, ?6, ?7, ?6)
+                 ON CONFLICT (patient_id, order_id, code, observed_at) DO UPDATE SET
+                     first_exported_at = min(observations.first_exported_at, excluded.first_exported_at), ",
+                replaced!("observations", "status"),
+                ", ",
+                replaced!("observations", "deleted"),
+                ", ",
+                provenance!("observations")
+            ))?
+            .execute(params![
+                patient_id,
+                r.order_id,
+                r.code,
+                r.observed_at.map(rfc3339).unwrap_or_default(),
+                s.file_id,
+                s.exported_at,
+                s.ingested_at
+            ])?;
+        Ok(())
+    }
+
+    fn allergy(&self, a: &Allergy) -> rusqlite::Result<()> {
+        let s = self.stamp;
+        let patient_id = self.patient_id(&a.mrn)?;
+        let key = a.code.clone().unwrap_or_else(|| a.allergen.to_lowercase());
+        self.tx
+            .prepare_cached(concat!(
+                "INSERT INTO allergies (patient_id, allergen_key, code, code_system, allergen, allergy_type, severity,
+                     reaction, identified_at, source_file_id, exported_at, ingested_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                 ON CONFLICT (patient_id, allergen_key) DO UPDATE SET ",
+                fresher!("allergies", "code_system"),
+                ", ",
+                fresher!("allergies", "allergen"),
+                ", ",
+                fresher!("allergies", "allergy_type"),
+                ", ",
+                fresher!("allergies", "severity"),
+                ", ",
+                fresher!("allergies", "reaction"),
+                ", ",
+                fresher!("allergies", "identified_at"),
+                ", ",
+                provenance!("allergies")
+            ))?
+            .execute(params![
+                patient_id,
+                key,
+                a.code,
+                a.code_system,
+                a.allergen,
+                a.allergy_type,
+                a.severity,
+                a.reaction,
+                a.identified_at.map(rfc3339),
+                s.file_id,
+                s.exported_at,
+                s.ingested_at
+            ])?;
+        Ok(())
+    }
+
+    fn problem(&self, p: &Problem) -> rusqlite::Result<()> {
+        let s = self.stamp;
+        let patient_id = self.patient_id(&p.mrn)?;
+        let key = p.code.clone().unwrap_or_else(|| p.description.to_lowercase());
+        let origin = match p.origin {
+            ProblemOrigin::Diagnosis => "diagnosis",
+            ProblemOrigin::ProblemList => "problem_list",
+        };
+        self.tx
+            .prepare_cached(concat!(
+                "INSERT INTO problems (patient_id, problem_key, code, code_system, description, status, onset_at,
+                     resolved_at, origin, deleted, source_file_id, exported_at, ingested_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                 ON CONFLICT (patient_id, problem_key) DO UPDATE SET ",
+                fresher!("problems", "code_system"),
+                ", ",
+                fresher!("problems", "description"),
+                ", ",
+                fresher!("problems", "status"),
+                ", ",
+                fresher!("problems", "onset_at"),
+                ", ",
+                fresher!("problems", "resolved_at"),
+                ", ",
+                replaced!("problems", "origin"),
+                ", ",
+                replaced!("problems", "deleted"),
+                ", ",
+                provenance!("problems")
+            ))?
+            .execute(params![
+                patient_id,
+                key,
+                p.code,
+                p.code_system,
+                p.description,
+                p.status,
+                p.onset_at.map(rfc3339),
+                p.resolved_at.map(rfc3339),
+                origin,
+                p.deleted,
+                s.file_id,
+                s.exported_at,
+                s.ingested_at
+            ])?;
+        Ok(())
+    }
+
+    fn medication(&self, m: &Medication) -> rusqlite::Result<()> {
+        let s = self.stamp;
+        let patient_id = self.patient_id(&m.mrn)?;
+        self.tx
+            .prepare_cached(concat!(
+                "INSERT INTO medications (patient_id, order_id, name, code, code_system, dose, route, frequency, status,
+                     start_at, end_at, source_file_id, exported_at, ingested_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                 ON CONFLICT (patient_id, order_id) DO UPDATE SET ",
+                fresher!("medications", "name"), ", ",
+                fresher!("medications", "code"), ", ",
+                fresher!("medications", "code_system"), ", ",
+                fresher!("medications", "dose"), ", ",
+                fresher!("medications", "route"), ", ",
+                fresher!("medications", "frequency"), ", ",
+                fresher!("medications", "status"), ", ",
+                fresher!("medications", "start_at"), ", ",
+                fresher!("medications", "end_at"), ", ",
+                provenance!("medications")
+            ))?
+            .execute(params![
+                patient_id,
+                m.order_id,
+                m.name,
+                m.code,
+                m.code_system,
+                m.dose,
+                m.route,
+                m.frequency,
+                m.status,
+                m.start_at.map(rfc3339),
+                m.end_at.map(rfc3339),
+                s.file_id,
+                s.exported_at,
+                s.ingested_at
+            ])?;
+        Ok(())
+    }
+
+    /// A document (new, edited, addendum or replacement). A replacement (T10) marks the document it
+    /// replaces, whichever of the two arrives first.
+    fn document(&self, d: &Document) -> rusqlite::Result<()> {
+        let s = self.stamp;
+        let patient_id = self.patient_id(&d.mrn)?;
+        self.tx
+            .prepare_cached(concat!(
+                "INSERT INTO documents (patient_id, document_id, parent_id, doc_type, title, authored_at, author, status,
+                     event, text, replaced_by, first_exported_at, source_file_id, exported_at, ingested_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
+                     (SELECT document_id FROM documents WHERE parent_id = ?2 AND event = 'T10' LIMIT 1),
+                     ?12, ?11, ?12, ?13)
+                 ON CONFLICT (document_id) DO UPDATE SET ",
+                fresher!("documents", "parent_id"), ", ",
+                fresher!("documents", "doc_type"), ", ",
+                fresher!("documents", "title"), ", ",
+                fresher!("documents", "authored_at"), ", ",
+                fresher!("documents", "author"), ", ",
+                fresher!("documents", "status"), ", ",
+                // A status change (T04) carries no text: the text stays.
+                "text = CASE WHEN excluded.exported_at >= documents.exported_at AND excluded.text != ''
+                     THEN excluded.text ELSE documents.text END, ",
+                replaced!("documents", "event"), ", ",
+                "first_exported_at = min(documents.first_exported_at, excluded.first_exported_at), ",
+                provenance!("documents")
+            ))?
+            .execute(params![
+                patient_id,
+                d.document_id,
+                d.parent_id,
+                d.doc_type,
+                d.title,
+                d.authored_at.map(rfc3339),
+                d.author,
+                d.status,
+                d.event,
+                d.text,
+                s.file_id,
+                s.exported_at,
+                s.ingested_at
+            ])?;
+        if let (Some(parent), "T10") = (&d.parent_id, d.event.as_str()) {
+            self.tx
+                .prepare_cached("UPDATE documents SET replaced_by = ?2 WHERE document_id = ?1")?
+                .execute(params![parent, d.document_id])?;
+        }
         Ok(())
     }
 }
