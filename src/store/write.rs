@@ -698,3 +698,213 @@ impl RecordWriter<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Document, Medication, Observation, ObservationRemoval, ParsedMessage, Record};
+    use crate::time::parse_rfc3339;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        parse_rfc3339(s).expect("time")
+    }
+
+    fn meta(n: u32, exported_at: &str) -> FileMeta {
+        FileMeta {
+            source: "ward".into(),
+            path: format!("/in/f{n}.hl7"),
+            size: 1,
+            mtime: at(exported_at),
+            sha256: format!("{n:064}"),
+            kind: "hl7",
+            exported_at: at(exported_at),
+            exported_at_origin: "FHS-7",
+            received_at: at(exported_at),
+        }
+    }
+
+    fn file(records: Vec<Record>) -> ParsedFile {
+        ParsedFile {
+            exported_at: None,
+            messages: vec![ParsedMessage { index: 1, control_id: None, message_type: "X".into(), records }],
+            rejects: Vec::new(),
+        }
+    }
+
+    fn write(conn: &mut Connection, n: u32, exported_at: &str, records: Vec<Record>) {
+        write_file(conn, &meta(n, exported_at), &file(records), at(exported_at), &|| false).expect("write");
+    }
+
+    fn strings(conn: &Connection, sql: &str) -> Vec<String> {
+        let mut stmt = conn.prepare(sql).expect(sql);
+        stmt.query_map([], |r| r.get::<_, String>(0)).expect(sql).map(|r| r.expect("row")).collect()
+    }
+
+    fn potassium(value: &str) -> Record {
+        Record::Observation(Observation {
+            mrn: "M1".into(),
+            order_id: "O1".into(),
+            code: "2823-3".into(),
+            code_system: Some("LN".into()),
+            name: None,
+            value_type: Some("NM".into()),
+            value: Some(value.into()),
+            numeric_value: value.parse().ok(),
+            unit: None,
+            reference_range: None,
+            abnormal_flag: None,
+            status: Some("F".into()),
+            observed_at: Some(at("2026-11-23T10:00:00Z")),
+            resulted_at: None,
+        })
+    }
+
+    fn removal() -> Record {
+        Record::ObservationRemoval(ObservationRemoval {
+            mrn: "M1".into(),
+            order_id: "O1".into(),
+            code: "2823-3".into(),
+            observed_at: Some(at("2026-11-23T10:00:00Z")),
+        })
+    }
+
+    fn open() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conn = crate::store::open_writer(&dir.path().join("s.db")).expect("open");
+        (dir, conn)
+    }
+
+    #[test]
+    fn a_withdrawn_result_stays_withdrawn_whatever_the_order_of_exports() {
+        for order in [[1, 2], [2, 1]] {
+            let (_dir, mut conn) = open();
+            for n in order {
+                match n {
+                    1 => write(&mut conn, 1, "2026-11-23T11:00:00Z", vec![potassium("4.1")]),
+                    _ => write(&mut conn, 2, "2026-11-24T11:00:00Z", vec![removal()]),
+                }
+            }
+            assert_eq!(strings(&conn, "SELECT status || deleted FROM observations"), ["D1"], "order {order:?}");
+        }
+        // A fresher result after a withdrawal brings it back.
+        let (_dir, mut conn) = open();
+        write(&mut conn, 1, "2026-11-23T11:00:00Z", vec![removal()]);
+        write(&mut conn, 2, "2026-11-24T11:00:00Z", vec![potassium("4.4")]);
+        assert_eq!(strings(&conn, "SELECT value || deleted FROM observations"), ["4.40"]);
+    }
+
+    fn note(id: &str, parent: Option<&str>, event: &str, text: &str) -> Record {
+        Record::Document(Document {
+            mrn: "M1".into(),
+            document_id: id.into(),
+            parent_id: parent.map(str::to_string),
+            doc_type: Some("Progress Note".into()),
+            title: None,
+            authored_at: Some(at("2026-11-23T09:00:00Z")),
+            author: None,
+            status: Some("AU".into()),
+            event: event.into(),
+            text: text.into(),
+        })
+    }
+
+    #[test]
+    fn a_replacement_marks_the_replaced_document_in_either_order_and_search_finds_the_text() {
+        for order in [[1, 2], [2, 1]] {
+            let (_dir, mut conn) = open();
+            for n in order {
+                match n {
+                    1 => write(
+                        &mut conn,
+                        1,
+                        "2026-11-23T11:00:00Z",
+                        vec![note("D1", None, "T02", "cellulitis left leg")],
+                    ),
+                    _ => write(&mut conn, 2, "2026-11-24T11:00:00Z", vec![note("D2", Some("D1"), "T10", "erysipelas")]),
+                }
+            }
+            assert_eq!(
+                strings(
+                    &conn,
+                    "SELECT document_id || '>' || ifnull(replaced_by, '-') FROM documents ORDER BY document_id"
+                ),
+                ["D1>D2", "D2>-"],
+                "order {order:?}"
+            );
+            assert_eq!(
+                strings(
+                    &conn,
+                    "SELECT d.document_id FROM documents_fts JOIN documents d ON d.id = documents_fts.rowid
+                                WHERE documents_fts MATCH 'cellulitis'"
+                ),
+                ["D1"]
+            );
+        }
+    }
+
+    #[test]
+    fn a_status_change_without_text_keeps_the_text() {
+        let (_dir, mut conn) = open();
+        write(&mut conn, 1, "2026-11-23T11:00:00Z", vec![note("D1", None, "T02", "the note")]);
+        write(&mut conn, 2, "2026-11-24T11:00:00Z", vec![note("D1", None, "T04", "")]);
+        assert_eq!(strings(&conn, "SELECT event || ':' || text FROM documents"), ["T04:the note"]);
+    }
+
+    fn order(status: &str, name: Option<&str>) -> Record {
+        Record::Medication(Medication {
+            mrn: "M1".into(),
+            order_id: "RX1".into(),
+            name: name.unwrap_or("").into(),
+            code: None,
+            code_system: None,
+            dose: Some("5 mg".into()),
+            route: None,
+            frequency: None,
+            status: Some(status.into()),
+            start_at: None,
+            end_at: None,
+        })
+    }
+
+    #[test]
+    fn a_newer_discontinuation_wins_and_an_older_order_does_not_restart_it() {
+        let (_dir, mut conn) = open();
+        write(&mut conn, 2, "2026-11-24T11:00:00Z", vec![order("discontinued", Some("Amlodipine"))]);
+        write(&mut conn, 1, "2026-11-23T11:00:00Z", vec![order("active", Some("Amlodipine"))]);
+        assert_eq!(strings(&conn, "SELECT name || ' ' || status FROM medications"), ["Amlodipine discontinued"]);
+    }
+
+    #[test]
+    fn a_cancelled_admission_and_a_cancelled_discharge_undo_their_events() {
+        let event = |action, admitted: Option<&str>, discharged: Option<&str>| {
+            Record::Panel(PanelEvent {
+                mrn: "M1".into(),
+                action,
+                event: "X".into(),
+                event_at: None,
+                location: Some("5W-1-A".into()),
+                attending: None,
+                visit_number: None,
+                admitted_at: admitted.map(at),
+                discharged_at: discharged.map(at),
+            })
+        };
+        let (_dir, mut conn) = open();
+        write(&mut conn, 1, "2026-11-22T11:00:00Z", vec![event(PanelAction::Join, Some("2026-11-22T08:00:00Z"), None)]);
+        write(&mut conn, 2, "2026-11-23T11:00:00Z", vec![event(PanelAction::CancelAdmit, None, None)]);
+        assert_eq!(strings(&conn, "SELECT active || ifnull(admitted_at, '-') FROM panel"), ["0-"]);
+
+        write(&mut conn, 3, "2026-11-24T11:00:00Z", vec![event(PanelAction::Join, Some("2026-11-24T08:00:00Z"), None)]);
+        write(
+            &mut conn,
+            4,
+            "2026-11-24T12:00:00Z",
+            vec![event(PanelAction::Leave, None, Some("2026-11-24T12:00:00Z"))],
+        );
+        write(&mut conn, 5, "2026-11-24T13:00:00Z", vec![event(PanelAction::CancelDischarge, None, None)]);
+        assert_eq!(
+            strings(&conn, "SELECT active || ' ' || admitted_at || ' ' || ifnull(discharged_at, '-') FROM panel"),
+            ["1 2026-11-24T08:00:00Z -"]
+        );
+    }
+}
