@@ -138,6 +138,10 @@ pub fn print_summary(config: &Config, summary: &Summary) -> anyhow::Result<()> {
         "snapshot now holds: {} patients ({} on the panel) · {} results ({} abnormal)",
         counts.patients, counts.on_panel, counts.observations, counts.abnormal_observations
     );
+    println!(
+        "  and {} medication orders · {} problems · {} allergies · {} documents",
+        counts.medications, counts.problems, counts.allergies, counts.documents
+    );
     for line in &summary.problems {
         println!("  ! {line}");
     }

@@ -37,6 +37,11 @@ fn render(report: &StatusReport) -> String {
         "holds: {} patients ({} on the panel) · {} results ({} abnormal)",
         c.patients, c.on_panel, c.observations, c.abnormal_observations
     );
+    let _ = writeln!(
+        out,
+        "      {} medication orders · {} problems · {} allergies · {} documents",
+        c.medications, c.problems, c.allergies, c.documents
+    );
     for s in &report.sources {
         let n = |status: &str| s.files.get(status).copied().unwrap_or(0);
         let _ = writeln!(out, "\nsource {}", s.name);
