@@ -21,9 +21,9 @@ pub fn render(tool: &str, answer: &Value) -> String {
     }
     let _ = writeln!(out, "{tool}:");
     if let Value::Object(map) = answer {
-        for (key, value) in map.iter().filter(|(k, _)| k.as_str() != "snapshot") {
-            field(&mut out, 1, key, value, false);
-        }
+        let body: serde_json::Map<String, Value> =
+            map.iter().filter(|(k, _)| k.as_str() != "snapshot").map(|(k, v)| (k.clone(), v.clone())).collect();
+        object(&mut out, 1, &Value::Object(body));
     }
     out
 }

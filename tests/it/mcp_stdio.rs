@@ -136,7 +136,7 @@ fn every_tool_answers_with_the_contract_fields_freshness_and_snapshot() {
     ] {
         assert!(source.get(key).is_some(), "sources[0].{key} missing: {source}");
     }
-    assert_eq!(source["files_ingested"], 4);
+    assert_eq!(source["files_ingested"], 8);
     assert_eq!(source["last_export_at"], "2026-11-24T11:00:00Z");
     assert_eq!(status["counts"]["patients"], 21);
     assert_eq!(status["counts"]["observations"], 492);
@@ -495,4 +495,74 @@ fn a_reader_during_a_replay_sees_each_file_whole_or_not_at_all() {
         states.extend(orders.into_iter().map(str::to_string));
     }
     eprintln!("the reader saw {} distinct snapshot states during the replay", states.len());
+}
+
+#[test]
+fn medications_problems_allergies_and_documents_from_the_samples_reach_the_assistant() {
+    let ws = with_samples();
+    let results = call(
+        &ws,
+        json!([
+            {"tool": "snapshot_status"},
+            {"tool": "get_medications", "args": {"mrn": "MRN57552"}},
+            {"tool": "get_medications", "args": {"mrn": "MRN57552", "include_inactive": true}},
+            {"tool": "get_patient", "args": {"mrn": "MRN21426"}},
+            {"tool": "get_documents", "args": {"mrn": "MRN57552"}},
+            {"tool": "read_document", "args": {"document_id": "DOC20261123005"}},
+            {"tool": "read_document", "args": {"document_id": "DOC20261123006"}},
+            {"tool": "search_documents", "args": {"query": "cellulitis"}},
+            {"tool": "search_documents", "args": {"query": "pneumonia", "mrn": "MRN00238"}},
+            {"tool": "read_document", "args": {"document_id": "DOC20261123004"}},
+            {"tool": "panel_changes"},
+        ]),
+    );
+    let counts = &answer(&results[0])["counts"];
+    assert_eq!(
+        (&counts["documents"], &counts["medications"], &counts["problems"], &counts["allergies"]),
+        (&json!(12), &json!(27), &json!(33), &json!(11)),
+        "figures of sample-exports/README.md"
+    );
+
+    let active = answer(&results[1])["medications"].as_array().expect("medications").clone();
+    assert!(!active.is_empty());
+    assert!(active.iter().all(|m| m["status"] == "active" || m["status"] == "held"), "{active:?}");
+    assert!(!active.iter().any(|m| m["order_id"] == "RX800224"), "the cancelled vancomycin is not active");
+    let all = answer(&results[2])["medications"].as_array().expect("medications").clone();
+    let vancomycin = all.iter().find(|m| m["order_id"] == "RX800224").expect("the cancelled order, with inactive");
+    assert_eq!(vancomycin["status"], "cancelled");
+    assert_eq!(check_freshness(&json!(all)), all.len());
+
+    let patient = answer(&results[3]);
+    let problems = patient["problems"].as_array().expect("problems");
+    assert!(!problems.is_empty());
+    assert!(!problems.iter().any(|p| p["code"] == "E78.5"), "a problem deleted by PRB DE is not shown");
+
+    let documents = answer(&results[4])["documents"].as_array().expect("documents").clone();
+    let ids: Vec<&str> = documents.iter().filter_map(|d| d["document_id"].as_str()).collect();
+    assert!(ids.contains(&"DOC20261123005") && ids.contains(&"DOC20261124002"), "{ids:?}");
+
+    let hp = answer(&results[5]);
+    assert_eq!(hp["addenda"], json!(["DOC20261124002"]));
+    assert_eq!(hp["untrusted_fields"], json!(["text"]));
+    assert!(hp["text"].as_str().is_some_and(|t| t.to_lowercase().contains("cellulitis")));
+    assert_eq!(answer(&results[6])["document"]["replaced_by"], "DOC20261124001");
+
+    let hits = answer(&results[7])["results"].as_array().expect("hits").clone();
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!(hits[0]["document"]["document_id"], "DOC20261123005");
+    assert!(hits[0]["snippet"].as_str().is_some_and(|s| s.to_lowercase().contains("[cellulitis]")), "{}", hits[0]);
+    let pneumonia = answer(&results[8])["results"].as_array().expect("hits").clone();
+    assert_eq!(
+        pneumonia.iter().map(|h| h["document"]["document_id"].clone()).collect::<Vec<_>>(),
+        [json!("DOC20261124005")]
+    );
+
+    let injected = &results[9];
+    assert!(answer(injected)["text"].as_str().is_some_and(|t| t.contains("Ignore previous instructions")));
+    let rendering = injected["content"][1]["resource"]["text"].as_str().expect("rendering");
+    assert!(rendering.contains("text: <untrusted-clinical-text>"), "{rendering}");
+
+    let changes = answer(&results[10])["patients"].as_array().expect("patients").clone();
+    assert!(changes.iter().any(|p| p["new_documents"].as_array().is_some_and(|d| !d.is_empty())));
+    assert!(changes.iter().any(|p| p["medication_changes"].as_array().is_some_and(|m| !m.is_empty())));
 }

@@ -312,9 +312,10 @@ fn the_bundled_sample_exports_replay_with_built_in_defaults_to_the_documented_fi
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("snapshot: ingest-data/snapshot.db"), "{stdout}");
-    assert!(stdout.contains("files: 4 found · 4 ingested · 0 with rejects · 0 duplicate · 0 quarantined"), "{stdout}");
+    assert!(stdout.contains("files: 8 found · 8 ingested · 0 with rejects · 0 duplicate · 0 quarantined"), "{stdout}");
     // Figures from sample-exports/README.md.
     assert!(stdout.contains("21 patients (19 on the panel) · 492 results (100 abnormal)"), "{stdout}");
+    assert!(stdout.contains("27 medication orders · 33 problems · 11 allergies · 12 documents"), "{stdout}");
 
     let db = cwd.path().join("ingest-data/snapshot.db");
     let conn = rusqlite::Connection::open(&db).expect("open");
@@ -344,5 +345,5 @@ fn the_bundled_sample_exports_replay_with_built_in_defaults_to_the_documented_fi
 
     let again = run();
     assert_eq!(again.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&again.stdout).contains("0 ingested · 0 with rejects · 4 duplicate"));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("0 ingested · 0 with rejects · 8 duplicate"));
 }

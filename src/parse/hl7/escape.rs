@@ -67,6 +67,7 @@ fn hex(sequence: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     const STANDARD: Delimiters = Delimiters {
         field: '|',
@@ -109,6 +110,68 @@ mod tests {
         assert_eq!(decoded(r"a\Zq\\F\b"), r"a\Zq\|b");
         assert_eq!(decoded(r"50\F"), r"50\F");
         assert_eq!(decoded(r"C:\temp\F\x"), r"C:\temp|x");
+    }
+
+    /// The inverse of [`decode`], for tests: every delimiter escaped, line breaks as `\.br\`, a
+    /// carriage return as `\X0D\`.
+    fn encode(text: &str, d: &Delimiters) -> String {
+        let Some(escape) = d.escape else { return text.to_owned() };
+        let mut out = String::with_capacity(text.len());
+        for c in text.chars() {
+            let sequence = match c {
+                _ if c == escape => "E",
+                _ if c == d.field => "F",
+                _ if Some(c) == d.component => "S",
+                _ if Some(c) == d.subcomponent => "T",
+                _ if Some(c) == d.repetition => "R",
+                '\n' => ".br",
+                '\r' => "X0D",
+                _ => {
+                    out.push(c);
+                    continue;
+                }
+            };
+            out.push(escape);
+            out.push_str(sequence);
+            out.push(escape);
+        }
+        out
+    }
+
+    /// Five distinct delimiters (field, component, repetition, escape, subcomponent), not
+    /// letters, digits or line breaks.
+    fn delimiters() -> impl Strategy<Value = Delimiters> {
+        let candidates: Vec<char> = "|^~\\&#$%!@*+:;?/=-_'`<>{}[]()".chars().collect();
+        proptest::sample::subsequence(candidates, 5).prop_shuffle().prop_map(|c| Delimiters {
+            field: c[0],
+            component: Some(c[1]),
+            repetition: Some(c[2]),
+            escape: Some(c[3]),
+            subcomponent: Some(c[4]),
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn encoded_text_decodes_to_itself(text in any::<String>(), d in delimiters()) {
+            let encoded = encode(&text, &d);
+            for delimiter in [Some(d.field), d.component, d.repetition, d.subcomponent].into_iter().flatten() {
+                prop_assert!(!encoded.contains(delimiter), "{encoded:?} contains {delimiter:?}");
+            }
+            prop_assert_eq!(decode(&encoded, &d), text);
+        }
+
+        #[test]
+        fn standard_delimiters_round_trip_hl7_like_text(text in "[ -~éü\n\r\\|^~&]{0,64}") {
+            prop_assert_eq!(decode(&encode(&text, &STANDARD), &STANDARD), text);
+        }
+
+        #[test]
+        fn any_text_decodes_without_panicking(raw in r"(\\|[A-Za-z0-9. ]|é|\\X[0-9A-Fa-f]{0,6}\\?)*", d in delimiters()) {
+            let raw = raw.replace('\\', &d.escape.map(String::from).unwrap_or_default());
+            let _ = decode(&raw, &d);
+            let _ = decode(&raw, &STANDARD);
+        }
     }
 
     #[test]

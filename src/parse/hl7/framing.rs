@@ -1,21 +1,64 @@
 //! Framing, ours rather than hl7-parser's (no batch support, silent truncation, fails on preamble
 //! bytes: HL7-NOTES 1–4): a file's bytes → text → messages made of segments, with line numbers.
 
-use encoding_rs::WINDOWS_1252;
+use encoding_rs::{Encoding, WINDOWS_1252};
 use std::borrow::Cow;
 
-/// The file's bytes as text: valid UTF-8 as it is, anything else read as Windows-1252 (a superset
-/// of the printable Latin-1 that ISO-8859-1 exports use). A UTF-8 BOM and MLLP bytes are dropped.
+/// The charset of a file that is not valid UTF-8 and whose first MSH-18 names no charset we know.
+/// Windows-1252 is a superset of the printable ISO-8859-1 that most such exports are in.
+pub(super) const DEFAULT_CHARSET: &Encoding = WINDOWS_1252;
+
+/// The file's bytes as text. A UTF-8 BOM and MLLP bytes are dropped.
 ///
-/// MSH-18 is not consulted yet: a file that declares `8859/1` but is valid UTF-8 is read as UTF-8,
-/// and a multi-byte charset declared in MSH-18 is not honoured.
-pub(super) fn decode_text(bytes: &[u8]) -> Cow<'_, str> {
+/// - Valid UTF-8 is read as UTF-8, whatever MSH-18 says (a file that is valid UTF-8 and
+///   declares `8859/1` is almost always mislabelled; pure ASCII is the same in both).
+/// - Otherwise MSH-18 of the first MSH, read from the raw bytes (it is ASCII), names the charset
+///   ([`charset`]); a charset it does not name or we do not know is `default`.
+pub(super) fn decode_text<'b>(bytes: &'b [u8], default: &'static Encoding) -> Cow<'b, str> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let text = match std::str::from_utf8(bytes) {
         Ok(text) => Cow::Borrowed(text),
-        Err(_) => WINDOWS_1252.decode_without_bom_handling(bytes).0,
+        Err(_) => {
+            let declared = declared_charset(bytes).and_then(charset);
+            declared.unwrap_or(default).decode_without_bom_handling(bytes).0
+        }
     };
     if text.contains(MLLP) { Cow::Owned(text.replace(MLLP, "")) } else { text }
+}
+
+/// The charset an MSH-18 value (table 0211) names, if we know it. `ASCII` is read with the
+/// default charset: non-ASCII bytes in an "ASCII" file are the default's. `8859/1` is read as
+/// Windows-1252, which agrees with ISO-8859-1 on every printable character (as browsers do: 0x80–0x9F
+/// are C1 controls in ISO-8859-1, never text, and Windows-1252 punctuation in practice). Declared
+/// UTF-8 that is not valid UTF-8 keeps its declaration: the invalid bytes become U+FFFD.
+fn charset(name: &str) -> Option<&'static Encoding> {
+    let name = name.trim().to_ascii_uppercase();
+    let latin = |part: &str| Encoding::for_label(format!("iso-8859-{part}").as_bytes());
+    match name.as_str() {
+        "UNICODE UTF-8" | "UTF-8" | "UTF8" | "UNICODE UTF8" | "ISO IR192" => Some(encoding_rs::UTF_8),
+        "8859/1" | "ISO IR100" | "ISO-8859-1" => Some(WINDOWS_1252),
+        "GB 18030-2000" | "GB18030" => Some(encoding_rs::GB18030),
+        "BIG-5" | "BIG5" => Some(encoding_rs::BIG5),
+        "KS X 1001" => Some(encoding_rs::EUC_KR),
+        _ => name.strip_prefix("8859/").and_then(latin),
+    }
+}
+
+/// MSH-18 (first component of the first repetition) of the first MSH segment, read from the raw
+/// bytes with the separators that MSH declares.
+fn declared_charset(bytes: &[u8]) -> Option<&str> {
+    let start = (0..bytes.len()).find(|&i| {
+        bytes[i..].starts_with(b"MSH") && (i == 0 || matches!(bytes[i - 1], b'\r' | b'\n' | 0x0B | b' ' | b'\t'))
+    })?;
+    let segment = &bytes[start..];
+    let segment = &segment[..segment.iter().position(|&b| b == b'\r' || b == b'\n').unwrap_or(segment.len())];
+    let field = *segment.get(3)?;
+    // `MSH|…` split on `|` gives MSH, MSH-2, MSH-3…: MSH-n is at n - 1.
+    let msh18 = segment.split(|&b| b == field).nth(17)?;
+    let mut stops = segment.get(4..6).unwrap_or_default().to_vec();
+    stops.retain(|&b| b != field);
+    let value = msh18.split(|b| stops.contains(b)).next()?;
+    std::str::from_utf8(value).ok().map(str::trim).filter(|v| !v.is_empty())
 }
 
 /// MLLP start- and end-of-block bytes, which some exports keep around each message.
@@ -200,17 +243,52 @@ mod tests {
     #[test]
     fn bom_mllp_leading_whitespace_and_blank_lines_are_skipped_keeping_line_numbers() {
         let bytes = format!("\u{FEFF}\n \u{0B}{A}\r\n\r\nPID|1\u{1C}\r\u{0B}{B}\r \t\rPID|2\u{1C}\r\n");
-        let text = decode_text(bytes.as_bytes());
+        let text = decode_text(bytes.as_bytes(), DEFAULT_CHARSET);
         assert_eq!(
             messages(&text),
             vec![(2, vec![A.to_owned(), "PID|1".into()]), (5, vec![B.to_owned(), "PID|2".into()])]
         );
     }
 
+    fn decoded(bytes: &[u8]) -> Cow<'_, str> {
+        decode_text(bytes, DEFAULT_CHARSET)
+    }
+
     #[test]
     fn windows_1252_bytes_are_decoded() {
-        assert_eq!(decode_text(b"PID|1||||M\xfcller^Jos\xe9"), "PID|1||||Müller^José");
-        assert_eq!(decode_text("PID|1||||Müller".as_bytes()), "PID|1||||Müller");
+        assert_eq!(decoded(b"PID|1||||M\xfcller^Jos\xe9"), "PID|1||||Müller^José");
+        assert_eq!(decoded("PID|1||||Müller".as_bytes()), "PID|1||||Müller");
+        let ascii =
+            [format!("MSH|^~\\&{}ASCII\rPID|1||||", "|".repeat(16)).into_bytes(), b"\x93Al\x94".to_vec()].concat();
+        assert!(decoded(&ascii).ends_with("ASCII\rPID|1||||“Al”"));
+    }
+
+    #[test]
+    fn msh18_names_the_charset_of_a_file_that_is_not_utf8() {
+        // MSH-18 is the 17th field after MSH-2.
+        let msh = |charset: &str| format!("MSH|^~\\&{}{charset}\r", "|".repeat(16)).into_bytes();
+        let with = |charset: &str, tail: &[u8]| [msh(charset), tail.to_vec()].concat();
+        // ISO-8859-1, by its HL7 name and by its DICOM-style name, with a second repetition.
+        assert!(decoded(&with("8859/1", b"PID|1||||Ren\xe9e")).ends_with("Renée"));
+        assert!(decoded(&with("ISO IR100~ISO IR87", b"PID|1||||Ren\xe9e")).ends_with("Renée"));
+        // ISO-8859-2 and -7 differ from Windows-1252 in the upper half.
+        assert!(decoded(&with("8859/2", b"PID|1||||\xb3\xf3d\xbc")).ends_with("łódź"));
+        assert!(decoded(&with("8859/7", b"PID|1||||\xc1\xe8\xde\xed\xe1")).ends_with("Αθήνα"));
+        // Declared UTF-8 with a stray byte: the declaration holds, the byte becomes U+FFFD.
+        assert!(decoded(&with("UNICODE UTF-8", b"PID|1||||Jos\xc3\xa9 \xff")).ends_with("José \u{FFFD}"));
+        // Unknown or undeclared: the default.
+        assert!(decoded(&with("KLINGON", b"PID|1||||Ren\xe9e")).ends_with("Renée"));
+        assert!(decoded(&with("", b"PID|1||||Ren\xe9e")).ends_with("Renée"));
+        // A valid UTF-8 file is UTF-8 even when it declares Latin-1.
+        assert!(decoded(&with("8859/1", "PID|1||||Renée".as_bytes())).ends_with("Renée"));
+        // The first MSH after a batch header and MLLP bytes; custom separators.
+        let batch = [b"\xEF\xBB\xBFFHS|^~\\&\r\x0b".to_vec(), msh("8859/2"), b"PID|1||||\xb3".to_vec()].concat();
+        assert!(decoded(&batch).ends_with("PID|1||||ł"));
+        let custom = [format!("MSH$%~\\&{}8859/2%x$\rPID$", "$".repeat(16)).into_bytes(), vec![0xb3]].concat();
+        assert!(decoded(&custom).ends_with("PID$ł"));
+        assert_eq!(declared_charset(b"MSH|^~\\&|a"), None);
+        assert_eq!(declared_charset(&[b"X".to_vec(), msh("8859/1")].concat()), None);
+        assert_eq!(declared_charset(&msh("8859/1")), Some("8859/1"));
     }
 
     #[test]

@@ -57,32 +57,99 @@ impl<'a> Seg<'a> {
         self.segment.name
     }
 
-    /// The repetitions of field `field` (1-based; none when the segment is shorter).
+    /// The repetitions of field `field` (1-based; none when the segment is shorter, or for 0).
     pub fn reps(&self, field: usize) -> &'a [Repeat<'a>] {
+        if field == 0 {
+            return &[];
+        }
         self.segment.field(field).map_or(&[], |f| f.repeats.as_slice())
     }
 
     /// Component `component` (1-based) of a repetition, first subcomponent, decoded.
     pub fn comp(&self, rep: &Repeat<'_>, component: usize) -> Option<String> {
-        rep.component(component).and_then(|c| c.subcomponent(1)).and_then(|s| self.text(s.value))
+        self.comp_value(rep, component).text()
+    }
+
+    /// Component `component` of a repetition, first subcomponent, as the message states it.
+    pub fn comp_value(&self, rep: &Repeat<'_>, component: usize) -> Value {
+        self.sub_value(rep, component, 1)
+    }
+
+    /// Subcomponent `sub` of component `component` (both 1-based) of a repetition, decoded.
+    pub fn sub(&self, rep: &Repeat<'_>, component: usize, sub: usize) -> Option<String> {
+        self.sub_value(rep, component, sub).text()
+    }
+
+    fn sub_value(&self, rep: &Repeat<'_>, component: usize, sub: usize) -> Value {
+        if component == 0 || sub == 0 {
+            return Value::Empty;
+        }
+        rep.component(component).and_then(|c| c.subcomponent(sub)).map_or(Value::Empty, |s| self.decode(s.value))
     }
 
     /// Component `component` of the first repetition of field `field`.
     pub fn value(&self, field: usize, component: usize) -> Option<String> {
-        self.reps(field).first().and_then(|rep| self.comp(rep, component))
+        self.get(field, component).text()
     }
 
-    /// Raw text decoded and trimmed; `None` when empty.
-    ///
-    /// The HL7 null `""` ("delete this value") is read as empty for now; telling it apart from
-    /// "not sent" is for a later issue.
+    /// Component `component` of the first repetition of field `field`, as the message states it.
+    pub fn get(&self, field: usize, component: usize) -> Value {
+        self.reps(field).first().map_or(Value::Empty, |rep| self.comp_value(rep, component))
+    }
+
+    /// Raw text decoded and trimmed; `None` when empty or null.
     pub fn text(&self, raw: &str) -> Option<String> {
-        if raw.trim() == "\"\"" {
-            return None;
+        self.decode(raw).text()
+    }
+
+    /// Raw text decoded and trimmed, told apart: empty, the HL7 null `""`, or text.
+    pub fn decode(&self, raw: &str) -> Value {
+        if raw.trim() == NULL {
+            return Value::Null;
         }
         let decoded = escape::decode(raw, self.delimiters);
         let trimmed = decoded.trim();
-        (!trimmed.is_empty()).then(|| trimmed.to_owned())
+        if trimmed.is_empty() { Value::Empty } else { Value::Text(trimmed.to_owned()) }
+    }
+
+    /// A line of narrative text (TX, FT): decoded, trailing spaces dropped but indentation and line
+    /// breaks kept; empty or null is an empty line (a blank line of a report is part of it).
+    pub fn line(&self, raw: &str) -> String {
+        if raw.trim() == NULL {
+            return String::new();
+        }
+        let mut decoded = escape::decode(raw, self.delimiters);
+        decoded.truncate(decoded.trim_end_matches([' ', '\t']).len());
+        decoded
+    }
+}
+
+/// The HL7 null: "this value is explicitly absent", as opposed to an empty field ("not sent").
+const NULL: &str = "\"\"";
+
+/// A value as the message states it. HL7 v2 tells three cases apart:
+///
+/// - `Empty` — nothing sent (`||`): the sender says nothing about the value;
+/// - `Null` — `""` (`|""|`): the sender says the value is explicitly absent ("delete it");
+/// - `Text` — a value, escapes decoded and trimmed.
+///
+/// The rule for now: an explicit null clears the field, which for the model's `Option` fields is
+/// `None`, the same as empty ([`Value::text`]); the store's precedence then keeps a known value, as
+/// for any empty field. What matters is that `""` never becomes the literal text `""`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Value {
+    Empty,
+    Null,
+    Text(String),
+}
+
+impl Value {
+    /// The text, `None` for empty and null alike.
+    pub fn text(self) -> Option<String> {
+        match self {
+            Value::Text(text) => Some(text),
+            Value::Empty | Value::Null => None,
+        }
     }
 }
 
@@ -132,6 +199,27 @@ mod tests {
         assert_eq!(obx.value(5, 2), Some("c".into()));
         assert_eq!(obx.reps(5).len(), 2);
         assert_eq!(obx.reps(5).get(1).and_then(|rep| obx.comp(rep, 1)), Some("e".into()));
+    }
+
+    #[test]
+    fn empty_null_and_text_are_told_apart_and_null_is_never_the_text_quotes() {
+        let text = "MSH|^~\\&|\rPID|1||\"\"|| \"\" |^\"\"^x&\"\"|\"a\"|\"\"\"\"";
+        let message = Message::parse_with_lenient_newlines(text, true).expect("parses");
+        let d = delimiters(text);
+        let pid = Seg::new(message.segments.get(1).expect("PID"), &d);
+        assert_eq!(pid.get(2, 1), Value::Empty);
+        assert_eq!(pid.get(3, 1), Value::Null);
+        assert_eq!(pid.get(4, 1), Value::Empty);
+        assert_eq!(pid.get(5, 1), Value::Null);
+        assert_eq!((pid.get(6, 1), pid.get(6, 2), pid.get(6, 3)), (Value::Empty, Value::Null, Value::Text("x".into())));
+        let rep = pid.reps(6).first().expect("PID-6");
+        assert_eq!((pid.sub(rep, 3, 1), pid.sub(rep, 3, 2), pid.sub(rep, 3, 3)), (Some("x".into()), None, None));
+        // Quotes around text are text; only the bare pair is the null.
+        assert_eq!(pid.get(7, 1), Value::Text("\"a\"".into()));
+        assert_eq!(pid.get(8, 1), Value::Text("\"\"\"\"".into()));
+        assert_eq!((pid.value(3, 1), pid.value(5, 1)), (None, None));
+        assert_eq!(Value::Null.text(), None);
+        assert_eq!((pid.line("\"\""), pid.line("  indented\\.br\\x  ")), (String::new(), "  indented\nx".into()));
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! HL7 v2 files → normalized records, pure (no I/O) and never panicking.
 //!
-//! Data flows through one small module per concern: `framing` (bytes → text → messages, batch
-//! segments, line numbers) → `delims` (MSH-1/MSH-2) → `message` (hl7-parser's segment/field tree
-//! of one cleaned message, values decoded by `escape`) → `map` (records, times read by `ts`).
+//! Data flows through one small module per concern: `framing` (bytes → text in the charset MSH-18
+//! names → messages, batch segments, line numbers) → `delims` (MSH-1/MSH-2) → `message`
+//! (hl7-parser's segment/field tree of one cleaned message, values decoded by `escape`, empty told
+//! from the null `""`) → `map` (records, one module per message family; times read by `ts`).
 //! hl7-parser does the navigation only; HL7-NOTES.md says why the rest is ours.
 
 mod delims;
@@ -32,7 +33,7 @@ pub fn looks_like_hl7(bytes: &[u8]) -> bool {
 /// Parse a whole file: each message becomes a [`ParsedMessage`] or a [`Reject`]; one bad message
 /// never hides the others.
 pub fn parse(bytes: &[u8], options: &ParseOptions) -> ParsedFile {
-    let text = framing::decode_text(bytes);
+    let text = framing::decode_text(bytes, framing::DEFAULT_CHARSET);
     let framed = framing::frame(&text);
     let mut file = ParsedFile { exported_at: exported_at(&framed, &options.zone), ..ParsedFile::default() };
     for (i, framed_message) in framed.messages.iter().enumerate() {
@@ -66,7 +67,7 @@ pub fn parse(bytes: &[u8], options: &ParseOptions) -> ParsedFile {
 /// Only the export time the file's header declares (see [`ParsedFile::exported_at`]), without
 /// mapping any message.
 pub fn header_exported_at(bytes: &[u8], options: &ParseOptions) -> Option<(DateTime<Utc>, &'static str)> {
-    exported_at(&framing::frame(&framing::decode_text(bytes)), &options.zone)
+    exported_at(&framing::frame(&framing::decode_text(bytes, framing::DEFAULT_CHARSET)), &options.zone)
 }
 
 /// One framed message through delimiters, hl7-parser and the mapping.
@@ -122,6 +123,7 @@ mod tests {
     use super::*;
     use crate::model::Record;
     use crate::time::rfc3339;
+    use proptest::prelude::*;
 
     fn options() -> ParseOptions {
         ParseOptions { zone: Zone::parse("America/Chicago").expect("zone"), ..ParseOptions::default() }
@@ -227,6 +229,80 @@ mod tests {
         bytes.extend_from_slice(b"\xfcller^Ren\xe9e");
         let file = parse(&bytes, &options());
         assert_eq!(first_patient(&file), Some(("7654321", Some("Müller"), Some("Renée"))));
+    }
+
+    #[test]
+    fn msh18_charsets_are_decoded_to_utf8() {
+        let message = |charset: &str, name: &[u8]| {
+            let head = format!("MSH|^~\\&|EHR||||||ADT^A04|C1|P|2.5||||||{charset}\rPID|1||7654321||");
+            [head.as_bytes(), name].concat()
+        };
+        let family = |bytes: &[u8]| {
+            first_patient(&parse(bytes, &options())).and_then(|(_, family, _)| family.map(str::to_owned))
+        };
+        // ISO-8859-1: é is the byte E9.
+        assert_eq!(family(&message("8859/1", b"Ren\xe9e")), Some("Renée".into()));
+        // UTF-8, declared or not.
+        assert_eq!(family(&message("UNICODE UTF-8", "Renée".as_bytes())), Some("Renée".into()));
+        assert_eq!(family(&message("", "Renée".as_bytes())), Some("Renée".into()));
+        // Undeclared and not UTF-8: Windows-1252, where 8A is Š and 9A is š.
+        assert_eq!(family(&message("", b"\x8aime\x9aek")), Some("Šimešek".into()));
+        // ISO-8859-2, where B1 is ą (in Windows-1252 it would be ±).
+        assert_eq!(family(&message("8859/2", b"D\xb1browska")), Some("Dąbrowska".into()));
+    }
+
+    /// An HL7-shaped file: optional batch header, messages of the kinds we map (and others),
+    /// segments of every kind we read, fields made of delimiters, escapes, nulls, digits and text.
+    fn hl7_like_file() -> impl Strategy<Value = Vec<u8>> {
+        let kinds = prop::sample::select(vec![
+            "ADT^A01", "ADT^A02", "ADT^A03", "ADT^A11", "ADT^A13", "ADT^A28", "ORU^R01", "MDM^T02", "MDM^T05",
+            "MDM^T10", "RDE^O11", "RDS^O13", "RAS^O17", "OMP^O09", "PPR^PC1", "PPR^PC3", "VXU^V04", "",
+        ]);
+        let ids = prop::sample::select(vec![
+            "PID", "PV1", "EVN", "AL1", "DG1", "OBR", "OBX", "TXA", "ORC", "RXE", "RXO", "RXD", "RXA", "RXG", "RXR",
+            "TQ1", "PRB", "NTE", "ZZZ", "MSH", "BHS", "BTS",
+        ]);
+        let field = "([0-9]{0,14}|\"\"|[-+.^~&#|\\\\ A-Za-zé]{0,6}|\\\\(F|S|T|R|E|\\.br|X[0-9A-F]{0,4}|H|N)\\\\|ED\\^application\\^pdf\\^Base64\\^[A-Za-z0-9+/=]{0,12})";
+        let segment =
+            (ids, prop::collection::vec(field, 0..20)).prop_map(|(id, fields)| format!("{id}|{}", fields.join("|")));
+        let charset =
+            prop::sample::select(vec!["", "ASCII", "8859/1", "8859/2", "UNICODE UTF-8", "GB 18030-2000", "??"]);
+        let message = (kinds, charset, prop::collection::vec(segment, 0..12)).prop_map(|(kind, charset, segments)| {
+            let msh = format!("MSH|^~\\&|EHR|GENHOSP|||20261124050000||{kind}|C1|P|2.5||||||{charset}");
+            std::iter::once(msh).chain(segments).collect::<Vec<_>>().join("\r")
+        });
+        let terminator = prop::sample::select(vec!["\r", "\n", "\r\n"]);
+        (prop::collection::vec(message, 1..4), terminator, any::<bool>(), prop::collection::vec(any::<u8>(), 0..3))
+            .prop_map(|(messages, terminator, batch, noise)| {
+                let mut text = if batch { format!("FHS|^~\\&|||||20261124{terminator}") } else { String::new() };
+                text.push_str(&messages.join(terminator).replace('\r', terminator));
+                let mut bytes = text.into_bytes();
+                bytes.extend(noise);
+                bytes
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..4096)) {
+            let _ = crate::parse::parse_file(&bytes, &ParseOptions::default());
+        }
+
+        #[test]
+        fn arbitrary_bytes_after_an_msh_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..2048)) {
+            let input = [b"MSH|^~\\&|".as_slice(), &bytes].concat();
+            let _ = crate::parse::parse_file(&input, &ParseOptions::default());
+        }
+
+        #[test]
+        fn hl7_like_files_never_panic(bytes in hl7_like_file()) {
+            if let Ok((_, file)) = crate::parse::parse_file(&bytes, &options()) {
+                // Every message is either mapped or rejected, never both, never lost.
+                let mut indexes: Vec<usize> = file.messages.iter().map(|m| m.index).chain(file.rejects.iter().map(|r| r.index)).collect();
+                indexes.sort_unstable();
+                prop_assert_eq!(indexes, (1..=file.messages.len() + file.rejects.len()).collect::<Vec<_>>());
+            }
+        }
     }
 
     #[test]

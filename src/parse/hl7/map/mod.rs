@@ -1,0 +1,325 @@
+//! Mapping one message's segments to normalized records, one module per message family; anything
+//! else is a reject naming its type. Shared here: the patient (PID), times, coded values, names.
+//!
+//! | message | module | records |
+//! |---|---|---|
+//! | ADT (A01 A02 A03 A04 A08 A11 A13; A28 A31 and others patient only) | `adt` | patient, panel event, allergies (AL1), diagnoses (DG1) |
+//! | ORU^R01 | `oru` | patients, observations, removals (OBX-11 D/X), report documents (TX/FT/ED) |
+//! | MDM T01–T10 | `mdm` | patient, a document (TXA + OBX text) |
+//! | RDE^O11/O25, RDS^O13, RAS^O17, OMP^O09 | `pharmacy` | patient, a medication per order (ORC group) |
+//! | PPR^PC1/PC2/PC3 | `ppr` | patient, problems (PRB) |
+
+mod adt;
+mod mdm;
+mod oru;
+mod pharmacy;
+mod ppr;
+#[cfg(test)]
+mod testkit;
+
+use super::message::Seg;
+use super::{Fault, ts};
+use crate::model::{Identifier, Patient, Record};
+use crate::parse::{MrnRule, ParseOptions};
+use crate::time::Zone;
+use chrono::{DateTime, NaiveDate, Utc};
+use hl7_parser::message::Repeat;
+
+/// What a message yields.
+#[derive(Debug)]
+pub(super) struct Mapped {
+    /// `TYPE^TRIGGER`, or `TYPE` when there is no trigger.
+    pub message_type: String,
+    pub records: Vec<Record>,
+}
+
+/// Map a message (its first segment is the MSH). `control_id` is MSH-10.
+pub(super) fn map(segments: &[Seg<'_>], control_id: Option<&str>, options: &ParseOptions) -> Result<Mapped, Fault> {
+    let msh = segments.first().filter(|s| s.id() == "MSH").ok_or_else(|| Fault::at("MSH", "no MSH segment"))?;
+    let kind = msh.value(9, 1).ok_or_else(|| Fault::at("MSH-9", "no message type (MSH-9 is empty)"))?;
+    // Before v2.3 the trigger may be only in EVN-1.
+    let trigger = msh.value(9, 2).or_else(|| first(segments, "EVN").and_then(|evn| evn.value(1, 1)));
+    let message_type = match &trigger {
+        Some(trigger) => format!("{kind}^{trigger}"),
+        None => kind.clone(),
+    };
+    let records = match (kind.as_str(), trigger.as_deref()) {
+        ("ADT", trigger) => adt::map(segments, *msh, trigger, options)?,
+        ("ORU", Some("R01")) => oru::map(segments, control_id, options)?,
+        ("MDM", Some(trigger)) if mdm::TRIGGERS.contains(&trigger) => mdm::map(segments, trigger, control_id, options)?,
+        ("RDE", Some("O11" | "O25")) | ("RDS", Some("O13")) | ("RAS", Some("O17")) | ("OMP", Some("O09")) => {
+            pharmacy::map(segments, control_id, options)?
+        }
+        ("PPR", Some("PC1" | "PC2" | "PC3")) => ppr::map(segments, options)?,
+        _ => {
+            return Err(Fault::at("MSH-9", format!("unsupported message type {message_type} (not mapped yet)")));
+        }
+    };
+    Ok(Mapped { message_type, records })
+}
+
+fn first<'a>(segments: &[Seg<'a>], id: &str) -> Option<Seg<'a>> {
+    segments.iter().find(|s| s.id() == id).copied()
+}
+
+fn no_pid(before: &str) -> Fault {
+    Fault::at("PID", format!("no PID segment{before}"))
+}
+
+/// The patient of a message with one PID (MDM, pharmacy, PPR): a result or order message names
+/// the patient but does not register them, so its demographics only fill gaps.
+fn mentioned_patient(segments: &[Seg<'_>], options: &ParseOptions) -> Result<Patient, Fault> {
+    patient(first(segments, "PID").ok_or_else(|| no_pid(""))?, &options.mrn, false)
+}
+
+/// PID: all PID-3 identifiers, the MRN chosen by `rule`, name, birth date, sex.
+fn patient(pid: Seg<'_>, rule: &MrnRule, registration: bool) -> Result<Patient, Fault> {
+    let identifiers: Vec<Identifier> = pid
+        .reps(3)
+        .iter()
+        .filter_map(|rep| {
+            Some(Identifier { value: pid.comp(rep, 1)?, id_type: pid.comp(rep, 5), authority: pid.comp(rep, 4) })
+        })
+        .collect();
+    let chosen = identifiers
+        .iter()
+        .find(|id| {
+            id.id_type.as_deref() == Some(rule.id_type.as_str())
+                && rule.authority.as_ref().is_none_or(|a| id.authority.as_ref() == Some(a))
+        })
+        .or(identifiers.first());
+    let mrn = chosen
+        .map(|id| id.value.clone())
+        .ok_or_else(|| Fault::at("PID-3", "no usable MRN: PID-3 has no identifier"))?;
+    let name = pid.reps(5).first();
+    Ok(Patient {
+        mrn,
+        identifiers,
+        family_name: name.and_then(|rep| pid.comp(rep, 1)),
+        given_name: name.and_then(|rep| pid.comp(rep, 2)),
+        birth_date: date(pid, 7)?,
+        sex: pid.value(8, 1),
+        registration,
+    })
+}
+
+/// A coded value (CE, CWE, CNE): identifier, text and coding system. When the primary triplet is
+/// empty, the alternate one (components 4–6) stands in. A lone identifier with spaces in it
+/// (`aortic stenosis`) is text typed where a code goes: codes (ICD, SNOMED, LOINC, NDC, RxNorm,
+/// local mnemonics) have none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Coded {
+    code: Option<String>,
+    text: Option<String>,
+    system: Option<String>,
+}
+
+impl Coded {
+    /// The text, else the code.
+    fn display(&self) -> Option<String> {
+        self.text.clone().or_else(|| self.code.clone())
+    }
+}
+
+fn coded(segment: Seg<'_>, rep: &Repeat<'_>) -> Coded {
+    let triplet = |at: usize| Coded {
+        code: segment.comp(rep, at),
+        text: segment.comp(rep, at + 1),
+        system: segment.comp(rep, at + 2),
+    };
+    let mut chosen = triplet(1);
+    if chosen.code.is_none() && chosen.text.is_none() {
+        let alternate = triplet(4);
+        if alternate.code.is_some() || alternate.text.is_some() {
+            chosen = alternate;
+        }
+    }
+    match chosen {
+        Coded { code: Some(code), text: None, system: None } if code.contains(char::is_whitespace) => {
+            Coded { code: None, text: Some(code), system: None }
+        }
+        chosen => chosen,
+    }
+}
+
+/// The first repetition of a coded field.
+fn coded_field(segment: Seg<'_>, field: usize) -> Coded {
+    segment.reps(field).first().map(|rep| coded(segment, rep)).unwrap_or_default()
+}
+
+/// A person (XCN, or the CNN of an NDL written in subcomponents) as a display name:
+/// `Family, Given`, else `Family`, else the id.
+fn person(segment: Seg<'_>, rep: &Repeat<'_>) -> Option<String> {
+    // CNN inside the first component (OBR-32 and the like): id&family&given.
+    let nested = segment.sub(rep, 1, 2).is_some() || segment.sub(rep, 1, 3).is_some();
+    let part = |n: usize| if nested { segment.sub(rep, 1, n) } else { segment.comp(rep, n) };
+    match (part(2), part(3)) {
+        (Some(family), Some(given)) => Some(format!("{family}, {given}")),
+        (Some(family), None) => Some(family),
+        (None, _) => part(1),
+    }
+}
+
+/// The first person of a field that names one.
+fn person_field(segment: Seg<'_>, field: usize) -> Option<String> {
+    segment.reps(field).iter().find_map(|rep| person(segment, rep))
+}
+
+/// A time a field may give: none, an instant, or a reject naming the field when it is invalid.
+type Time = Result<Option<DateTime<Utc>>, Fault>;
+
+/// A timestamp field (first component), a reject naming the field when it is invalid.
+fn instant(segment: Seg<'_>, field: usize, zone: &Zone) -> Time {
+    instant_at(segment, field, 1, zone)
+}
+
+/// A timestamp in component `component` of field `field` (an old TQ's start and end, for example).
+fn instant_at(segment: Seg<'_>, field: usize, component: usize, zone: &Zone) -> Time {
+    let Some(value) = segment.value(field, component) else {
+        return Ok(None);
+    };
+    let place = if component == 1 {
+        format!("{}-{field}", segment.id())
+    } else {
+        format!("{}-{field}.{component}", segment.id())
+    };
+    ts::instant(&value, zone).map_err(|reason| Fault::at(&place, reason))
+}
+
+fn date(segment: Seg<'_>, field: usize) -> Result<Option<NaiveDate>, Fault> {
+    let Some(value) = segment.value(field, 1) else {
+        return Ok(None);
+    };
+    ts::date(&value).map_err(|reason| Fault::at(&format!("{}-{field}", segment.id()), reason))
+}
+
+/// The first of several times that is present.
+fn either(first: Time, second: impl FnOnce() -> Time) -> Time {
+    match first? {
+        Some(t) => Ok(Some(t)),
+        None => second(),
+    }
+}
+
+/// An OBX as a part of a document's text, `None` for value types that are not narrative: TX, FT
+/// and ST values (repetitions are lines; escapes decoded, `\.br\` a line break; a blank value is a
+/// blank line), and ED as a placeholder (see [`encapsulated`]).
+fn narrative(obx: Seg<'_>) -> Option<String> {
+    match obx.value(2, 1).as_deref() {
+        Some("TX" | "FT" | "ST") => {
+            Some(obx.reps(5).iter().map(|rep| obx.line(rep.raw_value())).collect::<Vec<_>>().join("\n"))
+        }
+        Some("ED") => Some(obx.reps(5).iter().map(|rep| encapsulated(obx, rep)).collect::<Vec<_>>().join("\n")),
+        _ => None,
+    }
+}
+
+/// An ED value (source ^ type ^ subtype ^ encoding ^ data) as a placeholder that says what it is
+/// and how big, never the data itself: `[encapsulated application/pdf data, 5120 bytes, not decoded]`.
+/// The size is of the decoded data for Base64 and Hex, else of the data as written.
+fn encapsulated(obx: Seg<'_>, rep: &Repeat<'_>) -> String {
+    let kind: Vec<String> = [2, 3].into_iter().filter_map(|c| obx.comp(rep, c)).collect();
+    let kind = if kind.is_empty() { "unknown".to_owned() } else { kind.join("/") };
+    let data = rep.component(5).map_or("", |c| c.raw_value());
+    let significant = data.bytes().filter(|b| !b.is_ascii_whitespace()).count();
+    let bytes = match obx.comp(rep, 4).map(|e| e.to_ascii_uppercase()).as_deref() {
+        Some("BASE64") => {
+            let padding = data.trim_end().bytes().rev().take_while(|&b| b == b'=').count().min(2);
+            (significant * 3 / 4).saturating_sub(padding)
+        }
+        Some("HEX") => significant / 2,
+        _ => significant,
+    };
+    format!("[encapsulated {kind} data, {bytes} bytes, not decoded]")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testkit::*;
+    use super::*;
+    use crate::model::Reject;
+
+    #[test]
+    fn the_trigger_may_come_from_evn_1() {
+        let file = parse_with(&[msh("ADT"), seg("EVN", &[(1, "A04")]), pid()], &options());
+        assert_eq!(file.messages.first().map(|m| m.message_type.as_str()), Some("ADT^A04"));
+    }
+
+    fn mrn_of(pid3: &str, rule: MrnRule) -> Result<String, Reject> {
+        let file = parse_with(&[msh("ADT^A28"), seg("PID", &[(3, pid3)])], &ParseOptions { mrn: rule, ..options() });
+        match (file.messages.first().and_then(|m| m.records.first()), file.rejects.first()) {
+            (Some(Record::Patient(p)), _) => Ok(p.mrn.clone()),
+            (_, Some(reject)) => Err(reject.clone()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_mrn_is_the_configured_type_else_the_first_identifier() {
+        let default = MrnRule::default();
+        assert_eq!(mrn_of("111^^^CLINIC^PI~222^^^GENHOSP^MR", default.clone()), Ok("222".into()));
+        assert_eq!(mrn_of("111^^^CLINIC^PI~222^^^SSA^SS", default.clone()), Ok("111".into()));
+        assert_eq!(mrn_of("^^^CLINIC^PI~333", default), Ok("333".into()));
+        let clinic = MrnRule { id_type: "MR".into(), authority: Some("CLINIC".into()) };
+        assert_eq!(mrn_of("1^^^GENHOSP^MR~2^^^CLINIC&1.2.3&ISO^MR", clinic.clone()), Ok("2".into()));
+        assert_eq!(mrn_of("1^^^GENHOSP^MR~2^^^OTHER^MR", clinic), Ok("1".into()));
+        let reject = mrn_of("^^^GENHOSP^MR", MrnRule::default()).expect_err("no value");
+        assert_eq!(
+            (reject.segment.as_deref(), reject.reason.as_str()),
+            (Some("PID-3"), "no usable MRN: PID-3 has no identifier")
+        );
+    }
+
+    #[test]
+    fn an_explicit_null_never_becomes_text() {
+        // PID-5 family `""` and PID-8 sex `""`: explicitly absent, so no value (never `""`).
+        let records =
+            records(&[msh("ADT^A28"), seg("PID", &[(3, "7654321^^^GENHOSP^MR"), (5, "\"\"^Alex"), (8, "\"\"")])]);
+        let Some(Record::Patient(patient)) = records.first() else { panic!("{records:?}") };
+        assert_eq!((patient.family_name.as_deref(), patient.given_name.as_deref()), (None, Some("Alex")));
+        assert_eq!(patient.sex, None);
+    }
+
+    #[test]
+    fn z_segments_are_ignored() {
+        let with_z = records(&[msh("ADT^A28"), pid(), "ZPI|1|anything^at all|\\X00\\".into(), "ZZZ".into()]);
+        assert_eq!(with_z, vec![Record::Patient(test_patient())]);
+    }
+
+    #[test]
+    fn each_mapping_reject_names_its_segment_and_reason() {
+        let some = |s: &str| Some(s.to_owned());
+        assert_eq!(
+            rejected(&["MSH|^~\\&|EHR|GENHOSP|||20261124||".into(), pid()]),
+            (some("MSH-9"), "no message type (MSH-9 is empty)".into())
+        );
+        for unsupported in ["ORM^O01", "MDM^T11", "PPR^PC4", "RDE^O01", "SIU^S12"] {
+            assert_eq!(
+                rejected(&[msh(unsupported), pid()]),
+                (some("MSH-9"), format!("unsupported message type {unsupported} (not mapped yet)")),
+            );
+        }
+        assert_eq!(rejected(&[msh("ADT^A01"), stay()]), (some("PID"), "no PID segment".into()));
+        assert_eq!(
+            rejected(&[msh("ORU^R01"), obx(&[(3, "A")]), pid()]),
+            (some("PID"), "no PID segment before OBX".into())
+        );
+        assert_eq!(rejected(&[msh("ORU^R01"), seg("OBR", &[(3, "F1")])]), (some("PID"), "no PID segment".into()));
+        assert_eq!(
+            rejected(&[msh("ORU^R01"), pid(), obx(&[(2, "ST"), (3, "^Text only^LN"), (5, "x")])]),
+            (some("OBX-3"), "OBX without an observation code (OBX-3.1 is empty)".into())
+        );
+        assert_eq!(
+            rejected(&[msh("ORU^R01"), pid(), obx(&[(3, "A"), (14, "202613011200")])]),
+            (some("OBX-14"), "invalid timestamp \"202613011200\": month 13 out of range".into())
+        );
+        assert_eq!(
+            rejected(&[msh("ADT^A08"), pid(), seg("PV1", &[(45, "2026112425")])]),
+            (some("PV1-45"), "invalid timestamp \"2026112425\": hour 25 out of range".into())
+        );
+        assert_eq!(
+            rejected(&[msh("ADT^A28"), seg("PID", &[(3, "1"), (7, "19701315")])]),
+            (some("PID-7"), "invalid timestamp \"19701315\": month 13 out of range".into())
+        );
+    }
+}
