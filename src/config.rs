@@ -57,6 +57,8 @@ pub struct Config {
     pub snapshot: PathBuf,
     pub zone: Zone,
     pub mrn: MrnRule,
+    /// How to read an HL7 file that is not UTF-8 and whose MSH-18 names no known charset.
+    pub default_charset: &'static encoding_rs::Encoding,
     pub sources: Vec<SourceConfig>,
     pub mcp: McpConfig,
 }
@@ -257,6 +259,12 @@ impl Config {
         let snapshot = data_dir.join(raw.snapshot.unwrap_or_else(|| "snapshot.db".into()));
         let zone = Zone::parse(raw.time_zone.as_deref().unwrap_or("host")).map_err(|m| err("time_zone", m))?;
         let hl7 = raw.hl7.unwrap_or_default();
+        let default_charset = match hl7.default_charset.as_deref() {
+            None => encoding_rs::WINDOWS_1252,
+            Some(label) => encoding_rs::Encoding::for_label(label.as_bytes()).ok_or_else(|| {
+                err("hl7.default_charset", format!("unknown charset {label:?} (e.g. \"windows-1252\", \"iso-8859-1\")"))
+            })?,
+        };
         let mrn = MrnRule {
             id_type: hl7.mrn_type.unwrap_or_else(|| MrnRule::default().id_type),
             authority: hl7.mrn_authority.filter(|a| !a.is_empty()),
@@ -287,7 +295,7 @@ impl Config {
             sources.push(source);
         }
         let mcp = check_mcp(raw.mcp.unwrap_or_default(), base, &data_dir).map_err(|(key, m)| err(&key, m))?;
-        Ok(Config { origin, data_dir, snapshot, zone, mrn, sources, mcp })
+        Ok(Config { origin, data_dir, snapshot, zone, mrn, default_charset, sources, mcp })
     }
 
     /// Replace the snapshot path (`--db`).
@@ -299,7 +307,7 @@ impl Config {
     }
 
     pub fn parse_options(&self) -> ParseOptions {
-        ParseOptions { zone: self.zone, mrn: self.mrn.clone() }
+        ParseOptions { zone: self.zone, mrn: self.mrn.clone(), default_charset: self.default_charset }
     }
 
     pub fn archive_dir(&self) -> PathBuf {
@@ -530,6 +538,7 @@ fn check_mcp(raw: RawMcp, base: &Path, data_dir: &Path) -> Result<McpConfig, (St
 struct RawHl7 {
     mrn_type: Option<String>,
     mrn_authority: Option<String>,
+    default_charset: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -680,6 +689,7 @@ mod tests {
             ("[[source]]\nname = \"a\"\n", "source[0].path"),
             ("[[source]]\nname = \"a\"\npath = \"/x\"\n[[source]]\nname = \"a\"\npath = \"/y\"", "source[1].name"),
             ("surprise = 1", "line 1"),
+            ("[hl7]\ndefault_charset = \"klingon\"", "hl7.default_charset"),
             ("[mcp]\nbind = \"0.0.0.0\"", "mcp.bind"),
             ("[[mcp.token]]\nsha256 = \"abc\"\nidentity = \"x\"\nrole = \"clinician\"", "mcp.token[0].sha256"),
             ("[[mcp.role]]\nname = \"r\"\ntools = [\"drop_table\"]", "mcp.role[0].tools"),

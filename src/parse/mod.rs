@@ -13,11 +13,13 @@ pub struct ParseOptions {
     pub zone: Zone,
     /// Which PID-3 repetition is the MRN.
     pub mrn: MrnRule,
+    /// How to read a file that is not valid UTF-8 and whose MSH-18 names no known charset.
+    pub default_charset: &'static encoding_rs::Encoding,
 }
 
 impl Default for ParseOptions {
     fn default() -> Self {
-        ParseOptions { zone: Zone::Host, mrn: MrnRule::default() }
+        ParseOptions { zone: Zone::Host, mrn: MrnRule::default(), default_charset: encoding_rs::WINDOWS_1252 }
     }
 }
 

@@ -347,3 +347,23 @@ fn the_bundled_sample_exports_replay_with_built_in_defaults_to_the_documented_fi
     assert_eq!(again.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&again.stdout).contains("0 ingested · 0 with rejects · 8 duplicate"));
 }
+
+#[test]
+fn a_non_utf8_file_without_msh18_is_read_in_the_configured_default_charset() {
+    let message = |family: &[u8]| {
+        let mut bytes =
+            b"MSH|^~\\&|EHR|GENHOSP|||20261124050000||ADT^A28|C1|P|2.5.1\rPID|1||MRN1^^^GENHOSP^MR||".to_vec();
+        bytes.extend_from_slice(family);
+        bytes.extend_from_slice(b"^Anna\r");
+        bytes
+    };
+    for (charset_line, expected) in [("", "Krz\u{b9}"), ("[hl7]\ndefault_charset = \"windows-1250\"\n", "Krz\u{105}")] {
+        let ws = Workspace::with_config("", charset_line);
+        let file = ws.path("exports/latin.hl7");
+        std::fs::create_dir_all(file.parent().expect("dir")).expect("mkdir");
+        std::fs::write(&file, message(b"Krz\xb9")).expect("write");
+        let (code, out) = ws.replay(&[&file]);
+        assert_eq!(code, 0, "{out}");
+        assert_eq!(ws.query_strings("SELECT family_name FROM patients"), [expected], "{charset_line}");
+    }
+}

@@ -4,8 +4,9 @@
 use encoding_rs::{Encoding, WINDOWS_1252};
 use std::borrow::Cow;
 
-/// The charset of a file that is not valid UTF-8 and whose first MSH-18 names no charset we know.
+/// The default charset of the tests (the configuration's default is the same, `hl7.default_charset`):
 /// Windows-1252 is a superset of the printable ISO-8859-1 that most such exports are in.
+#[cfg(test)]
 pub(super) const DEFAULT_CHARSET: &Encoding = WINDOWS_1252;
 
 /// The file's bytes as text. A UTF-8 BOM and MLLP bytes are dropped.

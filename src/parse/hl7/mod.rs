@@ -33,7 +33,7 @@ pub fn looks_like_hl7(bytes: &[u8]) -> bool {
 /// Parse a whole file: each message becomes a [`ParsedMessage`] or a [`Reject`]; one bad message
 /// never hides the others.
 pub fn parse(bytes: &[u8], options: &ParseOptions) -> ParsedFile {
-    let text = framing::decode_text(bytes, framing::DEFAULT_CHARSET);
+    let text = framing::decode_text(bytes, options.default_charset);
     let framed = framing::frame(&text);
     let mut file = ParsedFile { exported_at: exported_at(&framed, &options.zone), ..ParsedFile::default() };
     for (i, framed_message) in framed.messages.iter().enumerate() {
@@ -67,7 +67,7 @@ pub fn parse(bytes: &[u8], options: &ParseOptions) -> ParsedFile {
 /// Only the export time the file's header declares (see [`ParsedFile::exported_at`]), without
 /// mapping any message.
 pub fn header_exported_at(bytes: &[u8], options: &ParseOptions) -> Option<(DateTime<Utc>, &'static str)> {
-    exported_at(&framing::frame(&framing::decode_text(bytes, framing::DEFAULT_CHARSET)), &options.zone)
+    exported_at(&framing::frame(&framing::decode_text(bytes, options.default_charset)), &options.zone)
 }
 
 /// One framed message through delimiters, hl7-parser and the mapping.

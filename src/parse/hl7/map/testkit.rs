@@ -7,7 +7,11 @@ use crate::time::{Zone, parse_rfc3339};
 use chrono::{DateTime, NaiveDate, Utc};
 
 pub fn options() -> ParseOptions {
-    ParseOptions { zone: Zone::parse("America/Chicago").expect("zone"), mrn: MrnRule::default() }
+    ParseOptions {
+        zone: Zone::parse("America/Chicago").expect("zone"),
+        mrn: MrnRule::default(),
+        ..ParseOptions::default()
+    }
 }
 
 pub fn parse_with(segments: &[String], options: &ParseOptions) -> ParsedFile {
