@@ -477,18 +477,11 @@ pub fn get_patient(cx: &Context<'_>, args: &MrnArgs) -> Result<PatientRecord, To
     } else {
         Vec::new()
     };
-    let withheld: Vec<String> = [
-        RecordKind::Panel,
-        RecordKind::Observations,
-        RecordKind::Medications,
-        RecordKind::Problems,
-        RecordKind::Allergies,
-        RecordKind::Documents,
-    ]
-    .into_iter()
-    .filter(|k| !cx.role.allows(*k))
-    .map(|k| k.as_str().to_string())
-    .collect();
+    let withheld: Vec<String> = RecordKind::ALL
+        .into_iter()
+        .filter(|k| *k != RecordKind::Patients && !cx.role.allows(*k))
+        .map(|k| k.as_str().to_string())
+        .collect();
     Ok(PatientRecord {
         snapshot: cx.snapshot_info()?,
         patient: Demographics {

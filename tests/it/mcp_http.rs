@@ -2,6 +2,7 @@
 //! official Python SDK as the client, bearer tokens, roles, Origin, health, TLS. Daemons listen on
 //! 127.0.0.1 with `port = 0`; the URL comes from their `MCP over HTTP listening` log line.
 
+use crate::util::mcp::{answer, check_freshness, error_code};
 use crate::util::{Workspace, mcp_client, python, samples, wait_for};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -215,37 +216,6 @@ fn calls_ok(ws: &Workspace, daemon: &Daemon, token: &str, calls: Value) -> Vec<V
     serde_json::from_value(value).expect("a list of results")
 }
 
-/// The structured answer of a successful tool call.
-fn answer(result: &Value) -> &Value {
-    assert_eq!(result["isError"], json!(false), "expected success: {result}");
-    &result["structuredContent"]
-}
-
-/// The error code of a failed tool call.
-fn error_code(result: &Value) -> String {
-    assert_eq!(result["isError"], json!(true), "expected a tool error: {result}");
-    let text = result["content"][0]["text"].as_str().expect("error text");
-    let body: Value = serde_json::from_str(text).expect("error JSON");
-    body["error"]["code"].as_str().expect("code").to_string()
-}
-
-/// Every object with `freshness` has its four fields; returns how many there are.
-fn freshness_count(value: &Value) -> usize {
-    match value {
-        Value::Object(map) => {
-            let here = map.get("freshness").map_or(0, |f| {
-                for key in ["exported_at", "ingested_at", "source", "source_file"] {
-                    assert!(f[key].as_str().is_some_and(|s| !s.is_empty()), "freshness.{key} missing in {value}");
-                }
-                1
-            });
-            here + map.values().map(freshness_count).sum::<usize>()
-        }
-        Value::Array(items) => items.iter().map(freshness_count).sum(),
-        _ => 0,
-    }
-}
-
 fn audit_lines(ws: &Workspace) -> Vec<Value> {
     std::fs::read_to_string(ws.path("data/audit.jsonl"))
         .unwrap_or_default()
@@ -295,14 +265,14 @@ fn a_clinician_token_reads_the_panel_over_http_with_freshness_and_snapshot() {
     let panel = answer(&results[1]);
     let patients = panel["patients"].as_array().expect("patients");
     assert_eq!(patients.len(), 19);
-    assert_eq!(freshness_count(panel), patients.len(), "freshness on every patient");
+    assert_eq!(check_freshness(panel), patients.len(), "freshness on every patient");
     let patient = answer(&results[2]);
     assert_eq!(patient["patient"]["mrn"], "MRN57552");
-    assert!(freshness_count(patient) > 10);
+    assert!(check_freshness(patient) > 10);
     let observations = answer(&results[3]);
     let rows = observations["observations"].as_array().expect("observations");
     assert!(!rows.is_empty());
-    assert_eq!(freshness_count(observations), rows.len(), "freshness on every observation");
+    assert_eq!(check_freshness(observations), rows.len(), "freshness on every observation");
 
     let audit = audit_lines(&ws);
     let calls: Vec<(&str, &str, &str)> = audit

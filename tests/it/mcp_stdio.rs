@@ -1,6 +1,7 @@
 //! MCP over stdio with the official Python SDK as the client: the contract's tools and fields,
 //! freshness, errors, paging, roles, read-only, audit.
 
+use crate::util::mcp::{answer, check_freshness, error_code};
 use crate::util::{Workspace, hl7, mcp_client, python, samples};
 use serde_json::{Value, json};
 use std::process::Command;
@@ -31,40 +32,6 @@ fn with_samples() -> Workspace {
     let (code, out) = ws.replay(&[&samples()]);
     assert_eq!(code, 0, "{out}");
     ws
-}
-
-/// The structured answer of a successful tool call.
-fn answer(result: &Value) -> &Value {
-    assert_eq!(result["isError"], json!(false), "expected success: {result}");
-    &result["structuredContent"]
-}
-
-/// The error code of a failed tool call.
-fn error_code(result: &Value) -> String {
-    assert_eq!(result["isError"], json!(true), "expected a tool error: {result}");
-    let text = result["content"][0]["text"].as_str().expect("error text");
-    let body: Value = serde_json::from_str(text).expect("error JSON");
-    body["error"]["code"].as_str().expect("code").to_string()
-}
-
-/// Every object carrying `freshness` has its four fields, RFC 3339 times; returns how many.
-fn check_freshness(value: &Value) -> usize {
-    match value {
-        Value::Object(map) => {
-            let here = map.get("freshness").map_or(0, |f| {
-                for key in ["exported_at", "ingested_at"] {
-                    let t = f[key].as_str().unwrap_or_else(|| panic!("freshness.{key} missing in {value}"));
-                    assert!(chrono::DateTime::parse_from_rfc3339(t).is_ok(), "{t}");
-                }
-                assert!(f["source"].as_str().is_some_and(|s| !s.is_empty()), "{f}");
-                assert!(f["source_file"].as_str().is_some_and(|s| s.ends_with(".hl7")), "{f}");
-                1
-            });
-            here + map.values().map(check_freshness).sum::<usize>()
-        }
-        Value::Array(items) => items.iter().map(check_freshness).sum(),
-        _ => 0,
-    }
 }
 
 fn check_snapshot(answer: &Value) {

@@ -197,3 +197,43 @@ pub mod hl7 {
         )
     }
 }
+
+/// Reading MCP tool results as the Python test client prints them (the wire form).
+pub mod mcp {
+    use serde_json::{Value, json};
+
+    /// The structured answer of a successful tool call.
+    pub fn answer(result: &Value) -> &Value {
+        assert_eq!(result["isError"], json!(false), "expected success: {result}");
+        &result["structuredContent"]
+    }
+
+    /// The error code of a failed tool call.
+    pub fn error_code(result: &Value) -> String {
+        assert_eq!(result["isError"], json!(true), "expected a tool error: {result}");
+        let text = result["content"][0]["text"].as_str().expect("error text");
+        let body: Value = serde_json::from_str(text).expect("error JSON");
+        body["error"]["code"].as_str().expect("code").to_string()
+    }
+
+    /// Every object carrying `freshness` has its four fields, with RFC 3339 times; returns how many.
+    pub fn check_freshness(value: &Value) -> usize {
+        match value {
+            Value::Object(map) => {
+                let here = map.get("freshness").map_or(0, |f| {
+                    for key in ["exported_at", "ingested_at"] {
+                        let t = f[key].as_str().unwrap_or_else(|| panic!("freshness.{key} missing in {value}"));
+                        assert!(chrono::DateTime::parse_from_rfc3339(t).is_ok(), "{t}");
+                    }
+                    for key in ["source", "source_file"] {
+                        assert!(f[key].as_str().is_some_and(|s| !s.is_empty()), "freshness.{key} missing in {value}");
+                    }
+                    1
+                });
+                here + map.values().map(check_freshness).sum::<usize>()
+            }
+            Value::Array(items) => items.iter().map(check_freshness).sum(),
+            _ => 0,
+        }
+    }
+}
