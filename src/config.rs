@@ -2,10 +2,12 @@
 //! error names the file and the key. Where it comes from: `--config`, then `$INGEST_CONFIG`, then
 //! `/etc/ingest/ingest.toml`, then built-in defaults that serve a local trial run.
 
+use crate::parse::csv::{CsvKind, CsvMapping, FileNameTime};
 use crate::parse::{MrnRule, ParseOptions};
 use crate::time::Zone;
 use globset::{GlobSet, GlobSetBuilder};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -59,6 +61,8 @@ pub struct Config {
     pub mrn: MrnRule,
     /// How to read an HL7 file that is not UTF-8 and whose MSH-18 names no known charset.
     pub default_charset: &'static encoding_rs::Encoding,
+    /// How CSV files are read (`[[csv.mapping]]`; the built-in mappings when none is configured).
+    pub csv: Vec<CsvMapping>,
     pub sources: Vec<SourceConfig>,
     pub mcp: McpConfig,
 }
@@ -270,6 +274,19 @@ impl Config {
             authority: hl7.mrn_authority.filter(|a| !a.is_empty()),
         };
 
+        let raw_mappings = raw.csv.unwrap_or_default().mapping;
+        let csv = if raw_mappings.is_empty() {
+            crate::parse::csv::built_in_mappings()
+        } else {
+            let mut mappings = Vec::with_capacity(raw_mappings.len());
+            for (i, raw) in raw_mappings.into_iter().enumerate() {
+                let mapping =
+                    check_csv_mapping(raw).map_err(|(field, m)| err(&format!("csv.mapping[{i}].{field}"), m))?;
+                mappings.push(mapping);
+            }
+            mappings
+        };
+
         let raw_sources = if raw.source.is_empty() {
             vec![RawSource { name: Some("inbox".into()), path: Some(data_dir.join("inbox")), ..RawSource::default() }]
         } else {
@@ -295,7 +312,7 @@ impl Config {
             sources.push(source);
         }
         let mcp = check_mcp(raw.mcp.unwrap_or_default(), base, &data_dir).map_err(|(key, m)| err(&key, m))?;
-        Ok(Config { origin, data_dir, snapshot, zone, mrn, default_charset, sources, mcp })
+        Ok(Config { origin, data_dir, snapshot, zone, mrn, default_charset, csv, sources, mcp })
     }
 
     /// Replace the snapshot path (`--db`).
@@ -307,7 +324,12 @@ impl Config {
     }
 
     pub fn parse_options(&self) -> ParseOptions {
-        ParseOptions { zone: self.zone, mrn: self.mrn.clone(), default_charset: self.default_charset }
+        ParseOptions {
+            zone: self.zone,
+            mrn: self.mrn.clone(),
+            default_charset: self.default_charset,
+            csv: self.csv.clone(),
+        }
     }
 
     pub fn archive_dir(&self) -> PathBuf {
@@ -341,6 +363,9 @@ impl Config {
             self.mrn.id_type,
             self.mrn.authority.as_deref().map(|a| format!(" from {a}")).unwrap_or_default(),
         );
+        let mappings: Vec<String> =
+            self.csv.iter().map(|m| format!("{} ({} → {})", m.name, m.pattern, m.kind.as_str())).collect();
+        out.push_str(&format!("CSV mappings: {}\n", mappings.join(", ")));
         let m = &self.mcp;
         out.push_str(&format!(
             "MCP over HTTP: {} · {} token(s) · roles: {} · stdio role: {} · audit log: {}\n",
@@ -381,6 +406,7 @@ struct RawConfig {
     snapshot: Option<PathBuf>,
     time_zone: Option<String>,
     hl7: Option<RawHl7>,
+    csv: Option<RawCsv>,
     #[serde(default)]
     source: Vec<RawSource>,
     mcp: Option<RawMcp>,
@@ -543,6 +569,124 @@ struct RawHl7 {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawCsv {
+    #[serde(default)]
+    mapping: Vec<RawCsvMapping>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCsvMapping {
+    name: Option<String>,
+    pattern: Option<String>,
+    kind: Option<String>,
+    #[serde(default)]
+    columns: BTreeMap<String, OneOrMany>,
+    date_formats: Option<Vec<String>>,
+    delimiter: Option<String>,
+    quote: Option<String>,
+    encoding: Option<String>,
+    file_name_time: Option<String>,
+    file_name_time_format: Option<String>,
+}
+
+fn check_csv_mapping(raw: RawCsvMapping) -> Result<CsvMapping, (String, String)> {
+    let fail = |key: &str, m: String| (key.to_string(), m);
+    let pattern =
+        raw.pattern.ok_or_else(|| fail("pattern", "missing: a file-name glob such as \"census_*.csv\"".into()))?;
+    let matcher = crate::parse::csv::glob(&pattern).map_err(|m| fail("pattern", m))?;
+    let kind_name = raw.kind.ok_or_else(|| fail("kind", "missing".into()))?;
+    let kind = match CsvKind::parse(&kind_name) {
+        Some(kind) => kind,
+        None if kind_name == "documents manifest" => {
+            return Err(fail("kind", "\"documents manifest\" is not supported yet (PDF ingest)".into()));
+        }
+        None => {
+            let known: Vec<&str> = CsvKind::ALL.iter().map(CsvKind::as_str).collect();
+            return Err(fail("kind", format!("unknown kind {kind_name:?} (one of {})", known.join(", "))));
+        }
+    };
+    let mut columns = BTreeMap::new();
+    for (field, aliases) in raw.columns {
+        if !kind.knows(&field) {
+            let mut known: Vec<&str> = kind.required().to_vec();
+            known.extend(kind.optional());
+            return Err(fail(
+                &format!("columns.{field}"),
+                format!("not a {} field (one of {})", kind.as_str(), known.join(", ")),
+            ));
+        }
+        let aliases = match aliases {
+            OneOrMany::One(a) => vec![a],
+            OneOrMany::Many(a) => a,
+        };
+        if aliases.is_empty() {
+            return Err(fail(&format!("columns.{field}"), "needs at least one header name".into()));
+        }
+        columns.insert(field, aliases);
+    }
+    if let Some(missing) = kind.required().iter().find(|f| !columns.contains_key(**f)) {
+        return Err(fail(&format!("columns.{missing}"), format!("missing: a {} mapping needs it", kind.as_str())));
+    }
+    let byte = |key: &str, value: Option<String>, default: u8| -> Result<u8, (String, String)> {
+        match value.as_deref() {
+            None => Ok(default),
+            Some("\\t" | "tab") => Ok(b'\t'),
+            Some(v) if v.len() == 1 && v.is_ascii() => Ok(v.as_bytes()[0]),
+            Some(v) => Err(fail(key, format!("{v:?} must be one ASCII character (or \"tab\")"))),
+        }
+    };
+    let delimiter = byte("delimiter", raw.delimiter, b',')?;
+    let quote = byte("quote", raw.quote, b'"')?;
+    let encoding = match raw.encoding.as_deref() {
+        None => encoding_rs::UTF_8,
+        Some(label) => encoding_rs::Encoding::for_label(label.as_bytes()).ok_or_else(|| {
+            fail("encoding", format!("unknown encoding {label:?} (e.g. \"utf-8\", \"windows-1252\", \"latin1\")"))
+        })?,
+    };
+    let date_formats = raw.date_formats.unwrap_or_else(|| {
+        ["%Y-%m-%dT%H:%M:%S%:z", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"].map(String::from).to_vec()
+    });
+    if date_formats.is_empty() {
+        return Err(fail("date_formats", "needs at least one format".into()));
+    }
+    let file_name_time = match (raw.file_name_time, raw.file_name_time_format) {
+        (None, None) => None,
+        (Some(re), Some(format)) => {
+            let regex = regex::Regex::new(&re).map_err(|e| fail("file_name_time", e.to_string()))?;
+            if regex.capture_names().all(|n| n != Some("ts")) {
+                return Err(fail("file_name_time", "needs a named group (?<ts>...)".into()));
+            }
+            Some(FileNameTime { regex, format })
+        }
+        (Some(_), None) => {
+            return Err(fail("file_name_time_format", "missing: the strftime format of (?<ts>...)".into()));
+        }
+        (None, Some(_)) => return Err(fail("file_name_time", "missing: a regex with a named group (?<ts>...)".into())),
+    };
+    Ok(CsvMapping {
+        name: raw.name.unwrap_or_else(|| pattern.clone()),
+        pattern,
+        matcher,
+        kind,
+        columns,
+        date_formats,
+        delimiter,
+        quote,
+        encoding,
+        file_name_time,
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawSource {
     name: Option<String>,
     kind: Option<String>,
@@ -678,6 +822,32 @@ mod tests {
         assert_eq!(source.settle, Duration::from_secs(5));
         assert!(source.require_trigger);
         assert_eq!(source.after_ingest, AfterIngest::Keep);
+        assert_eq!(config.csv.len(), 6, "built-in CSV mappings when none is configured");
+    }
+
+    #[test]
+    fn a_csv_mapping_is_read_with_aliases_encoding_and_a_file_name_time() {
+        let config = load(
+            r#"
+            [[csv.mapping]]
+            pattern = "CENSUS*.TXT"
+            kind = "census"
+            columns = { mrn = ["MRN", "PatientID"], location = "Bed" }
+            delimiter = "tab"
+            encoding = "latin1"
+            file_name_time = '(?<ts>\d{8})'
+            file_name_time_format = "%Y%m%d"
+            "#,
+        )
+        .expect("valid");
+        let [m] = config.csv.as_slice() else { panic!("{:?}", config.csv) };
+        assert_eq!(m.name, "CENSUS*.TXT");
+        assert!(m.matches_name("census_20261124.txt"));
+        assert_eq!(m.delimiter, b'\t');
+        assert_eq!(m.encoding, encoding_rs::WINDOWS_1252);
+        assert_eq!(m.columns["mrn"], ["MRN", "PatientID"]);
+        assert_eq!(m.expected_columns(), ["MRN"]);
+        assert_eq!(config.parse_options().csv.len(), 1);
     }
 
     #[test]
@@ -691,6 +861,20 @@ mod tests {
             ("surprise = 1", "line 1"),
             ("[hl7]\ndefault_charset = \"klingon\"", "hl7.default_charset"),
             ("[mcp]\nbind = \"0.0.0.0\"", "mcp.bind"),
+            ("[[csv.mapping]]\npattern = \"a*.csv\"\nkind = \"census\"", "csv.mapping[0].columns.mrn"),
+            ("[[csv.mapping]]\npattern = \"a*.csv\"\nkind = \"vitals\"", "csv.mapping[0].kind"),
+            (
+                "[[csv.mapping]]\npattern = \"a*.csv\"\nkind = \"census\"\ncolumns = { mrn = \"MRN\", shoe = \"X\" }",
+                "csv.mapping[0].columns.shoe",
+            ),
+            (
+                "[[csv.mapping]]\npattern = \"a*.csv\"\nkind = \"census\"\ncolumns = { mrn = \"MRN\" }\nencoding = \"ebcdic-ish\"",
+                "csv.mapping[0].encoding",
+            ),
+            (
+                "[[csv.mapping]]\npattern = \"a*.csv\"\nkind = \"census\"\ncolumns = { mrn = \"MRN\" }\nfile_name_time = \"(\\\\d+)\"\nfile_name_time_format = \"%Y\"",
+                "csv.mapping[0].file_name_time",
+            ),
             ("[[mcp.token]]\nsha256 = \"abc\"\nidentity = \"x\"\nrole = \"clinician\"", "mcp.token[0].sha256"),
             ("[[mcp.role]]\nname = \"r\"\ntools = [\"drop_table\"]", "mcp.role[0].tools"),
             ("data_dir = \"/srv/x/data\"\n[[source]]\nname = \"a\"\npath = \"/srv/x\"", "source[0].path"),

@@ -222,6 +222,11 @@ pub enum Record {
     Problem(Problem),
     Medication(Medication),
     Document(Document),
+    /// A census file's full list of the patients on its source's panel today: the others leave
+    /// the panel (unless a fresher export says otherwise).
+    Census {
+        mrns: Vec<String>,
+    },
 }
 
 impl Record {
@@ -235,6 +240,7 @@ impl Record {
             Record::Problem(_) => "problem",
             Record::Medication(_) => "medication",
             Record::Document(_) => "document",
+            Record::Census { .. } => "census",
         }
     }
 }
@@ -269,7 +275,8 @@ pub struct Reject {
 /// Where a file's `exported_at` came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExportedAtOrigin {
-    /// FHS-7, BHS-7 or MSH-7 of the first message, named by the segment.
+    /// FHS-7, BHS-7 or MSH-7 of the first message, named by the segment; for CSV, `CSV column`
+    /// or `file name`.
     Header(&'static str),
     /// The file's modification time (no header carried a usable timestamp).
     Mtime,

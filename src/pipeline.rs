@@ -108,10 +108,10 @@ impl Pipeline {
         tracing::info!(source = intake.source, file = %file_name(intake.path), bytes = bytes.len(), "taking file");
         let fs_meta = std::fs::metadata(intake.path).map_err(io)?;
         let sha256 = hex(&Sha256::digest(&bytes));
-        let parsed = parse::parse_file(&bytes, &self.options);
+        let parsed = parse::parse_named(&file_name(intake.path), &bytes, &self.options);
         let (kind, exported_at) = match &parsed {
             Ok((kind, file)) => (*kind, file.exported_at),
-            Err(_) => (parse::sniff(&bytes), None),
+            Err(_) => (parse::sniff_named(&file_name(intake.path), &bytes, &self.options), None),
         };
         let (exported_at, exported_at_origin) = exported_at.unwrap_or((mtime_of(&fs_meta), "mtime"));
         let meta = FileMeta {

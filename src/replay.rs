@@ -188,7 +188,8 @@ fn header_time(path: &Path, options: &crate::parse::ParseOptions) -> anyhow::Res
     let meta = file.metadata()?;
     let mut prefix = Vec::with_capacity(HEADER_PREFIX);
     file.take(HEADER_PREFIX as u64).read_to_end(&mut prefix)?;
-    Ok(crate::parse::exported_at_hint(&prefix, options)
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    Ok(crate::parse::exported_at_hint(&name, &prefix, options)
         .map(|(t, _)| t)
         .unwrap_or_else(|| crate::pipeline::mtime_of(&meta)))
 }

@@ -1,6 +1,7 @@
 //! Parsers: pure functions from a file's bytes to normalized records and per-message rejects.
 //! No I/O, no SQLite, no clock: the pipeline reads the file and decides what to do with the result.
 
+pub mod csv;
 pub mod hl7;
 
 use crate::model::{ParsedFile, Reject};
@@ -15,11 +16,18 @@ pub struct ParseOptions {
     pub mrn: MrnRule,
     /// How to read a file that is not valid UTF-8 and whose MSH-18 names no known charset.
     pub default_charset: &'static encoding_rs::Encoding,
+    /// How to read CSV files, by file name (`[[csv.mapping]]`, else the built-in mappings).
+    pub csv: Vec<csv::CsvMapping>,
 }
 
 impl Default for ParseOptions {
     fn default() -> Self {
-        ParseOptions { zone: Zone::Host, mrn: MrnRule::default(), default_charset: encoding_rs::WINDOWS_1252 }
+        ParseOptions {
+            zone: Zone::Host,
+            mrn: MrnRule::default(),
+            default_charset: encoding_rs::WINDOWS_1252,
+            csv: csv::built_in_mappings(),
+        }
     }
 }
 
@@ -42,6 +50,7 @@ impl Default for MrnRule {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileKind {
     Hl7,
+    Csv,
     Unknown,
 }
 
@@ -49,6 +58,7 @@ impl FileKind {
     pub fn as_str(&self) -> &'static str {
         match self {
             FileKind::Hl7 => "hl7",
+            FileKind::Csv => "csv",
             FileKind::Unknown => "unknown",
         }
     }
@@ -67,6 +77,20 @@ pub enum FileError {
         rejects.len(), rejects.first().map_or(1, |r| r.line),
         rejects.first().map_or("no MSH segment", |r| r.reason.as_str()))]
     NothingUsable { rejects: Vec<Reject> },
+    /// A CSV file whose header has the required columns of no mapping for its name.
+    #[error("the CSV header matches no mapping: {}", expected_columns(expected))]
+    CsvHeader { expected: Vec<(String, Vec<String>)> },
+    /// A CSV file with a header and no row at all (a census of nobody would empty the panel).
+    #[error("the CSV file has a header but no rows")]
+    CsvNoRows,
+}
+
+fn expected_columns(expected: &[(String, Vec<String>)]) -> String {
+    expected
+        .iter()
+        .map(|(name, columns)| format!("{name} expected {}", columns.join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Tell the format of a file from its first bytes.
@@ -74,19 +98,47 @@ pub fn sniff(bytes: &[u8]) -> FileKind {
     if hl7::looks_like_hl7(bytes) { FileKind::Hl7 } else { FileKind::Unknown }
 }
 
-/// Parse a whole file. A file whose every message was rejected is a [`FileError`], so that it is
-/// quarantined rather than recorded as ingested with nothing in it.
+/// Tell the format of a file from its first bytes, then its name: HL7 content is HL7 whatever the
+/// name; otherwise a name that a CSV mapping serves (or any `*.csv`) is CSV.
+pub fn sniff_named(file_name: &str, bytes: &[u8], options: &ParseOptions) -> FileKind {
+    match sniff(bytes) {
+        FileKind::Unknown if !csv::candidates(file_name, &options.csv).is_empty() => FileKind::Csv,
+        kind => kind,
+    }
+}
+
+/// Parse a whole file whose name is not known (HL7 only): see [`parse_named`].
 pub fn parse_file(bytes: &[u8], options: &ParseOptions) -> Result<(FileKind, ParsedFile), FileError> {
+    parse_named("", bytes, options)
+}
+
+/// Parse a whole file; `file_name` (no directory) chooses the CSV mapping. A file whose every
+/// message was rejected is a [`FileError`], so that it is quarantined rather than recorded as
+/// ingested with nothing in it.
+pub fn parse_named(file_name: &str, bytes: &[u8], options: &ParseOptions) -> Result<(FileKind, ParsedFile), FileError> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(FileError::Empty);
     }
-    match sniff(bytes) {
+    match sniff_named(file_name, bytes, options) {
         FileKind::Hl7 => {
             let parsed = hl7::parse(bytes, options);
             if parsed.messages.is_empty() {
                 return Err(FileError::NothingUsable { rejects: parsed.rejects });
             }
             Ok((FileKind::Hl7, parsed))
+        }
+        FileKind::Csv => {
+            let candidates = csv::candidates(file_name, &options.csv);
+            let parsed = csv::parse(file_name, bytes, &candidates, options.zone)
+                .map_err(|m| FileError::CsvHeader { expected: m.expected })?;
+            if parsed.messages.is_empty() {
+                return Err(if parsed.rejects.is_empty() {
+                    FileError::CsvNoRows
+                } else {
+                    FileError::NothingUsable { rejects: parsed.rejects }
+                });
+            }
+            Ok((FileKind::Csv, parsed))
         }
         FileKind::Unknown => Err(FileError::Unrecognised { head: describe_head(bytes) }),
     }
@@ -102,14 +154,19 @@ fn describe_head(bytes: &[u8]) -> String {
 /// The export time that a file's header declares, read from its first bytes only (the whole file is
 /// not needed to order a replay). `prefix` may end mid-message.
 pub fn exported_at_hint(
+    file_name: &str,
     prefix: &[u8],
     options: &ParseOptions,
 ) -> Option<(chrono::DateTime<chrono::Utc>, &'static str)> {
-    match sniff(prefix) {
+    match sniff_named(file_name, prefix, options) {
         FileKind::Hl7 => {
             // Cut at the last segment end so that a truncated tail does not become a reject.
             let end = prefix.iter().rposition(|&b| b == b'\r' || b == b'\n').map_or(prefix.len(), |i| i + 1);
             hl7::header_exported_at(&prefix[..end], options)
+        }
+        FileKind::Csv => {
+            let candidates = csv::candidates(file_name, &options.csv);
+            csv::exported_at_hint(file_name, prefix, &candidates, options.zone).map(|t| (t, "CSV"))
         }
         FileKind::Unknown => None,
     }

@@ -310,7 +310,24 @@ impl RecordWriter<'_> {
             Record::Problem(p) => self.problem(p),
             Record::Medication(m) => self.medication(m),
             Record::Document(d) => self.document(d),
+            Record::Census { mrns } => self.census(mrns),
         }
+    }
+
+    /// A census: this source's panel rows for patients not in `mrns` leave the panel, unless a
+    /// fresher export wrote them. The row takes this export's time, so that an older census
+    /// replayed later does not bring the patient back.
+    fn census(&self, mrns: &[String]) -> rusqlite::Result<()> {
+        let s = self.stamp;
+        let listed = serde_json::to_string(mrns).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        self.tx
+            .prepare_cached(
+                "UPDATE panel SET active = 0, source_file_id = ?3, exported_at = ?4, ingested_at = ?5
+                 WHERE source = ?1 AND active = 1 AND exported_at <= ?4
+                   AND patient_id NOT IN (SELECT id FROM patients WHERE mrn IN (SELECT value FROM json_each(?2)))",
+            )?
+            .execute(params![self.source, listed, s.file_id, s.exported_at, s.ingested_at])?;
+        Ok(())
     }
 
     /// The patient row for an MRN, created (with nothing but the MRN) if this is the first mention.
@@ -436,7 +453,8 @@ impl RecordWriter<'_> {
                 e.visit_number,
                 e.admitted_at.map(rfc3339),
                 e.discharged_at.map(rfc3339),
-                e.event,
+                // A census row is no event: the panel keeps its last one.
+                (!e.event.is_empty()).then_some(&e.event),
                 e.event_at.map(rfc3339),
                 s.file_id,
                 s.exported_at,
@@ -906,5 +924,40 @@ mod tests {
             strings(&conn, "SELECT active || ' ' || admitted_at || ' ' || ifnull(discharged_at, '-') FROM panel"),
             ["1 2026-11-24T08:00:00Z -"]
         );
+    }
+
+    #[test]
+    fn a_census_takes_the_absent_off_the_panel_and_an_older_census_does_not_bring_them_back() {
+        let join = |mrn: &str| {
+            Record::Panel(PanelEvent {
+                mrn: mrn.into(),
+                action: PanelAction::Join,
+                event: String::new(),
+                event_at: None,
+                location: None,
+                attending: None,
+                visit_number: None,
+                admitted_at: None,
+                discharged_at: None,
+            })
+        };
+        let census = |mrns: &[&str]| {
+            let mut records: Vec<Record> = mrns.iter().map(|m| join(m)).collect();
+            records.push(Record::Census { mrns: mrns.iter().map(|m| m.to_string()).collect() });
+            records
+        };
+        let active = |conn: &Connection| {
+            strings(conn, "SELECT p.mrn || x.active FROM panel x JOIN patients p ON p.id = x.patient_id ORDER BY p.mrn")
+        };
+        let (_dir, mut conn) = open();
+        write(&mut conn, 1, "2026-11-23T11:00:00Z", census(&["M1", "M2"]));
+        // A fresher ADT admit of M3 is not undone by an older census that does not list M3.
+        write(&mut conn, 2, "2026-11-24T12:00:00Z", vec![join("M3")]);
+        write(&mut conn, 3, "2026-11-24T11:00:00Z", census(&["M1"]));
+        assert_eq!(active(&conn), ["M11", "M20", "M31"]);
+        // Yesterday's census replayed late: M2 stays off.
+        write(&mut conn, 4, "2026-11-23T11:00:00Z", census(&["M1", "M2"]));
+        assert_eq!(active(&conn), ["M11", "M20", "M31"]);
+        assert_eq!(strings(&conn, "SELECT ifnull(last_event, '-') FROM panel GROUP BY last_event"), ["-"]);
     }
 }

@@ -103,10 +103,10 @@ fn every_tool_answers_with_the_contract_fields_freshness_and_snapshot() {
     ] {
         assert!(source.get(key).is_some(), "sources[0].{key} missing: {source}");
     }
-    assert_eq!(source["files_ingested"], 8);
+    assert_eq!(source["files_ingested"], 10);
     assert_eq!(source["last_export_at"], "2026-11-24T11:00:00Z");
     assert_eq!(status["counts"]["patients"], 21);
-    assert_eq!(status["counts"]["observations"], 492);
+    assert_eq!(status["counts"]["observations"], 496);
 
     let panel = answer(&results[2]);
     let patients = panel["patients"].as_array().expect("patients");

@@ -312,9 +312,12 @@ fn the_bundled_sample_exports_replay_with_built_in_defaults_to_the_documented_fi
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("snapshot: ingest-data/snapshot.db"), "{stdout}");
-    assert!(stdout.contains("files: 8 found · 8 ingested · 0 with rejects · 0 duplicate · 0 quarantined"), "{stdout}");
+    assert!(
+        stdout.contains("files: 10 found · 10 ingested · 0 with rejects · 0 duplicate · 0 quarantined"),
+        "{stdout}"
+    );
     // Figures from sample-exports/README.md.
-    assert!(stdout.contains("21 patients (19 on the panel) · 492 results (100 abnormal)"), "{stdout}");
+    assert!(stdout.contains("21 patients (19 on the panel) · 496 results (100 abnormal)"), "{stdout}");
     assert!(stdout.contains("27 medication orders · 33 problems · 11 allergies · 12 documents"), "{stdout}");
 
     let db = cwd.path().join("ingest-data/snapshot.db");
@@ -345,7 +348,7 @@ fn the_bundled_sample_exports_replay_with_built_in_defaults_to_the_documented_fi
 
     let again = run();
     assert_eq!(again.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&again.stdout).contains("0 ingested · 0 with rejects · 8 duplicate"));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("0 ingested · 0 with rejects · 10 duplicate"));
 }
 
 #[test]

@@ -1,0 +1,760 @@
+//! CSV exports (census, demographics, results, orders, problems, allergies): bytes and a
+//! [`CsvMapping`] in, records and per-row rejects out. Pure: no I/O, no clock.
+//!
+//! A mapping says which file names it serves (a glob), what kind of record each row is, which
+//! header names (aliases) hold which field, the date formats, delimiter, quote and encoding, and
+//! where the export time comes from. The header decides between mappings whose pattern matches:
+//! the first whose required columns are all present is used.
+
+use crate::model::{
+    Allergy, Medication, Observation, PanelAction, PanelEvent, ParsedFile, ParsedMessage, Patient, Problem,
+    ProblemOrigin, Record, Reject,
+};
+use crate::time::Zone;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use std::collections::BTreeMap;
+
+/// What each row of a CSV file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CsvKind {
+    /// Today's panel: every row is a patient on it; a patient absent from the file leaves it.
+    Census,
+    Patients,
+    Observations,
+    Medications,
+    Problems,
+    Allergies,
+}
+
+impl CsvKind {
+    pub const ALL: [CsvKind; 6] = [
+        CsvKind::Census,
+        CsvKind::Patients,
+        CsvKind::Observations,
+        CsvKind::Medications,
+        CsvKind::Problems,
+        CsvKind::Allergies,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CsvKind::Census => "census",
+            CsvKind::Patients => "patients",
+            CsvKind::Observations => "observations",
+            CsvKind::Medications => "medications",
+            CsvKind::Problems => "problems",
+            CsvKind::Allergies => "allergies",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<CsvKind> {
+        CsvKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// Fields that every row needs a column for.
+    pub fn required(&self) -> &'static [&'static str] {
+        match self {
+            CsvKind::Census | CsvKind::Patients => &["mrn"],
+            CsvKind::Observations => &["mrn", "order_id", "code", "value"],
+            CsvKind::Medications => &["mrn", "order_id", "name"],
+            CsvKind::Problems => &["mrn", "description"],
+            CsvKind::Allergies => &["mrn", "allergen"],
+        }
+    }
+
+    /// Fields read when their column is present (`exported_at` is accepted by every kind).
+    pub fn optional(&self) -> &'static [&'static str] {
+        match self {
+            CsvKind::Census => &[
+                "family_name",
+                "given_name",
+                "birth_date",
+                "sex",
+                "location",
+                "attending",
+                "visit_number",
+                "admitted_at",
+                "exported_at",
+            ],
+            CsvKind::Patients => &["family_name", "given_name", "birth_date", "sex", "exported_at"],
+            CsvKind::Observations => &[
+                "code_system",
+                "name",
+                "value_type",
+                "unit",
+                "reference_range",
+                "abnormal_flag",
+                "status",
+                "observed_at",
+                "resulted_at",
+                "exported_at",
+            ],
+            CsvKind::Medications => {
+                &["code", "code_system", "dose", "route", "frequency", "status", "start_at", "end_at", "exported_at"]
+            }
+            CsvKind::Problems => &["code", "code_system", "status", "onset_at", "resolved_at", "exported_at"],
+            CsvKind::Allergies => {
+                &["code", "code_system", "allergy_type", "severity", "reaction", "identified_at", "exported_at"]
+            }
+        }
+    }
+
+    pub fn knows(&self, field: &str) -> bool {
+        self.required().contains(&field) || self.optional().contains(&field)
+    }
+}
+
+/// A timestamp in the file name: the regex's `ts` group, read with a strftime `format` (in the
+/// configured zone unless the format has an offset).
+#[derive(Debug, Clone)]
+pub struct FileNameTime {
+    pub regex: regex::Regex,
+    pub format: String,
+}
+
+/// One `[[csv.mapping]]`, checked.
+#[derive(Debug, Clone)]
+pub struct CsvMapping {
+    pub name: String,
+    /// The file-name glob as written (case-insensitive).
+    pub pattern: String,
+    pub matcher: globset::GlobMatcher,
+    pub kind: CsvKind,
+    /// Field → header names that may hold it (compared trimmed, case-insensitively).
+    pub columns: BTreeMap<String, Vec<String>>,
+    /// strftime formats for dates and times, tried in order.
+    pub date_formats: Vec<String>,
+    pub delimiter: u8,
+    pub quote: u8,
+    /// Used when the file has no BOM (a UTF-8 or UTF-16 BOM always wins).
+    pub encoding: &'static encoding_rs::Encoding,
+    /// Where `exported_at` comes from when the header has no `exported_at` column.
+    pub file_name_time: Option<FileNameTime>,
+}
+
+impl CsvMapping {
+    pub fn matches_name(&self, file_name: &str) -> bool {
+        self.matcher.is_match(file_name)
+    }
+
+    /// The header names this mapping needs, one per required field (its first alias).
+    pub fn expected_columns(&self) -> Vec<String> {
+        self.kind
+            .required()
+            .iter()
+            .map(|f| self.columns.get(*f).and_then(|a| a.first()).cloned().unwrap_or_else(|| (*f).to_string()))
+            .collect()
+    }
+}
+
+/// Build a case-insensitive file-name matcher.
+pub fn glob(pattern: &str) -> Result<globset::GlobMatcher, String> {
+    globset::GlobBuilder::new(pattern)
+        .case_insensitive(true)
+        .literal_separator(true)
+        .build()
+        .map(|g| g.compile_matcher())
+        .map_err(|e| e.to_string())
+}
+
+/// The regex and format that read `NAME_20261124_0500.csv`.
+fn built_in_file_name_time() -> FileNameTime {
+    FileNameTime {
+        regex: regex::Regex::new(r"(?<ts>\d{8}_\d{4})").expect("built-in regex"),
+        format: "%Y%m%d_%H%M".into(),
+    }
+}
+
+/// A field and the header names that may hold it.
+type Aliases = (&'static str, &'static [&'static str]);
+
+/// The mappings used when the config names none: they serve `sample-exports/` and EHR reports
+/// with the usual header names.
+pub fn built_in_mappings() -> Vec<CsvMapping> {
+    let formats: Vec<String> = [
+        "%Y-%m-%dT%H:%M:%S%:z",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%m/%d/%Y %H:%M",
+        "%m/%d/%Y %I:%M %p",
+        "%Y-%m-%d",
+        "%m/%d/%Y",
+        "%Y%m%d%H%M%S",
+        "%Y%m%d",
+    ]
+    .map(String::from)
+    .to_vec();
+    let common: &[Aliases] = &[
+        ("mrn", &["MRN", "Medical Record Number", "PatientID", "Patient ID"]),
+        ("exported_at", &["Exported At", "Export Time", "Report Time"]),
+        ("code", &["Code"]),
+        ("code_system", &["Code System", "Coding System"]),
+        ("status", &["Status"]),
+    ];
+    let specific: [(&str, CsvKind, &str, &[Aliases]); 6] = [
+        (
+            "census",
+            CsvKind::Census,
+            "census_*.csv",
+            &[
+                ("family_name", &["Last Name", "Family Name"]),
+                ("given_name", &["First Name", "Given Name"]),
+                ("birth_date", &["DOB", "Date of Birth", "Birth Date"]),
+                ("sex", &["Sex", "Gender"]),
+                ("location", &["Location", "Bed"]),
+                ("attending", &["Attending", "Attending Physician"]),
+                ("visit_number", &["Visit Number", "Encounter"]),
+                ("admitted_at", &["Admitted", "Admit Date", "Admission Time"]),
+            ],
+        ),
+        (
+            "patients",
+            CsvKind::Patients,
+            "patients_*.csv",
+            &[
+                ("family_name", &["Last Name", "Family Name"]),
+                ("given_name", &["First Name", "Given Name"]),
+                ("birth_date", &["DOB", "Date of Birth", "Birth Date"]),
+                ("sex", &["Sex", "Gender"]),
+            ],
+        ),
+        (
+            "labs",
+            CsvKind::Observations,
+            "labs_*.csv",
+            &[
+                ("order_id", &["Order ID", "Accession", "Order Number"]),
+                ("code", &["Test Code", "LOINC", "Code"]),
+                ("name", &["Test Name", "Test"]),
+                ("value", &["Result", "Value"]),
+                ("value_type", &["Value Type"]),
+                ("unit", &["Units", "Unit"]),
+                ("reference_range", &["Reference Range", "Ref Range"]),
+                ("abnormal_flag", &["Flag", "Abnormal Flag"]),
+                ("observed_at", &["Collected", "Collection Time", "Observed At"]),
+                ("resulted_at", &["Resulted", "Result Time"]),
+            ],
+        ),
+        (
+            "medications",
+            CsvKind::Medications,
+            "medications_*.csv",
+            &[
+                ("order_id", &["Order ID", "Order Number"]),
+                ("name", &["Medication", "Drug"]),
+                ("dose", &["Dose"]),
+                ("route", &["Route"]),
+                ("frequency", &["Frequency"]),
+                ("start_at", &["Start", "Start Time"]),
+                ("end_at", &["End", "Stop", "End Time"]),
+            ],
+        ),
+        (
+            "problems",
+            CsvKind::Problems,
+            "problems_*.csv",
+            &[
+                ("description", &["Problem", "Description"]),
+                ("onset_at", &["Onset", "Onset Date"]),
+                ("resolved_at", &["Resolved", "Resolved Date"]),
+            ],
+        ),
+        (
+            "allergies",
+            CsvKind::Allergies,
+            "allergies_*.csv",
+            &[
+                ("allergen", &["Allergen", "Allergy"]),
+                ("allergy_type", &["Type", "Allergy Type"]),
+                ("severity", &["Severity"]),
+                ("reaction", &["Reaction"]),
+                ("identified_at", &["Identified", "Noted"]),
+            ],
+        ),
+    ];
+    specific
+        .into_iter()
+        .map(|(name, kind, pattern, fields)| {
+            let mut columns: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for (field, aliases) in fields.iter().chain(common) {
+                if kind.knows(field) {
+                    columns
+                        .entry((*field).to_string())
+                        .or_insert_with(|| aliases.iter().map(|a| (*a).to_string()).collect());
+                }
+            }
+            CsvMapping {
+                name: name.into(),
+                pattern: pattern.into(),
+                matcher: glob(pattern).expect("built-in glob"),
+                kind,
+                columns,
+                date_formats: formats.clone(),
+                delimiter: b',',
+                quote: b'"',
+                encoding: encoding_rs::UTF_8,
+                file_name_time: Some(built_in_file_name_time()),
+            }
+        })
+        .collect()
+}
+
+/// Why no mapping could read a file's header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderMismatch {
+    /// Per mapping tried: its name and the columns it expected.
+    pub expected: Vec<(String, Vec<String>)>,
+}
+
+/// The mappings that may serve a file: those whose pattern matches its name; for any other
+/// `*.csv`, every mapping (the header decides).
+pub fn candidates<'m>(file_name: &str, mappings: &'m [CsvMapping]) -> Vec<&'m CsvMapping> {
+    let named: Vec<&CsvMapping> = mappings.iter().filter(|m| m.matches_name(file_name)).collect();
+    if named.is_empty() && file_name.to_ascii_lowercase().ends_with(".csv") { mappings.iter().collect() } else { named }
+}
+
+/// Decode with the mapping's encoding; a BOM wins.
+fn decode(bytes: &[u8], encoding: &'static encoding_rs::Encoding) -> String {
+    encoding.decode(bytes).0.into_owned()
+}
+
+fn reader<'t>(text: &'t str, mapping: &CsvMapping) -> csv::Reader<&'t [u8]> {
+    csv::ReaderBuilder::new()
+        .delimiter(mapping.delimiter)
+        .quote(mapping.quote)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes())
+}
+
+fn normalise(header: &str) -> String {
+    header.trim().to_lowercase()
+}
+
+/// Field → column index, when every required field has a column.
+fn resolve(header: &csv::StringRecord, mapping: &CsvMapping) -> Option<BTreeMap<&'static str, usize>> {
+    let names: Vec<String> = header.iter().map(normalise).collect();
+    let mut found = BTreeMap::new();
+    for field in mapping.kind.required().iter().chain(mapping.kind.optional()) {
+        let aliases = mapping.columns.get(*field);
+        let at = aliases.and_then(|a| a.iter().find_map(|alias| names.iter().position(|n| *n == normalise(alias))));
+        match at {
+            Some(i) => {
+                found.insert(*field, i);
+            }
+            None if mapping.kind.required().contains(field) => return None,
+            None => {}
+        }
+    }
+    Some(found)
+}
+
+/// Pick the mapping for a file: the first candidate whose required columns are in the header.
+fn choose<'m>(
+    bytes: &[u8],
+    candidates: &[&'m CsvMapping],
+) -> Result<(&'m CsvMapping, String, BTreeMap<&'static str, usize>), HeaderMismatch> {
+    for mapping in candidates {
+        let text = decode(bytes, mapping.encoding);
+        let mut rdr = reader(&text, mapping);
+        let mut header = csv::StringRecord::new();
+        if rdr.read_record(&mut header).unwrap_or(false)
+            && let Some(columns) = resolve(&header, mapping)
+        {
+            return Ok((mapping, text, columns));
+        }
+    }
+    Err(HeaderMismatch { expected: candidates.iter().map(|m| (m.name.clone(), m.expected_columns())).collect() })
+}
+
+/// Parse a CSV file with the first candidate mapping whose required columns its header has.
+pub fn parse(
+    file_name: &str,
+    bytes: &[u8],
+    candidates: &[&CsvMapping],
+    zone: Zone,
+) -> Result<ParsedFile, HeaderMismatch> {
+    let (mapping, text, columns) = choose(bytes, candidates)?;
+    let mut rdr = reader(&text, mapping);
+    let mut header = csv::StringRecord::new();
+    let _ = rdr.read_record(&mut header);
+    let header_names: Vec<String> = header.iter().map(|h| h.trim().to_string()).collect();
+    let ctx = Context { mapping, columns: &columns, header: &header_names, zone };
+
+    let mut file = ParsedFile::default();
+    let mut census: Vec<String> = Vec::new();
+    let mut index = 0;
+    let mut record = csv::StringRecord::new();
+    loop {
+        let line = rdr.position().line() as usize;
+        match rdr.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                index += 1;
+                let line = e.position().map_or(line, |p| p.line() as usize);
+                file.rejects.push(reject(index, line, None, format!("unreadable CSV row: {e}"), String::new()));
+                continue;
+            }
+        }
+        index += 1;
+        let line = record.position().map_or(line, |p| p.line() as usize);
+        let raw = record.iter().collect::<Vec<_>>().join(&char::from(mapping.delimiter).to_string());
+        if record.len() != header.len() {
+            let reason = format!("wrong column count: {} fields, the header has {}", record.len(), header.len());
+            file.rejects.push(reject(index, line, None, reason, raw));
+            continue;
+        }
+        let row = Row { ctx: &ctx, record: &record };
+        if mapping.kind == CsvKind::Census
+            && let Some(mrn) = row.text("mrn")
+        {
+            // Even a rejected row names a patient who is on today's census.
+            census.push(mrn);
+        }
+        if file.exported_at.is_none()
+            && let Ok(Some(t)) = row.time("exported_at")
+        {
+            file.exported_at = Some((t, "CSV column"));
+        }
+        match row.records() {
+            Ok(records) => file.messages.push(ParsedMessage {
+                index,
+                control_id: None,
+                message_type: format!("CSV {}", mapping.kind.as_str()),
+                records,
+            }),
+            Err((segment, reason)) => file.rejects.push(reject(index, line, Some(segment), reason, raw)),
+        }
+    }
+    if file.exported_at.is_none() {
+        file.exported_at = file_name_time(file_name, mapping, zone).map(|t| (t, "file name"));
+    }
+    if mapping.kind == CsvKind::Census
+        && let Some(last) = file.messages.last_mut()
+    {
+        census.sort();
+        census.dedup();
+        last.records.push(Record::Census { mrns: census });
+    }
+    Ok(file)
+}
+
+/// The export time a CSV file declares (a column of its first row, else its name), read from its
+/// first bytes only.
+pub fn exported_at_hint(
+    file_name: &str,
+    prefix: &[u8],
+    candidates: &[&CsvMapping],
+    zone: Zone,
+) -> Option<DateTime<Utc>> {
+    let (mapping, text, columns) = choose(prefix, candidates).ok()?;
+    let mut rdr = reader(&text, mapping);
+    let mut header = csv::StringRecord::new();
+    let _ = rdr.read_record(&mut header);
+    let ctx = Context { mapping, columns: &columns, header: &[], zone };
+    let mut record = csv::StringRecord::new();
+    let from_column = match rdr.read_record(&mut record) {
+        Ok(true) => Row { ctx: &ctx, record: &record }.time("exported_at").ok().flatten(),
+        _ => None,
+    };
+    from_column.or_else(|| file_name_time(file_name, mapping, zone))
+}
+
+fn file_name_time(file_name: &str, mapping: &CsvMapping, zone: Zone) -> Option<DateTime<Utc>> {
+    let rule = mapping.file_name_time.as_ref()?;
+    let ts = rule.regex.captures(file_name)?.name("ts")?.as_str().to_string();
+    parse_time(&ts, std::slice::from_ref(&rule.format), zone)
+}
+
+/// Read a date/time with the formats in order: with an offset, else a local time in `zone`, else a
+/// date (midnight in `zone`).
+pub fn parse_time(value: &str, formats: &[String], zone: Zone) -> Option<DateTime<Utc>> {
+    for f in formats {
+        if let Ok(t) = DateTime::parse_from_str(value, f) {
+            return Some(t.with_timezone(&Utc));
+        }
+        if let Ok(t) = NaiveDateTime::parse_from_str(value, f) {
+            return Some(zone.to_utc(t));
+        }
+        if let Ok(d) = NaiveDate::parse_from_str(value, f) {
+            return Some(zone.to_utc(d.and_hms_opt(0, 0, 0)?));
+        }
+    }
+    None
+}
+
+fn parse_date(value: &str, formats: &[String]) -> Option<NaiveDate> {
+    formats.iter().find_map(|f| {
+        NaiveDate::parse_from_str(value, f)
+            .ok()
+            .or_else(|| NaiveDateTime::parse_from_str(value, f).ok().map(|t| t.date()))
+    })
+}
+
+fn reject(index: usize, line: usize, segment: Option<String>, reason: String, raw: String) -> Reject {
+    Reject { index, line, control_id: None, segment, reason, raw }
+}
+
+struct Context<'a> {
+    mapping: &'a CsvMapping,
+    columns: &'a BTreeMap<&'static str, usize>,
+    /// The header as written, to name the column at fault.
+    header: &'a [String],
+    zone: Zone,
+}
+
+struct Row<'a> {
+    ctx: &'a Context<'a>,
+    record: &'a csv::StringRecord,
+}
+
+/// (column at fault, reason)
+type RowError = (String, String);
+
+impl Row<'_> {
+    fn column(&self, field: &str) -> String {
+        self.ctx.columns.get(field).and_then(|&i| self.ctx.header.get(i)).cloned().unwrap_or_else(|| field.into())
+    }
+
+    /// The field's value, trimmed; `None` when the column is absent or the cell empty.
+    fn text(&self, field: &str) -> Option<String> {
+        let i = *self.ctx.columns.get(field)?;
+        let value = self.record.get(i)?.trim();
+        // A quoted field may span lines: keep its line breaks as `\n`, whatever the file used.
+        (!value.is_empty()).then(|| value.replace("\r\n", "\n"))
+    }
+
+    fn required(&self, field: &str) -> Result<String, RowError> {
+        self.text(field).ok_or_else(|| (self.column(field), format!("missing {}", field.replace('_', " "))))
+    }
+
+    fn time(&self, field: &str) -> Result<Option<DateTime<Utc>>, RowError> {
+        let Some(value) = self.text(field) else { return Ok(None) };
+        parse_time(&value, &self.ctx.mapping.date_formats, self.ctx.zone).map(Some).ok_or_else(|| {
+            (
+                self.column(field),
+                format!("unparsable date/time (formats tried: {})", self.ctx.mapping.date_formats.join(", ")),
+            )
+        })
+    }
+
+    fn date(&self, field: &str) -> Result<Option<NaiveDate>, RowError> {
+        let Some(value) = self.text(field) else { return Ok(None) };
+        parse_date(&value, &self.ctx.mapping.date_formats).map(Some).ok_or_else(|| {
+            (
+                self.column(field),
+                format!("unparsable date (formats tried: {})", self.ctx.mapping.date_formats.join(", ")),
+            )
+        })
+    }
+
+    fn patient(&self, mrn: &str, registration: bool) -> Result<Patient, RowError> {
+        Ok(Patient {
+            mrn: mrn.to_string(),
+            identifiers: Vec::new(),
+            family_name: self.text("family_name"),
+            given_name: self.text("given_name"),
+            birth_date: self.date("birth_date")?,
+            sex: self.text("sex"),
+            registration,
+        })
+    }
+
+    fn has_demographics(&self) -> bool {
+        ["family_name", "given_name", "birth_date", "sex"].iter().any(|f| self.text(f).is_some())
+    }
+
+    /// The records of one row, or the column at fault and why.
+    fn records(&self) -> Result<Vec<Record>, RowError> {
+        let mrn = self.required("mrn")?;
+        self.time("exported_at")?;
+        let t = |field| self.text(field);
+        let records = match self.ctx.mapping.kind {
+            CsvKind::Census => {
+                let mut out = Vec::new();
+                if self.has_demographics() {
+                    out.push(Record::Patient(self.patient(&mrn, false)?));
+                }
+                out.push(Record::Panel(PanelEvent {
+                    mrn,
+                    action: PanelAction::Join,
+                    // Not an ADT event: the panel keeps its last event.
+                    event: String::new(),
+                    event_at: None,
+                    location: t("location"),
+                    attending: t("attending"),
+                    visit_number: t("visit_number"),
+                    admitted_at: self.time("admitted_at")?,
+                    discharged_at: None,
+                }));
+                out
+            }
+            CsvKind::Patients => vec![Record::Patient(self.patient(&mrn, true)?)],
+            CsvKind::Observations => {
+                let value = self.required("value")?;
+                let numeric_value = value.parse::<f64>().ok().filter(|v| v.is_finite());
+                let value_type =
+                    t("value_type").or_else(|| Some(if numeric_value.is_some() { "NM" } else { "ST" }.to_string()));
+                vec![Record::Observation(Observation {
+                    order_id: self.required("order_id")?,
+                    code: self.required("code")?,
+                    code_system: t("code_system"),
+                    name: t("name"),
+                    numeric_value: numeric_value.filter(|_| value_type.as_deref() == Some("NM")),
+                    value_type,
+                    value: Some(value),
+                    unit: t("unit"),
+                    reference_range: t("reference_range"),
+                    abnormal_flag: t("abnormal_flag"),
+                    status: t("status"),
+                    observed_at: self.time("observed_at")?,
+                    resulted_at: self.time("resulted_at")?,
+                    mrn,
+                })]
+            }
+            CsvKind::Medications => vec![Record::Medication(Medication {
+                order_id: self.required("order_id")?,
+                name: self.required("name")?,
+                code: t("code"),
+                code_system: t("code_system"),
+                dose: t("dose"),
+                route: t("route"),
+                frequency: t("frequency"),
+                status: t("status").map(|s| s.to_lowercase()),
+                start_at: self.time("start_at")?,
+                end_at: self.time("end_at")?,
+                mrn,
+            })],
+            CsvKind::Problems => vec![Record::Problem(Problem {
+                description: self.required("description")?,
+                code: t("code"),
+                code_system: t("code_system"),
+                status: t("status").map(|s| s.to_lowercase()),
+                onset_at: self.time("onset_at")?,
+                resolved_at: self.time("resolved_at")?,
+                origin: ProblemOrigin::ProblemList,
+                deleted: false,
+                mrn,
+            })],
+            CsvKind::Allergies => vec![Record::Allergy(Allergy {
+                allergen: self.required("allergen")?,
+                code: t("code"),
+                code_system: t("code_system"),
+                allergy_type: t("allergy_type"),
+                severity: t("severity"),
+                reaction: t("reaction"),
+                identified_at: self.time("identified_at")?,
+                mrn,
+            })],
+        };
+        Ok(records)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc() -> Zone {
+        Zone::parse("UTC").expect("zone")
+    }
+
+    fn run(name: &str, bytes: &[u8]) -> Result<ParsedFile, HeaderMismatch> {
+        let mappings = built_in_mappings();
+        let c = candidates(name, &mappings);
+        parse(name, bytes, &c, utc())
+    }
+
+    fn records(file: &ParsedFile) -> Vec<&Record> {
+        file.messages.iter().flat_map(|m| &m.records).collect()
+    }
+
+    #[test]
+    fn a_census_joins_every_row_and_lists_the_mrns_and_the_export_time_comes_from_the_name() {
+        let csv = "MRN,Last Name,First Name,Location,Attending,Admitted\r\n\
+                   MRN2,Beta,Bo,5W-502-A,\"Orsolini, Marco\",2026-11-22 16:10\r\n\
+                   MRN1,Alpha,Al,5W-501-A,\"Fairweather, Helena\",2026-11-19 14:30\r\n";
+        let file = run("census_5W_20261124_0500.csv", csv.as_bytes()).expect("parsed");
+        assert!(file.rejects.is_empty(), "{:?}", file.rejects);
+        assert_eq!(
+            file.exported_at.map(|(t, o)| (t.to_rfc3339(), o)),
+            Some(("2026-11-24T05:00:00+00:00".into(), "file name"))
+        );
+        let all = records(&file);
+        let Record::Panel(p) = all[1] else { panic!("{all:?}") };
+        assert_eq!(p.attending.as_deref(), Some("Orsolini, Marco"));
+        assert_eq!(p.admitted_at.map(|t| t.to_rfc3339()).as_deref(), Some("2026-11-22T16:10:00+00:00"));
+        assert_eq!(all.last(), Some(&&Record::Census { mrns: vec!["MRN1".into(), "MRN2".into()] }));
+    }
+
+    #[test]
+    fn a_rejected_census_row_still_keeps_its_patient_on_the_panel() {
+        let csv = "MRN,Admitted\nMRN1,2026-11-22 08:00\nMRN2,not a date\n";
+        let file = run("census_5W_20261124_0500.csv", csv.as_bytes()).expect("parsed");
+        assert_eq!(file.rejects.len(), 1);
+        assert_eq!(records(&file).last(), Some(&&Record::Census { mrns: vec!["MRN1".into(), "MRN2".into()] }));
+    }
+
+    #[test]
+    fn quoted_fields_keep_commas_and_newlines_and_line_numbers_count_physical_lines() {
+        let csv = "MRN,Order ID,Test Code,Test Name,Result,Collected\n\
+                   MRN1,F1,600-7,\"Culture, blood\",\"No growth.\nFinal to follow.\",2026-11-24 03:00\n\
+                   ,F1,2345-7,Glucose,98,2026-11-24 03:00\n\
+                   MRN1,F1,2345-7,Glucose,98,yesterday\n\
+                   MRN1,F1,2345-7\n";
+        let file = run("labs_x.csv", csv.as_bytes()).expect("parsed");
+        let Record::Observation(o) = records(&file)[0] else { panic!() };
+        assert_eq!(o.name.as_deref(), Some("Culture, blood"));
+        assert_eq!(o.value.as_deref(), Some("No growth.\nFinal to follow."));
+        assert_eq!(o.value_type.as_deref(), Some("ST"));
+        let got: Vec<(usize, usize, Option<&str>)> =
+            file.rejects.iter().map(|r| (r.index, r.line, r.segment.as_deref())).collect();
+        assert_eq!(got, [(2, 4, Some("MRN")), (3, 5, Some("Collected")), (4, 6, None)]);
+        assert!(file.rejects[2].reason.starts_with("wrong column count"), "{:?}", file.rejects[2]);
+    }
+
+    #[test]
+    fn windows_1252_and_a_utf8_bom_are_decoded() {
+        let mut latin = b"MRN;Nom\nMRN1;Ren\xe9e\n".to_vec();
+        let mut mapping = built_in_mappings().remove(1);
+        mapping.delimiter = b';';
+        mapping.encoding = encoding_rs::WINDOWS_1252;
+        mapping.columns.insert("given_name".into(), vec!["Nom".into()]);
+        let file = parse("p.csv", &latin, &[&mapping], utc()).expect("parsed");
+        let Record::Patient(p) = records(&file)[0] else { panic!() };
+        assert_eq!(p.given_name.as_deref(), Some("Renée"));
+
+        latin = b"\xef\xbb\xbfMRN;Nom\nMRN1;Ren\xc3\xa9e\n".to_vec();
+        let file = parse("p.csv", &latin, &[&mapping], utc()).expect("a BOM wins over the mapping's encoding");
+        let Record::Patient(p) = records(&file)[0] else { panic!() };
+        assert_eq!(p.given_name.as_deref(), Some("Renée"));
+    }
+
+    #[test]
+    fn an_unknown_header_names_the_columns_each_mapping_expected() {
+        let err = run("report.csv", b"Name,Score\nx,1\n").expect_err("no mapping");
+        let labs = err.expected.iter().find(|(n, _)| n == "labs").expect("labs tried");
+        assert_eq!(labs.1, ["MRN", "Order ID", "Test Code", "Result"]);
+        assert_eq!(err.expected.len(), built_in_mappings().len());
+    }
+
+    #[test]
+    fn each_kind_makes_its_record() {
+        let cases: [(&str, &str, &str); 4] = [
+            (
+                "medications_1.csv",
+                "MRN,Order ID,Medication,Status,Start\nM,RX1,Apixaban,Active,2026-11-24 08:00\n",
+                "medication",
+            ),
+            ("problems_1.csv", "MRN,Code,Problem,Onset\nM,I10,Hypertension,2019-01-01\n", "problem"),
+            ("allergies_1.csv", "MRN,Allergen,Reaction\nM,Penicillin,Hives\n", "allergy"),
+            ("patients_1.csv", "MRN,Last Name,DOB\nM,Alpha,1950-02-14\n", "patient"),
+        ];
+        for (name, csv, kind) in cases {
+            let file = run(name, csv.as_bytes()).expect(name);
+            assert!(file.rejects.is_empty(), "{name}: {:?}", file.rejects);
+            assert_eq!(records(&file).iter().map(|r| r.kind()).collect::<Vec<_>>(), [kind], "{name}");
+        }
+    }
+}

@@ -1,0 +1,219 @@
+//! CSV exports through the built binary: each mapping kind, encodings, quoting, rejects,
+//! quarantine of an unknown header, and census panel membership with precedence.
+
+use crate::util::{Workspace, samples};
+use std::path::{Path, PathBuf};
+
+fn write(ws: &Workspace, rel: &str, bytes: &[u8]) -> PathBuf {
+    let path = ws.path(rel);
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&path, bytes).expect("write fixture");
+    path
+}
+
+fn on_panel(ws: &Workspace) -> Vec<String> {
+    ws.query_strings(
+        "SELECT p.mrn FROM panel x JOIN patients p ON p.id = x.patient_id WHERE x.active = 1 ORDER BY p.mrn",
+    )
+}
+
+#[test]
+fn every_mapping_kind_lands_with_the_built_in_mappings() {
+    let ws = Workspace::new();
+    let files: [(&str, &str); 6] = [
+        (
+            "census_5W_20261124_0500.csv",
+            "MRN,Last Name,First Name,Location,Attending,Admitted\n\
+             M1,Alpha,Ann,5W-501-A,\"Fairweather, Helena\",2026-11-22 08:00\n",
+        ),
+        (
+            "patients_5W_20261124_0500.csv",
+            "Medical Record Number,Last Name,First Name,DOB,Sex\nM2,Beta,Bo,1950-02-14,M\n",
+        ),
+        (
+            "labs_5W_20261124_0500.csv",
+            "PatientID,Order ID,Test Code,Code System,Test Name,Result,Units,Flag,Status,Collected\n\
+             M1,F1,2823-3,LN,Potassium,5.9,mmol/L,H,F,2026-11-24 03:00\n",
+        ),
+        (
+            "medications_5W_20261124_0500.csv",
+            "MRN,Order ID,Medication,Dose,Route,Frequency,Status,Start\n\
+             M1,RX1,Apixaban,5 mg,PO,BID,Active,2026-11-23 09:00\n",
+        ),
+        (
+            "problems_5W_20261124_0500.csv",
+            "MRN,Code,Code System,Problem,Status,Onset\nM1,I10,I10,Hypertension,Active,2019-01-01\n",
+        ),
+        ("allergies_5W_20261124_0500.csv", "MRN,Allergen,Type,Severity,Reaction\nM1,Penicillin,DA,SV,Hives\n"),
+    ];
+    for (name, text) in files {
+        write(&ws, &format!("exports/{name}"), text.as_bytes());
+    }
+    let (code, out) = ws.replay(&[&ws.path("exports")]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("6 ingested · 0 with rejects"), "{out}");
+    assert_eq!(ws.query_strings("SELECT DISTINCT kind FROM source_files"), ["csv"]);
+    assert_eq!(ws.query_strings("SELECT DISTINCT exported_at FROM source_files"), ["2026-11-24T11:00:00Z"]);
+    assert_eq!(on_panel(&ws), ["M1"]);
+    assert_eq!(
+        ws.query_strings("SELECT location || ' ' || attending || ' ' || admitted_at FROM panel"),
+        ["5W-501-A Fairweather, Helena 2026-11-22T14:00:00Z"]
+    );
+    assert_eq!(
+        ws.query_strings(
+            "SELECT mrn || ' ' || family_name || ' ' || ifnull(birth_date, '-') FROM patients ORDER BY mrn"
+        ),
+        ["M1 Alpha -", "M2 Beta 1950-02-14"]
+    );
+    assert_eq!(
+        ws.query_strings("SELECT value || ' ' || abnormal_flag || ' ' || observed_at FROM observations"),
+        ["5.9 H 2026-11-24T09:00:00Z"]
+    );
+    assert_eq!(ws.query_strings("SELECT name || ' ' || status FROM medications"), ["Apixaban active"]);
+    assert_eq!(ws.query_strings("SELECT description || ' ' || status FROM problems"), ["Hypertension active"]);
+    assert_eq!(ws.query_strings("SELECT allergen || ' ' || reaction FROM allergies"), ["Penicillin Hives"]);
+}
+
+#[test]
+fn windows_1252_and_utf8_bom_files_are_decoded() {
+    let mapping = r#"
+[[csv.mapping]]
+name = "legacy patients"
+pattern = "PAT*.txt"
+kind = "patients"
+encoding = "windows-1252"
+delimiter = ";"
+date_formats = ["%d.%m.%Y"]
+file_name_time = '(?<ts>\d{12})'
+file_name_time_format = "%Y%m%d%H%M"
+columns = { mrn = ["Patient-Nr", "MRN"], family_name = "Name", given_name = "Vorname", birth_date = "Geburtsdatum" }
+"#;
+    let ws = Workspace::with_config("include = [\"*.txt\"]", &format!("[mcp]\nport = 0\n{mapping}"));
+    let file = write(
+        &ws,
+        "exports/PAT202611240500.txt",
+        b"Patient-Nr;Name;Vorname;Geburtsdatum\r\nM1;Dupr\xe9;Ren\xe9e;01.02.1950\r\n",
+    );
+    let (code, out) = ws.replay(&[&file]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        ws.query_strings("SELECT family_name || ', ' || given_name || ' ' || birth_date FROM patients"),
+        ["Dupré, Renée 1950-02-01"]
+    );
+    assert_eq!(
+        ws.query_strings("SELECT exported_at || ' ' || exported_at_origin FROM source_files"),
+        ["2026-11-24T11:00:00Z file name"]
+    );
+
+    let ws = Workspace::new();
+    let mut bom = b"\xef\xbb\xbfMRN,Last Name,First Name\r\n".to_vec();
+    bom.extend_from_slice("M2,Gonçalves,Zoë\r\n".as_bytes());
+    let file = write(&ws, "exports/patients_20261124_0500.csv", &bom);
+    let (code, out) = ws.replay(&[&file]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        ws.query_strings("SELECT mrn || ' ' || family_name || ' ' || given_name FROM patients"),
+        ["M2 Gonçalves Zoë"]
+    );
+}
+
+#[test]
+fn quoted_fields_holding_commas_and_newlines_land_whole() {
+    let ws = Workspace::new();
+    let labs = samples().join("2026-11-24/labs_5W_20261124_0500.csv");
+    let (code, out) = ws.replay(&[&labs]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(ws.query_i64("SELECT count(*) FROM observations"), 4);
+    assert_eq!(
+        ws.query_strings("SELECT name || ' | ' || value || ' | ' || status FROM observations WHERE code = '600-7'"),
+        ["Culture, blood | No growth at 24 hours.\nFinal report to follow in 4 days. | P"]
+    );
+    assert_eq!(ws.query_strings("SELECT name FROM observations WHERE code = '1558-6'"), ["Glucose, fasting"]);
+}
+
+#[test]
+fn bad_rows_are_rejects_with_their_line_and_the_rest_lands_with_exit_code_3() {
+    let ws = Workspace::new();
+    let text = "MRN,Order ID,Test Code,Test Name,Result,Collected\n\
+                M1,F1,600-7,\"Culture,\nblood\",pending,2026-11-24 03:00\n\
+                ,F1,2345-7,Glucose,98,2026-11-24 03:00\n\
+                M1,F1,2823-3,Potassium,4.1,the day before\n\
+                M1,F1,2951-2\n\
+                M1,F1,2160-0,Creatinine,0.9,2026-11-24 03:00\n";
+    let file = write(&ws, "exports/labs_20261124_0500.csv", text.as_bytes());
+    let (code, out) = ws.replay(&[&file]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("3 message(s) rejected"), "{out}");
+    assert_eq!(ws.query_strings("SELECT status FROM source_files"), ["ingested_with_rejects"]);
+    assert_eq!(ws.query_strings("SELECT code FROM observations ORDER BY code"), ["2160-0", "600-7"]);
+    assert_eq!(
+        ws.query_strings(
+            "SELECT message_index || ' ' || line || ' ' || ifnull(control_id, '-') || ' ' || ifnull(segment, '-')
+             || ' ' || reason FROM rejects ORDER BY line"
+        ),
+        [
+            "2 4 - MRN missing mrn",
+            "3 5 - Collected unparsable date/time (formats tried: %Y-%m-%dT%H:%M:%S%:z, %Y-%m-%d %H:%M:%S, \
+             %Y-%m-%d %H:%M, %m/%d/%Y %H:%M, %m/%d/%Y %I:%M %p, %Y-%m-%d, %m/%d/%Y, %Y%m%d%H%M%S, %Y%m%d)",
+            "4 6 - - wrong column count: 3 fields, the header has 6",
+        ]
+    );
+}
+
+#[test]
+fn an_unknown_header_is_quarantined_with_the_columns_each_mapping_expected() {
+    let ws = Workspace::new();
+    let file = write(&ws, "exports/labs_20261124_0500.csv", b"Patient,Test,Value\nM1,K,4.1\n");
+    let (code, out) = ws.replay(&[&file]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("0 ingested · 0 with rejects · 0 duplicate · 1 quarantined"), "{out}");
+    let expected = "the CSV header matches no mapping: labs expected MRN, Order ID, Test Code, Result";
+    assert!(out.contains(expected), "{out}");
+    let report = std::fs::read_to_string(ws.path("data/quarantine/ward/labs_20261124_0500.csv.error.txt"))
+        .expect("error report");
+    assert!(report.contains(expected), "{report}");
+    assert!(report.contains("kind:        csv"), "{report}");
+
+    // A `.csv` that no pattern names: every mapping was tried, and the message lists them all.
+    let other = write(&ws, "exports/report.csv", b"Name,Score\nx,1\n");
+    let (code, out) = ws.replay(&[&other]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("census expected MRN; patients expected MRN; labs expected"), "{out}");
+}
+
+#[test]
+fn a_census_without_a_patient_takes_them_off_the_panel_and_an_older_census_does_not_bring_them_back() {
+    let ws = Workspace::new();
+    let census = |day: &str, mrns: &[&str]| -> PathBuf {
+        let mut text = String::from("MRN,Location\n");
+        for (i, mrn) in mrns.iter().enumerate() {
+            text.push_str(&format!("{mrn},5W-50{i}-A\n"));
+        }
+        write(&ws, &format!("{day}/census_5W_{day}_0500.csv"), text.as_bytes())
+    };
+    let day1 = census("20261123", &["M1", "M2", "M3"]);
+    let day2 = census("20261124", &["M1", "M3"]);
+    let replay = |path: &Path| {
+        let (code, out) = ws.replay(&[path]);
+        assert_eq!(code, 0, "{out}");
+    };
+    replay(&day1);
+    assert_eq!(on_panel(&ws), ["M1", "M2", "M3"]);
+    replay(&day2);
+    assert_eq!(on_panel(&ws), ["M1", "M3"]);
+    assert_eq!(ws.query_i64("SELECT count(*) FROM patients"), 3, "history stays");
+    assert_eq!(
+        ws.query_strings(
+            "SELECT p.mrn || ' ' || x.exported_at FROM panel x JOIN patients p ON p.id = x.patient_id WHERE x.active = 0"
+        ),
+        ["M2 2026-11-24T11:00:00Z"]
+    );
+
+    // Yesterday's census again (a copy: not a duplicate by content) does not put M2 back.
+    let mut late = std::fs::read(&day1).expect("read");
+    late.extend_from_slice(b"\n");
+    let late_path = write(&ws, "late/census_5W_20261123_0500.csv", &late);
+    replay(&late_path);
+    assert_eq!(on_panel(&ws), ["M1", "M3"]);
+    assert_eq!(ws.query_strings("SELECT status FROM source_files ORDER BY id"), ["ingested", "ingested", "ingested"]);
+}
