@@ -58,6 +58,10 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Internal: extract a PDF's text and print it as one JSON line (the pipeline runs this in a
+    /// child process, so that a panic or a hang in the extractor costs that file only).
+    #[command(name = "extract-pdf", hide = true)]
+    ExtractPdf { file: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -71,6 +75,10 @@ pub enum AuditCommand {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The extractor child needs no config and no logging: stdout is its answer.
+    if let Some(Command::ExtractPdf { file }) = &cli.command {
+        return crate::pdf::child_main(file);
+    }
     // A replay on a terminal shows a progress bar; per-file lines would only break it up.
     let interactive_replay = cli.command.is_none() && std::io::stderr().is_terminal();
     let level = match &cli.command {
@@ -104,6 +112,7 @@ pub fn main() -> ExitCode {
             runtime().and_then(|rt| rt.block_on(crate::mcp::stdio::serve(config))).map(|()| 0)
         }
         (Some(Command::Mcp { connect: Some(url), token_file }), _) => return bridge(url, token_file.as_deref()),
+        (Some(Command::ExtractPdf { file }), _) => return crate::pdf::child_main(file),
         (Some(Command::Audit { command: AuditCommand::Verify { path } }), _) => {
             let path = path.clone().unwrap_or_else(|| config.audit_log());
             match crate::audit::verify(&path) {

@@ -3,6 +3,7 @@
 //! `/etc/ingest/ingest.toml`, then built-in defaults that serve a local trial run.
 
 use crate::parse::csv::{CsvKind, CsvMapping, FileNameTime};
+use crate::parse::pdf::{PdfMapping, PdfOptions};
 use crate::parse::{MrnRule, ParseOptions};
 use crate::time::Zone;
 use globset::{GlobSet, GlobSetBuilder};
@@ -63,6 +64,9 @@ pub struct Config {
     pub default_charset: &'static encoding_rs::Encoding,
     /// How CSV files are read (`[[csv.mapping]]`; the built-in mappings when none is configured).
     pub csv: Vec<CsvMapping>,
+    /// How PDF notes are read (`[pdf]` timeout, `[[pdf.mapping]]`; the built-in mapping when none
+    /// is configured).
+    pub pdf: PdfOptions,
     pub sources: Vec<SourceConfig>,
     pub mcp: McpConfig,
 }
@@ -287,6 +291,8 @@ impl Config {
             mappings
         };
 
+        let pdf = check_pdf(raw.pdf.unwrap_or_default()).map_err(|(key, m)| err(&key, m))?;
+
         let raw_sources = if raw.source.is_empty() {
             vec![RawSource { name: Some("inbox".into()), path: Some(data_dir.join("inbox")), ..RawSource::default() }]
         } else {
@@ -312,7 +318,7 @@ impl Config {
             sources.push(source);
         }
         let mcp = check_mcp(raw.mcp.unwrap_or_default(), base, &data_dir).map_err(|(key, m)| err(&key, m))?;
-        Ok(Config { origin, data_dir, snapshot, zone, mrn, default_charset, csv, sources, mcp })
+        Ok(Config { origin, data_dir, snapshot, zone, mrn, default_charset, csv, pdf, sources, mcp })
     }
 
     /// Replace the snapshot path (`--db`).
@@ -329,6 +335,7 @@ impl Config {
             mrn: self.mrn.clone(),
             default_charset: self.default_charset,
             csv: self.csv.clone(),
+            pdf: self.pdf.clone(),
         }
     }
 
@@ -407,6 +414,7 @@ struct RawConfig {
     time_zone: Option<String>,
     hl7: Option<RawHl7>,
     csv: Option<RawCsv>,
+    pdf: Option<RawPdf>,
     #[serde(default)]
     source: Vec<RawSource>,
     mcp: Option<RawMcp>,
@@ -606,7 +614,10 @@ fn check_csv_mapping(raw: RawCsvMapping) -> Result<CsvMapping, (String, String)>
     let kind = match CsvKind::parse(&kind_name) {
         Some(kind) => kind,
         None if kind_name == "documents manifest" => {
-            return Err(fail("kind", "\"documents manifest\" is not supported yet (PDF ingest)".into()));
+            return Err(fail(
+                "kind",
+                "\"documents manifest\" is not supported yet (PDFs are named by [[pdf.mapping]])".into(),
+            ));
         }
         None => {
             let known: Vec<&str> = CsvKind::ALL.iter().map(CsvKind::as_str).collect();
@@ -683,6 +694,67 @@ fn check_csv_mapping(raw: RawCsvMapping) -> Result<CsvMapping, (String, String)>
         encoding,
         file_name_time,
     })
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPdf {
+    timeout: Option<String>,
+    #[serde(default)]
+    mapping: Vec<RawPdfMapping>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPdfMapping {
+    name: Option<String>,
+    pattern: Option<String>,
+    file_name: Option<String>,
+    date_format: Option<String>,
+}
+
+fn check_pdf(raw: RawPdf) -> Result<PdfOptions, (String, String)> {
+    let timeout = match raw.timeout {
+        None => crate::parse::pdf::DEFAULT_TIMEOUT,
+        Some(text) => humantime::parse_duration(&text)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| ("pdf.timeout".to_string(), format!("{text:?} is not a duration such as \"30s\"")))?,
+    };
+    if raw.mapping.is_empty() {
+        return Ok(PdfOptions { mappings: crate::parse::pdf::built_in_mappings(), timeout });
+    }
+    let mut mappings = Vec::with_capacity(raw.mapping.len());
+    for (i, m) in raw.mapping.into_iter().enumerate() {
+        let fail = |field: &str, message: String| (format!("pdf.mapping[{i}].{field}"), message);
+        let pattern =
+            m.pattern.ok_or_else(|| fail("pattern", "missing: a file-name glob such as \"NOTE_*.pdf\"".into()))?;
+        let matcher = crate::parse::csv::glob(&pattern).map_err(|e| fail("pattern", e))?;
+        let re =
+            m.file_name.ok_or_else(|| fail("file_name", "missing: a regex with a named group (?<mrn>...)".into()))?;
+        let file_name = regex::Regex::new(&re).map_err(|e| fail("file_name", e.to_string()))?;
+        let groups: Vec<&str> = file_name.capture_names().flatten().collect();
+        if !groups.contains(&"mrn") {
+            return Err(fail("file_name", "needs a named group (?<mrn>...)".into()));
+        }
+        let date_format = match (groups.contains(&"date"), m.date_format) {
+            (true, Some(format)) => format,
+            (true, None) => return Err(fail("date_format", "missing: the strftime format of (?<date>...)".into())),
+            (false, Some(_)) => {
+                return Err(fail("file_name", "date_format is set, so needs a group (?<date>...)".into()));
+            }
+            (false, None) => String::new(),
+        };
+        mappings.push(PdfMapping {
+            name: m.name.unwrap_or_else(|| pattern.clone()),
+            example: format!("a name matching {pattern} and {re}"),
+            pattern,
+            matcher,
+            file_name,
+            date_format,
+        });
+    }
+    Ok(PdfOptions { mappings, timeout })
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -851,6 +923,27 @@ mod tests {
     }
 
     #[test]
+    fn pdf_mappings_and_the_time_limit_are_read() {
+        let config = load("").expect("defaults");
+        assert_eq!(config.pdf.timeout, Duration::from_secs(30));
+        assert_eq!(config.pdf.mappings.len(), 1, "the built-in NOTE_<MRN>_<DOCTYPE>_<YYYYMMDDHHMM>.pdf");
+        let config = load(
+            r#"
+            [pdf]
+            timeout = "5s"
+            [[pdf.mapping]]
+            pattern = "*.pdf"
+            file_name = '^(?<mrn>\d+)-(?<doc_type>[A-Z]+)-(?<date>\d{8})\.pdf$'
+            date_format = "%Y%m%d"
+            "#,
+        )
+        .expect("valid");
+        assert_eq!(config.pdf.timeout, Duration::from_secs(5));
+        let [m] = config.parse_options().pdf.mappings.try_into().expect("one mapping");
+        assert!(m.file_name.is_match("12345-ECHO-20261124.pdf"));
+    }
+
+    #[test]
     fn errors_name_the_file_and_the_key() {
         let cases = [
             ("time_zone = \"Mars/Base\"", "time_zone"),
@@ -877,6 +970,12 @@ mod tests {
             ),
             ("[[mcp.token]]\nsha256 = \"abc\"\nidentity = \"x\"\nrole = \"clinician\"", "mcp.token[0].sha256"),
             ("[[mcp.role]]\nname = \"r\"\ntools = [\"drop_table\"]", "mcp.role[0].tools"),
+            ("[pdf]\ntimeout = \"soon\"", "pdf.timeout"),
+            ("[[pdf.mapping]]\npattern = \"*.pdf\"\nfile_name = \"(?<id>\\\\d+)\"", "pdf.mapping[0].file_name"),
+            (
+                "[[pdf.mapping]]\npattern = \"*.pdf\"\nfile_name = \"(?<mrn>\\\\d+)_(?<date>\\\\d+)\"",
+                "pdf.mapping[0].date_format",
+            ),
             ("data_dir = \"/srv/x/data\"\n[[source]]\nname = \"a\"\npath = \"/srv/x\"", "source[0].path"),
         ];
         for (text, key) in cases {

@@ -19,6 +19,7 @@ pub mod fsutil;
 pub mod mcp;
 pub mod model;
 pub mod parse;
+pub mod pdf;
 pub mod pipeline;
 pub mod replay;
 pub mod source;

@@ -186,7 +186,7 @@ pub struct Medication {
     pub end_at: Option<DateTime<Utc>>,
 }
 
-/// A clinical document: an MDM note (TXA + OBX text) or an ORU report body (TX/FT/ED).
+/// A clinical document: an MDM note (TXA + OBX text), an ORU report body (TX/FT/ED) or a PDF note.
 /// Natural key: `document_id`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Document {
@@ -205,10 +205,22 @@ pub struct Document {
     /// TXA-17 completion status (`DO`, `AU`, `PA`, …), or the result status for reports.
     pub status: Option<String>,
     /// The trigger: `T02` original, `T04` status change, `T06` addendum, `T08` edit, `T10` replace;
-    /// `ORU` for a report body.
+    /// `ORU` for a report body, `PDF` for a PDF note.
     pub event: String,
     /// The full text, escapes decoded, lines joined with `\n`. Untrusted clinical text.
     pub text: String,
+    /// What is kept of a PDF note beyond its text; `None` for HL7 documents.
+    pub pdf: Option<PdfInfo>,
+}
+
+/// A PDF note's page count, whether its text could be read, and its sha256 (the original file is
+/// found through the document's ledger row).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PdfInfo {
+    pub page_count: u32,
+    /// `ok`, or `no_text_layer` (a scan: kept with an empty text).
+    pub text_status: String,
+    pub sha256: String,
 }
 
 /// A record that a message contributes to the snapshot.

@@ -4,7 +4,7 @@
 
 use crate::config::AfterIngest;
 use crate::fsutil;
-use crate::model::Reject;
+use crate::model::{ParsedFile, Reject};
 use crate::parse::{self, FileError, FileKind, ParseOptions};
 use crate::store::write::{self, FileMeta, WriteError, Written};
 use crate::time::{Clock, rfc3339};
@@ -108,10 +108,14 @@ impl Pipeline {
         tracing::info!(source = intake.source, file = %file_name(intake.path), bytes = bytes.len(), "taking file");
         let fs_meta = std::fs::metadata(intake.path).map_err(io)?;
         let sha256 = hex(&Sha256::digest(&bytes));
-        let parsed = parse::parse_named(&file_name(intake.path), &bytes, &self.options);
+        let name = file_name(intake.path);
+        // A PDF's text is extracted (in a child process) only once it is known not to be a duplicate.
+        let pdf = parse::sniff(&bytes) == FileKind::Pdf;
+        let parsed = (!pdf).then(|| parse::parse_named(&name, &bytes, &self.options));
         let (kind, exported_at) = match &parsed {
-            Ok((kind, file)) => (*kind, file.exported_at),
-            Err(_) => (parse::sniff_named(&file_name(intake.path), &bytes, &self.options), None),
+            Some(Ok((kind, file))) => (*kind, file.exported_at),
+            Some(Err(_)) => (parse::sniff_named(&name, &bytes, &self.options), None),
+            None => (FileKind::Pdf, parse::exported_at_hint(&name, &bytes, &self.options)),
         };
         let (exported_at, exported_at_origin) = exported_at.unwrap_or((mtime_of(&fs_meta), "mtime"));
         let meta = FileMeta {
@@ -133,6 +137,10 @@ impl Pipeline {
             return Ok(Outcome::Duplicate { file_id, of });
         }
 
+        let parsed = match parsed {
+            Some(parsed) => parsed,
+            None => self.parse_pdf(intake.path, &name, &meta.sha256),
+        };
         let file = match parsed {
             Ok((_, file)) => file,
             Err(error) => return self.quarantine(intake, &meta, kind, &error),
@@ -169,6 +177,17 @@ impl Pipeline {
             }
             Err(WriteError::Sqlite(source)) => Err(store(source)),
         }
+    }
+
+    /// Extract a PDF's text in a child process (unless its name already rules it out), then parse.
+    fn parse_pdf(&self, path: &Path, name: &str, sha256: &str) -> Result<(FileKind, ParsedFile), FileError> {
+        let options = &self.options;
+        let extraction = match parse::pdf::identify(name, &options.pdf.mappings, options.zone) {
+            Ok(_) => crate::pdf::extract(path, options.pdf.timeout),
+            // parse_pdf reports the name; nothing is extracted from a file that will be quarantined.
+            Err(_) => Err(parse::pdf::ExtractFailure::Unreadable("not extracted".into())),
+        };
+        parse::parse_pdf(name, sha256, extraction, options)
     }
 
     fn quarantine(

@@ -332,6 +332,9 @@ fn document_summary(d: &snapshot::DocumentRow) -> DocumentSummary {
         event: d.event.clone(),
         parent_id: d.parent_id.clone(),
         replaced_by: d.replaced_by.clone(),
+        page_count: d.page_count,
+        text_status: d.text_status.clone(),
+        original_path: d.original_path.clone(),
         freshness: freshness(&d.provenance),
     }
 }

@@ -200,7 +200,7 @@ pub struct Allergy {
     pub freshness: Freshness,
 }
 
-/// A document's metadata: a note (MDM) or a report body (ORU).
+/// A document's metadata: a note (MDM), a report body (ORU) or a PDF note.
 #[derive(Debug, Clone, Serialize, JsonSchema, PartialEq)]
 pub struct DocumentSummary {
     pub document_id: String,
@@ -210,12 +210,18 @@ pub struct DocumentSummary {
     pub author: Option<String>,
     /// Completion status (e.g. `AU` authenticated, `DO` documented) or the report's result status.
     pub status: Option<String>,
-    /// `T02` original, `T06` addendum, `T08` edit, `T10` replacement, `ORU` report body.
+    /// `T02` original, `T06` addendum, `T08` edit, `T10` replacement, `ORU` report body, `PDF` note.
     pub event: String,
     /// The document this one adds to (addendum) or replaces.
     pub parent_id: Option<String>,
     /// Set when a newer document replaced this one: read that one instead.
     pub replaced_by: Option<String>,
+    /// PDF notes: the number of pages.
+    pub page_count: Option<u32>,
+    /// PDF notes: `ok`, or `no_text_layer` (a scan: no text to read; open the original).
+    pub text_status: Option<String>,
+    /// PDF notes: where the original file is on the ingest host (archive or export folder).
+    pub original_path: Option<String>,
     pub freshness: Freshness,
 }
 

@@ -3,6 +3,7 @@
 
 pub mod csv;
 pub mod hl7;
+pub mod pdf;
 
 use crate::model::{ParsedFile, Reject};
 use crate::time::Zone;
@@ -18,6 +19,8 @@ pub struct ParseOptions {
     pub default_charset: &'static encoding_rs::Encoding,
     /// How to read CSV files, by file name (`[[csv.mapping]]`, else the built-in mappings).
     pub csv: Vec<csv::CsvMapping>,
+    /// How to read PDF notes (`[pdf]`, `[[pdf.mapping]]`, else the built-in mapping).
+    pub pdf: pdf::PdfOptions,
 }
 
 impl Default for ParseOptions {
@@ -27,6 +30,7 @@ impl Default for ParseOptions {
             mrn: MrnRule::default(),
             default_charset: encoding_rs::WINDOWS_1252,
             csv: csv::built_in_mappings(),
+            pdf: pdf::PdfOptions::default(),
         }
     }
 }
@@ -51,6 +55,7 @@ impl Default for MrnRule {
 pub enum FileKind {
     Hl7,
     Csv,
+    Pdf,
     Unknown,
 }
 
@@ -59,6 +64,7 @@ impl FileKind {
         match self {
             FileKind::Hl7 => "hl7",
             FileKind::Csv => "csv",
+            FileKind::Pdf => "pdf",
             FileKind::Unknown => "unknown",
         }
     }
@@ -83,6 +89,19 @@ pub enum FileError {
     /// A CSV file with a header and no row at all (a census of nobody would empty the panel).
     #[error("the CSV file has a header but no rows")]
     CsvNoRows,
+    /// A PDF whose name gives no patient.
+    #[error("the PDF's file name gives no MRN: expected {}", expected.join(" or "))]
+    PdfName { expected: Vec<String> },
+    /// The extractor refused the PDF (truncated, encrypted, malformed).
+    #[error("the PDF's text cannot be read: {reason}")]
+    PdfUnreadable { reason: String },
+    #[error("the PDF extractor crashed on this file")]
+    PdfCrashed,
+    #[error("the PDF extractor timed out after {}", humantime::format_duration(*.limit))]
+    PdfTimedOut { limit: std::time::Duration },
+    /// [`parse_named`] was handed a PDF: its text must be extracted first ([`parse_pdf`]).
+    #[error("a PDF's text must be extracted before it is parsed")]
+    PdfNotExtracted,
 }
 
 fn expected_columns(expected: &[(String, Vec<String>)]) -> String {
@@ -95,7 +114,18 @@ fn expected_columns(expected: &[(String, Vec<String>)]) -> String {
 
 /// Tell the format of a file from its first bytes.
 pub fn sniff(bytes: &[u8]) -> FileKind {
-    if hl7::looks_like_hl7(bytes) { FileKind::Hl7 } else { FileKind::Unknown }
+    if hl7::looks_like_hl7(bytes) {
+        FileKind::Hl7
+    } else if looks_like_pdf(bytes) {
+        FileKind::Pdf
+    } else {
+        FileKind::Unknown
+    }
+}
+
+/// `%PDF-` within the first 1024 bytes (readers accept leading junk up to there).
+fn looks_like_pdf(bytes: &[u8]) -> bool {
+    bytes[..bytes.len().min(1024)].windows(5).any(|w| w == b"%PDF-")
 }
 
 /// Tell the format of a file from its first bytes, then its name: HL7 content is HL7 whatever the
@@ -140,8 +170,27 @@ pub fn parse_named(file_name: &str, bytes: &[u8], options: &ParseOptions) -> Res
             }
             Ok((FileKind::Csv, parsed))
         }
+        FileKind::Pdf => Err(FileError::PdfNotExtracted),
         FileKind::Unknown => Err(FileError::Unrecognised { head: describe_head(bytes) }),
     }
+}
+
+/// Parse a PDF note from what its name says and what the extractor read (or why it could not):
+/// one document, or a [`FileError`] that quarantines the file.
+pub fn parse_pdf(
+    file_name: &str,
+    sha256: &str,
+    extraction: Result<pdf::Extraction, pdf::ExtractFailure>,
+    options: &ParseOptions,
+) -> Result<(FileKind, ParsedFile), FileError> {
+    let facts = pdf::identify(file_name, &options.pdf.mappings, options.zone)
+        .map_err(|expected| FileError::PdfName { expected })?;
+    let extraction = extraction.map_err(|failure| match failure {
+        pdf::ExtractFailure::Unreadable(reason) => FileError::PdfUnreadable { reason },
+        pdf::ExtractFailure::Crashed => FileError::PdfCrashed,
+        pdf::ExtractFailure::TimedOut(limit) => FileError::PdfTimedOut { limit },
+    })?;
+    Ok((FileKind::Pdf, pdf::parse(&facts, file_name, sha256, &extraction)))
 }
 
 /// The first bytes of a file, printable, for an error message (no more than 16 bytes: never PHI-sized).
@@ -167,6 +216,9 @@ pub fn exported_at_hint(
         FileKind::Csv => {
             let candidates = csv::candidates(file_name, &options.csv);
             csv::exported_at_hint(file_name, prefix, &candidates, options.zone).map(|t| (t, "CSV"))
+        }
+        FileKind::Pdf => {
+            pdf::exported_at_hint(file_name, &options.pdf.mappings, options.zone).map(|t| (t, "file name"))
         }
         FileKind::Unknown => None,
     }

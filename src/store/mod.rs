@@ -15,6 +15,7 @@ use std::time::Duration;
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_ledger_and_snapshot.sql"),
     include_str!("../../migrations/0002_orders_problems_allergies_documents.sql"),
+    include_str!("../../migrations/0003_pdf_documents.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -439,10 +439,23 @@ pub struct DocumentRow {
     pub replaced_by: Option<String>,
     pub first_exported_at: String,
     pub provenance: Provenance,
+    /// PDF notes only: pages, `ok` or `no_text_layer`, and where the original file is now.
+    pub page_count: Option<u32>,
+    pub text_status: Option<String>,
+    pub original_path: Option<String>,
 }
 
+/// A PDF's original is where its ledger row says the pipeline left it: the archive path, or the
+/// path it was read from when kept or replayed in place; nowhere once deleted.
 const DOCUMENT_COLUMNS: &str = "x.id, p.mrn, x.document_id, x.parent_id, x.doc_type, x.title, x.authored_at, x.author, \
-     x.status, x.event, x.replaced_by, x.first_exported_at, x.exported_at, x.ingested_at, f.source, f.path, f.id";
+     x.status, x.event, x.replaced_by, x.first_exported_at, x.exported_at, x.ingested_at, f.source, f.path, f.id, \
+     x.page_count, x.text_status, \
+     CASE WHEN x.event != 'PDF' OR f.disposition = 'deleted' THEN NULL \
+          WHEN f.disposition IS NULL OR f.disposition IN ('kept', 'replayed in place') THEN f.path \
+          ELSE f.disposition END";
+
+/// The index of the first column after [`DOCUMENT_COLUMNS`].
+const AFTER_DOCUMENT_COLUMNS: usize = 20;
 
 fn document_row(r: &Row<'_>) -> rusqlite::Result<DocumentRow> {
     Ok(DocumentRow {
@@ -459,6 +472,9 @@ fn document_row(r: &Row<'_>) -> rusqlite::Result<DocumentRow> {
         replaced_by: r.get(10)?,
         first_exported_at: r.get(11)?,
         provenance: provenance(r, 12)?,
+        page_count: r.get(17)?,
+        text_status: r.get(18)?,
+        original_path: r.get(19)?,
     })
 }
 
@@ -488,7 +504,7 @@ pub fn document(conn: &Connection, document_id: &str) -> rusqlite::Result<Option
              FROM documents x JOIN patients p ON p.id = x.patient_id JOIN source_files f ON f.id = x.source_file_id
              WHERE x.document_id = ?1"
         ))?
-        .query_row([document_id], |r| Ok((document_row(r)?, r.get::<_, String>(17)?)))
+        .query_row([document_id], |r| Ok((document_row(r)?, r.get::<_, String>(AFTER_DOCUMENT_COLUMNS)?)))
         .optional()?;
     let Some((row, text)) = found else { return Ok(None) };
     let mut stmt = conn.prepare_cached(
@@ -516,7 +532,7 @@ pub fn search_documents(
          ORDER BY bm25(documents_fts), x.id LIMIT ?4 OFFSET ?3"
     ))?;
     let rows = stmt.query_map(params![fts_query, patient_id, offset as i64, limit as i64], |r| {
-        Ok((document_row(r)?, r.get::<_, String>(17)?))
+        Ok((document_row(r)?, r.get::<_, String>(AFTER_DOCUMENT_COLUMNS)?))
     })?;
     rows.collect()
 }

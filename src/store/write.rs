@@ -675,10 +675,11 @@ impl RecordWriter<'_> {
         self.tx
             .prepare_cached(concat!(
                 "INSERT INTO documents (patient_id, document_id, parent_id, doc_type, title, authored_at, author, status,
-                     event, text, replaced_by, first_exported_at, source_file_id, exported_at, ingested_at)
+                     event, text, replaced_by, first_exported_at, source_file_id, exported_at, ingested_at,
+                     page_count, text_status, sha256)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
                      (SELECT document_id FROM documents WHERE parent_id = ?2 AND event = 'T10' LIMIT 1),
-                     ?12, ?11, ?12, ?13)
+                     ?12, ?11, ?12, ?13, ?14, ?15, ?16)
                  ON CONFLICT (document_id) DO UPDATE SET ",
                 fresher!("documents", "parent_id"), ", ",
                 fresher!("documents", "doc_type"), ", ",
@@ -686,6 +687,9 @@ impl RecordWriter<'_> {
                 fresher!("documents", "authored_at"), ", ",
                 fresher!("documents", "author"), ", ",
                 fresher!("documents", "status"), ", ",
+                fresher!("documents", "page_count"), ", ",
+                fresher!("documents", "text_status"), ", ",
+                fresher!("documents", "sha256"), ", ",
                 // A status change (T04) carries no text: the text stays.
                 "text = CASE WHEN excluded.exported_at >= documents.exported_at AND excluded.text != ''
                      THEN excluded.text ELSE documents.text END, ",
@@ -706,7 +710,10 @@ impl RecordWriter<'_> {
                 d.text,
                 s.file_id,
                 s.exported_at,
-                s.ingested_at
+                s.ingested_at,
+                d.pdf.as_ref().map(|p| p.page_count),
+                d.pdf.as_ref().map(|p| p.text_status.as_str()),
+                d.pdf.as_ref().map(|p| p.sha256.as_str())
             ])?;
         if let (Some(parent), "T10") = (&d.parent_id, d.event.as_str()) {
             self.tx
@@ -823,6 +830,7 @@ mod tests {
             status: Some("AU".into()),
             event: event.into(),
             text: text.into(),
+            pdf: None,
         })
     }
 

@@ -380,6 +380,7 @@ fn mdm_t02_gives_a_document_from_txa_and_its_29_text_lines() {
         status: Some("IP".into()),
         event: "T02".into(),
         text: document.text.clone(),
+        pdf: None,
     };
     assert_eq!(document, expected);
 }

@@ -5,15 +5,15 @@ use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-const LIMIT: Duration = Duration::from_secs(30);
+pub(crate) const LIMIT: Duration = Duration::from_secs(30);
 
 /// A running daemon, killed when dropped.
-struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
 }
 
 impl Daemon {
-    fn start(ws: &Workspace) -> Daemon {
+    pub(crate) fn start(ws: &Workspace) -> Daemon {
         let child = Command::new(crate::util::bin())
             .arg("--config")
             .arg(ws.config())
@@ -29,11 +29,11 @@ impl Daemon {
         daemon
     }
 
-    fn alive(&mut self) -> bool {
+    pub(crate) fn alive(&mut self) -> bool {
         self.child.try_wait().expect("try_wait").is_none()
     }
 
-    fn terminate(mut self) -> Option<i32> {
+    pub(crate) fn terminate(mut self) -> Option<i32> {
         let pid = self.child.id().to_string();
         let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
         assert!(sent.success());

@@ -5,5 +5,6 @@ mod csv;
 mod daemon;
 mod mcp_http;
 mod mcp_stdio;
+mod pdf;
 mod replay;
 mod util;

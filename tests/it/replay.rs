@@ -313,12 +313,12 @@ fn the_bundled_sample_exports_replay_with_built_in_defaults_to_the_documented_fi
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("snapshot: ingest-data/snapshot.db"), "{stdout}");
     assert!(
-        stdout.contains("files: 10 found · 10 ingested · 0 with rejects · 0 duplicate · 0 quarantined"),
+        stdout.contains("files: 12 found · 12 ingested · 0 with rejects · 0 duplicate · 0 quarantined"),
         "{stdout}"
     );
     // Figures from sample-exports/README.md.
     assert!(stdout.contains("21 patients (19 on the panel) · 496 results (100 abnormal)"), "{stdout}");
-    assert!(stdout.contains("27 medication orders · 33 problems · 11 allergies · 12 documents"), "{stdout}");
+    assert!(stdout.contains("27 medication orders · 33 problems · 11 allergies · 14 documents"), "{stdout}");
 
     let db = cwd.path().join("ingest-data/snapshot.db");
     let conn = rusqlite::Connection::open(&db).expect("open");
@@ -348,7 +348,7 @@ fn the_bundled_sample_exports_replay_with_built_in_defaults_to_the_documented_fi
 
     let again = run();
     assert_eq!(again.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&again.stdout).contains("0 ingested · 0 with rejects · 10 duplicate"));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("0 ingested · 0 with rejects · 12 duplicate"));
 }
 
 #[test]

@@ -37,6 +37,7 @@ pub(super) fn map(
         status: txa.value(17, 1),
         event: trigger.to_owned(),
         text: lines.join("\n"),
+        pdf: None,
     };
     Ok(vec![Record::Patient(patient), Record::Document(document)])
 }
@@ -66,6 +67,7 @@ mod tests {
             status: Some("AU".into()),
             event: "T02".into(),
             text: "S: Feels better \\ slept well.\nO: Afebrile.\n\nA/P: Continue | plan.".into(),
+            pdf: None,
         }
     }
 
@@ -113,6 +115,7 @@ mod tests {
             status: Some("DO".into()),
             event: "T06".into(),
             text: "Addendum: potassium rechecked, normal.".into(),
+            pdf: None,
             ..progress_note()
         };
         assert_eq!(addendum.get(1), Some(&Record::Document(expected)));

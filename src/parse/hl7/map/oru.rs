@@ -199,6 +199,7 @@ fn report(lines: &[&Line<'_>], texts: &[String], mrn: &str, order: &Order, zone:
         status: lines.iter().find_map(|l| l.obx.value(11, 1)),
         event: "ORU".into(),
         text: texts.join("\n"),
+        pdf: None,
     })
 }
 
@@ -577,6 +578,7 @@ mod tests {
             status: Some("F".into()),
             event: "ORU".into(),
             text: "EXAM: Chest, two views.\n\n  IMPRESSION: No acute & no focal consolidation.\nStable.".into(),
+            pdf: None,
         };
         assert_eq!(documents(&records), vec![expected]);
         // Only the NM line is an observation.

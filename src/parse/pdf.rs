@@ -1,0 +1,169 @@
+//! PDF notes: the file name says whose note it is (a [`PdfMapping`]), the extracted text is the
+//! body. Pure: the text is extracted beforehand, in a child process (`crate::pdf`), and handed in
+//! as an [`Extraction`] or an [`ExtractFailure`]; no I/O, no clock here.
+
+use crate::model::{Document, ParsedFile, ParsedMessage, PdfInfo, Record};
+use crate::time::Zone;
+use chrono::{DateTime, Utc};
+use std::time::Duration;
+
+/// What the extractor read from a PDF.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Extraction {
+    pub pages: u32,
+    pub text: String,
+}
+
+/// Why the extractor read nothing from a PDF.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExtractFailure {
+    /// The extractor refused the file (truncated, encrypted, malformed): its reason.
+    Unreadable(String),
+    /// The extractor panicked or its process died.
+    Crashed,
+    /// The extractor did not finish within the time limit.
+    TimedOut(Duration),
+}
+
+/// `text_status` of a PDF document whose text was extracted.
+pub const TEXT_OK: &str = "ok";
+/// `text_status` of a PDF with pages but no text (a scan): kept, with an empty text.
+pub const NO_TEXT_LAYER: &str = "no_text_layer";
+
+/// One `[[pdf.mapping]]`, checked: which names it serves and how the name gives the patient,
+/// the document type and the date.
+#[derive(Debug, Clone)]
+pub struct PdfMapping {
+    pub name: String,
+    /// The file-name glob as written (case-insensitive).
+    pub pattern: String,
+    pub matcher: globset::GlobMatcher,
+    /// Named groups: `mrn` (required), `doc_type` and `date` (optional).
+    pub file_name: regex::Regex,
+    /// The strftime format of the `date` group, read in the configured zone.
+    pub date_format: String,
+    /// How the expected name looks, for the quarantine message.
+    pub example: String,
+}
+
+/// How PDFs are read: the mappings (config, else built in) and the extractor's time limit.
+#[derive(Debug, Clone)]
+pub struct PdfOptions {
+    pub mappings: Vec<PdfMapping>,
+    pub timeout: Duration,
+}
+
+/// The default time limit of one extraction.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Default for PdfOptions {
+    fn default() -> Self {
+        PdfOptions { mappings: built_in_mappings(), timeout: DEFAULT_TIMEOUT }
+    }
+}
+
+/// The mapping for `NOTE_<MRN>_<DOCTYPE>_<YYYYMMDDHHMM>.pdf`.
+pub fn built_in_mappings() -> Vec<PdfMapping> {
+    let pattern = "NOTE_*.pdf";
+    vec![PdfMapping {
+        name: "notes".into(),
+        pattern: pattern.into(),
+        matcher: super::csv::glob(pattern).expect("built-in glob"),
+        file_name: regex::Regex::new(
+            r"(?i)^NOTE_(?<mrn>[A-Za-z0-9]+)_(?<doc_type>[A-Za-z0-9-]+)_(?<date>\d{12})\.pdf$",
+        )
+        .expect("built-in regex"),
+        date_format: "%Y%m%d%H%M".into(),
+        example: "NOTE_<MRN>_<DOCTYPE>_<YYYYMMDDHHMM>.pdf".into(),
+    }]
+}
+
+/// What a PDF's name says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameFacts {
+    pub mrn: String,
+    pub doc_type: Option<String>,
+    pub date: Option<DateTime<Utc>>,
+}
+
+/// Read the patient, type and date from the name with the first mapping whose pattern and regex
+/// match it; `Err` lists the names each mapping expected.
+pub fn identify(file_name: &str, mappings: &[PdfMapping], zone: Zone) -> Result<NameFacts, Vec<String>> {
+    for m in mappings.iter().filter(|m| m.matcher.is_match(file_name)) {
+        let Some(caps) = m.file_name.captures(file_name) else { continue };
+        let Some(mrn) = caps.name("mrn").map(|g| g.as_str().trim()).filter(|s| !s.is_empty()) else { continue };
+        let doc_type = caps.name("doc_type").map(|g| g.as_str().trim().to_string()).filter(|s| !s.is_empty());
+        let date = caps
+            .name("date")
+            .and_then(|g| super::csv::parse_time(g.as_str(), std::slice::from_ref(&m.date_format), zone));
+        return Ok(NameFacts { mrn: mrn.to_string(), doc_type, date });
+    }
+    Err(mappings.iter().map(|m| format!("{} ({})", m.example, m.name)).collect())
+}
+
+/// The export time a PDF's name gives (its `date`), for ordering a replay.
+pub fn exported_at_hint(file_name: &str, mappings: &[PdfMapping], zone: Zone) -> Option<DateTime<Utc>> {
+    identify(file_name, mappings, zone).ok()?.date
+}
+
+/// One PDF → one document (`pdf/<first 16 hex of its sha256>`, event `PDF`).
+pub fn parse(facts: &NameFacts, file_name: &str, sha256: &str, extraction: &Extraction) -> ParsedFile {
+    let text = extraction.text.trim().to_string();
+    let text_status = if text.is_empty() { NO_TEXT_LAYER } else { TEXT_OK };
+    let document = Document {
+        mrn: facts.mrn.clone(),
+        document_id: format!("pdf/{}", &sha256[..sha256.len().min(16)]),
+        parent_id: None,
+        doc_type: facts.doc_type.clone(),
+        title: Some(file_name.to_string()),
+        authored_at: facts.date,
+        author: None,
+        status: None,
+        event: "PDF".into(),
+        text,
+        pdf: Some(PdfInfo {
+            page_count: extraction.pages,
+            text_status: text_status.into(),
+            sha256: sha256.to_string(),
+        }),
+    };
+    ParsedFile {
+        exported_at: facts.date.map(|t| (t, "file name")),
+        messages: vec![ParsedMessage {
+            index: 1,
+            control_id: None,
+            message_type: "PDF".into(),
+            records: vec![Record::Document(document)],
+        }],
+        rejects: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc() -> Zone {
+        Zone::parse("UTC").expect("zone")
+    }
+
+    #[test]
+    fn the_built_in_name_gives_patient_type_and_date() {
+        let facts = identify("NOTE_MRN57552_ECHO_202611240430.pdf", &built_in_mappings(), utc()).expect("name");
+        assert_eq!(facts.mrn, "MRN57552");
+        assert_eq!(facts.doc_type.as_deref(), Some("ECHO"));
+        assert_eq!(facts.date.map(|t| t.to_rfc3339()).as_deref(), Some("2026-11-24T04:30:00+00:00"));
+        let expected = identify("scan0001.pdf", &built_in_mappings(), utc()).expect_err("no MRN");
+        assert_eq!(expected, ["NOTE_<MRN>_<DOCTYPE>_<YYYYMMDDHHMM>.pdf (notes)"]);
+    }
+
+    #[test]
+    fn an_empty_text_is_kept_as_no_text_layer() {
+        let facts = NameFacts { mrn: "M1".into(), doc_type: None, date: None };
+        let file = parse(&facts, "x.pdf", "0123456789abcdef0123", &Extraction { pages: 2, text: " \n\n".into() });
+        let Record::Document(d) = &file.messages[0].records[0] else { panic!("{file:?}") };
+        assert_eq!(d.document_id, "pdf/0123456789abcdef");
+        assert_eq!(d.pdf.as_ref().map(|p| (p.page_count, p.text_status.as_str())), Some((2, NO_TEXT_LAYER)));
+        assert_eq!(d.text, "");
+    }
+}
