@@ -9,18 +9,42 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_ingest")
 }
 
-/// The Python with the official MCP SDK: `$INGEST_PYTHON`, else the repository's `.venv`.
+/// The MCP Python SDK version the tests (and `.ci/run`) use.
+const MCP_SDK: &str = "mcp==2.3.0";
+
+/// The Python with the official MCP SDK: `$INGEST_PYTHON`, else the repository's `.venv`, which is
+/// created (`python3 -m venv`, `pip install mcp`) the first time it is needed, so that `cargo test`
+/// alone works on a fresh machine with Python 3.10+ and access to PyPI.
 pub fn python() -> PathBuf {
+    static VENV: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     if let Some(p) = std::env::var_os("INGEST_PYTHON").filter(|p| !p.is_empty()) {
         return PathBuf::from(p);
     }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    assert!(
-        venv.exists(),
-        "no Python with the MCP SDK: run `python3 -m venv .venv && .venv/bin/pip install mcp` (what .ci/run does), \
-         or set INGEST_PYTHON"
-    );
-    venv
+    VENV.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv");
+        let python = dir.join("bin/python");
+        let has_sdk =
+            |py: &Path| Command::new(py).args(["-c", "import mcp"]).output().is_ok_and(|o| o.status.success());
+        if !has_sdk(&python) {
+            let run = |cmd: &mut Command| {
+                let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+                assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+            };
+            if !python.exists() {
+                run(Command::new("python3").arg("-m").arg("venv").arg(&dir));
+            }
+            run(Command::new(&python).args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                MCP_SDK,
+            ]));
+        }
+        python
+    })
+    .clone()
 }
 
 /// The repository's test client (`tests/mcp_client.py`).
