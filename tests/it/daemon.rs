@@ -1,59 +1,8 @@
 //! `ingest run`: files dropped in a watched folder, readiness, archive, quarantine, shutdown.
 
-use crate::util::{Workspace, hl7, wait_for};
+use crate::util::{Daemon, LIMIT, Workspace, hl7, wait_for};
 use std::io::Write;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-
-pub(crate) const LIMIT: Duration = Duration::from_secs(30);
-
-/// A running daemon, killed when dropped.
-pub(crate) struct Daemon {
-    child: Child,
-}
-
-impl Daemon {
-    pub(crate) fn start(ws: &Workspace) -> Daemon {
-        let child = Command::new(crate::util::bin())
-            .arg("--config")
-            .arg(ws.config())
-            .arg("run")
-            .current_dir(ws.dir.path())
-            .env("INGEST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(ws.path("daemon.log")).expect("log file"))
-            .spawn()
-            .expect("spawn daemon");
-        let daemon = Daemon { child };
-        wait_for("the snapshot to exist", LIMIT, || ws.db().exists());
-        daemon
-    }
-
-    pub(crate) fn alive(&mut self) -> bool {
-        self.child.try_wait().expect("try_wait").is_none()
-    }
-
-    pub(crate) fn terminate(mut self) -> Option<i32> {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
-        assert!(sent.success());
-        let start = std::time::Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status.code();
-            }
-            assert!(start.elapsed() < LIMIT, "daemon did not stop after SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn ledger(ws: &Workspace) -> Vec<String> {
     if !ws.db().exists() {

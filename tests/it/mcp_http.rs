@@ -2,8 +2,8 @@
 //! official Python SDK as the client, bearer tokens, roles, Origin, health, TLS. Daemons listen on
 //! 127.0.0.1 with `port = 0`; the URL comes from their `MCP over HTTP listening` log line.
 
-use crate::util::mcp::{answer, check_freshness, error_code};
-use crate::util::{Workspace, mcp_client, python, samples, wait_for};
+use crate::util::mcp::{CONTRACT_TOOLS, answer, check_freshness, error_code};
+use crate::util::{Daemon, LIMIT, Workspace, mcp_client, python, samples, wait_for};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
@@ -12,22 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const LIMIT: Duration = Duration::from_secs(30);
 const CLINICIAN: &str = "clin-5w-3f9a1c";
 const OPERATIONS: &str = "ops-77d2e0";
 /// A custom role that may see who is on the panel, but no results and no documents.
 const FRONT_DESK: &str = "desk-41b8aa";
-const TOOLS: [&str; 9] = [
-    "get_documents",
-    "get_medications",
-    "get_observations",
-    "get_patient",
-    "list_panel",
-    "panel_changes",
-    "read_document",
-    "search_documents",
-    "snapshot_status",
-];
 
 fn sha256(token: &str) -> String {
     Sha256::digest(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
@@ -55,49 +43,35 @@ fn workspace(mcp_extra: &str) -> Workspace {
     ws
 }
 
-/// `ingest run`, killed when dropped.
-struct Daemon {
-    child: Child,
-    log: PathBuf,
+/// `ingest run` serving MCP over HTTP.
+struct HttpDaemon {
+    daemon: Daemon,
     /// The MCP endpoint, e.g. `http://127.0.0.1:41234/mcp`.
     url: String,
 }
 
-impl Daemon {
+impl HttpDaemon {
     /// Start the daemon and wait until it says where it listens; for plain HTTP, also until
     /// `/healthz` answers.
-    fn start(ws: &Workspace) -> Daemon {
-        let log = ws.path("daemon.log");
-        let child = Command::new(crate::util::bin())
-            .arg("--config")
-            .arg(ws.config())
-            .arg("run")
-            .current_dir(ws.dir.path())
-            .env("INGEST_LOG", "info")
-            .env_remove("INGEST_CONFIG")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("spawn daemon");
-        let mut daemon = Daemon { child, log, url: String::new() };
+    fn start(ws: &Workspace) -> HttpDaemon {
+        let mut daemon = Daemon::spawn(ws);
         let start = Instant::now();
-        daemon.url = loop {
-            if let Some(url) = listening_url(&std::fs::read_to_string(&daemon.log).unwrap_or_default()) {
+        let url = loop {
+            if let Some(url) = listening_url(&daemon.log_text()) {
                 break url;
             }
-            if let Some(status) = daemon.child.try_wait().expect("try_wait") {
-                panic!("the daemon exited ({status}) before listening:\n{}", daemon.log_text());
-            }
+            assert!(daemon.alive(), "the daemon exited before listening:\n{}", daemon.log_text());
             assert!(start.elapsed() < LIMIT, "no 'MCP over HTTP listening' line:\n{}", daemon.log_text());
             std::thread::sleep(Duration::from_millis(50));
         };
-        if daemon.url.starts_with("http://") {
+        let http = HttpDaemon { daemon, url };
+        if http.url.starts_with("http://") {
             wait_for("/healthz to answer", LIMIT, || {
-                TcpStream::connect(daemon.authority()).is_ok()
-                    && raw(daemon.authority(), "GET", "/healthz", &[], "").0 == 200
+                TcpStream::connect(http.authority()).is_ok()
+                    && raw(http.authority(), "GET", "/healthz", &[], "").0 == 200
             });
         }
-        daemon
+        http
     }
 
     /// `127.0.0.1:PORT`.
@@ -107,28 +81,11 @@ impl Daemon {
     }
 
     fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.daemon.log_text()
     }
 
-    /// SIGTERM, then the exit code.
-    fn terminate(mut self) -> Option<i32> {
-        let pid = self.child.id().to_string();
-        assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM").success());
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status.code();
-            }
-            assert!(start.elapsed() < LIMIT, "daemon did not stop after SIGTERM:\n{}", self.log_text());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    fn terminate(self) -> Option<i32> {
+        self.daemon.terminate()
     }
 }
 
@@ -210,7 +167,7 @@ fn parse_client(out: Output) -> (i32, Value) {
     (out.status.code().unwrap_or(-1), value)
 }
 
-fn calls_ok(ws: &Workspace, daemon: &Daemon, token: &str, calls: Value) -> Vec<Value> {
+fn calls_ok(ws: &Workspace, daemon: &HttpDaemon, token: &str, calls: Value) -> Vec<Value> {
     let (code, value) = http_client(ws, &daemon.url, Some(token), &calls, &[]);
     assert_eq!(code, 0, "{value}\n{}", daemon.log_text());
     serde_json::from_value(value).expect("a list of results")
@@ -243,7 +200,7 @@ fn token_file(ws: &Workspace, name: &str, token: &str) -> PathBuf {
 #[test]
 fn a_clinician_token_reads_the_panel_over_http_with_freshness_and_snapshot() {
     let ws = workspace("");
-    let daemon = Daemon::start(&ws);
+    let daemon = HttpDaemon::start(&ws);
     let results = calls_ok(
         &ws,
         &daemon,
@@ -255,7 +212,7 @@ fn a_clinician_token_reads_the_panel_over_http_with_freshness_and_snapshot() {
             {"tool": "get_observations", "args": {"mrn": "MRN57552"}},
         ]),
     );
-    assert_eq!(tool_names(&results[0]), TOOLS);
+    assert_eq!(tool_names(&results[0]), CONTRACT_TOOLS);
     for result in &results[1..] {
         let a = answer(result);
         let snapshot = &a["snapshot"];
@@ -301,7 +258,7 @@ fn a_clinician_token_reads_the_panel_over_http_with_freshness_and_snapshot() {
 #[test]
 fn a_bad_or_missing_token_is_refused_with_401_and_audited() {
     let ws = workspace("");
-    let daemon = Daemon::start(&ws);
+    let daemon = HttpDaemon::start(&ws);
     let initialize = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#;
     let accept = ("Accept", "application/json, text/event-stream");
     let json_type = ("Content-Type", "application/json");
@@ -360,7 +317,7 @@ fn a_bad_or_missing_token_is_refused_with_401_and_audited() {
 #[test]
 fn a_foreign_origin_or_host_is_refused_with_403() {
     let ws = workspace("allowed_origins = [\"http://localhost:*\"]");
-    let daemon = Daemon::start(&ws);
+    let daemon = HttpDaemon::start(&ws);
     let initialize = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#;
     let bearer = format!("Bearer {CLINICIAN}");
     let with = |extra: &[(&str, &str)]| -> (u16, String) {
@@ -396,7 +353,7 @@ fn a_foreign_origin_or_host_is_refused_with_403() {
 #[test]
 fn roles_limit_tools_and_record_kinds_over_http_and_refusals_are_audited() {
     let ws = workspace("");
-    let daemon = Daemon::start(&ws);
+    let daemon = HttpDaemon::start(&ws);
     let ops = calls_ok(
         &ws,
         &daemon,
@@ -436,7 +393,7 @@ fn roles_limit_tools_and_record_kinds_over_http_and_refusals_are_audited() {
 #[test]
 fn healthz_and_readyz_answer_without_a_token_and_readyz_follows_the_snapshot() {
     let ws = workspace("");
-    let daemon = Daemon::start(&ws);
+    let daemon = HttpDaemon::start(&ws);
     let (status, head) = raw(daemon.authority(), "GET", "/healthz", &[], "");
     assert_eq!(status, 200);
     assert!(head.ends_with("ok"), "{head}");
@@ -500,7 +457,7 @@ fn https_with_the_configured_certificate_serves_the_sdk_and_the_bridge() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (ca, cert, key) = test_certificate(dir.path());
     let ws = workspace(&format!("tls_cert = \"{}\"\ntls_key = \"{}\"", cert.display(), key.display()));
-    let daemon = Daemon::start(&ws);
+    let daemon = HttpDaemon::start(&ws);
     assert!(daemon.url.starts_with("https://127.0.0.1:"), "{}", daemon.url);
     let calls = json!([{"tool": "snapshot_status"}]);
     let (code, value) = http_client(&ws, &daemon.url, Some(OPERATIONS), &calls, &[("INGEST_TEST_CA", &ca)]);
@@ -543,7 +500,7 @@ fn a_port_in_use_is_a_startup_error() {
 #[test]
 fn the_bridge_forwards_everything_and_the_daemon_audits_the_tokens_identity() {
     let ws = workspace("");
-    let daemon = Daemon::start(&ws);
+    let daemon = HttpDaemon::start(&ws);
     let calls = json!([
         {"list": "tools"},
         {"tool": "get_patient", "args": {"mrn": "MRN57552"}},
@@ -556,7 +513,7 @@ fn the_bridge_forwards_everything_and_the_daemon_audits_the_tokens_identity() {
     let (code, bridged) = bridge_client(&ws, &daemon.url, &tokens, &calls, None);
     assert_eq!(code, 0, "{bridged}\n{}", daemon.log_text());
     let direct = calls_ok(&ws, &daemon, CLINICIAN, calls);
-    assert_eq!(tool_names(&bridged[0]), TOOLS);
+    assert_eq!(tool_names(&bridged[0]), CONTRACT_TOOLS);
     assert_eq!(bridged[0]["tools"], direct[0]["tools"], "the daemon's tool list, schemas included");
     assert_eq!(answer(&bridged[1])["patient"]["mrn"], "MRN57552");
     assert_eq!(bridged[1]["structuredContent"], direct[1]["structuredContent"]);
@@ -576,7 +533,7 @@ fn the_bridge_forwards_everything_and_the_daemon_audits_the_tokens_identity() {
 #[test]
 fn the_bridge_with_a_bad_token_or_an_open_token_file_fails_with_a_clear_error() {
     let ws = workspace("");
-    let daemon = Daemon::start(&ws);
+    let daemon = HttpDaemon::start(&ws);
     let run = |token_file: &Path| {
         Command::new(crate::util::bin())
             .args(["mcp", "--connect", &daemon.url, "--token-file"])
@@ -683,7 +640,7 @@ fn the_bridge_survives_a_daemon_restart() {
     let ws = workspace("");
     let config = std::fs::read_to_string(ws.config()).expect("config").replace("port = 0", &format!("port = {port}"));
     std::fs::write(ws.config(), config).expect("config");
-    let daemon = Daemon::start(&ws);
+    let daemon = HttpDaemon::start(&ws);
     let tokens = token_file(&ws, "ops.token", OPERATIONS);
     let mut bridge = Bridge::start(&daemon.url, &tokens, &ws.path("bridge.log"));
     assert_eq!(bridge.status(2)["result"]["isError"], json!(false));
@@ -694,7 +651,7 @@ fn the_bridge_survives_a_daemon_restart() {
     assert!(message.starts_with("the ingest daemon could not be reached"), "{message}");
     assert!(!message.contains("rmcp::"), "no type names: {message}");
 
-    let _daemon = Daemon::start(&ws);
+    let _daemon = HttpDaemon::start(&ws);
     let back = bridge.status(4);
     assert_eq!(back["result"]["isError"], json!(false), "a new session after the restart: {back}");
     assert_eq!(bridge.finish(), Some(0), "stdin closed: the bridge exits cleanly");

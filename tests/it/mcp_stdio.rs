@@ -1,7 +1,7 @@
 //! MCP over stdio with the official Python SDK as the client: the contract's tools and fields,
 //! freshness, errors, paging, roles, read-only, audit.
 
-use crate::util::mcp::{answer, check_freshness, error_code};
+use crate::util::mcp::{CONTRACT_TOOLS, answer, check_freshness, error_code};
 use crate::util::{Workspace, hl7, mcp_client, python, samples};
 use serde_json::{Value, json};
 use std::process::Command;
@@ -62,20 +62,7 @@ fn every_tool_answers_with_the_contract_fields_freshness_and_snapshot() {
     let mut names: Vec<&str> =
         results[0]["tools"].as_array().expect("tools").iter().filter_map(|t| t["name"].as_str()).collect();
     names.sort();
-    assert_eq!(
-        names,
-        [
-            "get_documents",
-            "get_medications",
-            "get_observations",
-            "get_patient",
-            "list_panel",
-            "panel_changes",
-            "read_document",
-            "search_documents",
-            "snapshot_status"
-        ]
-    );
+    assert_eq!(names, CONTRACT_TOOLS);
     for tool in results[0]["tools"].as_array().expect("tools") {
         assert!(tool["outputSchema"].is_object(), "no output schema: {tool}");
         assert_eq!(tool["annotations"]["readOnlyHint"], json!(true), "{tool}");
@@ -439,15 +426,7 @@ fn a_reader_during_a_replay_sees_each_file_whole_or_not_at_all() {
     for f in 1..120 {
         write_file(f);
     }
-    let mut replay = Command::new(crate::util::bin())
-        .arg("--config")
-        .arg(ws.config())
-        .arg("--replay")
-        .arg(ws.path("exports"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("replay");
+    let mut replay = ws.spawn_replay(&ws.path("exports"));
     // Each file is a newer export of the same 40 tests: the latest result per code must all come
     // from one file, or the reader saw a file in part.
     let calls: Vec<Value> = (0..80).map(|_| json!({"tool": "get_patient", "args": {"mrn": "MRN7"}})).collect();

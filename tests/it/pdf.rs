@@ -2,9 +2,9 @@
 //! kept without text; truncated, encrypted, panicking, crashing and endless PDFs each cost their
 //! own file only (quarantined with the reason) while the others land.
 
-use crate::daemon::{Daemon, LIMIT};
 use crate::mcp_stdio::call;
 use crate::util::mcp::answer;
+use crate::util::{Daemon, LIMIT};
 use crate::util::{Workspace, wait_for};
 use serde_json::json;
 use std::path::PathBuf;

@@ -214,15 +214,7 @@ fn kill_9_during_a_replay_then_a_restart_equals_a_clean_replay() {
     let mut kills = 0;
     let mut killed_midway = 0;
     for delay_ms in [150u64, 300, 450, 600, 800, 1000, 1300] {
-        let mut child = Command::new(crate::util::bin())
-            .arg("--config")
-            .arg(ws.config())
-            .arg("--replay")
-            .arg(ws.path("exports"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn");
+        let mut child = ws.spawn_replay(&ws.path("exports"));
         std::thread::sleep(Duration::from_millis(delay_ms));
         if child.try_wait().expect("try_wait").is_none() {
             child.kill().expect("kill -9");

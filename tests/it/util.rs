@@ -111,6 +111,21 @@ impl Workspace {
             .expect("run ingest")
     }
 
+    /// Start `ingest --replay PATH` in the background (output discarded), to interrupt or race it.
+    pub fn spawn_replay(&self, path: &Path) -> std::process::Child {
+        Command::new(bin())
+            .arg("--config")
+            .arg(self.config())
+            .arg("--replay")
+            .arg(path)
+            .env_remove("INGEST_CONFIG")
+            .current_dir(self.dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn a replay")
+    }
+
     /// Replay `paths` and return (exit code, stdout).
     pub fn replay(&self, paths: &[&Path]) -> (i32, String) {
         let mut args = vec!["--replay".to_string()];
@@ -134,6 +149,70 @@ impl Workspace {
         let conn = self.reader();
         let mut stmt = conn.prepare(sql).expect(sql);
         stmt.query_map([], |r| r.get::<_, String>(0)).expect(sql).map(|r| r.expect("row")).collect()
+    }
+}
+
+/// How long a test waits for the daemon to do something before it fails.
+pub const LIMIT: Duration = Duration::from_secs(30);
+
+/// `ingest run` on a workspace's config, its log in `daemon.log`; killed when dropped.
+pub struct Daemon {
+    child: std::process::Child,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// Spawn the daemon without waiting for anything.
+    pub fn spawn(ws: &Workspace) -> Daemon {
+        let log = ws.path("daemon.log");
+        let child = Command::new(bin())
+            .arg("--config")
+            .arg(ws.config())
+            .arg("run")
+            .current_dir(ws.dir.path())
+            .env("INGEST_LOG", "info")
+            .env_remove("INGEST_CONFIG")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("spawn daemon");
+        Daemon { child, log }
+    }
+
+    /// Spawn the daemon and wait until its snapshot exists.
+    pub fn start(ws: &Workspace) -> Daemon {
+        let daemon = Daemon::spawn(ws);
+        wait_for("the snapshot to exist", LIMIT, || ws.db().exists());
+        daemon
+    }
+
+    pub fn alive(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then the exit code.
+    pub fn terminate(mut self) -> Option<i32> {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM").success());
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.code();
+            }
+            assert!(start.elapsed() < LIMIT, "daemon did not stop after SIGTERM:\n{}", self.log_text());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -225,6 +304,20 @@ pub mod hl7 {
 /// Reading MCP tool results as the Python test client prints them (the wire form).
 pub mod mcp {
     use serde_json::{Value, json};
+
+    /// The tool names of the MCP contract (DESIGN §6), sorted: written out here, not taken from
+    /// the code, so that a renamed tool fails the tests.
+    pub const CONTRACT_TOOLS: [&str; 9] = [
+        "get_documents",
+        "get_medications",
+        "get_observations",
+        "get_patient",
+        "list_panel",
+        "panel_changes",
+        "read_document",
+        "search_documents",
+        "snapshot_status",
+    ];
 
     /// The structured answer of a successful tool call.
     pub fn answer(result: &Value) -> &Value {
