@@ -613,12 +613,6 @@ fn check_csv_mapping(raw: RawCsvMapping) -> Result<CsvMapping, (String, String)>
     let kind_name = raw.kind.ok_or_else(|| fail("kind", "missing".into()))?;
     let kind = match CsvKind::parse(&kind_name) {
         Some(kind) => kind,
-        None if kind_name == "documents manifest" => {
-            return Err(fail(
-                "kind",
-                "\"documents manifest\" is not supported yet (PDFs are named by [[pdf.mapping]])".into(),
-            ));
-        }
         None => {
             let known: Vec<&str> = CsvKind::ALL.iter().map(CsvKind::as_str).collect();
             return Err(fail("kind", format!("unknown kind {kind_name:?} (one of {})", known.join(", "))));
@@ -700,6 +694,7 @@ fn check_csv_mapping(raw: RawCsvMapping) -> Result<CsvMapping, (String, String)>
 #[serde(deny_unknown_fields)]
 struct RawPdf {
     timeout: Option<String>,
+    manifest_wait: Option<String>,
     #[serde(default)]
     mapping: Vec<RawPdfMapping>,
 }
@@ -721,8 +716,14 @@ fn check_pdf(raw: RawPdf) -> Result<PdfOptions, (String, String)> {
             .filter(|d| !d.is_zero())
             .ok_or_else(|| ("pdf.timeout".to_string(), format!("{text:?} is not a duration such as \"30s\"")))?,
     };
+    let manifest_wait = match raw.manifest_wait {
+        None => crate::parse::pdf::DEFAULT_MANIFEST_WAIT,
+        Some(text) => humantime::parse_duration(&text).map_err(|_| {
+            ("pdf.manifest_wait".to_string(), format!("{text:?} is not a duration such as \"10m\" or \"0s\""))
+        })?,
+    };
     if raw.mapping.is_empty() {
-        return Ok(PdfOptions { mappings: crate::parse::pdf::built_in_mappings(), timeout });
+        return Ok(PdfOptions { mappings: crate::parse::pdf::built_in_mappings(), timeout, manifest_wait });
     }
     let mut mappings = Vec::with_capacity(raw.mapping.len());
     for (i, m) in raw.mapping.into_iter().enumerate() {
@@ -754,7 +755,7 @@ fn check_pdf(raw: RawPdf) -> Result<PdfOptions, (String, String)> {
             date_format,
         });
     }
-    Ok(PdfOptions { mappings, timeout })
+    Ok(PdfOptions { mappings, timeout, manifest_wait })
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -894,7 +895,7 @@ mod tests {
         assert_eq!(source.settle, Duration::from_secs(5));
         assert!(source.require_trigger);
         assert_eq!(source.after_ingest, AfterIngest::Keep);
-        assert_eq!(config.csv.len(), 6, "built-in CSV mappings when none is configured");
+        assert_eq!(config.csv.len(), 7, "built-in CSV mappings when none is configured");
     }
 
     #[test]

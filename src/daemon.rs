@@ -25,6 +25,8 @@ struct Watched {
     watcher: Option<RecommendedWatcher>,
     tracker: Tracker,
     next_rescan: Instant,
+    /// PDFs waiting for a documents manifest: looked at again after the next file that goes in.
+    deferred: Vec<PathBuf>,
 }
 
 /// Run until `shutdown` is cancelled. A file in hand when it is cancelled is rolled back and left
@@ -45,7 +47,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let mut sources: Vec<Watched> = config
         .sources
         .iter()
-        .map(|s| Watched { config: s.clone(), watcher: None, tracker: Tracker::default(), next_rescan: now })
+        .map(|s| Watched {
+            config: s.clone(),
+            watcher: None,
+            tracker: Tracker::default(),
+            next_rescan: now,
+            deferred: Vec::new(),
+        })
         .collect();
     tracing::info!(
         snapshot = %config.snapshot.display(),
@@ -77,7 +85,15 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                         if shutdown.is_cancelled() {
                             break;
                         }
-                        ingest_one(&pipeline, &watched.config, path, &shutdown).await;
+                        match ingest_one(&pipeline, &watched.config, path.clone(), &shutdown).await {
+                            Some(Outcome::Deferred) => watched.deferred.push(path),
+                            Some(Outcome::Ingested(_)) => {
+                                for waiting in watched.deferred.drain(..) {
+                                    watched.tracker.discover(&waiting, Instant::now());
+                                }
+                            }
+                            _ => {}
+                        }
                     }
                 }
             }
@@ -165,7 +181,7 @@ async fn ingest_one(
     source: &SourceConfig,
     path: PathBuf,
     shutdown: &CancellationToken,
-) {
+) -> Option<Outcome> {
     let pipeline = Arc::clone(pipeline);
     let source = source.clone();
     let token = shutdown.clone();
@@ -184,10 +200,14 @@ async fn ingest_one(
     })
     .await;
     match result {
-        Ok(Ok(Some(Outcome::Cancelled))) | Ok(Ok(Some(_))) | Ok(Ok(None)) => {}
+        Ok(Ok(outcome)) => outcome,
         Ok(Err(e)) => {
-            tracing::error!(error = %e, "file not ingested; it stays in place and is retried at the next rescan")
+            tracing::error!(error = %e, "file not ingested; it stays in place and is retried at the next rescan");
+            None
         }
-        Err(e) => tracing::error!(error = %e, "ingest task failed; the file stays in place"),
+        Err(e) => {
+            tracing::error!(error = %e, "ingest task failed; the file stays in place");
+            None
+        }
     }
 }

@@ -223,6 +223,19 @@ pub struct PdfInfo {
     pub sha256: String,
 }
 
+/// A documents-manifest row: whose the PDF named `file_name` is, and what it is. A PDF whose own
+/// name carries no MRN is identified by the manifest of its source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestEntry {
+    /// The PDF's file name, without a directory.
+    pub file_name: String,
+    pub mrn: String,
+    pub doc_type: Option<String>,
+    pub title: Option<String>,
+    pub author: Option<String>,
+    pub authored_at: Option<DateTime<Utc>>,
+}
+
 /// A record that a message contributes to the snapshot.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
@@ -234,6 +247,7 @@ pub enum Record {
     Problem(Problem),
     Medication(Medication),
     Document(Document),
+    ManifestEntry(ManifestEntry),
     /// A census file's full list of the patients on its source's panel today: the others leave
     /// the panel (unless a fresher export says otherwise).
     Census {
@@ -252,6 +266,7 @@ impl Record {
             Record::Problem(_) => "problem",
             Record::Medication(_) => "medication",
             Record::Document(_) => "document",
+            Record::ManifestEntry(_) => "manifest_entry",
             Record::Census { .. } => "census",
         }
     }

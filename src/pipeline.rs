@@ -4,7 +4,7 @@
 
 use crate::config::AfterIngest;
 use crate::fsutil;
-use crate::model::{ParsedFile, Reject};
+use crate::model::{ManifestEntry, ParsedFile, Reject};
 use crate::parse::{self, FileError, FileKind, ParseOptions};
 use crate::store::write::{self, FileMeta, WriteError, Written};
 use crate::time::{Clock, rfc3339};
@@ -51,6 +51,9 @@ pub enum Outcome {
     },
     /// Shutdown arrived mid-file: rolled back, the file left where it was for the next start.
     Cancelled,
+    /// A dropped PDF that neither its name nor a documents manifest identifies yet, younger than
+    /// `pdf.manifest_wait`: left in place, without a ledger row, to be tried again at a rescan.
+    Deferred,
 }
 
 /// A failure that is not the file's fault (I/O, the database). The file's transaction rolled back
@@ -139,7 +142,15 @@ impl Pipeline {
 
         let parsed = match parsed {
             Some(parsed) => parsed,
-            None => self.parse_pdf(intake.path, &name, &meta.sha256),
+            None => {
+                let listed = write::manifest_entry(&self.conn, intake.source, &name).map_err(store)?;
+                if listed.is_none() && self.waits_for_manifest(intake, &name, &fs_meta) {
+                    tracing::info!(source = intake.source, file = %name,
+                        "PDF not identified yet: waiting for a documents manifest that lists it");
+                    return Ok(Outcome::Deferred);
+                }
+                self.parse_pdf(intake.path, &name, &meta.sha256, listed.as_ref())
+            }
         };
         let file = match parsed {
             Ok((_, file)) => file,
@@ -179,15 +190,33 @@ impl Pipeline {
         }
     }
 
-    /// Extract a PDF's text in a child process (unless its name already rules it out), then parse.
-    fn parse_pdf(&self, path: &Path, name: &str, sha256: &str) -> Result<(FileKind, ParsedFile), FileError> {
+    /// Whether a dropped PDF that its name does not identify (and no manifest lists) should wait
+    /// for its manifest: only in a watched folder, and only until `pdf.manifest_wait` after its mtime.
+    fn waits_for_manifest(&self, intake: &Intake<'_>, name: &str, fs_meta: &std::fs::Metadata) -> bool {
         let options = &self.options;
-        let extraction = match parse::pdf::identify(name, &options.pdf.mappings, options.zone) {
-            Ok(_) => crate::pdf::extract(path, options.pdf.timeout),
+        let young = (self.clock.now() - mtime_of(fs_meta)).to_std().map_or(true, |age| age < options.pdf.manifest_wait);
+        matches!(intake.handling, Handling::Live(_))
+            && young
+            && parse::pdf::identify(name, &options.pdf.mappings, options.zone).is_err()
+    }
+
+    /// Extract a PDF's text in a child process (unless nothing identifies it), then parse.
+    fn parse_pdf(
+        &self,
+        path: &Path,
+        name: &str,
+        sha256: &str,
+        listed: Option<&ManifestEntry>,
+    ) -> Result<(FileKind, ParsedFile), FileError> {
+        let options = &self.options;
+        let identified = listed.is_some() || parse::pdf::identify(name, &options.pdf.mappings, options.zone).is_ok();
+        let extraction = if identified {
+            crate::pdf::extract(path, options.pdf.timeout)
+        } else {
             // parse_pdf reports the name; nothing is extracted from a file that will be quarantined.
-            Err(_) => Err(parse::pdf::ExtractFailure::Unreadable("not extracted".into())),
+            Err(parse::pdf::ExtractFailure::Unreadable("not extracted".into()))
         };
-        parse::parse_pdf(name, sha256, extraction, options)
+        parse::parse_pdf(name, sha256, listed, extraction, options)
     }
 
     fn quarantine(

@@ -51,6 +51,9 @@ impl Summary {
 struct Planned {
     path: PathBuf,
     exported_at: DateTime<Utc>,
+    /// A documents manifest: replayed before everything else, so that the PDFs it lists are
+    /// identified whatever their own times.
+    manifest: bool,
 }
 
 /// Replay `paths` (files or directories, walked recursively) into the configured snapshot under
@@ -102,6 +105,11 @@ pub fn run(
             Ok(Outcome::Cancelled) => {
                 summary.interrupted = true;
                 break;
+            }
+            // Only a watched folder defers a PDF; a replay quarantines what nothing identifies.
+            Ok(Outcome::Deferred) => {
+                summary.failed += 1;
+                summary.problems.push(format!("{shown}: not identified, left as it was"));
             }
             Err(e) => {
                 summary.failed += 1;
@@ -176,22 +184,28 @@ fn plan(
     }
     let mut planned = Vec::with_capacity(files.len());
     for path in files {
-        let exported_at = header_time(&path, options)?;
-        planned.push(Planned { path, exported_at });
+        let (exported_at, manifest) = header_time(&path, options)?;
+        planned.push(Planned { path, exported_at, manifest });
     }
-    planned.sort_by(|a, b| a.exported_at.cmp(&b.exported_at).then_with(|| a.path.cmp(&b.path)));
+    planned.sort_by(|a, b| {
+        b.manifest.cmp(&a.manifest).then(a.exported_at.cmp(&b.exported_at)).then_with(|| a.path.cmp(&b.path))
+    });
     Ok(planned)
 }
 
-fn header_time(path: &Path, options: &crate::parse::ParseOptions) -> anyhow::Result<DateTime<Utc>> {
+/// A file's export time (from its header, else its mtime), and whether it is a documents manifest.
+fn header_time(path: &Path, options: &crate::parse::ParseOptions) -> anyhow::Result<(DateTime<Utc>, bool)> {
     let file = std::fs::File::open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let meta = file.metadata()?;
     let mut prefix = Vec::with_capacity(HEADER_PREFIX);
     file.take(HEADER_PREFIX as u64).read_to_end(&mut prefix)?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    Ok(crate::parse::exported_at_hint(&name, &prefix, options)
+    let manifest =
+        crate::parse::csv_kind(&name, &prefix, options) == Some(crate::parse::csv::CsvKind::DocumentsManifest);
+    let exported_at = crate::parse::exported_at_hint(&name, &prefix, options)
         .map(|(t, _)| t)
-        .unwrap_or_else(|| crate::pipeline::mtime_of(&meta)))
+        .unwrap_or_else(|| crate::pipeline::mtime_of(&meta));
+    Ok((exported_at, manifest))
 }
 
 /// A progress bar on a terminal, a plain line every few seconds otherwise.

@@ -7,8 +7,8 @@
 //! the first whose required columns are all present is used.
 
 use crate::model::{
-    Allergy, Medication, Observation, PanelAction, PanelEvent, ParsedFile, ParsedMessage, Patient, Problem,
-    ProblemOrigin, Record, Reject,
+    Allergy, ManifestEntry, Medication, Observation, PanelAction, PanelEvent, ParsedFile, ParsedMessage, Patient,
+    Problem, ProblemOrigin, Record, Reject,
 };
 use crate::time::Zone;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
@@ -24,16 +24,19 @@ pub enum CsvKind {
     Medications,
     Problems,
     Allergies,
+    /// A documents manifest: each row names a PDF file and says whose it is.
+    DocumentsManifest,
 }
 
 impl CsvKind {
-    pub const ALL: [CsvKind; 6] = [
+    pub const ALL: [CsvKind; 7] = [
         CsvKind::Census,
         CsvKind::Patients,
         CsvKind::Observations,
         CsvKind::Medications,
         CsvKind::Problems,
         CsvKind::Allergies,
+        CsvKind::DocumentsManifest,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -44,6 +47,7 @@ impl CsvKind {
             CsvKind::Medications => "medications",
             CsvKind::Problems => "problems",
             CsvKind::Allergies => "allergies",
+            CsvKind::DocumentsManifest => "documents manifest",
         }
     }
 
@@ -59,6 +63,7 @@ impl CsvKind {
             CsvKind::Medications => &["mrn", "order_id", "name"],
             CsvKind::Problems => &["mrn", "description"],
             CsvKind::Allergies => &["mrn", "allergen"],
+            CsvKind::DocumentsManifest => &["mrn", "file_name"],
         }
     }
 
@@ -96,6 +101,7 @@ impl CsvKind {
             CsvKind::Allergies => {
                 &["code", "code_system", "allergy_type", "severity", "reaction", "identified_at", "exported_at"]
             }
+            CsvKind::DocumentsManifest => &["doc_type", "title", "author", "authored_at", "exported_at"],
         }
     }
 
@@ -191,7 +197,7 @@ pub fn built_in_mappings() -> Vec<CsvMapping> {
         ("code_system", &["Code System", "Coding System"]),
         ("status", &["Status"]),
     ];
-    let specific: [(&str, CsvKind, &str, &[Aliases]); 6] = [
+    let specific: [(&str, CsvKind, &str, &[Aliases]); 7] = [
         (
             "census",
             CsvKind::Census,
@@ -269,6 +275,18 @@ pub fn built_in_mappings() -> Vec<CsvMapping> {
                 ("severity", &["Severity"]),
                 ("reaction", &["Reaction"]),
                 ("identified_at", &["Identified", "Noted"]),
+            ],
+        ),
+        (
+            "documents",
+            CsvKind::DocumentsManifest,
+            "documents_*.csv",
+            &[
+                ("file_name", &["File", "File Name", "Filename", "Document File"]),
+                ("doc_type", &["Document Type", "Note Type", "Type"]),
+                ("title", &["Title", "Description"]),
+                ("author", &["Author", "Signed By"]),
+                ("authored_at", &["Document Date", "Note Date", "Authored", "Date"]),
             ],
         ),
     ];
@@ -367,6 +385,11 @@ fn choose<'m>(
     Err(HeaderMismatch { expected: candidates.iter().map(|m| (m.name.clone(), m.expected_columns())).collect() })
 }
 
+/// The kind of the mapping that would read a file starting with `prefix`.
+pub fn kind_of(prefix: &[u8], candidates: &[&CsvMapping]) -> Option<CsvKind> {
+    choose(prefix, candidates).ok().map(|(mapping, _, _)| mapping.kind)
+}
+
 /// Parse a CSV file with the first candidate mapping whose required columns its header has.
 pub fn parse(
     file_name: &str,
@@ -385,20 +408,24 @@ pub fn parse(
     let mut census: Vec<String> = Vec::new();
     let mut index = 0;
     let mut record = csv::StringRecord::new();
+    // With CRLF line ends the csv crate ends a record at the CR and counts lines one short; lines
+    // are counted here from byte offsets instead (a record may start at the LF of the line before).
+    let line_ends: Vec<usize> = text.match_indices('\n').map(|(i, _)| i).collect();
+    let line_at = |byte: u64| 1 + line_ends.partition_point(|&end| (end as u64) <= byte);
     loop {
-        let line = rdr.position().line() as usize;
+        let line = line_at(rdr.position().byte());
         match rdr.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
             Err(e) => {
                 index += 1;
-                let line = e.position().map_or(line, |p| p.line() as usize);
+                let line = e.position().map_or(line, |p| line_at(p.byte()));
                 file.rejects.push(reject(index, line, None, format!("unreadable CSV row: {e}"), String::new()));
                 continue;
             }
         }
         index += 1;
-        let line = record.position().map_or(line, |p| p.line() as usize);
+        let line = record.position().map_or(line, |p| line_at(p.byte()));
         let raw = record.iter().collect::<Vec<_>>().join(&char::from(mapping.delimiter).to_string());
         if record.len() != header.len() {
             let reason = format!("wrong column count: {} fields, the header has {}", record.len(), header.len());
@@ -647,6 +674,20 @@ impl Row<'_> {
                 identified_at: self.time("identified_at")?,
                 mrn,
             })],
+            CsvKind::DocumentsManifest => {
+                let file_name = self.required("file_name")?;
+                if file_name.contains(['/', '\\']) || file_name == ".." {
+                    return Err((self.column("file_name"), "a file name, not a path, is expected".into()));
+                }
+                vec![Record::ManifestEntry(ManifestEntry {
+                    file_name,
+                    doc_type: t("doc_type"),
+                    title: t("title"),
+                    author: t("author"),
+                    authored_at: self.time("authored_at")?,
+                    mrn,
+                })]
+            }
         };
         Ok(records)
     }
@@ -712,6 +753,26 @@ mod tests {
             file.rejects.iter().map(|r| (r.index, r.line, r.segment.as_deref())).collect();
         assert_eq!(got, [(2, 4, Some("MRN")), (3, 5, Some("Collected")), (4, 6, None)]);
         assert!(file.rejects[2].reason.starts_with("wrong column count"), "{:?}", file.rejects[2]);
+        // The same file with CRLF line ends (as Windows-side exports write them): the same lines.
+        let file = run("labs_x.csv", csv.replace('\n', "\r\n").as_bytes()).expect("parsed");
+        let got: Vec<(usize, usize)> = file.rejects.iter().map(|r| (r.index, r.line)).collect();
+        assert_eq!(got, [(2, 4), (3, 5), (4, 6)]);
+    }
+
+    #[test]
+    fn a_documents_manifest_row_names_a_pdf_and_a_path_is_a_reject() {
+        let csv = "File,MRN,Document Type,Title,Author,Document Date\n\
+                   scan_17.pdf,MRN1,Consult,Outside consult,Dr. Vale,2026-11-20 10:00\n\
+                   ../scan_18.pdf,MRN1,Consult,,,\n";
+        let file = run("documents_x.csv", csv.as_bytes()).expect("parsed");
+        let Record::ManifestEntry(e) = records(&file)[0] else { panic!("{file:?}") };
+        assert_eq!((e.file_name.as_str(), e.mrn.as_str()), ("scan_17.pdf", "MRN1"));
+        assert_eq!((e.doc_type.as_deref(), e.author.as_deref()), (Some("Consult"), Some("Dr. Vale")));
+        assert_eq!(e.authored_at.map(crate::time::rfc3339).as_deref(), Some("2026-11-20T10:00:00Z"));
+        assert_eq!(
+            file.rejects.iter().map(|r| (r.line, r.segment.as_deref())).collect::<Vec<_>>(),
+            [(3, Some("File"))]
+        );
     }
 
     #[test]

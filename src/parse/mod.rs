@@ -89,8 +89,8 @@ pub enum FileError {
     /// A CSV file with a header and no row at all (a census of nobody would empty the panel).
     #[error("the CSV file has a header but no rows")]
     CsvNoRows,
-    /// A PDF whose name gives no patient.
-    #[error("the PDF's file name gives no MRN: expected {}", expected.join(" or "))]
+    /// A PDF whose name gives no patient and that no documents manifest lists.
+    #[error("the PDF's file name gives no MRN and no documents manifest lists it: expected {} or a row in a documents manifest CSV", expected.join(" or "))]
     PdfName { expected: Vec<String> },
     /// The extractor refused the PDF (truncated, encrypted, malformed).
     #[error("the PDF's text cannot be read: {reason}")]
@@ -175,22 +175,35 @@ pub fn parse_named(file_name: &str, bytes: &[u8], options: &ParseOptions) -> Res
     }
 }
 
-/// Parse a PDF note from what its name says and what the extractor read (or why it could not):
-/// one document, or a [`FileError`] that quarantines the file.
+/// Parse a PDF note from what its source's documents manifest (`listed`) or else its name says, and
+/// what the extractor read (or why it could not): one document, or a [`FileError`] that
+/// quarantines the file.
 pub fn parse_pdf(
     file_name: &str,
     sha256: &str,
+    listed: Option<&crate::model::ManifestEntry>,
     extraction: Result<pdf::Extraction, pdf::ExtractFailure>,
     options: &ParseOptions,
 ) -> Result<(FileKind, ParsedFile), FileError> {
-    let facts = pdf::identify(file_name, &options.pdf.mappings, options.zone)
-        .map_err(|expected| FileError::PdfName { expected })?;
+    let facts = match listed {
+        Some(entry) => pdf::NameFacts::from_manifest(entry),
+        None => pdf::identify(file_name, &options.pdf.mappings, options.zone)
+            .map_err(|expected| FileError::PdfName { expected })?,
+    };
     let extraction = extraction.map_err(|failure| match failure {
         pdf::ExtractFailure::Unreadable(reason) => FileError::PdfUnreadable { reason },
         pdf::ExtractFailure::Crashed => FileError::PdfCrashed,
         pdf::ExtractFailure::TimedOut(limit) => FileError::PdfTimedOut { limit },
     })?;
     Ok((FileKind::Pdf, pdf::parse(&facts, file_name, sha256, &extraction)))
+}
+
+/// What each row of a CSV file is, told from its name and first bytes (`None`: not a CSV export).
+pub fn csv_kind(file_name: &str, prefix: &[u8], options: &ParseOptions) -> Option<csv::CsvKind> {
+    if sniff_named(file_name, prefix, options) != FileKind::Csv {
+        return None;
+    }
+    csv::kind_of(prefix, &csv::candidates(file_name, &options.csv))
 }
 
 /// The first bytes of a file, printable, for an error message (no more than 16 bytes: never PHI-sized).

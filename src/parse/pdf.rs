@@ -46,19 +46,23 @@ pub struct PdfMapping {
     pub example: String,
 }
 
-/// How PDFs are read: the mappings (config, else built in) and the extractor's time limit.
+/// How PDFs are read: the mappings (config, else built in), the extractor's time limit, and how
+/// long a dropped PDF that nothing identifies waits for its documents manifest.
 #[derive(Debug, Clone)]
 pub struct PdfOptions {
     pub mappings: Vec<PdfMapping>,
     pub timeout: Duration,
+    pub manifest_wait: Duration,
 }
 
 /// The default time limit of one extraction.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a dropped PDF whose name gives no MRN waits for a manifest that lists it.
+pub const DEFAULT_MANIFEST_WAIT: Duration = Duration::from_secs(600);
 
 impl Default for PdfOptions {
     fn default() -> Self {
-        PdfOptions { mappings: built_in_mappings(), timeout: DEFAULT_TIMEOUT }
+        PdfOptions { mappings: built_in_mappings(), timeout: DEFAULT_TIMEOUT, manifest_wait: DEFAULT_MANIFEST_WAIT }
     }
 }
 
@@ -84,6 +88,22 @@ pub struct NameFacts {
     pub mrn: String,
     pub doc_type: Option<String>,
     pub date: Option<DateTime<Utc>>,
+    /// From a documents manifest only; the file name is the title otherwise.
+    pub title: Option<String>,
+    pub author: Option<String>,
+}
+
+impl NameFacts {
+    /// What a documents manifest says of a PDF.
+    pub fn from_manifest(entry: &crate::model::ManifestEntry) -> NameFacts {
+        NameFacts {
+            mrn: entry.mrn.clone(),
+            doc_type: entry.doc_type.clone(),
+            date: entry.authored_at,
+            title: entry.title.clone(),
+            author: entry.author.clone(),
+        }
+    }
 }
 
 /// Read the patient, type and date from the name with the first mapping whose pattern and regex
@@ -96,7 +116,7 @@ pub fn identify(file_name: &str, mappings: &[PdfMapping], zone: Zone) -> Result<
         let date = caps
             .name("date")
             .and_then(|g| super::csv::parse_time(g.as_str(), std::slice::from_ref(&m.date_format), zone));
-        return Ok(NameFacts { mrn: mrn.to_string(), doc_type, date });
+        return Ok(NameFacts { mrn: mrn.to_string(), doc_type, date, title: None, author: None });
     }
     Err(mappings.iter().map(|m| format!("{} ({})", m.example, m.name)).collect())
 }
@@ -115,9 +135,9 @@ pub fn parse(facts: &NameFacts, file_name: &str, sha256: &str, extraction: &Extr
         document_id: format!("pdf/{}", &sha256[..sha256.len().min(16)]),
         parent_id: None,
         doc_type: facts.doc_type.clone(),
-        title: Some(file_name.to_string()),
+        title: Some(facts.title.clone().unwrap_or_else(|| file_name.to_string())),
         authored_at: facts.date,
-        author: None,
+        author: facts.author.clone(),
         status: None,
         event: "PDF".into(),
         text,
@@ -159,7 +179,7 @@ mod tests {
 
     #[test]
     fn an_empty_text_is_kept_as_no_text_layer() {
-        let facts = NameFacts { mrn: "M1".into(), doc_type: None, date: None };
+        let facts = NameFacts { mrn: "M1".into(), doc_type: None, date: None, title: None, author: None };
         let file = parse(&facts, "x.pdf", "0123456789abcdef0123", &Extraction { pages: 2, text: " \n\n".into() });
         let Record::Document(d) = &file.messages[0].records[0] else { panic!("{file:?}") };
         assert_eq!(d.document_id, "pdf/0123456789abcdef");

@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0001_ledger_and_snapshot.sql"),
     include_str!("../../migrations/0002_orders_problems_allergies_documents.sql"),
     include_str!("../../migrations/0003_pdf_documents.sql"),
+    include_str!("../../migrations/0004_document_manifest.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -6,8 +6,8 @@
 //! the order in which exports are ingested.
 
 use crate::model::{
-    Allergy, Document, Medication, Observation, ObservationRemoval, PanelAction, PanelEvent, ParsedFile, Patient,
-    Problem, ProblemOrigin, Reject,
+    Allergy, Document, ManifestEntry, Medication, Observation, ObservationRemoval, PanelAction, PanelEvent, ParsedFile,
+    Patient, Problem, ProblemOrigin, Reject,
 };
 use crate::time::rfc3339;
 use chrono::{DateTime, Utc};
@@ -73,6 +73,26 @@ pub fn find_ingested(conn: &Connection, sha256: &str) -> rusqlite::Result<Option
          ORDER BY id LIMIT 1",
         [sha256],
         |r| r.get(0),
+    )
+    .optional()
+}
+
+/// What this source's documents manifest says of the PDF named `file_name`, if it lists it.
+pub fn manifest_entry(conn: &Connection, source: &str, file_name: &str) -> rusqlite::Result<Option<ManifestEntry>> {
+    conn.query_row(
+        "SELECT file_name, mrn, doc_type, title, author, authored_at FROM document_manifest
+         WHERE source = ?1 AND file_name = ?2",
+        [source, file_name],
+        |r| {
+            Ok(ManifestEntry {
+                file_name: r.get(0)?,
+                mrn: r.get(1)?,
+                doc_type: r.get(2)?,
+                title: r.get(3)?,
+                author: r.get(4)?,
+                authored_at: r.get::<_, Option<String>>(5)?.as_deref().and_then(crate::time::parse_rfc3339),
+            })
+        },
     )
     .optional()
 }
@@ -310,6 +330,7 @@ impl RecordWriter<'_> {
             Record::Problem(p) => self.problem(p),
             Record::Medication(m) => self.medication(m),
             Record::Document(d) => self.document(d),
+            Record::ManifestEntry(e) => self.manifest_entry(e),
             Record::Census { mrns } => self.census(mrns),
         }
     }
@@ -660,6 +681,42 @@ impl RecordWriter<'_> {
                 m.status,
                 m.start_at.map(rfc3339),
                 m.end_at.map(rfc3339),
+                s.file_id,
+                s.exported_at,
+                s.ingested_at
+            ])?;
+        Ok(())
+    }
+
+    /// A documents-manifest row: the fresher manifest's word on a file name wins.
+    fn manifest_entry(&self, e: &ManifestEntry) -> rusqlite::Result<()> {
+        let s = self.stamp;
+        self.tx
+            .prepare_cached(concat!(
+                "INSERT INTO document_manifest (source, file_name, mrn, doc_type, title, author, authored_at,
+                     source_file_id, exported_at, ingested_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT (source, file_name) DO UPDATE SET ",
+                replaced!("document_manifest", "mrn"),
+                ", ",
+                replaced!("document_manifest", "doc_type"),
+                ", ",
+                replaced!("document_manifest", "title"),
+                ", ",
+                replaced!("document_manifest", "author"),
+                ", ",
+                replaced!("document_manifest", "authored_at"),
+                ", ",
+                provenance!("document_manifest"),
+            ))?
+            .execute(params![
+                self.source,
+                e.file_name,
+                e.mrn,
+                e.doc_type,
+                e.title,
+                e.author,
+                e.authored_at.map(rfc3339),
                 s.file_id,
                 s.exported_at,
                 s.ingested_at

@@ -196,7 +196,8 @@ fn a_scan_without_text_is_kept_and_broken_or_hostile_pdfs_are_quarantined_while_
         ("NOTE_M6_PN_202611240150.pdf", "error:       the PDF extractor crashed on this file"),
         (
             "scan0001.pdf",
-            "error:       the PDF's file name gives no MRN: expected NOTE_<MRN>_<DOCTYPE>_<YYYYMMDDHHMM>.pdf (notes)",
+            "error:       the PDF's file name gives no MRN and no documents manifest lists it: \
+             expected NOTE_<MRN>_<DOCTYPE>_<YYYYMMDDHHMM>.pdf (notes) or a row in a documents manifest CSV",
         ),
     ] {
         let report = error_report(&ws, name);
@@ -256,4 +257,49 @@ fn the_daemon_archives_a_pdf_the_document_points_at_the_original_and_a_crash_cos
     assert!(archived.contains("/archive/ward/") && std::path::Path::new(&archived).exists(), "{archived}");
     let results = call(&ws, json!([{"tool": "get_documents", "args": {"mrn": "M1"}}]));
     assert_eq!(answer(&results[0])["documents"][0]["original_path"], json!(archived));
+}
+
+const MANIFEST: &str = "File,MRN,Document Type,Title,Author,Document Date\r\n\
+    outside_0001.pdf,M8,Discharge Summary,\"Discharge summary, Lakeside General\",Dr. Imogen Vale,2026-11-20 10:00\r\n\
+    ../../etc/passwd,M8,Other,Escape,,2026-11-20 10:00\r\n";
+
+#[test]
+fn a_documents_manifest_names_the_patient_of_a_pdf_whose_name_does_not() {
+    let ws = Workspace::new();
+    // The PDF sorts before its manifest by name and by time: the replay reads manifests first.
+    write(&ws, "outside_0001.pdf", &text_pdf(&["Outside discharge summary: pneumonia, treated."]));
+    write(&ws, "documents_5W_20261124_0500.csv", MANIFEST.as_bytes());
+    let (code, out) = ws.replay(&[&ws.path("exports")]);
+    assert_eq!(code, 3, "the path-shaped row is a reject: {out}");
+    assert!(out.contains("2 found · 1 ingested · 1 with rejects · 0 duplicate · 0 quarantined"), "{out}");
+    assert_eq!(
+        ws.query_strings(
+            "SELECT p.mrn || ' | ' || d.doc_type || ' | ' || d.title || ' | ' || d.author || ' | ' || d.authored_at
+                    || ' | ' || d.text_status
+             FROM documents d JOIN patients p ON p.id = d.patient_id"
+        ),
+        ["M8 | Discharge Summary | Discharge summary, Lakeside General | Dr. Imogen Vale | 2026-11-20T16:00:00Z | ok"]
+    );
+    assert_eq!(
+        ws.query_strings("SELECT line || ' ' || segment || ': ' || reason FROM rejects"),
+        ["3 File: a file name, not a path, is expected"]
+    );
+}
+
+#[test]
+fn the_daemon_holds_a_pdf_until_the_manifest_that_names_it_arrives() {
+    let ws = Workspace::new();
+    let mut daemon = Daemon::start(&ws);
+    std::fs::write(ws.path("drop/outside_0001.pdf"), text_pdf(&["Outside discharge summary."])).expect("write");
+    wait_for("the PDF to be held for its manifest", LIMIT, || {
+        daemon.log_text().contains("waiting for a documents manifest that lists it")
+    });
+    assert_eq!(ws.query_i64("SELECT count(*) FROM source_files"), 0, "a held PDF has no ledger row");
+    assert!(ws.path("drop/outside_0001.pdf").exists());
+    std::fs::write(ws.path("drop/documents_5W_20261124_0500.csv"), MANIFEST).expect("write");
+    wait_for("the PDF to land", LIMIT, || ws.query_i64("SELECT count(*) FROM documents") == 1);
+    assert!(daemon.alive());
+    assert_eq!(daemon.terminate(), Some(0));
+    assert_eq!(ws.query_strings("SELECT p.mrn FROM documents d JOIN patients p ON p.id = d.patient_id"), ["M8"]);
+    assert!(!ws.path("drop/outside_0001.pdf").exists(), "archived after ingest");
 }
