@@ -13,3 +13,7 @@ CREATE TABLE document_manifest (
     ingested_at    TEXT NOT NULL,
     PRIMARY KEY (source, file_name)
 );
+
+-- Why a PDF's text could not be extracted (text_status 'failed'): the document is kept, without
+-- text, so that the assistant knows it exists and a person can open the original.
+ALTER TABLE documents ADD COLUMN text_error TEXT;

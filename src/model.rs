@@ -217,9 +217,12 @@ pub struct Document {
 /// found through the document's ledger row).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PdfInfo {
-    pub page_count: u32,
-    /// `ok`, or `no_text_layer` (a scan: kept with an empty text).
+    /// `None` when the extractor could not read the file.
+    pub page_count: Option<u32>,
+    /// `ok`, `no_text_layer` (a scan: kept with an empty text) or `failed` (see `text_error`).
     pub text_status: String,
+    /// Why the text could not be extracted (encrypted, unreadable, the extractor crashed or timed out).
+    pub text_error: Option<String>,
     pub sha256: String,
 }
 

@@ -28,7 +28,7 @@ enum Reply {
 
 /// Extract a PDF's text in a child process (this executable), killed after `timeout`.
 pub fn extract(path: &Path, timeout: Duration) -> Result<Extraction, ExtractFailure> {
-    let exe = std::env::current_exe().map_err(|e| ExtractFailure::Unreadable(format!("cannot find ingest: {e}")))?;
+    let exe = std::env::current_exe().map_err(|e| ExtractFailure::Unavailable(format!("cannot find ingest: {e}")))?;
     extract_with(&exe, path, timeout)
 }
 
@@ -42,7 +42,7 @@ pub fn extract_with(exe: &Path, path: &Path, timeout: Duration) -> Result<Extrac
         .stderr(Stdio::null())
         .env("RUST_BACKTRACE", "0")
         .spawn()
-        .map_err(|e| ExtractFailure::Unreadable(format!("cannot start the PDF extractor: {e}")))?;
+        .map_err(|e| ExtractFailure::Unavailable(format!("cannot start the PDF extractor: {e}")))?;
     // Read stdout on a thread so that a large text never blocks the child on a full pipe.
     let mut stdout = child.stdout.take();
     let reader = std::thread::spawn(move || {

@@ -149,7 +149,7 @@ impl Pipeline {
                         "PDF not identified yet: waiting for a documents manifest that lists it");
                     return Ok(Outcome::Deferred);
                 }
-                self.parse_pdf(intake.path, &name, &meta.sha256, listed.as_ref())
+                self.parse_pdf(intake.path, &name, &meta.sha256, listed.as_ref())?
             }
         };
         let file = match parsed {
@@ -207,7 +207,7 @@ impl Pipeline {
         name: &str,
         sha256: &str,
         listed: Option<&ManifestEntry>,
-    ) -> Result<(FileKind, ParsedFile), FileError> {
+    ) -> Result<Result<(FileKind, ParsedFile), FileError>, PipelineError> {
         let options = &self.options;
         let identified = listed.is_some() || parse::pdf::identify(name, &options.pdf.mappings, options.zone).is_ok();
         let extraction = if identified {
@@ -216,7 +216,20 @@ impl Pipeline {
             // parse_pdf reports the name; nothing is extracted from a file that will be quarantined.
             Err(parse::pdf::ExtractFailure::Unreadable("not extracted".into()))
         };
-        parse::parse_pdf(name, sha256, listed, extraction, options)
+        match &extraction {
+            Err(parse::pdf::ExtractFailure::Unavailable(reason)) => {
+                return Err(PipelineError::Io {
+                    path: path.display().to_string(),
+                    source: std::io::Error::other(reason.clone()),
+                });
+            }
+            Err(failure) if identified => {
+                tracing::warn!(file = %name, reason = %failure,
+                    "PDF text not extracted: the document is kept with text_status \"failed\"");
+            }
+            _ => {}
+        }
+        Ok(parse::parse_pdf(name, sha256, listed, extraction, options))
     }
 
     fn quarantine(

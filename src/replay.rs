@@ -27,6 +27,8 @@ pub struct Summary {
     pub failed: usize,
     pub records: usize,
     pub rejects: usize,
+    /// PDFs kept without text because their text could not be extracted.
+    pub text_failed: usize,
     pub interrupted: bool,
     pub seconds: f64,
     /// One line per file that needs a look (quarantined, rejects, failures).
@@ -34,11 +36,12 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// DESIGN §6b: 0 all went in; 3 something quarantined or rejected; 1 any other failure.
+    /// DESIGN §6b: 0 all went in; 3 something quarantined or rejected (or a PDF kept without its
+    /// text); 1 any other failure.
     pub fn exit_code(&self) -> u8 {
         if self.failed > 0 || self.interrupted {
             1
-        } else if self.quarantined > 0 || self.rejects > 0 {
+        } else if self.quarantined > 0 || self.rejects > 0 || self.text_failed > 0 {
             3
         } else {
             0
@@ -90,6 +93,10 @@ pub fn run(
             Ok(Outcome::Ingested(w)) => {
                 summary.records += w.records;
                 summary.rejects += w.rejects;
+                summary.text_failed += w.text_failed;
+                if w.text_failed > 0 {
+                    summary.problems.push(format!("{shown}: PDF text not extracted; kept with text_status \"failed\""));
+                }
                 if w.rejects == 0 {
                     summary.ingested += 1;
                 } else {

@@ -334,6 +334,7 @@ fn document_summary(d: &snapshot::DocumentRow) -> DocumentSummary {
         replaced_by: d.replaced_by.clone(),
         page_count: d.page_count,
         text_status: d.text_status.clone(),
+        text_error: d.text_error.clone(),
         original_path: d.original_path.clone(),
         freshness: freshness(&d.provenance),
     }

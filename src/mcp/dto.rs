@@ -218,8 +218,11 @@ pub struct DocumentSummary {
     pub replaced_by: Option<String>,
     /// PDF notes: the number of pages.
     pub page_count: Option<u32>,
-    /// PDF notes: `ok`, or `no_text_layer` (a scan: no text to read; open the original).
+    /// PDF notes: `ok`, `no_text_layer` (a scan: no text to read; open the original) or `failed`
+    /// (the text could not be extracted: `text_error` says why; open the original).
     pub text_status: Option<String>,
+    /// PDF notes whose text extraction failed: why.
+    pub text_error: Option<String>,
     /// PDF notes: where the original file is on the ingest host (archive or export folder).
     pub original_path: Option<String>,
     pub freshness: Freshness,

@@ -92,13 +92,6 @@ pub enum FileError {
     /// A PDF whose name gives no patient and that no documents manifest lists.
     #[error("the PDF's file name gives no MRN and no documents manifest lists it: expected {} or a row in a documents manifest CSV", expected.join(" or "))]
     PdfName { expected: Vec<String> },
-    /// The extractor refused the PDF (truncated, encrypted, malformed).
-    #[error("the PDF's text cannot be read: {reason}")]
-    PdfUnreadable { reason: String },
-    #[error("the PDF extractor crashed on this file")]
-    PdfCrashed,
-    #[error("the PDF extractor timed out after {}", humantime::format_duration(*.limit))]
-    PdfTimedOut { limit: std::time::Duration },
     /// [`parse_named`] was handed a PDF: its text must be extracted first ([`parse_pdf`]).
     #[error("a PDF's text must be extracted before it is parsed")]
     PdfNotExtracted,
@@ -176,8 +169,8 @@ pub fn parse_named(file_name: &str, bytes: &[u8], options: &ParseOptions) -> Res
 }
 
 /// Parse a PDF note from what its source's documents manifest (`listed`) or else its name says, and
-/// what the extractor read (or why it could not): one document, or a [`FileError`] that
-/// quarantines the file.
+/// what the extractor read (or why it could not: the document is then kept with `text_status`
+/// `failed`): one document, or a [`FileError`] (nothing identifies the PDF) that quarantines it.
 pub fn parse_pdf(
     file_name: &str,
     sha256: &str,
@@ -190,11 +183,6 @@ pub fn parse_pdf(
         None => pdf::identify(file_name, &options.pdf.mappings, options.zone)
             .map_err(|expected| FileError::PdfName { expected })?,
     };
-    let extraction = extraction.map_err(|failure| match failure {
-        pdf::ExtractFailure::Unreadable(reason) => FileError::PdfUnreadable { reason },
-        pdf::ExtractFailure::Crashed => FileError::PdfCrashed,
-        pdf::ExtractFailure::TimedOut(limit) => FileError::PdfTimedOut { limit },
-    })?;
     Ok((FileKind::Pdf, pdf::parse(&facts, file_name, sha256, &extraction)))
 }
 

@@ -23,12 +23,29 @@ pub enum ExtractFailure {
     Crashed,
     /// The extractor did not finish within the time limit.
     TimedOut(Duration),
+    /// The extractor could not be started (not the file's fault: the file is tried again later).
+    Unavailable(String),
+}
+
+impl std::fmt::Display for ExtractFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExtractFailure::Unreadable(reason) => write!(f, "{reason}"),
+            ExtractFailure::Crashed => write!(f, "the PDF extractor crashed on this file"),
+            ExtractFailure::TimedOut(limit) => {
+                write!(f, "the PDF extractor timed out after {}", humantime::format_duration(*limit))
+            }
+            ExtractFailure::Unavailable(reason) => write!(f, "{reason}"),
+        }
+    }
 }
 
 /// `text_status` of a PDF document whose text was extracted.
 pub const TEXT_OK: &str = "ok";
 /// `text_status` of a PDF with pages but no text (a scan): kept, with an empty text.
 pub const NO_TEXT_LAYER: &str = "no_text_layer";
+/// `text_status` of a PDF whose text could not be extracted: kept, with an empty text and the reason.
+pub const TEXT_FAILED: &str = "failed";
 
 /// One `[[pdf.mapping]]`, checked: which names it serves and how the name gives the patient,
 /// the document type and the date.
@@ -126,10 +143,23 @@ pub fn exported_at_hint(file_name: &str, mappings: &[PdfMapping], zone: Zone) ->
     identify(file_name, mappings, zone).ok()?.date
 }
 
-/// One PDF → one document (`pdf/<first 16 hex of its sha256>`, event `PDF`).
-pub fn parse(facts: &NameFacts, file_name: &str, sha256: &str, extraction: &Extraction) -> ParsedFile {
-    let text = extraction.text.trim().to_string();
-    let text_status = if text.is_empty() { NO_TEXT_LAYER } else { TEXT_OK };
+/// One PDF → one document (`pdf/<first 16 hex of its sha256>`, event `PDF`). A PDF whose text
+/// could not be extracted is still a document (`text_status` `failed`, no text, the reason in
+/// `text_error`): the note exists, and a person can open the original.
+pub fn parse(
+    facts: &NameFacts,
+    file_name: &str,
+    sha256: &str,
+    extraction: &Result<Extraction, ExtractFailure>,
+) -> ParsedFile {
+    let (text, page_count, text_status, text_error) = match extraction {
+        Ok(e) => {
+            let text = e.text.trim().to_string();
+            let status = if text.is_empty() { NO_TEXT_LAYER } else { TEXT_OK };
+            (text, Some(e.pages), status, None)
+        }
+        Err(failure) => (String::new(), None, TEXT_FAILED, Some(failure.to_string())),
+    };
     let document = Document {
         mrn: facts.mrn.clone(),
         document_id: format!("pdf/{}", &sha256[..sha256.len().min(16)]),
@@ -141,11 +171,7 @@ pub fn parse(facts: &NameFacts, file_name: &str, sha256: &str, extraction: &Extr
         status: None,
         event: "PDF".into(),
         text,
-        pdf: Some(PdfInfo {
-            page_count: extraction.pages,
-            text_status: text_status.into(),
-            sha256: sha256.to_string(),
-        }),
+        pdf: Some(PdfInfo { page_count, text_status: text_status.into(), text_error, sha256: sha256.to_string() }),
     };
     ParsedFile {
         exported_at: facts.date.map(|t| (t, "file name")),
@@ -180,10 +206,15 @@ mod tests {
     #[test]
     fn an_empty_text_is_kept_as_no_text_layer() {
         let facts = NameFacts { mrn: "M1".into(), doc_type: None, date: None, title: None, author: None };
-        let file = parse(&facts, "x.pdf", "0123456789abcdef0123", &Extraction { pages: 2, text: " \n\n".into() });
+        let file = parse(&facts, "x.pdf", "0123456789abcdef0123", &Ok(Extraction { pages: 2, text: " \n\n".into() }));
         let Record::Document(d) = &file.messages[0].records[0] else { panic!("{file:?}") };
         assert_eq!(d.document_id, "pdf/0123456789abcdef");
-        assert_eq!(d.pdf.as_ref().map(|p| (p.page_count, p.text_status.as_str())), Some((2, NO_TEXT_LAYER)));
+        assert_eq!(d.pdf.as_ref().map(|p| (p.page_count, p.text_status.as_str())), Some((Some(2), NO_TEXT_LAYER)));
         assert_eq!(d.text, "");
+        let failed = parse(&facts, "x.pdf", "0123456789abcdef0123", &Err(ExtractFailure::Crashed));
+        let Record::Document(d) = &failed.messages[0].records[0] else { panic!("{failed:?}") };
+        let pdf = d.pdf.as_ref().expect("pdf info");
+        assert_eq!((pdf.page_count, pdf.text_status.as_str()), (None, TEXT_FAILED));
+        assert_eq!(pdf.text_error.as_deref(), Some("the PDF extractor crashed on this file"));
     }
 }

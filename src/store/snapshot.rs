@@ -439,9 +439,11 @@ pub struct DocumentRow {
     pub replaced_by: Option<String>,
     pub first_exported_at: String,
     pub provenance: Provenance,
-    /// PDF notes only: pages, `ok` or `no_text_layer`, and where the original file is now.
+    /// PDF notes only: pages, `ok`, `no_text_layer` or `failed` (and why), and where the original
+    /// file is now.
     pub page_count: Option<u32>,
     pub text_status: Option<String>,
+    pub text_error: Option<String>,
     pub original_path: Option<String>,
 }
 
@@ -449,13 +451,13 @@ pub struct DocumentRow {
 /// path it was read from when kept or replayed in place; nowhere once deleted.
 const DOCUMENT_COLUMNS: &str = "x.id, p.mrn, x.document_id, x.parent_id, x.doc_type, x.title, x.authored_at, x.author, \
      x.status, x.event, x.replaced_by, x.first_exported_at, x.exported_at, x.ingested_at, f.source, f.path, f.id, \
-     x.page_count, x.text_status, \
+     x.page_count, x.text_status, x.text_error, \
      CASE WHEN x.event != 'PDF' OR f.disposition = 'deleted' THEN NULL \
           WHEN f.disposition IS NULL OR f.disposition IN ('kept', 'replayed in place') THEN f.path \
           ELSE f.disposition END";
 
 /// The index of the first column after [`DOCUMENT_COLUMNS`].
-const AFTER_DOCUMENT_COLUMNS: usize = 20;
+const AFTER_DOCUMENT_COLUMNS: usize = 21;
 
 fn document_row(r: &Row<'_>) -> rusqlite::Result<DocumentRow> {
     Ok(DocumentRow {
@@ -474,7 +476,8 @@ fn document_row(r: &Row<'_>) -> rusqlite::Result<DocumentRow> {
         provenance: provenance(r, 12)?,
         page_count: r.get(17)?,
         text_status: r.get(18)?,
-        original_path: r.get(19)?,
+        text_error: r.get(19)?,
+        original_path: r.get(20)?,
     })
 }
 

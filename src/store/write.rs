@@ -55,6 +55,8 @@ pub struct Written {
     pub messages: usize,
     pub records: usize,
     pub rejects: usize,
+    /// PDF documents kept without text because extraction failed (`text_status` `failed`).
+    pub text_failed: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -166,7 +168,20 @@ pub fn write_file(
     }
     insert_rejects(&tx, file_id, &parsed.rejects)?;
     tx.commit()?;
-    Ok(Written { file_id, status, messages: counts.messages, records: counts.records, rejects: counts.rejects })
+    let text_failed = parsed
+        .messages
+        .iter()
+        .flat_map(|m| &m.records)
+        .filter(|r| matches!(r, crate::model::Record::Document(d) if d.pdf.as_ref().is_some_and(|p| p.text_error.is_some())))
+        .count();
+    Ok(Written {
+        file_id,
+        status,
+        messages: counts.messages,
+        records: counts.records,
+        rejects: counts.rejects,
+        text_failed,
+    })
 }
 
 #[derive(Debug, Default)]
@@ -733,10 +748,10 @@ impl RecordWriter<'_> {
             .prepare_cached(concat!(
                 "INSERT INTO documents (patient_id, document_id, parent_id, doc_type, title, authored_at, author, status,
                      event, text, replaced_by, first_exported_at, source_file_id, exported_at, ingested_at,
-                     page_count, text_status, sha256)
+                     page_count, text_status, sha256, text_error)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
                      (SELECT document_id FROM documents WHERE parent_id = ?2 AND event = 'T10' LIMIT 1),
-                     ?12, ?11, ?12, ?13, ?14, ?15, ?16)
+                     ?12, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
                  ON CONFLICT (document_id) DO UPDATE SET ",
                 fresher!("documents", "parent_id"), ", ",
                 fresher!("documents", "doc_type"), ", ",
@@ -747,6 +762,7 @@ impl RecordWriter<'_> {
                 fresher!("documents", "page_count"), ", ",
                 fresher!("documents", "text_status"), ", ",
                 fresher!("documents", "sha256"), ", ",
+                replaced!("documents", "text_error"), ", ",
                 // A status change (T04) carries no text: the text stays.
                 "text = CASE WHEN excluded.exported_at >= documents.exported_at AND excluded.text != ''
                      THEN excluded.text ELSE documents.text END, ",
@@ -768,9 +784,10 @@ impl RecordWriter<'_> {
                 s.file_id,
                 s.exported_at,
                 s.ingested_at,
-                d.pdf.as_ref().map(|p| p.page_count),
+                d.pdf.as_ref().and_then(|p| p.page_count),
                 d.pdf.as_ref().map(|p| p.text_status.as_str()),
-                d.pdf.as_ref().map(|p| p.sha256.as_str())
+                d.pdf.as_ref().map(|p| p.sha256.as_str()),
+                d.pdf.as_ref().and_then(|p| p.text_error.as_deref())
             ])?;
         if let (Some(parent), "T10") = (&d.parent_id, d.event.as_str()) {
             self.tx
