@@ -192,6 +192,10 @@ pub struct SourceConfig {
     /// With no new export for this long, the source's data is reported stale. Default: 26 h (a
     /// daily export plus slack). Cron-based deadlines come with schedules.
     pub stale_after: Duration,
+    /// Export runs: a file whose name matches (e.g. `EXPORT_COMPLETE`) says that every export in
+    /// its directory is there. The files of a run are held until then and published together.
+    /// Without it, each file is published on its own.
+    pub run_marker: Option<globset::GlobMatcher>,
     /// Only names matching one of these are exports; the rest are left alone.
     pub include: GlobSet,
     /// Temporary names, never taken even when they match `include`.
@@ -201,7 +205,15 @@ pub struct SourceConfig {
 impl SourceConfig {
     /// Whether a file name (no directory) is an export this source should take.
     pub fn wants(&self, file_name: &str) -> bool {
-        self.include.is_match(file_name) && !self.ignore.is_match(file_name) && self.trigger_for(file_name).is_none()
+        self.include.is_match(file_name)
+            && !self.ignore.is_match(file_name)
+            && self.trigger_for(file_name).is_none()
+            && !self.is_run_marker(file_name)
+    }
+
+    /// Whether a file name (no directory) is this source's export-run marker.
+    pub fn is_run_marker(&self, file_name: &str) -> bool {
+        self.run_marker.as_ref().is_some_and(|m| m.is_match(file_name))
     }
 
     /// If `file_name` is a trigger file, the name of the export it announces.
@@ -771,6 +783,7 @@ struct RawSource {
     require_trigger: Option<bool>,
     after_ingest: Option<String>,
     stale_after: Option<String>,
+    run_marker: Option<String>,
     include: Option<Vec<String>>,
     ignore: Option<Vec<String>>,
 }
@@ -830,6 +843,22 @@ fn check_source(raw: RawSource, base: &Path) -> Result<SourceConfig, (String, St
         }
         set.build().map_err(|e| (field.to_string(), e.to_string()))
     };
+    let run_marker = match raw.run_marker {
+        None => None,
+        Some(pattern) if pattern.trim().is_empty() || pattern.contains('/') => {
+            return Err((
+                "run_marker".into(),
+                format!("{pattern:?} must be a file name or glob, such as \"EXPORT_COMPLETE\""),
+            ));
+        }
+        Some(pattern) => Some(
+            globset::GlobBuilder::new(&pattern)
+                .literal_separator(true)
+                .build()
+                .map_err(|e| ("run_marker".to_string(), format!("{pattern:?}: {e}")))?
+                .compile_matcher(),
+        ),
+    };
     let include = globs("include", raw.include, DEFAULT_INCLUDE)?;
     let ignore = globs("ignore", raw.ignore, DEFAULT_IGNORE)?;
     Ok(SourceConfig {
@@ -842,6 +871,7 @@ fn check_source(raw: RawSource, base: &Path) -> Result<SourceConfig, (String, St
         require_trigger,
         after_ingest,
         stale_after,
+        run_marker,
         include,
         ignore,
     })

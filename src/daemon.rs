@@ -3,13 +3,14 @@
 //! blocking work (the scan, SQLite) runs on tokio's blocking pool. MCP over HTTP (`mcp::http`) is
 //! bound at start and served beside the loop, stopped by the same token.
 
-use crate::config::{Config, SourceConfig};
+use crate::config::{AfterIngest, Config, SourceConfig};
 use crate::pipeline::{Handling, Intake, Outcome, Pipeline};
 use crate::source::folder::{self, FolderEvent};
 use crate::source::ready::{Hint, Rules, Stat, Tracker};
 use crate::store;
 use crate::time::SystemClock;
 use notify::RecommendedWatcher;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -27,6 +28,12 @@ struct Watched {
     next_rescan: Instant,
     /// PDFs waiting for a documents manifest: looked at again after the next file that goes in.
     deferred: Vec<PathBuf>,
+    /// Export runs: ready files held until their run's marker is ready.
+    held: BTreeSet<PathBuf>,
+    /// Ready run markers, with when they became ready. A run completes once a rescan has run
+    /// since (so that no file of the run is still unknown) and no file under it is still pending.
+    markers: BTreeMap<PathBuf, Instant>,
+    last_rescan: Option<Instant>,
 }
 
 /// Run until `shutdown` is cancelled. A file in hand when it is cancelled is rolled back and left
@@ -53,6 +60,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             tracker: Tracker::default(),
             next_rescan: now,
             deferred: Vec::new(),
+            held: BTreeSet::new(),
+            markers: BTreeMap::new(),
+            last_rescan: None,
         })
         .collect();
     tracing::info!(
@@ -85,6 +95,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                         if shutdown.is_cancelled() {
                             break;
                         }
+                        if watched.config.run_marker.is_some() {
+                            hold(watched, path);
+                            continue;
+                        }
                         match ingest_one(&pipeline, &watched.config, path.clone(), &shutdown).await {
                             Some(Outcome::Deferred) => watched.deferred.push(path),
                             Some(Outcome::Ingested(_)) => {
@@ -94,6 +108,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                             }
                             _ => {}
                         }
+                    }
+                    if !watched.markers.is_empty() && !shutdown.is_cancelled() {
+                        complete_runs(watched, &pipeline, &config, &shutdown).await;
                     }
                 }
             }
@@ -115,6 +132,93 @@ fn stat(path: &Path) -> Option<Stat> {
     Some(Stat { size: meta.len(), mtime: meta.modified().ok()? })
 }
 
+/// A ready file of a source with export runs: a marker waits for its run to be complete (after
+/// the next rescan), any other file waits for its marker.
+fn hold(watched: &mut Watched, path: PathBuf) {
+    let is_marker = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| watched.config.is_run_marker(n));
+    if is_marker {
+        tracing::info!(source = %watched.config.name, marker = %path.display(), "export run marker seen");
+        watched.markers.insert(path, Instant::now());
+        watched.next_rescan = Instant::now();
+    } else {
+        watched.held.insert(path);
+    }
+}
+
+/// Publish every export run whose marker is ready, whose folder has been rescanned since, and
+/// none of whose files is still being written: its held files in one transaction, then the
+/// marker is archived or deleted with them (kept when the source keeps its files).
+async fn complete_runs(
+    watched: &mut Watched,
+    pipeline: &Arc<Mutex<Pipeline>>,
+    config: &Config,
+    shutdown: &CancellationToken,
+) {
+    let complete: Vec<PathBuf> = watched
+        .markers
+        .iter()
+        .filter(|(marker, since)| {
+            let dir = marker.parent().unwrap_or(Path::new("/"));
+            watched.last_rescan.is_some_and(|r| r > **since) && !watched.tracker.pending_under(dir)
+        })
+        .map(|(marker, _)| marker.clone())
+        .collect();
+    for marker in complete {
+        let dir = marker.parent().unwrap_or(Path::new("/")).to_path_buf();
+        let files: Vec<PathBuf> = watched.held.iter().filter(|p| p.starts_with(&dir)).cloned().collect();
+        let source = watched.config.clone();
+        let archive = config.archive_dir().join(&source.name);
+        let token = shutdown.clone();
+        let pipeline = Arc::clone(pipeline);
+        let run_files = files.clone();
+        let run_marker = marker.clone();
+        let result = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<Outcome>> {
+            let mut pipeline = pipeline.lock().map_err(|_| anyhow::anyhow!("pipeline lock poisoned"))?;
+            let intakes: Vec<Intake<'_>> = run_files
+                .iter()
+                .map(|path| Intake {
+                    source: &source.name,
+                    path,
+                    trigger: folder::trigger_of(&source, path),
+                    handling: Handling::Live(source.after_ingest),
+                })
+                .collect();
+            let outcomes = pipeline.process_run(&intakes, &|| token.is_cancelled())?;
+            if !matches!(outcomes.as_slice(), [Outcome::Cancelled]) {
+                match source.after_ingest {
+                    AfterIngest::Keep => {}
+                    AfterIngest::Delete => std::fs::remove_file(&run_marker)?,
+                    AfterIngest::Archive => {
+                        let day = chrono::Utc::now().format("%Y/%m/%d").to_string();
+                        crate::fsutil::move_into(&run_marker, &archive.join(day))?;
+                    }
+                }
+            }
+            Ok(outcomes)
+        })
+        .await;
+        match result {
+            Ok(Ok(outcomes)) if matches!(outcomes.as_slice(), [Outcome::Cancelled]) => return,
+            Ok(Ok(outcomes)) => {
+                let published = outcomes.iter().filter(|o| matches!(o, Outcome::Ingested(_))).count();
+                tracing::info!(source = %watched.config.name, marker = %marker.display(), files = outcomes.len(),
+                    published, "export run complete: published together");
+                for file in &files {
+                    watched.held.remove(file);
+                }
+                watched.markers.remove(&marker);
+            }
+            Ok(Err(e)) => {
+                tracing::error!(source = %watched.config.name, error = %e,
+                    "export run not published; its files stay in place and it is tried again");
+                // Looked at again after the next rescan.
+                watched.markers.insert(marker, Instant::now());
+            }
+            Err(e) => tracing::error!(error = %e, "export run task failed; its files stay in place"),
+        }
+    }
+}
+
 fn on_event(watched: &mut Watched, event: FolderEvent) {
     let now = Instant::now();
     match event {
@@ -122,13 +226,19 @@ fn on_event(watched: &mut Watched, event: FolderEvent) {
             let Some(export) = folder::export_path(&watched.config, &path) else { return };
             // An event on a trigger file concerns its export, which has not itself changed.
             let hint = if export == path { hint } else { Hint::Written };
+            // A held file written again is not ready any more.
+            watched.held.remove(&export);
             if export == path {
                 watched.tracker.note(&export, hint, now);
             } else {
                 watched.tracker.discover(&export, now);
             }
         }
-        FolderEvent::Removed(path) => watched.tracker.forget(&path),
+        FolderEvent::Removed(path) => {
+            watched.tracker.forget(&path);
+            watched.held.remove(&path);
+            watched.markers.remove(&path);
+        }
         FolderEvent::Rescan => watched.next_rescan = now,
     }
 }
@@ -166,8 +276,11 @@ async fn rescan(
         Ok(Ok(paths)) => {
             let now = Instant::now();
             for path in &paths {
-                watched.tracker.discover(path, now);
+                if !watched.held.contains(path) && !watched.markers.contains_key(path) {
+                    watched.tracker.discover(path, now);
+                }
             }
+            watched.last_rescan = Some(now);
             tracing::debug!(source = %watched.config.name, new = paths.len(), "rescan");
         }
         Ok(Err(e)) => tracing::error!(source = %watched.config.name, error = %e, "rescan failed"),

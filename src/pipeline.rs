@@ -56,6 +56,14 @@ pub enum Outcome {
     Deferred,
 }
 
+/// What is left to do on the file system once a file's ledger row is committed (for an export
+/// run, once the whole run is).
+#[derive(Debug)]
+enum Effect {
+    AfterIngest { file_id: i64 },
+    Quarantine { file_id: i64, report: String },
+}
+
 /// A failure that is not the file's fault (I/O, the database). The file's transaction rolled back
 /// and the file stays where it is, to be tried again.
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +110,75 @@ impl Pipeline {
 
     /// Take one ready file through the pipeline. `cancelled` is asked between messages.
     pub fn process(&mut self, intake: &Intake<'_>, cancelled: &dyn Fn() -> bool) -> Result<Outcome, PipelineError> {
+        let (outcome, effect) = self.take(intake, cancelled)?;
+        if let Some(effect) = effect {
+            self.apply(intake, effect)?;
+        }
+        Ok(outcome)
+    }
+
+    /// Take the files of one export run and publish them together: one transaction around every
+    /// file's own (a reader sees all of the run or none of it), then the files are archived or
+    /// quarantined. A documents manifest goes first, so that the PDFs it lists are identified.
+    /// Shutdown or a failure that is not a file's fault rolls the whole run back; its files stay
+    /// where they are, to be taken again.
+    pub fn process_run(
+        &mut self,
+        intakes: &[Intake<'_>],
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Vec<Outcome>, PipelineError> {
+        let store = |source| PipelineError::Store { path: "export run".into(), source };
+        let mut order: Vec<&Intake<'_>> = intakes.iter().collect();
+        order.sort_by_key(|intake| !self.is_manifest(intake.path));
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(store)?;
+        let mut taken = Vec::with_capacity(order.len());
+        for intake in &order {
+            match self.take(intake, cancelled) {
+                Ok((Outcome::Cancelled, _)) => {
+                    self.conn.execute_batch("ROLLBACK").map_err(store)?;
+                    return Ok(vec![Outcome::Cancelled]);
+                }
+                Ok(taken_one) => taken.push(taken_one),
+                Err(e) => {
+                    self.conn.execute_batch("ROLLBACK").map_err(store)?;
+                    return Err(e);
+                }
+            }
+        }
+        self.conn.execute_batch("COMMIT").map_err(store)?;
+        let mut outcomes = Vec::with_capacity(taken.len());
+        for (intake, (outcome, effect)) in order.into_iter().zip(taken) {
+            if let Some(effect) = effect {
+                self.apply(intake, effect)?;
+            }
+            outcomes.push(outcome);
+        }
+        Ok(outcomes)
+    }
+
+    /// Whether a file is a documents manifest (told from its name and first bytes).
+    fn is_manifest(&self, path: &Path) -> bool {
+        use std::io::Read;
+        let mut prefix = Vec::new();
+        let read = std::fs::File::open(path).and_then(|f| f.take(64 * 1024).read_to_end(&mut prefix));
+        read.is_ok()
+            && parse::csv_kind(&file_name(path), &prefix, &self.options) == Some(parse::csv::CsvKind::DocumentsManifest)
+    }
+
+    /// Do what is left on the file system once the file's ledger row is committed.
+    fn apply(&self, intake: &Intake<'_>, effect: Effect) -> Result<(), PipelineError> {
+        match effect {
+            Effect::AfterIngest { file_id } => self.after_ingest(intake, file_id),
+            Effect::Quarantine { file_id, report } => self.place_in_quarantine(intake, file_id, &report),
+        }
+    }
+
+    /// Read, parse and write one file; the file system is not touched (see [`Effect`]).
+    fn take(
+        &mut self,
+        intake: &Intake<'_>,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<(Outcome, Option<Effect>), PipelineError> {
         let shown = intake.path.display().to_string();
         let io = |source| PipelineError::Io { path: shown.clone(), source };
         let store = |source| PipelineError::Store { path: shown.clone(), source };
@@ -136,8 +213,7 @@ impl Pipeline {
         if let Some(of) = write::find_ingested(&self.conn, &meta.sha256).map_err(store)? {
             let file_id = write::record_duplicate(&self.conn, &meta, of, self.clock.now()).map_err(store)?;
             tracing::info!(file_id, of, source = intake.source, file = %file_name(intake.path), "duplicate of an ingested file");
-            self.after_ingest(intake, file_id)?;
-            return Ok(Outcome::Duplicate { file_id, of });
+            return Ok((Outcome::Duplicate { file_id, of }, Some(Effect::AfterIngest { file_id })));
         }
 
         let parsed = match parsed {
@@ -147,7 +223,7 @@ impl Pipeline {
                 if listed.is_none() && self.waits_for_manifest(intake, &name, &fs_meta) {
                     tracing::info!(source = intake.source, file = %name,
                         "PDF not identified yet: waiting for a documents manifest that lists it");
-                    return Ok(Outcome::Deferred);
+                    return Ok((Outcome::Deferred, None));
                 }
                 self.parse_pdf(intake.path, &name, &meta.sha256, listed.as_ref())?
             }
@@ -179,12 +255,12 @@ impl Pipeline {
                         "message rejected"
                     );
                 }
-                self.after_ingest(intake, written.file_id)?;
-                Ok(Outcome::Ingested(written))
+                let file_id = written.file_id;
+                Ok((Outcome::Ingested(written), Some(Effect::AfterIngest { file_id })))
             }
             Err(WriteError::Cancelled) => {
                 tracing::info!(source = intake.source, file = %file_name(intake.path), "shutdown mid-file: rolled back, left in place");
-                Ok(Outcome::Cancelled)
+                Ok((Outcome::Cancelled, None))
             }
             Err(WriteError::Sqlite(source)) => Err(store(source)),
         }
@@ -232,38 +308,44 @@ impl Pipeline {
         Ok(parse::parse_pdf(name, sha256, listed, extraction, options))
     }
 
+    /// Record a file that cannot be ingested; it is moved (or, replayed, copied) to quarantine by
+    /// the [`Effect`].
     fn quarantine(
         &mut self,
         intake: &Intake<'_>,
         meta: &FileMeta,
         kind: FileKind,
         error: &FileError,
-    ) -> Result<Outcome, PipelineError> {
-        let shown = intake.path.display().to_string();
-        let io = |source| PipelineError::Io { path: shown.clone(), source };
+    ) -> Result<(Outcome, Option<Effect>), PipelineError> {
         let rejects = match error {
             FileError::NothingUsable { rejects } => rejects.clone(),
             _ => Vec::new(),
         };
         let message = error.to_string();
         let file_id = write::record_quarantined(&mut self.conn, meta, &message, &rejects, self.clock.now())
-            .map_err(|source| PipelineError::Store { path: shown.clone(), source })?;
+            .map_err(|source| PipelineError::Store { path: intake.path.display().to_string(), source })?;
+        tracing::warn!(file_id, source = intake.source, file = %file_name(intake.path), error = %message, "quarantined");
+        let report = error_report(meta, kind, error, &rejects, file_id);
+        Ok((Outcome::Quarantined { file_id, error: message, rejects }, Some(Effect::Quarantine { file_id, report })))
+    }
+
+    /// Move (or copy) a quarantined file to `quarantine/SOURCE/` with its `NAME.error.txt`.
+    fn place_in_quarantine(&self, intake: &Intake<'_>, file_id: i64, report: &str) -> Result<(), PipelineError> {
+        let shown = intake.path.display().to_string();
+        let io = |source| PipelineError::Io { path: shown.clone(), source };
         let dir = self.quarantine_dir.join(intake.source);
         let placed = match intake.handling {
             Handling::Live(_) => fsutil::move_into(intake.path, &dir),
             Handling::Replay => fsutil::copy_into(intake.path, &dir),
         }
         .map_err(io)?;
-        let report = error_report(meta, kind, error, &rejects, file_id);
         let report_path = PathBuf::from(format!("{}.error.txt", placed.display()));
         fsutil::write_private(&report_path, report.as_bytes()).map_err(io)?;
         if let Some(trigger) = &intake.trigger {
             remove_if_present(trigger).map_err(io)?;
         }
         write::set_disposition(&self.conn, file_id, &placed.display().to_string())
-            .map_err(|source| PipelineError::Store { path: shown.clone(), source })?;
-        tracing::warn!(file_id, source = intake.source, file = %file_name(intake.path), error = %message, "quarantined");
-        Ok(Outcome::Quarantined { file_id, error: message, rejects })
+            .map_err(|source| PipelineError::Store { path: shown.clone(), source })
     }
 
     /// Archive, keep or delete a file that went in (or was a duplicate), and note where it went.

@@ -87,10 +87,13 @@ pub fn scan(source: &SourceConfig) -> std::io::Result<Vec<PathBuf>> {
     Ok(found)
 }
 
-/// The export that an event on `path` concerns: the file itself if the source takes its name, the
-/// file it announces if it is a trigger file, else none.
+/// The export that an event on `path` concerns: the file itself if the source takes its name (or
+/// it is the source's export-run marker), the file it announces if it is a trigger file, else none.
 pub fn export_path(source: &SourceConfig, path: &Path) -> Option<PathBuf> {
     let name = path.file_name()?.to_str()?;
+    if source.is_run_marker(name) {
+        return Some(path.to_path_buf());
+    }
     if let Some(target) = source.trigger_for(name) {
         return source.wants(target).then(|| path.with_file_name(target));
     }

@@ -76,6 +76,11 @@ impl Tracker {
         self.pending.is_empty()
     }
 
+    /// Whether a tracked path under `dir` is still waiting to be ready.
+    pub fn pending_under(&self, dir: &Path) -> bool {
+        self.pending.keys().any(|p| p.starts_with(dir))
+    }
+
     /// The paths that are ready now, in name order; they are no longer tracked. `stat` says what
     /// is on disk (None: gone); `triggered` whether its trigger file exists.
     pub fn take_ready(

@@ -11,7 +11,7 @@ use crate::model::{
 };
 use crate::time::rfc3339;
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 /// What the ledger knows of a file before it is ingested.
 #[derive(Debug, Clone)]
@@ -128,7 +128,8 @@ pub fn record_quarantined(
     rejects: &[Reject],
     now: DateTime<Utc>,
 ) -> rusqlite::Result<i64> {
-    let tx = conn.transaction()?;
+    // A savepoint: its own transaction, or nested in an export run's.
+    let tx = conn.savepoint()?;
     let counts = Counts { rejects: rejects.len(), ..Counts::default() };
     let id = insert_ledger_row(&tx, meta, FileStatus::Quarantined, None, &counts, Some(error), now)?;
     insert_rejects(&tx, id, rejects)?;
@@ -151,7 +152,8 @@ pub fn write_file(
     now: DateTime<Utc>,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<Written, WriteError> {
-    let tx = conn.transaction()?;
+    // A savepoint: its own transaction, or nested in an export run's.
+    let tx = conn.savepoint()?;
     let counts =
         Counts { messages: parsed.messages.len(), records: parsed.record_count(), rejects: parsed.rejects.len() };
     let status = if counts.rejects == 0 { FileStatus::Ingested } else { FileStatus::IngestedWithRejects };
@@ -245,7 +247,7 @@ struct Stamp {
 }
 
 struct RecordWriter<'t> {
-    tx: &'t Transaction<'t>,
+    tx: &'t Connection,
     stamp: &'t Stamp,
     source: &'t str,
 }

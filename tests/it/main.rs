@@ -7,4 +7,5 @@ mod mcp_http;
 mod mcp_stdio;
 mod pdf;
 mod replay;
+mod runs;
 mod util;
