@@ -107,7 +107,11 @@ pub fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         (Some(Command::Status { json }), _) => crate::status::run(&config, *json).map(|()| 0),
-        (Some(Command::Run), _) => run_daemon(config).map(|()| 0),
+        (Some(Command::Run), _) => {
+            let (explicit, db) = (cli.config.clone(), cli.db.clone());
+            let reload = move || Config::load(explicit.as_deref()).map(|c| c.with_snapshot(db.as_deref()));
+            run_daemon(config, reload).map(|()| 0)
+        }
         (Some(Command::Mcp { connect: None, .. }), _) => {
             runtime().and_then(|rt| rt.block_on(crate::mcp::stdio::serve(config))).map(|()| 0)
         }
@@ -179,11 +183,11 @@ fn cancel_on_signals(token: CancellationToken) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run_daemon(config: Config) -> anyhow::Result<()> {
+fn run_daemon(config: Config, reload: impl Fn() -> Result<Config, ConfigError>) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         let shutdown = CancellationToken::new();
         cancel_on_signals(shutdown.clone())?;
-        crate::daemon::run(config, shutdown).await
+        crate::daemon::serve(config, reload, shutdown).await
     })
 }
 

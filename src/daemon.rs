@@ -36,6 +36,37 @@ struct Watched {
     last_rescan: Option<Instant>,
 }
 
+/// `ingest run`: [`run`] until `shutdown`, starting again with a new configuration on SIGHUP.
+/// `reload` reads the configuration again; an invalid one is refused with an ERROR line and the
+/// running configuration stays. A reload stops the running generation as SIGTERM would (the file
+/// in hand finishes or rolls back), then starts the new one: sources, pipeline and MCP over HTTP.
+pub async fn serve(
+    mut config: Config,
+    reload: impl Fn() -> Result<Config, crate::config::ConfigError>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = signal(SignalKind::hangup())?;
+    loop {
+        let generation = shutdown.child_token();
+        let mut running = tokio::spawn(run(config.clone(), generation.clone()));
+        let next = loop {
+            tokio::select! {
+                ended = &mut running => return ended?,
+                _ = hangup.recv() => match reload() {
+                    Ok(next) => break next,
+                    Err(e) => tracing::error!(error = %e,
+                        "SIGHUP: configuration reload refused; the running configuration stays"),
+                },
+            }
+        };
+        tracing::info!("SIGHUP: configuration read; restarting sources, pipeline and MCP with it");
+        generation.cancel();
+        running.await??;
+        config = next;
+    }
+}
+
 /// Run until `shutdown` is cancelled. A file in hand when it is cancelled is rolled back and left
 /// in place for the next start.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {

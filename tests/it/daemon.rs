@@ -169,3 +169,43 @@ fn sigterm_with_a_file_in_hand_leaves_it_all_in_or_all_out_and_the_next_start_co
     assert_eq!(ws.query_i64("SELECT count(*) FROM observations"), 12_000);
     assert_eq!(ws.query_i64("SELECT count(*) FROM source_files WHERE status = 'ingested'"), 1);
 }
+
+#[test]
+fn sighup_reads_the_config_again_and_an_invalid_one_is_refused_while_the_old_one_keeps_running() {
+    let ws = Workspace::new();
+    let daemon = Daemon::start(&ws);
+    let hup = |daemon: &Daemon| {
+        let pid = daemon.pid().to_string();
+        assert!(std::process::Command::new("kill").args(["-HUP", &pid]).status().expect("kill -HUP").success());
+    };
+    // A second source, added while the daemon runs.
+    std::fs::create_dir_all(ws.path("drop2")).expect("mkdir");
+    let config = std::fs::read_to_string(ws.config()).expect("config");
+    // `[mcp]` is the last table in the file: the new [[source]] must come before it.
+    let (head, mcp) = config.split_at(config.find("[mcp]").expect("an [mcp] table"));
+    std::fs::write(
+        ws.config(),
+        format!(
+            "{head}[[source]]\nname = \"icu\"\npath = \"drop2\"\nsettle = \"600ms\"\nrescan_interval = \"1s\"\n\n{mcp}"
+        ),
+    )
+    .expect("write config");
+    hup(&daemon);
+    wait_for("the reload", LIMIT, || daemon.log_text().contains("SIGHUP: configuration read"));
+    std::fs::write(ws.path("drop2/ADT.hl7"), census(2)).expect("write");
+    wait_for("the new source's file to land", LIMIT, || {
+        ws.query_i64("SELECT count(*) FROM source_files WHERE source = 'icu' AND status = 'ingested'") == 1
+    });
+
+    // A broken file: refused, and both sources keep working.
+    std::fs::write(ws.config(), "data_dir = \"data\"\n[[source]]\nname = 42\n").expect("write config");
+    hup(&daemon);
+    wait_for("the refusal", LIMIT, || daemon.log_text().contains("configuration reload refused"));
+    assert!(daemon.log_text().contains("ingest.toml: line 3: invalid type"), "the error names the file and the line");
+    std::fs::write(ws.path("drop/ADT.hl7"), census(3)).expect("write");
+    std::fs::write(ws.path("drop2/ADT2.hl7"), census(4)).expect("write");
+    wait_for("both sources to take their files", LIMIT, || {
+        ws.query_i64("SELECT count(*) FROM source_files WHERE status = 'ingested'") == 3
+    });
+    assert_eq!(daemon.terminate(), Some(0));
+}
