@@ -198,6 +198,14 @@ pub struct SourceConfig {
     pub run_marker: Option<globset::GlobMatcher>,
     /// Only names matching one of these are exports; the rest are left alone.
     pub include: GlobSet,
+    /// An SFTP source: where to fetch from. Its files are downloaded into `path` (the staging
+    /// folder), then taken from there like a folder's.
+    pub sftp: Option<SftpConfig>,
+    /// An SFTP source's poll schedule; default: every minute.
+    pub poll: Option<crate::schedule::Cron>,
+    /// When an export is due (`expected` + `grace`): past that without one, the source is stale.
+    /// Without it, `stale_after` decides.
+    pub expected: Option<crate::schedule::Expectation>,
     /// Temporary names, never taken even when they match `include`.
     pub ignore: GlobSet,
 }
@@ -313,7 +321,7 @@ impl Config {
         let mut sources: Vec<SourceConfig> = Vec::new();
         for (i, raw) in raw_sources.into_iter().enumerate() {
             let key = |field: &str| format!("source[{i}].{field}");
-            let source = check_source(raw, base).map_err(|(field, m)| err(&key(&field), m))?;
+            let source = check_source(raw, base, &data_dir).map_err(|(field, m)| err(&key(&field), m))?;
             if data_dir.starts_with(&source.path) {
                 return Err(err(
                     &key("path"),
@@ -770,6 +778,110 @@ fn check_pdf(raw: RawPdf) -> Result<PdfOptions, (String, String)> {
     Ok(PdfOptions { mappings, timeout, manifest_wait })
 }
 
+/// Where an SFTP source fetches from (`[source.sftp]`). No secret is kept here: the key's
+/// passphrase comes from a file or a systemd credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SftpConfig {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub key_file: PathBuf,
+    pub passphrase: Passphrase,
+    pub known_hosts: PathBuf,
+    pub remote_dir: String,
+    pub recursive: bool,
+    pub after: RemoteAfter,
+    /// Each network step of a poll gives up after this long.
+    pub timeout: Duration,
+}
+
+/// Where the passphrase of an SFTP key comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Passphrase {
+    /// The key is not encrypted.
+    None,
+    /// A file readable by the service only (its first line).
+    File(PathBuf),
+    /// A systemd credential: `$CREDENTIALS_DIRECTORY/NAME` (`LoadCredential=` in the unit).
+    Credential(String),
+}
+
+/// What happens to a remote file once it is safely staged. Opt-in: the default leaves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RemoteAfter {
+    None,
+    Delete,
+    /// Moved into this remote directory.
+    Move(String),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSftp {
+    host: Option<String>,
+    port: Option<u16>,
+    user: Option<String>,
+    key_file: Option<PathBuf>,
+    passphrase_file: Option<PathBuf>,
+    passphrase_credential: Option<String>,
+    known_hosts: Option<PathBuf>,
+    remote_dir: Option<String>,
+    recursive: Option<bool>,
+    after: Option<String>,
+    move_to: Option<String>,
+    timeout: Option<String>,
+}
+
+type DurationRule<'a> = dyn Fn(&str, Option<String>, Duration) -> Result<Duration, (String, String)> + 'a;
+
+fn check_sftp(raw: RawSftp, base: &Path, duration: &DurationRule<'_>) -> Result<SftpConfig, (String, String)> {
+    let missing = |field: &str, what: &str| (field.to_string(), format!("missing: {what}"));
+    let host =
+        raw.host.filter(|h| !h.is_empty()).ok_or_else(|| missing("host", "the SFTP server's name or address"))?;
+    let user = raw.user.filter(|u| !u.is_empty()).ok_or_else(|| missing("user", "the account to log in as"))?;
+    let key_file = base.join(raw.key_file.ok_or_else(|| missing("key_file", "the private key file"))?);
+    let known_hosts = base
+        .join(raw.known_hosts.ok_or_else(|| missing("known_hosts", "a known_hosts file with the server's host key"))?);
+    let passphrase = match (raw.passphrase_file, raw.passphrase_credential) {
+        (Some(_), Some(_)) => {
+            return Err(("passphrase_file".into(), "and passphrase_credential are both set: choose one".into()));
+        }
+        (Some(file), None) => Passphrase::File(base.join(file)),
+        (None, Some(name)) if name.is_empty() || name.contains('/') => {
+            return Err(("passphrase_credential".into(), format!("{name:?} must be a credential name")));
+        }
+        (None, Some(name)) => Passphrase::Credential(name),
+        (None, None) => Passphrase::None,
+    };
+    let remote_dir = raw.remote_dir.filter(|d| !d.is_empty()).unwrap_or_else(|| ".".into());
+    let after = match (raw.after.as_deref().unwrap_or("none"), raw.move_to) {
+        ("none", None) => RemoteAfter::None,
+        ("delete", None) => RemoteAfter::Delete,
+        ("move", Some(dir)) if !dir.is_empty() => RemoteAfter::Move(dir),
+        ("move", _) => return Err(missing("move_to", "the remote directory that after = \"move\" moves files to")),
+        ("none" | "delete", Some(_)) => return Err(("move_to".into(), "is only for after = \"move\"".into())),
+        (other, _) => {
+            return Err(("after".into(), format!("{other:?} must be \"none\", \"delete\" or \"move\"")));
+        }
+    };
+    let timeout = duration("timeout", raw.timeout, Duration::from_secs(30))?;
+    if timeout.is_zero() {
+        return Err(("timeout".into(), "must be more than 0s".into()));
+    }
+    Ok(SftpConfig {
+        host,
+        port: raw.port.unwrap_or(22),
+        user,
+        key_file,
+        passphrase,
+        known_hosts,
+        remote_dir,
+        recursive: raw.recursive.unwrap_or(false),
+        after,
+        timeout,
+    })
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSource {
@@ -784,6 +896,10 @@ struct RawSource {
     after_ingest: Option<String>,
     stale_after: Option<String>,
     run_marker: Option<String>,
+    poll: Option<String>,
+    expected: Option<String>,
+    grace: Option<String>,
+    sftp: Option<RawSftp>,
     include: Option<Vec<String>>,
     ignore: Option<Vec<String>>,
 }
@@ -794,21 +910,49 @@ pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(26 * 3600);
 const DEFAULT_INCLUDE: &[&str] = &["*.hl7", "*.hl7v2", "*.msg", "*.txt", "*.dat", "*.csv", "*.pdf"];
 const DEFAULT_IGNORE: &[&str] = &["*.tmp", "*.part", "*.partial", "*.swp", "~*", ".*"];
 
-fn check_source(raw: RawSource, base: &Path) -> Result<SourceConfig, (String, String)> {
+fn check_source(raw: RawSource, base: &Path, data_dir: &Path) -> Result<SourceConfig, (String, String)> {
     let name = raw.name.ok_or(("name".to_string(), "missing: every source needs a name".to_string()))?;
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         return Err(("name".into(), format!("{name:?} must be letters, digits, '-' or '_'")));
     }
-    match raw.kind.as_deref().unwrap_or("folder") {
-        "folder" => {}
-        "sftp" => return Err(("kind".into(), "sftp sources are not available in this version".into())),
-        other => return Err(("kind".into(), format!("unknown source kind {other:?} (expected \"folder\")"))),
-    }
-    let path = raw.path.ok_or(("path".to_string(), "missing: the folder the export is written to".to_string()))?;
     let duration = |field: &str, value: Option<String>, default: Duration| match value {
         None => Ok(default),
         Some(text) => humantime::parse_duration(&text)
             .map_err(|e| (field.to_string(), format!("{text:?} is not a duration such as \"2s\" or \"5m\": {e}"))),
+    };
+    let (path, sftp) = match raw.kind.as_deref().unwrap_or("folder") {
+        "folder" => {
+            if raw.sftp.is_some() {
+                return Err(("sftp".into(), "is only for kind = \"sftp\"".into()));
+            }
+            let path =
+                raw.path.ok_or(("path".to_string(), "missing: the folder the export is written to".to_string()))?;
+            (path, None)
+        }
+        "sftp" => {
+            let sftp = raw.sftp.ok_or(("sftp".to_string(), "missing: an [source.sftp] table".to_string()))?;
+            let sftp = check_sftp(sftp, base, &duration).map_err(|(field, m)| (format!("sftp.{field}"), m))?;
+            // Downloads are staged here, then taken like files dropped in a folder.
+            (raw.path.unwrap_or_else(|| data_dir.join("staging").join(&name)), Some(sftp))
+        }
+        other => {
+            return Err(("kind".into(), format!("unknown source kind {other:?} (expected \"folder\" or \"sftp\")")));
+        }
+    };
+    let poll = match raw.poll {
+        Some(_) if sftp.is_none() => {
+            return Err(("poll".into(), "is only for kind = \"sftp\" (a folder is watched)".into()));
+        }
+        Some(text) => Some(crate::schedule::Cron::parse(&text).map_err(|m| ("poll".to_string(), m))?),
+        None => None,
+    };
+    let expected = match (raw.expected, raw.grace) {
+        (Some(text), grace) => Some(crate::schedule::Expectation {
+            expected: crate::schedule::Cron::parse(&text).map_err(|m| ("expected".to_string(), m))?,
+            grace: duration("grace", grace, crate::schedule::DEFAULT_GRACE)?,
+        }),
+        (None, Some(_)) => return Err(("grace".into(), "is set but expected is not".into())),
+        (None, None) => None,
     };
     let settle = duration("settle", raw.settle, Duration::from_secs(2))?;
     let rescan_interval = duration("rescan_interval", raw.rescan_interval, Duration::from_secs(60))?;
@@ -874,6 +1018,9 @@ fn check_source(raw: RawSource, base: &Path) -> Result<SourceConfig, (String, St
         run_marker,
         include,
         ignore,
+        sftp,
+        poll,
+        expected,
     })
 }
 
@@ -883,6 +1030,28 @@ mod tests {
 
     fn load(text: &str) -> Result<Config, ConfigError> {
         Config::from_toml(text, Origin::File("/etc/ingest/test.toml".into()), Path::new("/etc/ingest"))
+    }
+
+    #[test]
+    fn an_sftp_source_stages_under_data_dir_and_takes_its_passphrase_from_a_credential() {
+        let config = load(
+            "data_dir = \"/var/lib/ingest\"\n[[source]]\nname = \"ehr\"\nkind = \"sftp\"\n\
+             poll = \"*/2 4-6 * * *\"\nrun_marker = \"EXPORT_COMPLETE\"\n[source.sftp]\nhost = \"ehr.example\"\n\
+             user = \"ingest\"\nkey_file = \"sftp_key\"\npassphrase_credential = \"sftp-passphrase\"\n\
+             known_hosts = \"known_hosts\"\nremote_dir = \"/exports/5w\"\nafter = \"delete\"\n",
+        )
+        .expect("config");
+        let source = &config.sources[0];
+        assert_eq!(source.path, Path::new("/var/lib/ingest/staging/ehr"));
+        assert_eq!(source.poll.as_ref().map(|c| c.as_str()), Some("*/2 4-6 * * *"));
+        assert!(source.is_run_marker("EXPORT_COMPLETE") && !source.wants("EXPORT_COMPLETE"));
+        let sftp = source.sftp.as_ref().expect("sftp");
+        assert_eq!((sftp.host.as_str(), sftp.port, sftp.user.as_str()), ("ehr.example", 22, "ingest"));
+        assert_eq!(sftp.key_file, Path::new("/etc/ingest/sftp_key"));
+        assert_eq!(sftp.known_hosts, Path::new("/etc/ingest/known_hosts"));
+        assert_eq!(sftp.passphrase, Passphrase::Credential("sftp-passphrase".into()));
+        assert_eq!((sftp.remote_dir.as_str(), &sftp.after), ("/exports/5w", &RemoteAfter::Delete));
+        assert_eq!(sftp.timeout, Duration::from_secs(30));
     }
 
     #[test]
@@ -1008,6 +1177,21 @@ mod tests {
                 "pdf.mapping[0].date_format",
             ),
             ("data_dir = \"/srv/x/data\"\n[[source]]\nname = \"a\"\npath = \"/srv/x\"", "source[0].path"),
+            ("[[source]]\nname = \"a\"\nkind = \"sftp\"", "source[0].sftp"),
+            ("[[source]]\nname = \"a\"\nkind = \"sftp\"\n[source.sftp]\nuser = \"u\"", "source[0].sftp.host"),
+            (
+                "[[source]]\nname = \"a\"\nkind = \"sftp\"\n[source.sftp]\nhost = \"h\"\nuser = \"u\"\n\
+                 key_file = \"k\"\nknown_hosts = \"kh\"\nafter = \"move\"",
+                "source[0].sftp.move_to",
+            ),
+            (
+                "[[source]]\nname = \"a\"\nkind = \"sftp\"\n[source.sftp]\nhost = \"h\"\nuser = \"u\"\n\
+                 key_file = \"k\"\nknown_hosts = \"kh\"\npassword = \"hunter2\"",
+                "line 8",
+            ),
+            ("[[source]]\nname = \"a\"\npath = \"/x\"\npoll = \"* * * * *\"", "source[0].poll"),
+            ("[[source]]\nname = \"a\"\npath = \"/x\"\nexpected = \"0 5 * *\"", "source[0].expected"),
+            ("[[source]]\nname = \"a\"\npath = \"/x\"\ngrace = \"45m\"", "source[0].grace"),
         ];
         for (text, key) in cases {
             let err = load(text).expect_err(text);

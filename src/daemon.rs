@@ -8,7 +8,6 @@ use crate::pipeline::{Handling, Intake, Outcome, Pipeline};
 use crate::source::folder::{self, FolderEvent};
 use crate::source::ready::{Hint, Rules, Stat, Tracker};
 use crate::store;
-use crate::time::SystemClock;
 use notify::RecommendedWatcher;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -19,6 +18,8 @@ use tokio_util::sync::CancellationToken;
 
 /// How often pending files are checked for readiness.
 const READY_POLL: Duration = Duration::from_millis(100);
+/// How often each source's freshness is judged (a change is logged once).
+const FRESHNESS_EVERY: Duration = Duration::from_secs(5);
 
 /// One watched folder and what is known of it.
 struct Watched {
@@ -71,10 +72,11 @@ pub async fn serve(
 /// in place for the next start.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let conn = store::open_writer(&config.snapshot)?;
+    let clock = crate::time::clock_from_env();
     let pipeline = Arc::new(Mutex::new(Pipeline::new(
         conn,
         config.parse_options(),
-        Arc::new(SystemClock),
+        Arc::clone(&clock),
         config.archive_dir(),
         config.quarantine_dir(),
     )));
@@ -103,6 +105,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         "ingest daemon started"
     );
 
+    let mut monitor = crate::schedule::Monitor::default();
+    let mut next_freshness = Instant::now();
     let mut poll = tokio::time::interval(READY_POLL);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -115,6 +119,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                 }
             }
             _ = poll.tick() => {
+                if Instant::now() >= next_freshness {
+                    next_freshness = Instant::now() + FRESHNESS_EVERY;
+                    check_freshness(&pipeline, &config, clock.now(), &mut monitor).await;
+                }
                 for (index, watched) in sources.iter_mut().enumerate() {
                     if Instant::now() >= watched.next_rescan {
                         rescan(index, watched, &pipeline, &tx).await;
@@ -152,6 +160,45 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     }
     tracing::info!("ingest daemon stopped");
     Ok(())
+}
+
+/// Judge every source's freshness (DESIGN §3) and log each change once: WARN when a source
+/// turns stale, INFO when it recovers.
+async fn check_freshness(
+    pipeline: &Arc<Mutex<Pipeline>>,
+    config: &Config,
+    now: chrono::DateTime<chrono::Utc>,
+    monitor: &mut crate::schedule::Monitor,
+) {
+    let pipeline = Arc::clone(pipeline);
+    let last = tokio::task::spawn_blocking(move || {
+        let pipeline = pipeline.lock().map_err(|_| anyhow::anyhow!("pipeline lock poisoned"))?;
+        Ok::<_, anyhow::Error>(crate::store::read::last_exports(pipeline.conn())?)
+    })
+    .await;
+    let last = match last {
+        Ok(Ok(last)) => last,
+        Ok(Err(e)) => return tracing::error!(error = %e, "cannot read the ledger to judge freshness"),
+        Err(e) => return tracing::error!(error = %e, "freshness task failed"),
+    };
+    let judged: Vec<(String, crate::schedule::Freshness)> = config
+        .sources
+        .iter()
+        .map(|s| {
+            let exported = last.get(&s.name).and_then(|t| crate::time::parse_rfc3339(t));
+            (s.name.clone(), crate::mcp::answers::source_freshness(config, &s.name, exported, now))
+        })
+        .collect();
+    for transition in monitor.check(judged.iter().map(|(name, f)| (name.as_str(), f))) {
+        match transition {
+            crate::schedule::Transition::BecameStale { source, reason } => {
+                tracing::warn!(source = %source, reason = %reason, "source is stale: MCP answers now say so")
+            }
+            crate::schedule::Transition::Recovered { source } => {
+                tracing::info!(source = %source, "source is fresh again")
+            }
+        }
+    }
 }
 
 fn rules(source: &SourceConfig) -> Rules {

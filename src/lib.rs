@@ -22,6 +22,7 @@ pub mod parse;
 pub mod pdf;
 pub mod pipeline;
 pub mod replay;
+pub mod schedule;
 pub mod source;
 pub mod status;
 pub mod store;

@@ -4,12 +4,11 @@
 use crate::config::{Config, SourceConfig};
 use crate::pipeline::{Handling, Intake, Outcome, Pipeline};
 use crate::store::{self, read};
-use crate::time::{SystemClock, rfc3339};
+use crate::time::rfc3339;
 use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
@@ -78,7 +77,7 @@ pub fn run(
     let files = plan(paths, filter, &options)?;
     let conn = store::open_writer(&config.snapshot)?;
     let mut pipeline =
-        Pipeline::new(conn, options, Arc::new(SystemClock), config.archive_dir(), config.quarantine_dir());
+        Pipeline::new(conn, options, crate::time::clock_from_env(), config.archive_dir(), config.quarantine_dir());
 
     let progress = Progress::new(files.len() as u64);
     let mut summary = Summary { files_found: files.len(), ..Summary::default() };

@@ -7,17 +7,44 @@ use serde::Serialize;
 #[derive(Debug, Serialize)]
 struct StatusReport {
     snapshot: String,
+    now: String,
     counts: read::SnapshotCounts,
-    sources: Vec<read::SourceStatus>,
+    sources: Vec<SourceReport>,
+}
+
+/// A source's ledger figures and whether its data is current.
+#[derive(Debug, Serialize)]
+struct SourceReport {
+    #[serde(flatten)]
+    status: read::SourceStatus,
+    stale: bool,
+    stale_reason: Option<String>,
+    /// The next expected export's deadline (expected time + grace), for sources with `expected`.
+    next_deadline: Option<String>,
 }
 
 pub fn run(config: &Config, json: bool) -> anyhow::Result<()> {
     let conn = store::open_reader(&config.snapshot)?;
     let configured: Vec<String> = config.sources.iter().map(|s| s.name.clone()).collect();
+    let now = crate::time::clock_from_env().now();
+    let sources = read::sources(&conn, &configured)?
+        .into_iter()
+        .map(|status| {
+            let last = status.last_export_at.as_deref().and_then(crate::time::parse_rfc3339);
+            let freshness = crate::mcp::answers::source_freshness(config, &status.name, last, now);
+            SourceReport {
+                stale: freshness.stale.is_some(),
+                stale_reason: freshness.stale,
+                next_deadline: freshness.next_deadline.map(crate::time::rfc3339),
+                status,
+            }
+        })
+        .collect();
     let report = StatusReport {
         snapshot: config.snapshot.display().to_string(),
+        now: crate::time::rfc3339(now),
         counts: read::counts(&conn)?,
-        sources: read::sources(&conn, &configured)?,
+        sources,
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -42,9 +69,21 @@ fn render(report: &StatusReport) -> String {
         "      {} medication orders · {} problems · {} allergies · {} documents",
         c.medications, c.problems, c.allergies, c.documents
     );
-    for s in &report.sources {
+    for source in &report.sources {
+        let s = &source.status;
         let n = |status: &str| s.files.get(status).copied().unwrap_or(0);
         let _ = writeln!(out, "\nsource {}", s.name);
+        match &source.stale_reason {
+            Some(reason) => {
+                let _ = writeln!(out, "  STALE:        {reason}");
+            }
+            None => {
+                let _ = writeln!(out, "  fresh:        yes (as of {})", report.now);
+            }
+        }
+        if let Some(deadline) = &source.next_deadline {
+            let _ = writeln!(out, "  next due by:  {deadline}");
+        }
         let _ = writeln!(out, "  last export:  {}", s.last_export_at.as_deref().unwrap_or("never"));
         let _ = writeln!(out, "  last ingest:  {}", s.last_ingested_at.as_deref().unwrap_or("never"));
         let _ = writeln!(

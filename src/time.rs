@@ -84,6 +84,26 @@ impl Clock for SystemClock {
     }
 }
 
+/// A clock that reads "now" (RFC 3339) from a file at every call, so that a test can move the
+/// time of a running binary by rewriting the file. An unreadable file reads as the system time.
+#[derive(Debug, Clone)]
+pub struct FileClock(pub std::path::PathBuf);
+
+impl Clock for FileClock {
+    fn now(&self) -> DateTime<Utc> {
+        std::fs::read_to_string(&self.0).ok().and_then(|t| parse_rfc3339(t.trim())).unwrap_or_else(Utc::now)
+    }
+}
+
+/// The process's clock: the system's, or a [`FileClock`] when `$INGEST_CLOCK_FILE` names one (a
+/// test hook; it only moves the time the daemon judges freshness and stamps records by).
+pub fn clock_from_env() -> std::sync::Arc<dyn Clock> {
+    match std::env::var_os("INGEST_CLOCK_FILE").filter(|v| !v.is_empty()) {
+        Some(path) => std::sync::Arc::new(FileClock(path.into())),
+        None => std::sync::Arc::new(SystemClock),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

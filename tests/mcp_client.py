@@ -16,10 +16,11 @@ A connection that cannot be made prints {"connect_error": message} and exits 3.
 """
 import asyncio
 import json
+import os
 import sys
 
 from mcp import ClientSession, StdioServerParameters
-from mcp.client.stdio import stdio_client
+from mcp.client.stdio import get_default_environment, stdio_client
 
 
 def wire(model):
@@ -57,12 +58,13 @@ async def main():
     calls = json.loads(open(spec[1:], encoding="utf-8").read() if spec.startswith("@") else spec)
     if mode == "stdio":
         cmd = sys.argv[sys.argv.index("--") + 1:]
-        params = StdioServerParameters(command=cmd[0], args=cmd[1:])
+        # The SDK passes the server only a few safe variables; the test clock goes through too.
+        env = {k: v for k, v in os.environ.items() if k.startswith("INGEST_")}
+        params = StdioServerParameters(command=cmd[0], args=cmd[1:], env={**get_default_environment(), **env})
         async with stdio_client(params) as (r, w):
             async with ClientSession(r, w) as session:
                 return await run_calls(session, calls)
     if mode == "http":
-        import os
         import ssl
 
         try:  # the mcp 2.x SDK is built on httpx2; older ones on httpx

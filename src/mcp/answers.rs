@@ -8,7 +8,6 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
 
 /// A clear, model-visible error (`isError: true`), not a protocol failure.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -54,7 +53,7 @@ pub struct Context<'a> {
 }
 
 /// Said with empty lists: absence in the snapshot is not absence in the chart.
-const ONLY_WHAT_WAS_EXPORTED: &str = "only what the EHR exports carry is here (HL7 v2 so far; CSV and PDF exports are not read yet): an empty list does not mean the patient has none";
+const ONLY_WHAT_WAS_EXPORTED: &str = "only what the EHR's exports carry is here (HL7 v2, CSV reports, PDF notes): an empty list does not mean the patient has none";
 
 #[derive(Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -177,8 +176,9 @@ impl Context<'_> {
         snapshot::patient(self.conn, mrn)?.ok_or_else(|| ToolError::UnknownMrn(mrn.to_string()))
     }
 
-    /// The snapshot's freshness: as of the newest ingest; stale when a source's newest export is
-    /// older than its `stale_after`, or it never delivered one.
+    /// The snapshot's freshness: as of the newest ingest; stale when a source missed the deadline
+    /// of its `expected` export (or, without one, its newest export is older than `stale_after`),
+    /// or it never delivered one. See `crate::schedule`.
     pub fn snapshot_info(&self) -> Result<SnapshotInfo, ToolError> {
         let sources = self.sources()?;
         Ok(SnapshotInfo {
@@ -194,18 +194,21 @@ impl Context<'_> {
         Ok(statuses
             .into_iter()
             .map(|s| {
-                let stale_after =
-                    self.config.source(&s.name).map_or(crate::config::DEFAULT_STALE_AFTER, |c| c.stale_after);
-                let stale_reason = stale_reason(&s.name, s.last_export_at.as_deref(), stale_after, self.now);
+                let freshness = source_freshness(
+                    self.config,
+                    &s.name,
+                    s.last_export_at.as_deref().and_then(crate::time::parse_rfc3339),
+                    self.now,
+                );
                 let n = |status: &str| s.files.get(status).copied().unwrap_or(0);
                 SourceInfo {
-                    stale: stale_reason.is_some(),
-                    stale_reason,
+                    stale: freshness.stale.is_some(),
+                    stale_reason: freshness.stale,
                     files_ingested: n("ingested") + n("ingested_with_rejects"),
                     files_duplicate: n("duplicate"),
                     files_quarantined: n("quarantined"),
                     records_rejected: s.rejects,
-                    next_expected_at: None,
+                    next_expected_at: freshness.next_deadline.map(crate::time::rfc3339),
                     name: s.name,
                     last_export_at: s.last_export_at,
                     last_ingested_at: s.last_ingested_at,
@@ -215,17 +218,22 @@ impl Context<'_> {
     }
 }
 
-fn stale_reason(source: &str, last_export: Option<&str>, stale_after: Duration, now: DateTime<Utc>) -> Option<String> {
-    let limit = humantime::format_duration(stale_after);
-    let Some(last) = last_export else {
-        return Some(format!("source {source}: no export has been ingested yet"));
-    };
-    let at = crate::time::parse_rfc3339(last)?;
-    let age = (now - at).to_std().unwrap_or_default();
-    (age > stale_after).then(|| {
-        let age = humantime::format_duration(Duration::from_secs(age.as_secs() / 60 * 60));
-        format!("source {source}: no export since {last} ({age} ago; one is expected at least every {limit})")
-    })
+/// A source's freshness by its configuration: its `expected` schedule, else its `stale_after`
+/// (a source that is in the snapshot but no longer configured: the default `stale_after`).
+pub fn source_freshness(
+    config: &crate::config::Config,
+    name: &str,
+    last_export: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> crate::schedule::Freshness {
+    use crate::schedule::{judge_age, judge_expected};
+    match config.source(name) {
+        Some(source) => match &source.expected {
+            Some(expected) => judge_expected(name, expected, last_export, now, config.zone),
+            None => judge_age(name, source.stale_after, last_export, now),
+        },
+        None => judge_age(name, crate::config::DEFAULT_STALE_AFTER, last_export, now),
+    }
 }
 
 fn freshness(p: &snapshot::Provenance) -> Freshness {

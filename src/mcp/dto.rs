@@ -32,7 +32,8 @@ pub struct SourceInfo {
     pub name: String,
     pub last_export_at: Option<String>,
     pub last_ingested_at: Option<String>,
-    /// When the next export is due, if the source declares a schedule (not yet configurable: null).
+    /// When the next export is due (its expected time plus grace), if the source declares
+    /// `expected`; else null.
     pub next_expected_at: Option<String>,
     pub stale: bool,
     pub stale_reason: Option<String>,

@@ -12,7 +12,6 @@ use super::server::{Caller, IngestMcp, Shared, open_db};
 use crate::audit::AuditEntry;
 use crate::config::{Config, TokenConfig};
 use crate::store;
-use crate::time::SystemClock;
 use anyhow::Context as _;
 use axum::Router;
 use axum::extract::connect_info::Connected;
@@ -82,7 +81,7 @@ pub async fn start(config: &Config, shutdown: &CancellationToken) -> anyhow::Res
         tracing::info!("MCP over HTTP is off (mcp.http = false)");
         return Ok(None);
     }
-    let shared = Shared::new(config.clone(), Arc::new(SystemClock)).context("opening the audit log")?;
+    let shared = Shared::new(config.clone(), crate::time::clock_from_env()).context("opening the audit log")?;
     let server = bind(config, shared, shutdown.clone()).await?;
     let stop = shutdown.clone();
     let task = tokio::spawn(async move {

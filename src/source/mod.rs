@@ -3,3 +3,4 @@
 
 pub mod folder;
 pub mod ready;
+pub mod sftp;

@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0002_orders_problems_allergies_documents.sql"),
     include_str!("../../migrations/0003_pdf_documents.sql"),
     include_str!("../../migrations/0004_document_manifest.sql"),
+    include_str!("../../migrations/0005_remote_files.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -71,6 +71,15 @@ pub fn sources(conn: &Connection, configured: &[String]) -> rusqlite::Result<Vec
     names.iter().map(|name| source(conn, name)).collect()
 }
 
+/// The newest `exported_at` of the files that went in, per source.
+pub fn last_exports(conn: &Connection) -> rusqlite::Result<BTreeMap<String, String>> {
+    let mut stmt = conn.prepare(
+        "SELECT source, max(exported_at) FROM source_files
+         WHERE status IN ('ingested', 'ingested_with_rejects') GROUP BY source",
+    )?;
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+}
+
 fn source(conn: &Connection, name: &str) -> rusqlite::Result<SourceStatus> {
     let (last_export_at, last_ingested_at, rejects) = conn.query_row(
         "SELECT max(CASE WHEN status IN ('ingested', 'ingested_with_rejects') THEN exported_at END),

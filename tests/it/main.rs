@@ -8,4 +8,5 @@ mod mcp_stdio;
 mod pdf;
 mod replay;
 mod runs;
+mod schedule;
 mod util;

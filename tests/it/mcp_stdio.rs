@@ -20,6 +20,7 @@ pub(crate) fn call(ws: &Workspace, calls: Value) -> Vec<Value> {
         .arg(ws.config())
         .arg("mcp")
         .env("INGEST_LOG", "warn")
+        .env("INGEST_CLOCK_FILE", ws.clock_file())
         .output()
         .expect("run the MCP client");
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -87,6 +87,16 @@ impl Workspace {
         Workspace { dir }
     }
 
+    /// The test clock (DESIGN's injectable clock): while this file is absent, every binary run
+    /// here uses the system time; [`Workspace::set_clock`] moves them all.
+    pub fn clock_file(&self) -> PathBuf {
+        self.path("clock")
+    }
+
+    pub fn set_clock(&self, rfc3339: &str) {
+        std::fs::write(self.clock_file(), rfc3339).expect("write the clock file");
+    }
+
     pub fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }
@@ -106,6 +116,7 @@ impl Workspace {
             .arg(self.config())
             .args(args)
             .env_remove("INGEST_CONFIG")
+            .env("INGEST_CLOCK_FILE", self.clock_file())
             .current_dir(self.dir.path())
             .output()
             .expect("run ingest")
@@ -119,6 +130,7 @@ impl Workspace {
             .arg("--replay")
             .arg(path)
             .env_remove("INGEST_CONFIG")
+            .env("INGEST_CLOCK_FILE", self.clock_file())
             .current_dir(self.dir.path())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -172,6 +184,7 @@ impl Daemon {
             .current_dir(ws.dir.path())
             .env("INGEST_LOG", "info")
             .env_remove("INGEST_CONFIG")
+            .env("INGEST_CLOCK_FILE", ws.clock_file())
             .stdout(std::process::Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()

@@ -1,0 +1,279 @@
+//! Schedules and freshness. Pure: the clock is an argument.
+//!
+//! A cron expression (`poll`, `expected`) is read in the configured zone, in the common 5-field
+//! crontab form (minute hour day month weekday; seconds are 0) or the cron crate's 6–7-field form
+//! (seconds first, an optional year last).
+//!
+//! A source that declares `expected` and `grace` is **stale** when the latest expected time E
+//! whose deadline (E + grace) has passed has no export for it. An export counts for E when its
+//! `exported_at` is no earlier than half a period before E (the period being the time from the
+//! occurrence before E): for a daily 05:00 export, anything exported since 17:00 the day before
+//! counts for today, a 04:58 export counts, and yesterday's 05:00 export does not. A late export
+//! (after the deadline) clears the flag as soon as it is ingested. Without `expected`, a source is
+//! stale when its newest export is older than `stale_after`.
+
+use crate::time::{Zone, rfc3339};
+use chrono::{DateTime, TimeZone, Utc};
+use std::collections::BTreeSet;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A parsed cron expression, as written.
+#[derive(Debug, Clone)]
+pub struct Cron {
+    text: String,
+    schedule: cron::Schedule,
+}
+
+impl PartialEq for Cron {
+    fn eq(&self, other: &Cron) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Cron {
+    /// Parse a 5-field crontab expression or a 6–7-field one with seconds.
+    pub fn parse(text: &str) -> Result<Cron, String> {
+        let fields = text.split_whitespace().count();
+        let full = match fields {
+            5 => format!("0 {}", text.trim()),
+            6 | 7 => text.trim().to_string(),
+            n => {
+                return Err(format!(
+                    "{text:?} has {n} fields: expected 5 (minute hour day month weekday) or 6-7 (with seconds first)"
+                ));
+            }
+        };
+        let schedule =
+            cron::Schedule::from_str(&full).map_err(|e| format!("{text:?} is not a cron expression: {e}"))?;
+        if schedule.upcoming(Utc).next().is_none() {
+            return Err(format!("{text:?} never happens again"));
+        }
+        Ok(Cron { text: text.trim().to_string(), schedule })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The first occurrence after `t`.
+    pub fn next_after(&self, t: DateTime<Utc>, zone: Zone) -> Option<DateTime<Utc>> {
+        match zone {
+            Zone::Host => self.schedule.after(&t.with_timezone(&chrono::Local)).next().map(|d| d.with_timezone(&Utc)),
+            Zone::Named(tz) => self.schedule.after(&t.with_timezone(&tz)).next().map(|d| d.with_timezone(&Utc)),
+        }
+    }
+
+    /// The last occurrence at or before `t`.
+    pub fn last_at_or_before(&self, t: DateTime<Utc>, zone: Zone) -> Option<DateTime<Utc>> {
+        fn back<Z: TimeZone>(s: &cron::Schedule, t: DateTime<Z>) -> Option<DateTime<Utc>> {
+            let just_after = t.clone() + chrono::Duration::seconds(1);
+            s.after(&just_after).next_back().map(|d| d.with_timezone(&Utc))
+        }
+        match zone {
+            Zone::Host => back(&self.schedule, t.with_timezone(&chrono::Local)),
+            Zone::Named(tz) => back(&self.schedule, t.with_timezone(&tz)),
+        }
+    }
+}
+
+/// When a source's export is due: `expected`, and how long after it the source turns stale.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expectation {
+    pub expected: Cron,
+    pub grace: Duration,
+}
+
+/// The default grace after an expected export time.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(3600);
+
+/// Whether a source's data is current.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Freshness {
+    /// Why the source is stale; `None` when it is current.
+    pub stale: Option<String>,
+    /// When the next expected export is due (expected time + grace), for sources with `expected`.
+    pub next_deadline: Option<DateTime<Utc>>,
+}
+
+/// Judge a source with an `expected` schedule: see the module documentation.
+pub fn judge_expected(
+    source: &str,
+    exp: &Expectation,
+    last_export: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    zone: Zone,
+) -> Freshness {
+    let grace = chrono::Duration::from_std(exp.grace).unwrap_or_else(|_| chrono::Duration::zero());
+    let due = exp.expected.last_at_or_before(now - grace, zone);
+    let next_deadline = exp.expected.next_after(now - grace, zone).map(|e| e + grace);
+    let Some(due) = due else { return Freshness { stale: None, next_deadline } };
+    let before = exp.expected.last_at_or_before(due - chrono::Duration::seconds(1), zone);
+    let period = before.map_or(chrono::Duration::days(1), |b| due - b);
+    let counts_from = due - period / 2;
+    let local = |t: DateTime<Utc>| match zone {
+        Zone::Host => t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M %Z").to_string(),
+        Zone::Named(tz) => t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string(),
+    };
+    let grace_text = humantime::format_duration(exp.grace);
+    let stale = match last_export {
+        Some(last) if last >= counts_from => None,
+        Some(last) => Some(format!(
+            "source {source}: no export since {}; one was expected at {} (grace {grace_text}, due by {})",
+            rfc3339(last),
+            local(due),
+            rfc3339(due + grace)
+        )),
+        None => Some(format!(
+            "source {source}: no export has been ingested yet; one was expected at {} (grace {grace_text})",
+            local(due)
+        )),
+    };
+    Freshness { stale, next_deadline }
+}
+
+/// Judge a source without a schedule: stale when its newest export is older than `stale_after`.
+pub fn judge_age(
+    source: &str,
+    stale_after: Duration,
+    last_export: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Freshness {
+    let limit = humantime::format_duration(stale_after);
+    let stale = match last_export {
+        None => Some(format!("source {source}: no export has been ingested yet")),
+        Some(last) => {
+            let age = (now - last).to_std().unwrap_or_default();
+            (age > stale_after).then(|| {
+                let age = humantime::format_duration(Duration::from_secs(age.as_secs() / 60 * 60));
+                format!(
+                    "source {source}: no export since {} ({age} ago; one is expected at least every {limit})",
+                    rfc3339(last)
+                )
+            })
+        }
+    };
+    Freshness { stale, next_deadline: None }
+}
+
+/// A change in a source's freshness, for the daemon's log (each once, not at every check).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transition {
+    BecameStale { source: String, reason: String },
+    Recovered { source: String },
+}
+
+/// Remembers which sources are stale, so that each change is reported once.
+#[derive(Debug, Default)]
+pub struct Monitor {
+    stale: BTreeSet<String>,
+}
+
+impl Monitor {
+    /// Compare with the last check; the first check reports every stale source.
+    pub fn check<'a>(&mut self, now: impl IntoIterator<Item = (&'a str, &'a Freshness)>) -> Vec<Transition> {
+        let mut out = Vec::new();
+        for (source, freshness) in now {
+            match (&freshness.stale, self.stale.contains(source)) {
+                (Some(reason), false) => {
+                    self.stale.insert(source.to_string());
+                    out.push(Transition::BecameStale { source: source.to_string(), reason: reason.clone() });
+                }
+                (None, true) => {
+                    self.stale.remove(source);
+                    out.push(Transition::Recovered { source: source.to_string() });
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        crate::time::parse_rfc3339(s).expect("time")
+    }
+
+    fn chicago() -> Zone {
+        Zone::parse("America/Chicago").expect("zone")
+    }
+
+    fn daily_five() -> Expectation {
+        Expectation { expected: Cron::parse("0 5 * * *").expect("cron"), grace: Duration::from_secs(45 * 60) }
+    }
+
+    #[test]
+    fn five_and_six_field_forms_are_read_and_nonsense_is_refused() {
+        let zone = Zone::parse("UTC").expect("zone");
+        let five = Cron::parse("*/2 4-6 * * *").expect("5 fields");
+        assert_eq!(five.next_after(at("2026-11-24T04:59:30Z"), zone), Some(at("2026-11-24T05:00:00Z")));
+        let six = Cron::parse("30 0 5 * * *").expect("6 fields");
+        assert_eq!(six.next_after(at("2026-11-24T04:00:00Z"), zone), Some(at("2026-11-24T05:00:30Z")));
+        assert_eq!(six.last_at_or_before(at("2026-11-24T05:00:30Z"), zone), Some(at("2026-11-24T05:00:30Z")));
+        assert!(Cron::parse("5 * *").expect_err("3 fields").contains("3 fields"));
+        assert!(Cron::parse("61 * * * *").is_err());
+    }
+
+    #[test]
+    fn a_daily_export_is_stale_after_its_grace_and_a_late_one_clears_it() {
+        let exp = daily_five();
+        // 05:00 Chicago = 11:00Z in November; due by 11:45Z.
+        let yesterday = Some(at("2026-11-23T11:02:00Z"));
+        let before_deadline = judge_expected("ward", &exp, yesterday, at("2026-11-24T11:40:00Z"), chicago());
+        assert_eq!(before_deadline.stale, None);
+        assert_eq!(before_deadline.next_deadline, Some(at("2026-11-24T11:45:00Z")));
+        let after = judge_expected("ward", &exp, yesterday, at("2026-11-24T11:46:00Z"), chicago());
+        assert_eq!(
+            after.stale.as_deref(),
+            Some(
+                "source ward: no export since 2026-11-23T11:02:00Z; one was expected at 2026-11-24 05:00 CST \
+                 (grace 45m, due by 2026-11-24T11:45:00Z)"
+            )
+        );
+        assert_eq!(after.next_deadline, Some(at("2026-11-25T11:45:00Z")));
+        // Exported at 04:58 local: counts for 05:00. Exported late, at 07:10: counts too.
+        for exported in ["2026-11-24T10:58:00Z", "2026-11-24T13:10:00Z"] {
+            let fresh = judge_expected("ward", &exp, Some(at(exported)), at("2026-11-24T13:11:00Z"), chicago());
+            assert_eq!(fresh.stale, None, "{exported}");
+        }
+        let never = judge_expected("ward", &exp, None, at("2026-11-24T12:00:00Z"), chicago());
+        assert!(never.stale.is_some_and(|r| r.contains("no export has been ingested yet")));
+    }
+
+    #[test]
+    fn the_deadline_follows_local_time_across_a_dst_change() {
+        let exp = daily_five();
+        // 2026-11-01: Chicago falls back; 05:00 CDT on Oct 31 = 10:00Z, 05:00 CST on Nov 1 = 11:00Z.
+        let last = Some(at("2026-10-31T10:00:00Z"));
+        assert_eq!(judge_expected("ward", &exp, last, at("2026-11-01T11:30:00Z"), chicago()).stale, None);
+        assert!(judge_expected("ward", &exp, last, at("2026-11-01T11:46:00Z"), chicago()).stale.is_some());
+    }
+
+    #[test]
+    fn the_monitor_reports_each_change_once() {
+        let stale = Freshness { stale: Some("late".into()), next_deadline: None };
+        let fresh = Freshness { stale: None, next_deadline: None };
+        let mut monitor = Monitor::default();
+        assert_eq!(
+            monitor.check([("a", &stale), ("b", &fresh)]),
+            [Transition::BecameStale { source: "a".into(), reason: "late".into() }]
+        );
+        assert_eq!(monitor.check([("a", &stale), ("b", &fresh)]), []);
+        assert_eq!(monitor.check([("a", &fresh)]), [Transition::Recovered { source: "a".into() }]);
+    }
+
+    #[test]
+    fn without_a_schedule_the_age_of_the_newest_export_decides() {
+        let day = Duration::from_secs(26 * 3600);
+        assert_eq!(judge_age("w", day, Some(at("2026-11-24T11:00:00Z")), at("2026-11-25T12:00:00Z")).stale, None);
+        let old = judge_age("w", day, Some(at("2026-11-22T11:00:00Z")), at("2026-11-24T11:00:00Z"));
+        assert_eq!(
+            old.stale.as_deref(),
+            Some("source w: no export since 2026-11-22T11:00:00Z (2days ago; one is expected at least every 1day 2h)")
+        );
+    }
+}

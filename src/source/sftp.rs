@@ -1,0 +1,462 @@
+//! An SFTP source: poll a remote folder, download each export that has stopped changing into the
+//! source's staging folder, and let the folder machinery (readiness, pipeline, archive) take it
+//! from there. Blocking (ssh2 is): the daemon runs [`Poller::poll`] on tokio's blocking pool.
+//!
+//! One poll: connect → the host key must be in `known_hosts` (an unknown or changed key refuses the
+//! connection, naming the fingerprint offered) → key authentication → list → for each wanted file
+//! whose size and mtime are the same as at the previous poll and that the ledger (`remote_files`)
+//! does not have yet: download to `.NAME.part` in the staging folder (hashing as it goes), check
+//! the length, fsync, rename to `NAME`, fsync the folder, record it in the ledger, then the
+//! opt-in remote after-action. A broken connection ends the poll: the partial download is removed
+//! and the file is taken at a later poll. The ledger is what makes a restart download nothing twice;
+//! the pipeline's sha256 ledger is what makes it ingest nothing twice.
+
+use crate::config::{Passphrase, RemoteAfter, SftpConfig};
+use crate::time::rfc3339;
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use sha2::{Digest, Sha256};
+use ssh2::{CheckResult, HashType, KnownHostFileKind, Session};
+use std::collections::{HashMap, HashSet};
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::{Component, Path, PathBuf};
+
+/// Why a poll failed. Each says which server and which step, for the person reading the log.
+#[derive(Debug, thiserror::Error)]
+pub enum SftpError {
+    #[error("{server}: cannot connect: {source}")]
+    Connect { server: String, source: std::io::Error },
+    #[error("{server}: SSH handshake failed: {source}")]
+    Handshake { server: String, source: ssh2::Error },
+    #[error(
+        "{server}: the server's host key is not in {known_hosts}; refusing to connect. It offered {key_type} \
+         {fingerprint}. If the EHR's administrators confirm that fingerprint, add the key (e.g. \
+         `ssh-keyscan -p {port} {host} >> {known_hosts}`) and the next poll will connect"
+    )]
+    UnknownHostKey {
+        server: String,
+        host: String,
+        port: u16,
+        known_hosts: String,
+        key_type: String,
+        fingerprint: String,
+    },
+    #[error(
+        "{server}: HOST KEY CHANGED: {known_hosts} has another key for this server; refusing to connect. It \
+         offered {key_type} {fingerprint}. This is either an attack or a rebuilt server: ask the EHR's \
+         administrators before replacing the entry"
+    )]
+    HostKeyMismatch { server: String, known_hosts: String, key_type: String, fingerprint: String },
+    #[error("{server}: cannot check the host key against {known_hosts}: {reason}")]
+    KnownHosts { server: String, known_hosts: String, reason: String },
+    #[error("cannot read the SFTP key passphrase from {path}: {source}")]
+    Passphrase { path: String, source: std::io::Error },
+    #[error("{server}: key authentication as {user} with {key_file} failed: {reason}")]
+    Auth { server: String, user: String, key_file: String, reason: String },
+    #[error("{server}: {step}: {source}")]
+    Remote { server: String, step: String, source: ssh2::Error },
+    #[error("{server}: {step}: {source}")]
+    Transfer { server: String, step: String, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Staging { path: String, source: std::io::Error },
+    #[error("remote file ledger: {0}")]
+    Ledger(#[from] rusqlite::Error),
+    #[error("stopped: shutdown during the poll")]
+    Cancelled,
+}
+
+/// What one poll did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PollReport {
+    /// Wanted files listed on the server.
+    pub listed: usize,
+    /// Downloaded, complete, under their final names in the staging folder.
+    pub staged: Vec<PathBuf>,
+    /// Listed but not taken yet: new or still changing since the previous listing, or their name
+    /// is still waiting in the staging folder.
+    pub waiting: usize,
+    /// Already in the ledger (downloaded at an earlier poll, before a restart too).
+    pub known: usize,
+    /// Remote names refused (a path that would leave the staging folder), with the reason.
+    pub refused: Vec<(String, String)>,
+}
+
+/// A remote file as listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Listed {
+    size: u64,
+    mtime: u64,
+}
+
+/// One SFTP source's poller. It remembers the previous listing: a file is taken only once two
+/// listings in a row agree on its size and mtime.
+#[derive(Debug)]
+pub struct Poller {
+    source: String,
+    config: SftpConfig,
+    staging: PathBuf,
+    previous: HashMap<String, Listed>,
+    /// Refused names already logged (one WARN per name, not one per poll).
+    warned: HashSet<String>,
+}
+
+impl Poller {
+    pub fn new(source: &str, config: SftpConfig, staging: PathBuf) -> Poller {
+        Poller { source: source.to_string(), config, staging, previous: HashMap::new(), warned: HashSet::new() }
+    }
+
+    fn server(&self) -> String {
+        format!("sftp://{}@{}:{}", self.config.user, self.config.host, self.config.port)
+    }
+
+    /// One poll. `wants` says which file names (no folder) are exports; `cancelled` is asked
+    /// between files and between chunks of a download.
+    pub fn poll(
+        &mut self,
+        ledger: &Connection,
+        wants: &dyn Fn(&str) -> bool,
+        now: DateTime<Utc>,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<PollReport, SftpError> {
+        let session = self.connect()?;
+        let sftp = session.sftp().map_err(|source| self.remote("open the SFTP channel", source))?;
+        let mut listing = Vec::new();
+        self.list(&sftp, Path::new(&self.config.remote_dir), Path::new(""), wants, &mut listing)?;
+        let mut report = PollReport { listed: listing.len(), ..PollReport::default() };
+        let previous = std::mem::take(&mut self.previous);
+        self.previous = listing.iter().map(|(rel, listed)| (rel.display().to_string(), *listed)).collect();
+
+        for (relative, listed) in listing {
+            if cancelled() {
+                return Err(SftpError::Cancelled);
+            }
+            let shown = relative.display().to_string();
+            if let Err(reason) = check_relative(&relative) {
+                if self.warned.insert(shown.clone()) {
+                    tracing::warn!(source = %self.source, remote = %shown, reason, "remote name refused");
+                }
+                report.refused.push((shown, reason.to_string()));
+                continue;
+            }
+            if previous.get(&shown) != Some(&listed) {
+                report.waiting += 1;
+                continue;
+            }
+            if self.known(ledger, &shown, listed)? {
+                report.known += 1;
+                continue;
+            }
+            let target = self.staging.join(&relative);
+            if target.exists() {
+                // The last version of this name is still waiting to be taken: never overwrite it.
+                report.waiting += 1;
+                continue;
+            }
+            let remote = Path::new(&self.config.remote_dir).join(&relative);
+            let sha256 = self.download(&sftp, &remote, &target, listed, cancelled)?;
+            let after = self.after_action(&sftp, &remote, &relative);
+            ledger.execute(
+                "INSERT INTO remote_files (source, remote_path, size, mtime, sha256, staged_path, downloaded_at,
+                     after_action)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (source, remote_path, size, mtime) DO NOTHING",
+                params![
+                    self.source,
+                    shown,
+                    listed.size as i64,
+                    listed.mtime as i64,
+                    sha256,
+                    target.display().to_string(),
+                    rfc3339(now),
+                    after
+                ],
+            )?;
+            tracing::info!(source = %self.source, remote = %shown, bytes = listed.size, after = after.as_deref().unwrap_or("none"), "staged from SFTP");
+            report.staged.push(target);
+        }
+        Ok(report)
+    }
+
+    /// TCP, handshake, host key, authentication.
+    fn connect(&self) -> Result<Session, SftpError> {
+        let c = &self.config;
+        let server = self.server();
+        let timeout = c.timeout;
+        let connect_error = |source| SftpError::Connect { server: server.clone(), source };
+        let addrs: Vec<_> = (c.host.as_str(), c.port).to_socket_addrs().map_err(connect_error)?.collect();
+        let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, "the name resolves to no address");
+        let mut stream = None;
+        for addr in addrs {
+            match TcpStream::connect_timeout(&addr, timeout) {
+                Ok(s) => {
+                    stream = Some(s);
+                    break;
+                }
+                Err(e) => last = e,
+            }
+        }
+        let stream = stream.ok_or_else(|| connect_error(last))?;
+        stream.set_read_timeout(Some(timeout)).map_err(connect_error)?;
+        stream.set_write_timeout(Some(timeout)).map_err(connect_error)?;
+        let mut session = Session::new().map_err(|source| SftpError::Handshake { server: server.clone(), source })?;
+        session.set_timeout(u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX));
+        session.set_tcp_stream(stream);
+        session.handshake().map_err(|source| SftpError::Handshake { server: server.clone(), source })?;
+        self.check_host_key(&session)?;
+        let passphrase = self.passphrase()?;
+        session
+            .userauth_pubkey_file(&c.user, None, &c.key_file, passphrase.as_deref())
+            .map_err(|e| self.auth_error(e.message().to_string()))?;
+        if !session.authenticated() {
+            return Err(self.auth_error("the server did not accept the key".into()));
+        }
+        Ok(session)
+    }
+
+    fn auth_error(&self, reason: String) -> SftpError {
+        SftpError::Auth {
+            server: self.server(),
+            user: self.config.user.clone(),
+            key_file: self.config.key_file.display().to_string(),
+            reason,
+        }
+    }
+
+    fn check_host_key(&self, session: &Session) -> Result<(), SftpError> {
+        let c = &self.config;
+        let known_hosts = c.known_hosts.display().to_string();
+        let failed =
+            |reason: String| SftpError::KnownHosts { server: self.server(), known_hosts: known_hosts.clone(), reason };
+        let (key, key_type) = session.host_key().ok_or_else(|| failed("the server sent no host key".into()))?;
+        let key_type = format!("{key_type:?}");
+        let fingerprint = session
+            .host_key_hash(HashType::Sha256)
+            .map(|h| format!("SHA256:{}", base64::engine::general_purpose::STANDARD_NO_PAD.encode(h)))
+            .unwrap_or_else(|| "(no fingerprint)".into());
+        let mut known = session.known_hosts().map_err(|e| failed(e.message().to_string()))?;
+        if !c.known_hosts.is_file() {
+            return Err(failed("no such file".into()));
+        }
+        known.read_file(&c.known_hosts, KnownHostFileKind::OpenSSH).map_err(|e| failed(e.message().to_string()))?;
+        let result = if c.port == 22 { known.check(&c.host, key) } else { known.check_port(&c.host, c.port, key) };
+        match result {
+            CheckResult::Match => Ok(()),
+            CheckResult::NotFound => Err(SftpError::UnknownHostKey {
+                server: self.server(),
+                host: c.host.clone(),
+                port: c.port,
+                known_hosts,
+                key_type,
+                fingerprint,
+            }),
+            CheckResult::Mismatch => {
+                Err(SftpError::HostKeyMismatch { server: self.server(), known_hosts, key_type, fingerprint })
+            }
+            CheckResult::Failure => Err(failed("libssh2 could not check the key".into())),
+        }
+    }
+
+    /// The key's passphrase: the first line of a file, or of a systemd credential.
+    fn passphrase(&self) -> Result<Option<String>, SftpError> {
+        let path = match &self.config.passphrase {
+            Passphrase::None => return Ok(None),
+            Passphrase::File(path) => path.clone(),
+            Passphrase::Credential(name) => match std::env::var_os("CREDENTIALS_DIRECTORY") {
+                Some(dir) => PathBuf::from(dir).join(name),
+                None => {
+                    return Err(SftpError::Passphrase {
+                        path: format!("systemd credential {name:?}"),
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::NotFound,
+                            "$CREDENTIALS_DIRECTORY is not set (LoadCredential= in the unit)",
+                        ),
+                    });
+                }
+            },
+        };
+        let text = std::fs::read_to_string(&path)
+            .map_err(|source| SftpError::Passphrase { path: path.display().to_string(), source })?;
+        Ok(Some(text.lines().next().unwrap_or_default().to_string()))
+    }
+
+    fn remote(&self, step: &str, source: ssh2::Error) -> SftpError {
+        SftpError::Remote { server: self.server(), step: step.to_string(), source }
+    }
+
+    /// Regular files under `dir` (recursively when configured) whose names `wants`, as paths
+    /// relative to the remote folder.
+    fn list(
+        &self,
+        sftp: &ssh2::Sftp,
+        dir: &Path,
+        relative: &Path,
+        wants: &dyn Fn(&str) -> bool,
+        out: &mut Vec<(PathBuf, Listed)>,
+    ) -> Result<(), SftpError> {
+        let entries = sftp.readdir(dir).map_err(|source| self.remote(&format!("list {}", dir.display()), source))?;
+        for (path, stat) in entries {
+            let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else { continue };
+            if name == "." || name == ".." {
+                continue;
+            }
+            let rel = relative.join(&name);
+            if stat.is_dir() {
+                if self.config.recursive {
+                    self.list(sftp, &path, &rel, wants, out)?;
+                }
+            } else if stat.is_file() && wants(&name) {
+                out.push((rel, Listed { size: stat.size.unwrap_or(0), mtime: stat.mtime.unwrap_or(0) }));
+            }
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(())
+    }
+
+    fn known(&self, ledger: &Connection, remote: &str, listed: Listed) -> Result<bool, SftpError> {
+        Ok(ledger
+            .query_row(
+                "SELECT 1 FROM remote_files WHERE source = ?1 AND remote_path = ?2 AND size = ?3 AND mtime = ?4",
+                params![self.source, remote, listed.size as i64, listed.mtime as i64],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// Download to `.NAME.part` beside `target`, then fsync and rename; the partial file is removed
+    /// on any failure. Returns the sha256 of what was staged.
+    fn download(
+        &self,
+        sftp: &ssh2::Sftp,
+        remote: &Path,
+        target: &Path,
+        listed: Listed,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<String, SftpError> {
+        let dir = target.parent().unwrap_or(&self.staging).to_path_buf();
+        let staging_error = |source| SftpError::Staging { path: dir.display().to_string(), source };
+        crate::fsutil::create_private_dir(&dir).map_err(staging_error)?;
+        let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let part = dir.join(format!(".{name}.part"));
+        let result = self.copy_to(sftp, remote, &part, listed, cancelled);
+        match result {
+            Ok(sha256) => {
+                std::fs::rename(&part, target)
+                    .map_err(|source| SftpError::Staging { path: target.display().to_string(), source })?;
+                if let Ok(d) = std::fs::File::open(&dir) {
+                    let _ = d.sync_all();
+                }
+                Ok(sha256)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&part);
+                Err(e)
+            }
+        }
+    }
+
+    fn copy_to(
+        &self,
+        sftp: &ssh2::Sftp,
+        remote: &Path,
+        part: &Path,
+        listed: Listed,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<String, SftpError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let step = format!("download {}", remote.display());
+        let transfer = |source| SftpError::Transfer { server: self.server(), step: step.clone(), source };
+        let local = |source| SftpError::Staging { path: part.display().to_string(), source };
+        let mut from = sftp.open(remote).map_err(|source| self.remote(&step, source))?;
+        let mut to = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(part)
+            .map_err(local)?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut total = 0u64;
+        loop {
+            if cancelled() {
+                return Err(SftpError::Cancelled);
+            }
+            let n = from.read(&mut buf).map_err(transfer)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            to.write_all(&buf[..n]).map_err(local)?;
+            total += n as u64;
+        }
+        if total != listed.size {
+            let reason =
+                format!("read {total} bytes, the listing said {}: the file changed or the read was cut", listed.size);
+            return Err(transfer(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, reason)));
+        }
+        to.sync_all().map_err(local)?;
+        Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// The opt-in after-action; a failure is logged and noted in the ledger, not retried (the file
+    /// is safely staged; the ledger keeps it from being downloaded again).
+    fn after_action(&self, sftp: &ssh2::Sftp, remote: &Path, relative: &Path) -> Option<String> {
+        let result = match &self.config.after {
+            RemoteAfter::None => return None,
+            RemoteAfter::Delete => sftp.unlink(remote).map(|()| "deleted".to_string()),
+            RemoteAfter::Move(dir) => {
+                let to = Path::new(dir).join(relative.file_name().unwrap_or_default());
+                sftp.rename(remote, &to, None).map(|()| format!("moved to {}", to.display()))
+            }
+        };
+        Some(result.unwrap_or_else(|e| {
+            tracing::warn!(source = %self.source, remote = %remote.display(), error = %e, "remote after-action failed");
+            format!("failed: {e}")
+        }))
+    }
+}
+
+/// A remote path relative to the remote folder may only name something inside the staging folder:
+/// plain components, no `..`, no root, no control characters, no hidden (temporary) names.
+pub fn check_relative(relative: &Path) -> Result<(), &'static str> {
+    if relative.as_os_str().is_empty() {
+        return Err("empty name");
+    }
+    for component in relative.components() {
+        match component {
+            Component::Normal(part) => {
+                let part = part.to_string_lossy();
+                if part.chars().any(char::is_control) {
+                    return Err("the name has control characters");
+                }
+                if part.starts_with('.') {
+                    return Err("a hidden or dot name (temporary files are not exports)");
+                }
+                if part.contains('\\') {
+                    return Err("the name has a backslash");
+                }
+            }
+            Component::ParentDir => return Err("the name has `..`: it would leave the staging folder"),
+            Component::RootDir | Component::Prefix(_) => return Err("an absolute path"),
+            Component::CurDir => return Err("the name has `.`"),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_that_would_leave_the_staging_folder_are_refused() {
+        assert_eq!(check_relative(Path::new("ADT_20261124.hl7")), Ok(()));
+        assert_eq!(check_relative(Path::new("5w/ADT_20261124.hl7")), Ok(()));
+        for bad in ["../etc/passwd", "a/../../b", "/etc/passwd", ".ADT.hl7.part", "a\u{7}b", "a\\..\\b", ""] {
+            assert!(check_relative(Path::new(bad)).is_err(), "{bad:?}");
+        }
+    }
+}

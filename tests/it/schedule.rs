@@ -1,0 +1,91 @@
+//! Expected exports (DESIGN §3): a source that declares `expected` and `grace` turns stale when
+//! the deadline passes without a new export; `ingest status`, the daemon's log and every MCP answer
+//! say so; a late export clears it. Time is moved with the workspace's clock file.
+
+use crate::mcp_stdio::call;
+use crate::util::mcp::answer;
+use crate::util::{Daemon, LIMIT, Workspace, hl7, wait_for};
+use serde_json::{Value, json};
+
+/// A daily 05:00 export (America/Chicago: 11:00Z in November), due by 05:45.
+const SCHEDULE: &str = "expected = \"0 5 * * *\"\ngrace = \"45m\"";
+
+fn export(ws: &Workspace, name: &str, ts: &str, mrn: &str) -> std::path::PathBuf {
+    let dir = ws.path("exports");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let path = dir.join(name);
+    let control = format!("C{mrn}{ts}");
+    std::fs::write(&path, hl7::batch(ts, &[hl7::adt("A01", &control, ts, mrn, "Stale", "5W^501^A")])).expect("write");
+    path
+}
+
+fn snapshot(ws: &Workspace) -> Value {
+    let results = call(ws, json!([{"tool": "snapshot_status", "args": {}}]));
+    answer(&results[0]).clone()
+}
+
+fn status_json(ws: &Workspace) -> Value {
+    let out = ws.ingest(&["status", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("status JSON")
+}
+
+#[test]
+fn a_missed_deadline_makes_the_source_stale_everywhere_and_a_late_export_clears_it() {
+    let ws = Workspace::with_source_options(SCHEDULE);
+    // Monday's export, replayed on Tuesday morning before the deadline.
+    ws.set_clock("2026-11-24T11:40:00Z");
+    let monday = export(&ws, "ADT_MON.hl7", "20261123050000-0600", "M1");
+    assert_eq!(ws.replay(&[&monday]).0, 0);
+    let answer = snapshot(&ws);
+    assert_eq!(answer["snapshot"]["stale"], json!(false), "{answer}");
+    let source = &answer["sources"][0];
+    assert_eq!(source["next_expected_at"], json!("2026-11-24T11:45:00Z"), "{answer}");
+
+    // 05:46: Tuesday's export has not come.
+    ws.set_clock("2026-11-24T11:46:00Z");
+    let answer = snapshot(&ws);
+    assert_eq!(answer["snapshot"]["stale"], json!(true), "{answer}");
+    let reasons = answer["snapshot"]["stale_reasons"].as_array().expect("reasons").clone();
+    assert_eq!(
+        reasons,
+        [json!(
+            "source ward: no export since 2026-11-23T11:00:00Z; one was expected at 2026-11-24 05:00 CST \
+             (grace 45m, due by 2026-11-24T11:45:00Z)"
+        )]
+    );
+    // Every answer carries it, not only snapshot_status.
+    let results = call(&ws, json!([{"tool": "get_patient", "args": {"mrn": "M1"}}]));
+    assert_eq!(crate::util::mcp::answer(&results[0])["snapshot"]["stale"], json!(true));
+    let status = status_json(&ws);
+    assert_eq!(status["sources"][0]["stale"], json!(true), "{status}");
+    assert_eq!(status["sources"][0]["stale_reason"], reasons[0]);
+    let text = ws.ingest(&["status"]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("STALE:        source ward: no export since"));
+
+    // 07:10 local: the export arrives late and clears it.
+    ws.set_clock("2026-11-24T13:12:00Z");
+    let tuesday = export(&ws, "ADT_TUE.hl7", "20261124071000-0600", "M2");
+    assert_eq!(ws.replay(&[&tuesday]).0, 0);
+    let answer = snapshot(&ws);
+    assert_eq!(answer["snapshot"]["stale"], json!(false), "{answer}");
+    assert_eq!(answer["sources"][0]["next_expected_at"], json!("2026-11-25T11:45:00Z"));
+    assert_eq!(status_json(&ws)["sources"][0]["stale"], json!(false));
+}
+
+#[test]
+fn the_daemon_warns_once_when_a_source_turns_stale_and_says_when_it_recovers() {
+    let ws = Workspace::with_source_options(SCHEDULE);
+    ws.set_clock("2026-11-24T11:46:00Z");
+    let monday = export(&ws, "ADT_MON.hl7", "20261123050000-0600", "M1");
+    assert_eq!(ws.replay(&[&monday]).0, 0);
+    let daemon = Daemon::start(&ws);
+    wait_for("the stale warning", LIMIT, || daemon.log_text().contains("source is stale"));
+    let tuesday = export(&ws, "ADT_TUE.hl7", "20261124071000-0600", "M2");
+    std::fs::rename(&tuesday, ws.path("drop/ADT_TUE.hl7")).expect("drop");
+    wait_for("the recovery", LIMIT, || daemon.log_text().contains("source is fresh again"));
+    let log = daemon.log_text();
+    assert_eq!(log.matches("source is stale").count(), 1, "one WARN, not one per check:\n{log}");
+    assert!(log.contains("WARN") && log.contains("due by 2026-11-24T11:45:00Z"), "{log}");
+    assert_eq!(daemon.terminate(), Some(0));
+}
