@@ -3,6 +3,8 @@
 //! blocking work (the scan, SQLite) runs on tokio's blocking pool. MCP over HTTP (`mcp::http`) is
 //! bound at start and served beside the loop, stopped by the same token.
 
+mod sftp;
+
 use crate::config::{AfterIngest, Config, SourceConfig};
 use crate::pipeline::{Handling, Intake, Outcome, Pipeline};
 use crate::source::folder::{self, FolderEvent};
@@ -82,6 +84,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     )));
     // Bound before the folder loop starts: a port in use or a bad certificate is a startup error.
     let http = crate::mcp::http::start(&config, &shutdown).await?;
+    for source in config.sources.iter().filter(|s| s.sftp.is_some()) {
+        crate::fsutil::create_private_dir(&source.path)?;
+    }
+    let pollers = sftp::spawn_all(&config, &clock, &shutdown);
     let (tx, mut rx) = mpsc::unbounded_channel();
     let now = Instant::now();
     let mut sources: Vec<Watched> = config
@@ -154,6 +160,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                 }
             }
         }
+    }
+    for poller in pollers {
+        let _ = poller.await;
     }
     if let Some(http) = http {
         http.join().await?;

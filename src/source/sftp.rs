@@ -33,16 +33,9 @@ pub enum SftpError {
     #[error(
         "{server}: the server's host key is not in {known_hosts}; refusing to connect. It offered {key_type} \
          {fingerprint}. If the EHR's administrators confirm that fingerprint, add the key (e.g. \
-         `ssh-keyscan -p {port} {host} >> {known_hosts}`) and the next poll will connect"
+         `{keyscan} >> {known_hosts}`) and the next poll will connect"
     )]
-    UnknownHostKey {
-        server: String,
-        host: String,
-        port: u16,
-        known_hosts: String,
-        key_type: String,
-        fingerprint: String,
-    },
+    UnknownHostKey { server: String, keyscan: String, known_hosts: String, key_type: String, fingerprint: String },
     #[error(
         "{server}: HOST KEY CHANGED: {known_hosts} has another key for this server; refusing to connect. It \
          offered {key_type} {fingerprint}. This is either an attack or a rebuilt server: ask the EHR's \
@@ -245,8 +238,7 @@ impl Poller {
             CheckResult::Match => Ok(()),
             CheckResult::NotFound => Err(SftpError::UnknownHostKey {
                 server: self.server(),
-                host: c.host.clone(),
-                port: c.port,
+                keyscan: format!("ssh-keyscan -p {} {}", c.port, c.host),
                 known_hosts,
                 key_type,
                 fingerprint,
@@ -432,11 +424,11 @@ pub fn check_relative(relative: &Path) -> Result<(), &'static str> {
                 if part.chars().any(char::is_control) {
                     return Err("the name has control characters");
                 }
+                if part.contains('\\') {
+                    return Err("the name has a backslash: read as a path elsewhere, it could leave the folder");
+                }
                 if part.starts_with('.') {
                     return Err("a hidden or dot name (temporary files are not exports)");
-                }
-                if part.contains('\\') {
-                    return Err("the name has a backslash");
                 }
             }
             Component::ParentDir => return Err("the name has `..`: it would leave the staging folder"),

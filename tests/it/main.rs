@@ -9,4 +9,6 @@ mod pdf;
 mod replay;
 mod runs;
 mod schedule;
+mod sftp;
+mod sshd;
 mod util;
