@@ -178,6 +178,7 @@ fn cancel_on_signals(token: CancellationToken) -> anyhow::Result<()> {
             _ = term.recv() => tracing::info!("SIGTERM: finishing or rolling back the file in hand"),
             _ = int.recv() => tracing::info!("SIGINT: finishing or rolling back the file in hand"),
         }
+        crate::systemd::stopping();
         token.cancel();
     });
     Ok(())

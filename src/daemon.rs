@@ -50,6 +50,16 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hangup = signal(SignalKind::hangup())?;
+    if let Some(every) = crate::systemd::watchdog_interval() {
+        // Proves the runtime answers; a file in hand is bounded by its own limits (pdf.timeout).
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            while tokio::select! { _ = stop.cancelled() => false, _ = tick.tick() => true } {
+                crate::systemd::watchdog();
+            }
+        });
+    }
     loop {
         let generation = shutdown.child_token();
         let mut running = tokio::spawn(run(config.clone(), generation.clone()));
@@ -64,6 +74,7 @@ pub async fn serve(
             }
         };
         tracing::info!("SIGHUP: configuration read; restarting sources, pipeline and MCP with it");
+        crate::systemd::reloading();
         generation.cancel();
         running.await??;
         config = next;
@@ -110,6 +121,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         zone = %config.zone,
         "ingest daemon started"
     );
+    crate::systemd::ready(&format!("watching {} source(s); snapshot {}", sources.len(), config.snapshot.display()));
 
     let mut monitor = crate::schedule::Monitor::default();
     let mut next_freshness = Instant::now();

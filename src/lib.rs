@@ -26,4 +26,5 @@ pub mod schedule;
 pub mod source;
 pub mod status;
 pub mod store;
+pub mod systemd;
 pub mod time;

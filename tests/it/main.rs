@@ -11,4 +11,5 @@ mod runs;
 mod schedule;
 mod sftp;
 mod sshd;
+mod systemd;
 mod util;

@@ -176,8 +176,14 @@ pub struct Daemon {
 impl Daemon {
     /// Spawn the daemon without waiting for anything.
     pub fn spawn(ws: &Workspace) -> Daemon {
+        Daemon::spawn_with_env(ws, &[])
+    }
+
+    /// Spawn the daemon with extra environment variables.
+    pub fn spawn_with_env(ws: &Workspace, env: &[(&str, &std::ffi::OsStr)]) -> Daemon {
         let log = ws.path("daemon.log");
         let child = Command::new(bin())
+            .envs(env.iter().copied())
             .arg("--config")
             .arg(ws.config())
             .arg("run")
