@@ -192,10 +192,17 @@ impl Pipeline {
         // A PDF's text is extracted (in a child process) only once it is known not to be a duplicate.
         let pdf = parse::sniff(&bytes) == FileKind::Pdf;
         let parsed = (!pdf).then(|| parse::parse_named(&name, &bytes, &self.options));
+        // A PDF that its source's documents manifest lists takes the manifest's export time
+        // unless its own name has one.
+        let listed = if pdf { write::manifest_entry(&self.conn, intake.source, &name).map_err(store)? } else { None };
         let (kind, exported_at) = match &parsed {
             Some(Ok((kind, file))) => (*kind, file.exported_at),
             Some(Err(_)) => (parse::sniff_named(&name, &bytes, &self.options), None),
-            None => (FileKind::Pdf, parse::exported_at_hint(&name, &bytes, &self.options)),
+            None => (
+                FileKind::Pdf,
+                parse::exported_at_hint(&name, &bytes, &self.options)
+                    .or_else(|| listed.as_ref().map(|(_, exported_at)| (*exported_at, "documents manifest"))),
+            ),
         };
         let (exported_at, exported_at_origin) = exported_at.unwrap_or((mtime_of(&fs_meta), "mtime"));
         let meta = FileMeta {
@@ -219,7 +226,7 @@ impl Pipeline {
         let parsed = match parsed {
             Some(parsed) => parsed,
             None => {
-                let listed = write::manifest_entry(&self.conn, intake.source, &name).map_err(store)?;
+                let listed = listed.map(|(entry, _)| entry);
                 if listed.is_none() && self.waits_for_manifest(intake, &name, &fs_meta) {
                     tracing::info!(source = intake.source, file = %name,
                         "PDF not identified yet: waiting for a documents manifest that lists it");

@@ -79,21 +79,29 @@ pub fn find_ingested(conn: &Connection, sha256: &str) -> rusqlite::Result<Option
     .optional()
 }
 
-/// What this source's documents manifest says of the PDF named `file_name`, if it lists it.
-pub fn manifest_entry(conn: &Connection, source: &str, file_name: &str) -> rusqlite::Result<Option<ManifestEntry>> {
+/// What this source's documents manifest says of the PDF named `file_name`, if it lists it, and
+/// that manifest's export time.
+pub fn manifest_entry(
+    conn: &Connection,
+    source: &str,
+    file_name: &str,
+) -> rusqlite::Result<Option<(ManifestEntry, DateTime<Utc>)>> {
     conn.query_row(
-        "SELECT file_name, mrn, doc_type, title, author, authored_at FROM document_manifest
+        "SELECT file_name, mrn, doc_type, title, author, authored_at, exported_at FROM document_manifest
          WHERE source = ?1 AND file_name = ?2",
         [source, file_name],
         |r| {
-            Ok(ManifestEntry {
+            let exported_at: String = r.get(6)?;
+            let exported_at = crate::time::parse_rfc3339(&exported_at).unwrap_or_default();
+            let entry = ManifestEntry {
                 file_name: r.get(0)?,
                 mrn: r.get(1)?,
                 doc_type: r.get(2)?,
                 title: r.get(3)?,
                 author: r.get(4)?,
                 authored_at: r.get::<_, Option<String>>(5)?.as_deref().and_then(crate::time::parse_rfc3339),
-            })
+            };
+            Ok((entry, exported_at))
         },
     )
     .optional()

@@ -91,7 +91,7 @@ fn every_tool_answers_with_the_contract_fields_freshness_and_snapshot() {
     ] {
         assert!(source.get(key).is_some(), "sources[0].{key} missing: {source}");
     }
-    assert_eq!(source["files_ingested"], 12);
+    assert_eq!(source["files_ingested"], 17);
     assert_eq!(source["last_export_at"], "2026-11-24T11:00:00Z");
     assert_eq!(status["counts"]["patients"], 21);
     assert_eq!(status["counts"]["observations"], 496);
@@ -466,7 +466,7 @@ fn medications_problems_allergies_and_documents_from_the_samples_reach_the_assis
     let counts = &answer(&results[0])["counts"];
     assert_eq!(
         (&counts["documents"], &counts["medications"], &counts["problems"], &counts["allergies"]),
-        (&json!(14), &json!(27), &json!(33), &json!(11)),
+        (&json!(15), &json!(34), &json!(39), &json!(15)),
         "figures of sample-exports/README.md"
     );
 

@@ -305,12 +305,12 @@ fn the_bundled_sample_exports_replay_with_built_in_defaults_to_the_documented_fi
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("snapshot: ingest-data/snapshot.db"), "{stdout}");
     assert!(
-        stdout.contains("files: 12 found · 12 ingested · 0 with rejects · 0 duplicate · 0 quarantined"),
+        stdout.contains("files: 17 found · 17 ingested · 0 with rejects · 0 duplicate · 0 quarantined"),
         "{stdout}"
     );
     // Figures from sample-exports/README.md.
     assert!(stdout.contains("21 patients (19 on the panel) · 496 results (100 abnormal)"), "{stdout}");
-    assert!(stdout.contains("27 medication orders · 33 problems · 11 allergies · 14 documents"), "{stdout}");
+    assert!(stdout.contains("34 medication orders · 39 problems · 15 allergies · 15 documents"), "{stdout}");
 
     let db = cwd.path().join("ingest-data/snapshot.db");
     let conn = rusqlite::Connection::open(&db).expect("open");
@@ -337,10 +337,37 @@ fn the_bundled_sample_exports_replay_with_built_in_defaults_to_the_documented_fi
         one("SELECT attending FROM panel x JOIN patients p ON p.id = x.patient_id WHERE p.mrn = 'MRN61070'"),
         "Castellanos, Ines"
     );
+    // The CSV reports and the PDF named by the documents manifest. Their times carry no offset:
+    // with the built-in defaults they are read in the host's zone.
+    let local = |t: &str| {
+        let naive = chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M").expect("time");
+        let utc = naive.and_local_timezone(chrono::Local).earliest().expect("local time").to_utc();
+        utc.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    assert_eq!(
+        one("SELECT m.status || ' ' || m.route || ' ' || m.frequency FROM medications m
+             JOIN patients p ON p.id = m.patient_id WHERE p.mrn = 'MRN61070' AND m.order_id = 'P700507'"),
+        "held SC Q8H"
+    );
+    assert_eq!(
+        one("SELECT x.status || ' ' || x.resolved_at FROM problems x JOIN patients p ON p.id = x.patient_id
+             WHERE p.mrn = 'MRN61070' AND x.code = 'I95.1'"),
+        format!("resolved {}", local("2026-11-23 00:00"))
+    );
+    assert_eq!(
+        one("SELECT a.reaction FROM allergies a JOIN patients p ON p.id = a.patient_id
+             WHERE p.mrn = 'MRN88197' AND a.allergen = 'Codeine'"),
+        "Nausea, vomiting"
+    );
+    assert_eq!(
+        one("SELECT p.mrn || ' | ' || d.doc_type || ' | ' || d.authored_at || ' | ' || d.exported_at FROM documents d
+             JOIN patients p ON p.id = d.patient_id WHERE d.title = 'Discharge summary, Riverside Community Hospital'"),
+        format!("MRN88616 | Discharge Summary | {} | {}", local("2026-10-02 14:20"), local("2026-11-24 05:00"))
+    );
 
     let again = run();
     assert_eq!(again.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&again.stdout).contains("0 ingested · 0 with rejects · 12 duplicate"));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("0 ingested · 0 with rejects · 17 duplicate"));
 }
 
 #[test]
