@@ -50,7 +50,8 @@ async fn poll_loop(
     let server = format!("{}@{}:{}", sftp.user, sftp.host, sftp.port);
     tracing::info!(source = %source.name, server = %server, remote_dir = %sftp.remote_dir,
         staging = %source.path.display(), "polling SFTP");
-    let poller = Arc::new(Mutex::new(Poller::new(&source.name, sftp, source.path.clone())));
+    let poller = Poller::new(&source.name, sftp, source.path.clone()).with_run_marker(source.run_marker.clone());
+    let poller = Arc::new(Mutex::new(poller));
     // The ledger of remote files lives in the snapshot; this task has its own connection to it.
     let ledger: Arc<Mutex<Option<rusqlite::Connection>>> = Arc::new(Mutex::new(None));
     // The first poll runs at once: it lists, and files are taken at the next one.

@@ -93,11 +93,32 @@ pub struct Poller {
     previous: HashMap<String, Listed>,
     /// Refused names already logged (one WARN per name, not one per poll).
     warned: HashSet<String>,
+    /// The source's export-run marker: staged last, and only once every other file under its
+    /// folder has been staged, so that the run is whole in staging when the marker appears there.
+    run_marker: Option<globset::GlobMatcher>,
 }
 
 impl Poller {
     pub fn new(source: &str, config: SftpConfig, staging: PathBuf) -> Poller {
-        Poller { source: source.to_string(), config, staging, previous: HashMap::new(), warned: HashSet::new() }
+        Poller {
+            source: source.to_string(),
+            config,
+            staging,
+            previous: HashMap::new(),
+            warned: HashSet::new(),
+            run_marker: None,
+        }
+    }
+
+    /// Stage files named like `marker` after the rest of their run (see the field).
+    pub fn with_run_marker(mut self, marker: Option<globset::GlobMatcher>) -> Poller {
+        self.run_marker = marker;
+        self
+    }
+
+    fn is_marker(&self, relative: &Path) -> bool {
+        let name = relative.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+        self.run_marker.as_ref().is_some_and(|m| m.is_match(name.as_ref()))
     }
 
     fn server(&self) -> String {
@@ -120,21 +141,31 @@ impl Poller {
         let mut report = PollReport { listed: listing.len(), ..PollReport::default() };
         let previous = std::mem::take(&mut self.previous);
         self.previous = listing.iter().map(|(rel, listed)| (rel.display().to_string(), *listed)).collect();
+        // Run markers last; folders with a file not staged in this poll hold their marker back.
+        listing.sort_by_key(|(relative, _)| self.is_marker(relative));
+        let mut incomplete: Vec<PathBuf> = Vec::new();
 
         for (relative, listed) in listing {
             if cancelled() {
                 return Err(SftpError::Cancelled);
             }
             let shown = relative.display().to_string();
+            let folder = relative.parent().unwrap_or(Path::new("")).to_path_buf();
+            if self.is_marker(&relative) && incomplete.iter().any(|f| f.starts_with(&folder)) {
+                report.waiting += 1;
+                continue;
+            }
             if let Err(reason) = check_relative(&relative) {
                 if self.warned.insert(shown.clone()) {
                     tracing::warn!(source = %self.source, remote = %shown, reason, "remote name refused");
                 }
                 report.refused.push((shown, reason.to_string()));
+                incomplete.push(folder);
                 continue;
             }
             if previous.get(&shown) != Some(&listed) {
                 report.waiting += 1;
+                incomplete.push(folder);
                 continue;
             }
             if self.known(ledger, &shown, listed)? {
@@ -145,6 +176,7 @@ impl Poller {
             if target.exists() {
                 // The last version of this name is still waiting to be taken: never overwrite it.
                 report.waiting += 1;
+                incomplete.push(folder);
                 continue;
             }
             let remote = Path::new(&self.config.remote_dir).join(&relative);

@@ -226,3 +226,26 @@ fn a_remote_name_that_would_leave_the_staging_folder_is_refused_and_the_rest_is_
     assert!(sshd.dir.path().join("fetched/ADT_20261124.hl7").exists(), "moved on the server");
     assert!(sshd.remote.join("..\\..\\etc\\cron.hl7").exists(), "the refused file is left alone");
 }
+
+#[test]
+fn a_run_marker_is_staged_last_and_only_once_the_rest_of_its_run_is() {
+    let sshd = Sshd::start();
+    let adt = sshd.remote.join("ADT_20261124.hl7");
+    std::fs::write(&adt, adt_file("M1")).expect("write");
+    std::fs::write(sshd.remote.join("EXPORT_COMPLETE"), "").expect("marker");
+    let marker = globset::Glob::new("EXPORT_COMPLETE").expect("glob").compile_matcher();
+    let config = settings(&sshd, RemoteAfter::None);
+    let mut bench = Bench::new(config);
+    bench.poller =
+        Poller::new("ehr", settings(&sshd, RemoteAfter::None), bench.staging()).with_run_marker(Some(marker.clone()));
+    let wants = |n: &str| n.ends_with(".hl7") || n == "EXPORT_COMPLETE";
+    let poll =
+        |bench: &mut Bench| bench.poller.poll(&bench.ledger, &wants, chrono::Utc::now(), &|| false).expect("poll");
+    poll(&mut bench);
+    // The exporter is still writing the ADT file: the marker, though stable, waits for it.
+    std::fs::write(&adt, format!("{}{}", adt_file("M1"), adt_file("M2"))).expect("append");
+    let report = poll(&mut bench);
+    assert!(report.staged.is_empty(), "{report:?}");
+    let report = poll(&mut bench);
+    assert_eq!(report.staged, [bench.staging().join("ADT_20261124.hl7"), bench.staging().join("EXPORT_COMPLETE")]);
+}
