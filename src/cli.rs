@@ -58,6 +58,25 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Write a deterministic synthetic export (for benchmarks and load tests): one folder per day
+    /// with ADT, ORU, MDM and RDE batches, census and labs CSVs and PDF notes. Invented data only.
+    Generate {
+        /// Where to write (created).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 500)]
+        patients: usize,
+        #[arg(long, default_value_t = 7)]
+        days: usize,
+        /// Result messages (10-30 OBX each) per patient per day.
+        #[arg(long, default_value_t = 2)]
+        results_per_patient: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Stop after the day that brings the export over this many MB.
+        #[arg(long, value_name = "MB")]
+        max_mb: Option<u64>,
+    },
     /// Internal: extract a PDF's text and print it as one JSON line (the pipeline runs this in a
     /// child process, so that a panic or a hang in the extractor costs that file only).
     #[command(name = "extract-pdf", hide = true)]
@@ -117,6 +136,30 @@ pub fn main() -> ExitCode {
         }
         (Some(Command::Mcp { connect: Some(url), token_file }), _) => return bridge(url, token_file.as_deref()),
         (Some(Command::ExtractPdf { file }), _) => return crate::pdf::child_main(file),
+        (Some(Command::Generate { out, patients, days, results_per_patient, seed, max_mb }), _) => {
+            let spec = crate::generate::Spec {
+                out: out.clone(),
+                patients: *patients,
+                days: *days,
+                results_per_patient: *results_per_patient,
+                seed: *seed,
+                max_bytes: max_mb.map(|mb| mb << 20),
+            };
+            crate::generate::generate(&spec)
+                .map(|w| {
+                    println!(
+                        "{}: {} days · {} files · {:.1} MB · {} HL7 messages · {} OBX",
+                        out.display(),
+                        w.days,
+                        w.files,
+                        w.bytes as f64 / 1048576.0,
+                        w.hl7_messages,
+                        w.obx
+                    );
+                    0
+                })
+                .map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))
+        }
         (Some(Command::Audit { command: AuditCommand::Verify { path } }), _) => {
             let path = path.clone().unwrap_or_else(|| config.audit_log());
             match crate::audit::verify(&path) {

@@ -16,6 +16,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod fsutil;
+pub mod generate;
 pub mod mcp;
 pub mod model;
 pub mod parse;

@@ -26,9 +26,21 @@ enum Reply {
     Panic,
 }
 
+/// The `ingest` binary that runs `extract-pdf`, when the running executable is not it (a program
+/// that links the library, such as a benchmark); set once, before the first extraction.
+static EXTRACTOR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Name the `ingest` binary to run as the extractor (for programs other than `ingest` itself).
+pub fn use_extractor(ingest_binary: &Path) {
+    let _ = EXTRACTOR.set(ingest_binary.to_path_buf());
+}
+
 /// Extract a PDF's text in a child process (this executable), killed after `timeout`.
 pub fn extract(path: &Path, timeout: Duration) -> Result<Extraction, ExtractFailure> {
-    let exe = std::env::current_exe().map_err(|e| ExtractFailure::Unavailable(format!("cannot find ingest: {e}")))?;
+    let exe = match EXTRACTOR.get() {
+        Some(exe) => exe.clone(),
+        None => std::env::current_exe().map_err(|e| ExtractFailure::Unavailable(format!("cannot find ingest: {e}")))?,
+    };
     extract_with(&exe, path, timeout)
 }
 
