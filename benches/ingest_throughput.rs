@@ -71,7 +71,7 @@ fn main() -> anyhow::Result<()> {
     // 1. Parse, one thread, bytes already in memory.
     let hl7: Vec<(String, Vec<u8>)> = hl7_paths
         .iter()
-        .map(|p| (p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), std::fs::read(&p)))
+        .map(|p| (p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), std::fs::read(p)))
         .map(|(n, b)| b.map(|b| (n, b)))
         .collect::<Result<_, _>>()?;
     let hl7_bytes: usize = hl7.iter().map(|(_, b)| b.len()).sum();

@@ -125,7 +125,7 @@ impl Generator {
             given: GIVEN[self.rng.random_range(0..GIVEN.len())],
             birth: format!("{year}{month:02}{day:02}"),
             sex: if self.rng.random_bool(0.5) { 'F' } else { 'M' },
-            bed: format!("G{}^{}^{}", 1 + bed / 40, 100 + bed % 40, if bed % 2 == 0 { 'A' } else { 'B' }),
+            bed: format!("G{}^{}^{}", 1 + bed / 40, 100 + bed % 40, if bed.is_multiple_of(2) { 'A' } else { 'B' }),
         }
     }
 
@@ -284,15 +284,14 @@ pub fn generate(spec: &Spec) -> std::io::Result<Written> {
                 count += 1;
             }
         } else {
-            for bed in 0..panel.len() {
+            for (bed, person) in panel.iter_mut().enumerate() {
                 if g.rng.random_bool(0.1) {
-                    let arriving = g.person(bed);
-                    let leaving = std::mem::replace(&mut panel[bed], arriving);
+                    let leaving = std::mem::replace(person, g.person(bed));
                     adt.push_str(&g.adt("A03", &at(2, 0), &leaving));
-                    adt.push_str(&g.adt("A01", &at(3, 0), &panel[bed]));
+                    adt.push_str(&g.adt("A01", &at(3, 0), person));
                     count += 2;
                 } else if g.rng.random_bool(0.05) {
-                    adt.push_str(&g.adt("A08", &at(3, 30), &panel[bed]));
+                    adt.push_str(&g.adt("A08", &at(3, 30), person));
                     count += 1;
                 }
             }
