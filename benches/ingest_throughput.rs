@@ -9,15 +9,28 @@
 //!    file, into a fresh snapshot with the same schema (patients and observations into their tables,
 //!    every other record as one row of a scratch table): what SQLite alone costs.
 //!
+//! Then, on the same files:
+//!
+//! 4. the Python reference pipeline (`benches/python/`, python-hl7 + sqlite3, the same
+//!    normalization and upserts) against the replay, both into fresh snapshots, on the export's
+//!    first `BENCH_PYTHON_MB` (default 32) of HL7: Python needs about an hour for 1 GB;
+//! 5. daemon start-to-ready on the replayed snapshot: `ingest run` spawned, until it sends
+//!    `READY=1` (sd_notify, to a socket of the bench's) and until `/readyz` answers 200.
+//!
 //! `BENCH_MB` (default 64) sets the export's size; `BENCH_SEED` its seed. Run with
-//! `cargo bench --bench ingest_throughput`; `BENCH_MB=1024` for the 1 GB figure.
+//! `cargo bench --bench ingest_throughput`; `BENCH_MB=1024` for the 1 GB figure. `BENCH_PYTHON=0`
+//! leaves out the Python pipeline (it needs `python3` with `venv` and PyPI to make `.venv-bench`).
 
 use ingest::model::Record;
 use ingest::parse::{self, ParseOptions};
 use rusqlite::params;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+// The same allocator as the `ingest` binary, so that the in-process figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -92,11 +105,7 @@ fn main() -> anyhow::Result<()> {
 
     // 2. Replay end to end.
     let replay_dir = dir.path().join("replay");
-    let config_text = format!("data_dir = {:?}\ntime_zone = \"America/Chicago\"\n", replay_dir.display().to_string());
-    let config = ingest::config::Config::from_toml(&config_text, ingest::config::Origin::BuiltIn, dir.path())?;
-    let t = Instant::now();
-    let summary = ingest::replay::run(&config, &hl7_paths, None, &tokio_util::sync::CancellationToken::new())?;
-    let replay_s = t.elapsed().as_secs_f64();
+    let (summary, replay_s) = replay(&replay_dir, &hl7_paths)?;
     let replay_rate = summary.records as f64 / replay_s;
     println!(
         "2. replay (e2e):      {} files ({} duplicate), {} records in {replay_s:.2} s: {replay_rate:.0} records/s, {:.0} messages/s, {:.1} MB/s",
@@ -193,5 +202,134 @@ fn main() -> anyhow::Result<()> {
         replay_rate / ceiling_rate,
         100.0 * parse_s / replay_s
     );
+
+    // 4. The Python reference pipeline and the replay on the same first files.
+    if env_u64("BENCH_PYTHON", 1) != 0 {
+        let budget = env_u64("BENCH_PYTHON_MB", 32) << 20;
+        let mut subset = Vec::new();
+        let mut subset_bytes = 0u64;
+        for path in &hl7_paths {
+            subset_bytes += std::fs::metadata(path)?.len();
+            subset.push(path.clone());
+            if subset_bytes >= budget {
+                break;
+            }
+        }
+        let (rust, rust_s) = replay(&dir.path().join("replay-subset"), &subset)?;
+        let rust_rate = rust.records as f64 / rust_s;
+        let python = python_reference(&dir.path().join("python.db"), &subset)?;
+        let python_rate = python["records_per_s"].as_f64().unwrap_or(f64::NAN);
+        println!(
+            "4. python reference:  {} files, {:.1} MB, {} records: python {python_rate:.0} records/s \
+             ({} s), replay {rust_rate:.0} records/s ({rust_s:.2} s): replay / python = {:.1} (target ≥ 20)",
+            subset.len(),
+            subset_bytes as f64 / 1048576.0,
+            rust.records,
+            python["seconds"],
+            rust_rate / python_rate
+        );
+        if python["records"].as_u64() != Some(rust.records as u64) {
+            println!("   ! the two pipelines counted different records: python {}", python["records"]);
+        }
+    }
+
+    // 5. Daemon start-to-ready on the replayed snapshot.
+    let ready = start_to_ready(&replay_dir)?;
+    println!(
+        "5. start to ready:    {:.0} ms to READY=1, {:.0} ms to /readyz 200 (snapshot {:.0} MB)",
+        ready.0.as_secs_f64() * 1000.0,
+        ready.1.as_secs_f64() * 1000.0,
+        std::fs::metadata(replay_dir.join("snapshot.db"))?.len() as f64 / 1048576.0
+    );
     Ok(())
+}
+
+/// `--replay` of `paths` into a fresh snapshot under `data_dir`: the summary and the seconds.
+fn replay(data_dir: &Path, paths: &[PathBuf]) -> anyhow::Result<(ingest::replay::Summary, f64)> {
+    let config_text = format!("data_dir = {:?}\ntime_zone = \"America/Chicago\"\n", data_dir.display().to_string());
+    let config = ingest::config::Config::from_toml(&config_text, ingest::config::Origin::BuiltIn, data_dir)?;
+    let t = Instant::now();
+    let summary = ingest::replay::run(&config, paths, None, &tokio_util::sync::CancellationToken::new())?;
+    Ok((summary, t.elapsed().as_secs_f64()))
+}
+
+/// Run `benches/python/reference_pipeline.py` from `.venv-bench` (made on first use) on `paths`;
+/// its JSON summary line.
+fn python_reference(db: &Path, paths: &[PathBuf]) -> anyhow::Result<serde_json::Value> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let venv = root.join(".venv-bench");
+    let python = venv.join("bin/python");
+    if !python.exists() {
+        let made = std::process::Command::new("python3").arg("-m").arg("venv").arg(&venv).status()?;
+        anyhow::ensure!(made.success(), "python3 -m venv {} failed", venv.display());
+    }
+    let installed = std::process::Command::new(&python)
+        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r"])
+        .arg(root.join("benches/python/requirements.txt"))
+        .status()?;
+    anyhow::ensure!(installed.success(), "pip install -r benches/python/requirements.txt failed");
+    let out = std::process::Command::new(&python)
+        .arg(root.join("benches/python/reference_pipeline.py"))
+        .arg("--db")
+        .arg(db)
+        .arg("--migrations")
+        .arg(root.join("migrations"))
+        .args(["--source", "inbox", "--time-zone", "America/Chicago"])
+        .args(paths)
+        .stderr(std::process::Stdio::inherit())
+        .output()?;
+    anyhow::ensure!(out.status.success(), "the Python reference pipeline failed: {}", out.status);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or_default();
+    Ok(serde_json::from_str(last)?)
+}
+
+/// Spawn `ingest run` on the snapshot in `data_dir` (its inbox empty, MCP over HTTP on a free
+/// port) and time it to `READY=1` on a notify socket of ours, and to the first 200 from `/readyz`.
+fn start_to_ready(data_dir: &Path) -> anyhow::Result<(Duration, Duration)> {
+    use std::io::{Read as _, Write as _};
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let config = data_dir.join("ready.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\ntime_zone = \"America/Chicago\"\n[mcp]\nport = {port}\n",
+            data_dir.display().to_string()
+        ),
+    )?;
+    let socket_path = data_dir.join("notify.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path)?;
+    socket.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let started = Instant::now();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ingest"))
+        .arg("run")
+        .arg("--config")
+        .arg(&config)
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("INGEST_LOG", "warn")
+        .spawn()?;
+    let mut notified = None;
+    let mut buf = [0u8; 4096];
+    while notified.is_none() {
+        let n = socket.recv(&mut buf)?;
+        if String::from_utf8_lossy(&buf[..n]).lines().any(|l| l == "READY=1") {
+            notified = Some(started.elapsed());
+        }
+    }
+    let served = loop {
+        let answered = std::net::TcpStream::connect(("127.0.0.1", port)).and_then(|mut s| {
+            s.write_all(b"GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")?;
+            let mut reply = String::new();
+            s.read_to_string(&mut reply)?;
+            Ok(reply.starts_with("HTTP/1.1 200"))
+        });
+        if matches!(answered, Ok(true)) {
+            break started.elapsed();
+        }
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(30), "the daemon never answered /readyz");
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status()?;
+    child.wait()?;
+    Ok((notified.unwrap_or_default(), served))
 }

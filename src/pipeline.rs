@@ -15,6 +15,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// The disposition of a file that went in by replay: replays never move their inputs.
+const REPLAYED_IN_PLACE: &str = "replayed in place";
+
 /// What to do with the file once its fate is decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Handling {
@@ -173,48 +176,69 @@ impl Pipeline {
         }
     }
 
+    /// A [`Preparer`] with this pipeline's options and clock, for another thread.
+    pub fn preparer(&self) -> Preparer {
+        Preparer { options: self.options.clone(), clock: Arc::clone(&self.clock) }
+    }
+
     /// Read, parse and write one file; the file system is not touched (see [`Effect`]).
     fn take(
         &mut self,
         intake: &Intake<'_>,
         cancelled: &dyn Fn() -> bool,
     ) -> Result<(Outcome, Option<Effect>), PipelineError> {
-        let shown = intake.path.display().to_string();
-        let io = |source| PipelineError::Io { path: shown.clone(), source };
-        let store = |source| PipelineError::Store { path: shown.clone(), source };
+        let prepared = prepare(intake.source, intake.path, &self.options, self.clock.as_ref())?;
+        self.take_prepared(intake, prepared, cancelled)
+    }
 
-        let received_at = self.clock.now();
-        let bytes = std::fs::read(intake.path).map_err(io)?;
-        tracing::info!(source = intake.source, file = %file_name(intake.path), bytes = bytes.len(), "taking file");
-        let fs_meta = std::fs::metadata(intake.path).map_err(io)?;
-        let sha256 = hex(&Sha256::digest(&bytes));
-        let name = file_name(intake.path);
-        // A PDF's text is extracted (in a child process) only once it is known not to be a duplicate.
-        let pdf = parse::sniff(&bytes) == FileKind::Pdf;
-        let parsed = (!pdf).then(|| parse::parse_named(&name, &bytes, &self.options));
+    /// The second half of [`Pipeline::process`], for a file already read and parsed by a
+    /// [`Preparer`] (a replay prepares the next file while this one is written).
+    pub fn process_prepared(
+        &mut self,
+        intake: &Intake<'_>,
+        prepared: Prepared,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<Outcome, PipelineError> {
+        let (outcome, effect) = self.take_prepared(intake, prepared, cancelled)?;
+        if let Some(effect) = effect {
+            self.apply(intake, effect)?;
+        }
+        Ok(outcome)
+    }
+
+    /// Ledger, (PDF text), one transaction: everything of a file that needs the snapshot.
+    fn take_prepared(
+        &mut self,
+        intake: &Intake<'_>,
+        prepared: Prepared,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<(Outcome, Option<Effect>), PipelineError> {
+        let shown = intake.path.display().to_string();
+        let store = |source| PipelineError::Store { path: shown.clone(), source };
+        let Prepared { received_at, size, mtime, sha256, name, content } = prepared;
         // A PDF that its source's documents manifest lists takes the manifest's export time
         // unless its own name has one.
-        let listed = if pdf { write::manifest_entry(&self.conn, intake.source, &name).map_err(store)? } else { None };
-        let (kind, exported_at) = match &parsed {
-            Some(Ok((kind, file))) => (*kind, file.exported_at),
-            Some(Err(_)) => (parse::sniff_named(&name, &bytes, &self.options), None),
-            None => (
-                FileKind::Pdf,
-                parse::exported_at_hint(&name, &bytes, &self.options)
-                    .or_else(|| listed.as_ref().map(|(_, exported_at)| (*exported_at, "documents manifest"))),
-            ),
+        let (parsed, listed, kind, exported_at) = match content {
+            Content::Parsed { parsed, kind, exported_at } => (Some(parsed), None, kind, exported_at),
+            Content::Pdf { exported_at } => {
+                let listed = write::manifest_entry(&self.conn, intake.source, &name).map_err(store)?;
+                let exported_at =
+                    exported_at.or_else(|| listed.as_ref().map(|(_, exported_at)| (*exported_at, "documents manifest")));
+                (None, listed, FileKind::Pdf, exported_at)
+            }
         };
-        let (exported_at, exported_at_origin) = exported_at.unwrap_or((mtime_of(&fs_meta), "mtime"));
+        let (exported_at, exported_at_origin) = exported_at.unwrap_or((mtime, "mtime"));
         let meta = FileMeta {
             source: intake.source.to_string(),
             path: shown.clone(),
-            size: bytes.len() as u64,
-            mtime: mtime_of(&fs_meta),
+            size,
+            mtime,
             sha256,
             kind: kind.as_str(),
             exported_at,
             exported_at_origin,
             received_at,
+            disposition: (intake.handling == Handling::Replay).then_some(REPLAYED_IN_PLACE),
         };
 
         if let Some(of) = write::find_ingested(&self.conn, &meta.sha256).map_err(store)? {
@@ -227,7 +251,7 @@ impl Pipeline {
             Some(parsed) => parsed,
             None => {
                 let listed = listed.map(|(entry, _)| entry);
-                if listed.is_none() && self.waits_for_manifest(intake, &name, &fs_meta) {
+                if listed.is_none() && self.waits_for_manifest(intake, &name, mtime) {
                     tracing::info!(source = intake.source, file = %name,
                         "PDF not identified yet: waiting for a documents manifest that lists it");
                     return Ok((Outcome::Deferred, None));
@@ -275,9 +299,9 @@ impl Pipeline {
 
     /// Whether a dropped PDF that its name does not identify (and no manifest lists) should wait
     /// for its manifest: only in a watched folder, and only until `pdf.manifest_wait` after its mtime.
-    fn waits_for_manifest(&self, intake: &Intake<'_>, name: &str, fs_meta: &std::fs::Metadata) -> bool {
+    fn waits_for_manifest(&self, intake: &Intake<'_>, name: &str, mtime: DateTime<Utc>) -> bool {
         let options = &self.options;
-        let young = (self.clock.now() - mtime_of(fs_meta)).to_std().map_or(true, |age| age < options.pdf.manifest_wait);
+        let young = (self.clock.now() - mtime).to_std().map_or(true, |age| age < options.pdf.manifest_wait);
         matches!(intake.handling, Handling::Live(_))
             && young
             && parse::pdf::identify(name, &options.pdf.mappings, options.zone).is_err()
@@ -360,7 +384,8 @@ impl Pipeline {
         let shown = intake.path.display().to_string();
         let io = |source| PipelineError::Io { path: shown.clone(), source };
         let disposition = match intake.handling {
-            Handling::Replay => "replayed in place".to_string(),
+            // Already in the ledger row (`FileMeta::disposition`): one commit per file, not two.
+            Handling::Replay => return Ok(()),
             Handling::Live(AfterIngest::Keep) => "kept".to_string(),
             Handling::Live(AfterIngest::Delete) => {
                 std::fs::remove_file(intake.path).map_err(io)?;
@@ -380,6 +405,67 @@ impl Pipeline {
         write::set_disposition(&self.conn, file_id, &disposition)
             .map_err(|source| PipelineError::Store { path: shown.clone(), source })
     }
+}
+
+/// The first half of a file's way through the pipeline, which needs no snapshot: read it, hash it,
+/// and (unless it is a PDF, whose text is extracted only once it is known not to be a duplicate)
+/// parse it. Pure but for reading the file, so it can run on another thread.
+#[derive(Debug, Clone)]
+pub struct Preparer {
+    options: ParseOptions,
+    clock: Arc<dyn Clock>,
+}
+
+/// A file read, hashed and parsed by a [`Preparer`], waiting for its transaction.
+#[derive(Debug)]
+pub struct Prepared {
+    received_at: DateTime<Utc>,
+    size: u64,
+    mtime: DateTime<Utc>,
+    sha256: String,
+    name: String,
+    content: Content,
+}
+
+#[derive(Debug)]
+enum Content {
+    /// HL7 or CSV (or something unrecognised): parsed. `kind` and `exported_at` are what the
+    /// ledger records, also when the file could not be parsed.
+    Parsed {
+        parsed: Result<(FileKind, ParsedFile), FileError>,
+        kind: FileKind,
+        exported_at: Option<(DateTime<Utc>, &'static str)>,
+    },
+    /// A PDF: its export time if its name gives one; the rest needs the snapshot.
+    Pdf { exported_at: Option<(DateTime<Utc>, &'static str)> },
+}
+
+impl Preparer {
+    pub fn prepare(&self, source: &str, path: &Path) -> Result<Prepared, PipelineError> {
+        prepare(source, path, &self.options, self.clock.as_ref())
+    }
+}
+
+/// See [`Preparer`].
+fn prepare(source: &str, path: &Path, options: &ParseOptions, clock: &dyn Clock) -> Result<Prepared, PipelineError> {
+    let io = |source| PipelineError::Io { path: path.display().to_string(), source };
+    let received_at = clock.now();
+    let bytes = std::fs::read(path).map_err(io)?;
+    let name = file_name(path);
+    tracing::info!(source, file = %name, bytes = bytes.len(), "taking file");
+    let mtime = mtime_of(&std::fs::metadata(path).map_err(io)?);
+    let sha256 = hex(&Sha256::digest(&bytes));
+    let content = if parse::sniff(&bytes) == FileKind::Pdf {
+        Content::Pdf { exported_at: parse::exported_at_hint(&name, &bytes, options) }
+    } else {
+        let parsed = parse::parse_named(&name, &bytes, options);
+        let (kind, exported_at) = match &parsed {
+            Ok((kind, file)) => (*kind, file.exported_at),
+            Err(_) => (parse::sniff_named(&name, &bytes, options), None),
+        };
+        Content::Parsed { parsed, kind, exported_at }
+    };
+    Ok(Prepared { received_at, size: bytes.len() as u64, mtime, sha256, name, content })
 }
 
 /// What `NAME.error.txt` says: which file, what is wrong, and where. No message content (PHI).

@@ -15,6 +15,9 @@ use tokio_util::sync::CancellationToken;
 /// How much of each file is read to find its export time before the replay is ordered.
 const HEADER_PREFIX: usize = 64 * 1024;
 
+/// How many prepared (read and parsed) files may wait for the writer.
+const PREPARED_AHEAD: usize = 1;
+
 /// The result of a replay, for the summary and the exit status.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Summary {
@@ -45,6 +48,49 @@ impl Summary {
         } else {
             0
         }
+    }
+}
+
+impl Summary {
+    /// Count one file's outcome; false when the replay must stop (shutdown mid-file).
+    fn count(&mut self, path: &Path, outcome: Result<Outcome, crate::pipeline::PipelineError>) -> bool {
+        let shown = path.display();
+        match outcome {
+            Ok(Outcome::Ingested(w)) => {
+                self.records += w.records;
+                self.rejects += w.rejects;
+                self.text_failed += w.text_failed;
+                if w.text_failed > 0 {
+                    self.problems.push(format!("{shown}: PDF text not extracted; kept with text_status \"failed\""));
+                }
+                if w.rejects == 0 {
+                    self.ingested += 1;
+                } else {
+                    self.ingested_with_rejects += 1;
+                    self.problems.push(format!("{shown}: {} message(s) rejected (see `ingest status`)", w.rejects));
+                }
+            }
+            Ok(Outcome::Duplicate { .. }) => self.duplicate += 1,
+            Ok(Outcome::Quarantined { error, .. }) => {
+                self.quarantined += 1;
+                self.problems.push(format!("{shown}: quarantined: {error}"));
+            }
+            Ok(Outcome::Cancelled) => {
+                self.interrupted = true;
+                return false;
+            }
+            // Only a watched folder defers a PDF; a replay quarantines what nothing identifies.
+            Ok(Outcome::Deferred) => {
+                self.failed += 1;
+                self.problems.push(format!("{shown}: not identified, left as it was"));
+            }
+            Err(e) => {
+                self.failed += 1;
+                self.problems.push(format!("failed: {e}"));
+                tracing::error!(error = %e, "file failed; left as it was");
+            }
+        }
+        true
     }
 }
 
@@ -81,50 +127,38 @@ pub fn run(
 
     let progress = Progress::new(files.len() as u64);
     let mut summary = Summary { files_found: files.len(), ..Summary::default() };
-    for planned in &files {
-        if cancel.is_cancelled() {
-            summary.interrupted = true;
-            break;
-        }
-        let intake = Intake { source: &source_name, path: &planned.path, trigger: None, handling: Handling::Replay };
-        let shown = planned.path.display();
-        match pipeline.process(&intake, &|| cancel.is_cancelled()) {
-            Ok(Outcome::Ingested(w)) => {
-                summary.records += w.records;
-                summary.rejects += w.rejects;
-                summary.text_failed += w.text_failed;
-                if w.text_failed > 0 {
-                    summary.problems.push(format!("{shown}: PDF text not extracted; kept with text_status \"failed\""));
-                }
-                if w.rejects == 0 {
-                    summary.ingested += 1;
-                } else {
-                    summary.ingested_with_rejects += 1;
-                    summary.problems.push(format!("{shown}: {} message(s) rejected (see `ingest status`)", w.rejects));
+    // Two stages on two threads: this one writes file N while the preparer reads, hashes and
+    // parses file N+1 (parsing is a third to a half of a replay's work). The channel holds at
+    // most PREPARED_AHEAD files, so memory stays a few files' worth whatever the export's size.
+    let preparer = pipeline.preparer();
+    std::thread::scope(|scope| {
+        let (send, prepared) = std::sync::mpsc::sync_channel(PREPARED_AHEAD);
+        let (files, source_name) = (&files, source_name.as_str());
+        scope.spawn(move || {
+            for planned in files {
+                if cancel.is_cancelled() || send.send(preparer.prepare(source_name, &planned.path)).is_err() {
+                    break;
                 }
             }
-            Ok(Outcome::Duplicate { .. }) => summary.duplicate += 1,
-            Ok(Outcome::Quarantined { error, .. }) => {
-                summary.quarantined += 1;
-                summary.problems.push(format!("{shown}: quarantined: {error}"));
-            }
-            Ok(Outcome::Cancelled) => {
+        });
+        for (planned, prepared) in files.iter().zip(prepared) {
+            if cancel.is_cancelled() {
                 summary.interrupted = true;
                 break;
             }
-            // Only a watched folder defers a PDF; a replay quarantines what nothing identifies.
-            Ok(Outcome::Deferred) => {
-                summary.failed += 1;
-                summary.problems.push(format!("{shown}: not identified, left as it was"));
+            let intake =
+                Intake { source: source_name, path: &planned.path, trigger: None, handling: Handling::Replay };
+            let outcome = prepared.and_then(|p| pipeline.process_prepared(&intake, p, &|| cancel.is_cancelled()));
+            if !summary.count(&planned.path, outcome) {
+                break;
             }
-            Err(e) => {
-                summary.failed += 1;
-                summary.problems.push(format!("failed: {e}"));
-                tracing::error!(error = %e, "file failed; left as it was");
-            }
+            progress.advance(planned, &summary);
         }
-        progress.advance(planned, &summary);
-    }
+        // Dropping the receiver here stops the preparer at its next file.
+    });
+    // The preparer stopped early: shutdown came between two files.
+    let counted = summary.ingested + summary.ingested_with_rejects + summary.duplicate + summary.quarantined + summary.failed;
+    summary.interrupted |= counted < files.len();
     progress.finish();
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)

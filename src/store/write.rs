@@ -12,6 +12,7 @@ use crate::model::{
 use crate::time::rfc3339;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::HashMap;
 
 /// What the ledger knows of a file before it is ingested.
 #[derive(Debug, Clone)]
@@ -25,6 +26,9 @@ pub struct FileMeta {
     pub exported_at: DateTime<Utc>,
     pub exported_at_origin: &'static str,
     pub received_at: DateTime<Utc>,
+    /// Where the file will be once it is in, when that is known before its transaction commits
+    /// (a replayed file stays where it is): written with the ledger row, not after it.
+    pub disposition: Option<&'static str>,
 }
 
 /// The ledger statuses (`source_files.status`).
@@ -125,7 +129,7 @@ pub fn seen_unchanged(
 
 /// A ledger row for a file whose bytes were already ingested.
 pub fn record_duplicate(conn: &Connection, meta: &FileMeta, of: i64, now: DateTime<Utc>) -> rusqlite::Result<i64> {
-    insert_ledger_row(conn, meta, FileStatus::Duplicate, Some(of), &Counts::default(), None, now)
+    insert_ledger_row(conn, meta, FileStatus::Duplicate, Some(of), &Counts::default(), None, meta.disposition, now)
 }
 
 /// A ledger row (and the message rejects that explain it) for a file that could not be ingested.
@@ -139,7 +143,7 @@ pub fn record_quarantined(
     // A savepoint: its own transaction, or nested in an export run's.
     let tx = conn.savepoint()?;
     let counts = Counts { rejects: rejects.len(), ..Counts::default() };
-    let id = insert_ledger_row(&tx, meta, FileStatus::Quarantined, None, &counts, Some(error), now)?;
+    let id = insert_ledger_row(&tx, meta, FileStatus::Quarantined, None, &counts, Some(error), None, now)?;
     insert_rejects(&tx, id, rejects)?;
     tx.commit()?;
     Ok(id)
@@ -165,9 +169,9 @@ pub fn write_file(
     let counts =
         Counts { messages: parsed.messages.len(), records: parsed.record_count(), rejects: parsed.rejects.len() };
     let status = if counts.rejects == 0 { FileStatus::Ingested } else { FileStatus::IngestedWithRejects };
-    let file_id = insert_ledger_row(&tx, meta, status, None, &counts, None, now)?;
+    let file_id = insert_ledger_row(&tx, meta, status, None, &counts, None, meta.disposition, now)?;
     let stamp = Stamp { file_id, exported_at: rfc3339(meta.exported_at), ingested_at: rfc3339(now) };
-    let mut writer = RecordWriter { tx: &tx, stamp: &stamp, source: &meta.source };
+    let mut writer = RecordWriter { tx: &tx, stamp: &stamp, source: &meta.source, patient_ids: HashMap::new() };
     for message in &parsed.messages {
         if cancelled() {
             return Err(WriteError::Cancelled);
@@ -208,12 +212,13 @@ fn insert_ledger_row(
     duplicate_of: Option<i64>,
     counts: &Counts,
     error: Option<&str>,
+    disposition: Option<&str>,
     now: DateTime<Utc>,
 ) -> rusqlite::Result<i64> {
     conn.prepare_cached(
         "INSERT INTO source_files (source, path, size, mtime, sha256, kind, exported_at, exported_at_origin,
-             received_at, ingested_at, status, duplicate_of, messages, records, rejects, error)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+             received_at, ingested_at, status, duplicate_of, messages, records, rejects, error, disposition)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     )?
     .execute(params![
         meta.source,
@@ -232,6 +237,7 @@ fn insert_ledger_row(
         counts.records as i64,
         counts.rejects as i64,
         error,
+        disposition,
     ])?;
     Ok(conn.last_insert_rowid())
 }
@@ -258,6 +264,9 @@ struct RecordWriter<'t> {
     tx: &'t Connection,
     stamp: &'t Stamp,
     source: &'t str,
+    /// MRN → patients.id for the patients this file has written or looked up (rows are never
+    /// deleted inside a file's transaction).
+    patient_ids: HashMap<String, i64>,
 }
 
 /// `col = value from the fresher of (row, record), else the other's`, for an ON CONFLICT clause on
@@ -363,7 +372,7 @@ impl RecordWriter<'_> {
     /// A census: this source's panel rows for patients not in `mrns` leave the panel, unless a
     /// fresher export wrote them. The row takes this export's time, so that an older census
     /// replayed later does not bring the patient back.
-    fn census(&self, mrns: &[String]) -> rusqlite::Result<()> {
+    fn census(&mut self, mrns: &[String]) -> rusqlite::Result<()> {
         let s = self.stamp;
         let listed = serde_json::to_string(mrns).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
         self.tx
@@ -377,14 +386,20 @@ impl RecordWriter<'_> {
     }
 
     /// The patient row for an MRN, created (with nothing but the MRN) if this is the first mention.
-    fn patient_id(&self, mrn: &str) -> rusqlite::Result<i64> {
+    fn patient_id(&mut self, mrn: &str) -> rusqlite::Result<i64> {
+        if let Some(id) = self.patient_ids.get(mrn) {
+            return Ok(*id);
+        }
         let existing = self
             .tx
             .prepare_cached("SELECT id FROM patients WHERE mrn = ?1")?
             .query_row([mrn], |r| r.get(0))
             .optional()?;
         match existing {
-            Some(id) => Ok(id),
+            Some(id) => {
+                self.patient_ids.insert(mrn.to_string(), id);
+                Ok(id)
+            }
             None => self.patient(&Patient {
                 mrn: mrn.to_string(),
                 identifiers: Vec::new(),
@@ -397,7 +412,7 @@ impl RecordWriter<'_> {
         }
     }
 
-    fn patient(&self, p: &Patient) -> rusqlite::Result<i64> {
+    fn patient(&mut self, p: &Patient) -> rusqlite::Result<i64> {
         let s = self.stamp;
         let id: i64 = self
             .tx
@@ -455,10 +470,11 @@ impl RecordWriter<'_> {
                 s.ingested_at
             ])?;
         }
+        self.patient_ids.insert(p.mrn.clone(), id);
         Ok(id)
     }
 
-    fn panel(&self, e: &PanelEvent) -> rusqlite::Result<()> {
+    fn panel(&mut self, e: &PanelEvent) -> rusqlite::Result<()> {
         let s = self.stamp;
         let patient_id = self.patient_id(&e.mrn)?;
         let active = match e.action {
@@ -510,7 +526,7 @@ impl RecordWriter<'_> {
         Ok(())
     }
 
-    fn observation(&self, o: &Observation) -> rusqlite::Result<()> {
+    fn observation(&mut self, o: &Observation) -> rusqlite::Result<()> {
         let s = self.stamp;
         let patient_id = self.patient_id(&o.mrn)?;
         self.tx
@@ -557,7 +573,7 @@ impl RecordWriter<'_> {
     }
 
     /// OBX-11 D/X: the result is withdrawn. A tombstone row, so an older export cannot revive it.
-    fn observation_removal(&self, r: &ObservationRemoval) -> rusqlite::Result<()> {
+    fn observation_removal(&mut self, r: &ObservationRemoval) -> rusqlite::Result<()> {
         let s = self.stamp;
         let patient_id = self.patient_id(&r.mrn)?;
         self.tx
@@ -585,7 +601,7 @@ impl RecordWriter<'_> {
         Ok(())
     }
 
-    fn allergy(&self, a: &Allergy) -> rusqlite::Result<()> {
+    fn allergy(&mut self, a: &Allergy) -> rusqlite::Result<()> {
         let s = self.stamp;
         let patient_id = self.patient_id(&a.mrn)?;
         let key = a.code.clone().unwrap_or_else(|| a.allergen.to_lowercase());
@@ -626,7 +642,7 @@ impl RecordWriter<'_> {
         Ok(())
     }
 
-    fn problem(&self, p: &Problem) -> rusqlite::Result<()> {
+    fn problem(&mut self, p: &Problem) -> rusqlite::Result<()> {
         let s = self.stamp;
         let patient_id = self.patient_id(&p.mrn)?;
         let key = p.code.clone().unwrap_or_else(|| p.description.to_lowercase());
@@ -674,7 +690,7 @@ impl RecordWriter<'_> {
         Ok(())
     }
 
-    fn medication(&self, m: &Medication) -> rusqlite::Result<()> {
+    fn medication(&mut self, m: &Medication) -> rusqlite::Result<()> {
         let s = self.stamp;
         let patient_id = self.patient_id(&m.mrn)?;
         self.tx
@@ -714,7 +730,7 @@ impl RecordWriter<'_> {
     }
 
     /// A documents-manifest row: the fresher manifest's word on a file name wins.
-    fn manifest_entry(&self, e: &ManifestEntry) -> rusqlite::Result<()> {
+    fn manifest_entry(&mut self, e: &ManifestEntry) -> rusqlite::Result<()> {
         let s = self.stamp;
         self.tx
             .prepare_cached(concat!(
@@ -751,7 +767,7 @@ impl RecordWriter<'_> {
 
     /// A document (new, edited, addendum or replacement). A replacement (T10) marks the document it
     /// replaces, whichever of the two arrives first.
-    fn document(&self, d: &Document) -> rusqlite::Result<()> {
+    fn document(&mut self, d: &Document) -> rusqlite::Result<()> {
         let s = self.stamp;
         let patient_id = self.patient_id(&d.mrn)?;
         self.tx
@@ -829,6 +845,7 @@ mod tests {
             exported_at: at(exported_at),
             exported_at_origin: "FHS-7",
             received_at: at(exported_at),
+            disposition: None,
         }
     }
 
