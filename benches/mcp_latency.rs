@@ -1,6 +1,8 @@
 //! MCP latency on a 500-patient snapshot: `list_panel` and `get_patient`, answered in-process
 //! (query + JSON + rendering, no transport, no audit) and over stdio through the real binary
-//! (JSON-RPC, audit line with fsync included). Prints p50/p99 per case.
+//! (JSON-RPC, audit line with fsync included). Prints p50/p99 per case, first with the snapshot
+//! idle, then again while `ingest --replay` writes a generated export (`BENCH_REPLAY_MB`, default
+//! 64) into the same snapshot.
 //!
 //! Run: `cargo bench --bench mcp_latency` (release build; figures in the README).
 
@@ -10,6 +12,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+// The same allocator as the `ingest` binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const PATIENTS: usize = 500;
 const RESULTS_PER_PATIENT: usize = 20;
@@ -36,30 +42,68 @@ fn main() -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
 
+    // Generated before anything is timed; replayed into the same snapshot for the second round.
+    let busy_export = dir.path().join("busy-export");
+    ingest::generate::generate(&ingest::generate::Spec {
+        out: busy_export.clone(),
+        patients: 500,
+        days: 100_000,
+        results_per_patient: 2,
+        seed: 3,
+        max_bytes: Some(std::env::var("BENCH_REPLAY_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(64u64) << 20),
+    })?;
+
     let conn = ingest::store::open_reader(&config.snapshot)?;
     let role = config.mcp.role("clinician").cloned().expect("built-in role");
     let mrns: Vec<String> = (0..PATIENTS).map(mrn).collect();
-    let cx = || Context { conn: &conn, config: &config, role: &role, now: chrono::Utc::now() };
-
-    let list = measure(|_| {
-        let a = answers::list_panel(&cx(), &ListPanelArgs::default()).expect("list_panel");
-        let v = serde_json::to_value(a).expect("json");
-        ingest::mcp::render::render("list_panel", &v).len()
-    });
-    let get = measure(|i| {
-        let a =
-            answers::get_patient(&cx(), &MrnArgs { mrn: mrns[(i * 7919) % PATIENTS].clone() }).expect("get_patient");
-        let v = serde_json::to_value(a).expect("json");
-        ingest::mcp::render::render("get_patient", &v).len()
-    });
-    report("in-process list_panel (50 per page)", &list);
-    report("in-process get_patient", &get);
-
     let mut stdio = Stdio_::start(&config_path)?;
-    let list = measure(|_| stdio.call("list_panel", serde_json::json!({})));
-    let get = measure(|i| stdio.call("get_patient", serde_json::json!({"mrn": mrns[(i * 7919) % PATIENTS]})));
-    report("stdio list_panel (50 per page)", &list);
-    report("stdio get_patient", &get);
+    for round in ["idle", "during a replay"] {
+        let mut replay = None;
+        if round != "idle" {
+            replay = Some(
+                Command::new(env!("CARGO_BIN_EXE_ingest"))
+                    .arg("--config")
+                    .arg(&config_path)
+                    .arg("--replay")
+                    .arg(&busy_export)
+                    .env("INGEST_LOG", "warn")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()?,
+            );
+            // Let it get past planning and into its first transactions.
+            std::thread::sleep(Duration::from_secs(2));
+        }
+        let cx = || Context { conn: &conn, config: &config, role: &role, now: chrono::Utc::now() };
+        let list = measure(|_| {
+            let a = answers::list_panel(&cx(), &ListPanelArgs::default()).expect("list_panel");
+            let v = serde_json::to_value(a).expect("json");
+            ingest::mcp::render::render("list_panel", &v).len()
+        });
+        let get = measure(|i| {
+            let a = answers::get_patient(&cx(), &MrnArgs { mrn: mrns[(i * 7919) % PATIENTS].clone() })
+                .expect("get_patient");
+            let v = serde_json::to_value(a).expect("json");
+            ingest::mcp::render::render("get_patient", &v).len()
+        });
+        let stdio_list = measure(|_| stdio.call("list_panel", serde_json::json!({})));
+        let stdio_get = measure(|i| stdio.call("get_patient", serde_json::json!({"mrn": mrns[(i * 7919) % PATIENTS]})));
+        println!("{round}:");
+        report("in-process list_panel (50 per page)", &list);
+        report("in-process get_patient", &get);
+        report("stdio list_panel (50 per page)", &stdio_list);
+        report("stdio get_patient", &stdio_get);
+        if let Some(mut child) = replay {
+            // The figures count as "during a replay" only if it was still writing at the end.
+            let still_writing = child.try_wait()?.is_none();
+            println!(
+                "  (the replay was {} when the last call returned)",
+                if still_writing { "still writing" } else { "already done" }
+            );
+            child.kill().ok();
+            child.wait()?;
+        }
+    }
     Ok(())
 }
 
@@ -119,7 +163,13 @@ fn report(name: &str, samples: &[Duration]) {
     let mut sorted = samples.to_vec();
     sorted.sort();
     let pct = |p: f64| sorted[((sorted.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0;
-    println!("{name:40} p50 {:7.3} ms   p99 {:7.3} ms   ({} calls)", pct(0.50), pct(0.99), sorted.len());
+    println!(
+        "  {name:38} p50 {:7.3} ms   p99 {:7.3} ms   p99/p50 {:4.1}   ({} calls)",
+        pct(0.50),
+        pct(0.99),
+        pct(0.99) / pct(0.50),
+        sorted.len()
+    );
 }
 
 /// `ingest mcp` spoken to directly in JSON-RPC, one call at a time.

@@ -132,8 +132,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             biased;
             _ = shutdown.cancelled() => break,
             Some((index, event)) = rx.recv() => {
-                if let Some(watched) = sources.get_mut(index) {
-                    on_event(watched, event);
+                // A file renamed in or a trigger file is judged at once, not at the next tick.
+                if sources.get_mut(index).is_some_and(|watched| on_event(watched, event)) {
+                    poll.reset_immediately();
                 }
             }
             _ = poll.tick() => {
@@ -318,27 +319,35 @@ async fn complete_runs(
     }
 }
 
-fn on_event(watched: &mut Watched, event: FolderEvent) {
+/// Take in one watcher event; true when it may have made a file ready at once (renamed in, or
+/// its trigger file written), so that readiness is judged now rather than at the next poll.
+fn on_event(watched: &mut Watched, event: FolderEvent) -> bool {
     let now = Instant::now();
     match event {
         FolderEvent::Touched(path, hint) => {
-            let Some(export) = folder::export_path(&watched.config, &path) else { return };
+            let Some(export) = folder::export_path(&watched.config, &path) else { return false };
             // An event on a trigger file concerns its export, which has not itself changed.
             let hint = if export == path { hint } else { Hint::Written };
             // A held file written again is not ready any more.
             watched.held.remove(&export);
             if export == path {
                 watched.tracker.note(&export, hint, now);
+                hint == Hint::RenamedIn
             } else {
                 watched.tracker.discover(&export, now);
+                true
             }
         }
         FolderEvent::Removed(path) => {
             watched.tracker.forget(&path);
             watched.held.remove(&path);
             watched.markers.remove(&path);
+            false
         }
-        FolderEvent::Rescan => watched.next_rescan = now,
+        FolderEvent::Rescan => {
+            watched.next_rescan = now;
+            true
+        }
     }
 }
 

@@ -222,8 +222,8 @@ impl Pipeline {
             Content::Parsed { parsed, kind, exported_at } => (Some(parsed), None, kind, exported_at),
             Content::Pdf { exported_at } => {
                 let listed = write::manifest_entry(&self.conn, intake.source, &name).map_err(store)?;
-                let exported_at =
-                    exported_at.or_else(|| listed.as_ref().map(|(_, exported_at)| (*exported_at, "documents manifest")));
+                let exported_at = exported_at
+                    .or_else(|| listed.as_ref().map(|(_, exported_at)| (*exported_at, "documents manifest")));
                 (None, listed, FileKind::Pdf, exported_at)
             }
         };

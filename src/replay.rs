@@ -146,8 +146,7 @@ pub fn run(
                 summary.interrupted = true;
                 break;
             }
-            let intake =
-                Intake { source: source_name, path: &planned.path, trigger: None, handling: Handling::Replay };
+            let intake = Intake { source: source_name, path: &planned.path, trigger: None, handling: Handling::Replay };
             let outcome = prepared.and_then(|p| pipeline.process_prepared(&intake, p, &|| cancel.is_cancelled()));
             if !summary.count(&planned.path, outcome) {
                 break;
@@ -157,7 +156,8 @@ pub fn run(
         // Dropping the receiver here stops the preparer at its next file.
     });
     // The preparer stopped early: shutdown came between two files.
-    let counted = summary.ingested + summary.ingested_with_rejects + summary.duplicate + summary.quarantined + summary.failed;
+    let counted =
+        summary.ingested + summary.ingested_with_rejects + summary.duplicate + summary.quarantined + summary.failed;
     summary.interrupted |= counted < files.len();
     progress.finish();
     summary.seconds = started.elapsed().as_secs_f64();

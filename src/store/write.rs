@@ -129,7 +129,7 @@ pub fn seen_unchanged(
 
 /// A ledger row for a file whose bytes were already ingested.
 pub fn record_duplicate(conn: &Connection, meta: &FileMeta, of: i64, now: DateTime<Utc>) -> rusqlite::Result<i64> {
-    insert_ledger_row(conn, meta, FileStatus::Duplicate, Some(of), &Counts::default(), None, meta.disposition, now)
+    insert_ledger_row(conn, meta, FileStatus::Duplicate, Some(of), &Counts::default(), None, now)
 }
 
 /// A ledger row (and the message rejects that explain it) for a file that could not be ingested.
@@ -143,7 +143,7 @@ pub fn record_quarantined(
     // A savepoint: its own transaction, or nested in an export run's.
     let tx = conn.savepoint()?;
     let counts = Counts { rejects: rejects.len(), ..Counts::default() };
-    let id = insert_ledger_row(&tx, meta, FileStatus::Quarantined, None, &counts, Some(error), None, now)?;
+    let id = insert_ledger_row(&tx, meta, FileStatus::Quarantined, None, &counts, Some(error), now)?;
     insert_rejects(&tx, id, rejects)?;
     tx.commit()?;
     Ok(id)
@@ -169,7 +169,7 @@ pub fn write_file(
     let counts =
         Counts { messages: parsed.messages.len(), records: parsed.record_count(), rejects: parsed.rejects.len() };
     let status = if counts.rejects == 0 { FileStatus::Ingested } else { FileStatus::IngestedWithRejects };
-    let file_id = insert_ledger_row(&tx, meta, status, None, &counts, None, meta.disposition, now)?;
+    let file_id = insert_ledger_row(&tx, meta, status, None, &counts, None, now)?;
     let stamp = Stamp { file_id, exported_at: rfc3339(meta.exported_at), ingested_at: rfc3339(now) };
     let mut writer = RecordWriter { tx: &tx, stamp: &stamp, source: &meta.source, patient_ids: HashMap::new() };
     for message in &parsed.messages {
@@ -212,9 +212,10 @@ fn insert_ledger_row(
     duplicate_of: Option<i64>,
     counts: &Counts,
     error: Option<&str>,
-    disposition: Option<&str>,
     now: DateTime<Utc>,
 ) -> rusqlite::Result<i64> {
+    // A quarantined file's place is known only once it has been moved there.
+    let disposition = if status == FileStatus::Quarantined { None } else { meta.disposition };
     conn.prepare_cached(
         "INSERT INTO source_files (source, path, size, mtime, sha256, kind, exported_at, exported_at_origin,
              received_at, ingested_at, status, duplicate_of, messages, records, rejects, error, disposition)

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::time::Duration;
 
 fn ledger(ws: &Workspace) -> Vec<String> {
-    if !ws.db().exists() {
+    if !ws.has_schema() {
         return Vec::new();
     }
     ws.query_strings("SELECT path || ' ' || status || ' ' || messages FROM source_files ORDER BY id")

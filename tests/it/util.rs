@@ -153,6 +153,15 @@ impl Workspace {
         Connection::open_with_flags(self.db(), OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open snapshot")
     }
 
+    /// Whether the snapshot exists and its migrations have run.
+    pub fn has_schema(&self) -> bool {
+        self.db().exists()
+            && self
+                .reader()
+                .query_row("SELECT count(*) FROM sqlite_master WHERE name = 'source_files'", [], |r| r.get::<_, i64>(0))
+                .is_ok_and(|n| n == 1)
+    }
+
     pub fn query_i64(&self, sql: &str) -> i64 {
         self.reader().query_row(sql, [], |r| r.get(0)).expect(sql)
     }
@@ -198,10 +207,11 @@ impl Daemon {
         Daemon { child, log }
     }
 
-    /// Spawn the daemon and wait until its snapshot exists.
+    /// Spawn the daemon and wait until its snapshot exists with its schema (the file is created
+    /// a moment before the migrations have run).
     pub fn start(ws: &Workspace) -> Daemon {
         let daemon = Daemon::spawn(ws);
-        wait_for("the snapshot to exist", LIMIT, || ws.db().exists());
+        wait_for("the snapshot to exist", LIMIT, || ws.has_schema());
         daemon
     }
 
