@@ -33,6 +33,9 @@ pub enum StoreError {
     Missing { path: String },
 }
 
+/// Prepared statements the writer keeps.
+const STATEMENT_CACHE: usize = 64;
+
 /// The writer's page cache, in KiB.
 const WRITER_CACHE_KIB: u32 = 32 * 1024;
 
@@ -62,6 +65,8 @@ pub fn open_writer(path: &Path) -> Result<Connection, StoreError> {
         WRITER_CACHE_KIB
     ))
     .map_err(sqlite)?;
+    // Every statement of a file's transaction stays prepared (rusqlite keeps 16 by default).
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     let migrations = Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect());
     migrations.to_latest(&mut conn).map_err(|source| StoreError::Migration { path: shown.clone(), source })?;
     Ok(conn)
