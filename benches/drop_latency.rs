@@ -222,7 +222,10 @@ fn main() -> anyhow::Result<()> {
             ms(worst.slowest_call)
         );
     }
-    println!("(close→taken is the readiness wait: inotify event, then the daemon's {} ms READY_POLL tick)", 100);
+    println!(
+        "(close→taken is the readiness wait: the inotify event, then readiness judged at once for a trigger \
+         file or a rename, at the daemon's next 100 ms poll otherwise)"
+    );
 
     let code = daemon.terminate();
     match code {
