@@ -101,6 +101,8 @@ fn replaying_twice_gives_the_same_snapshot_and_only_duplicates() {
         ws.query_i64("SELECT count(*) FROM source_files WHERE status = 'duplicate' AND duplicate_of IS NOT NULL"),
         2
     );
+    // A replayed file stays where it was, and its ledger row says so, duplicates included.
+    assert_eq!(ws.query_strings("SELECT DISTINCT disposition FROM source_files"), ["replayed in place"]);
 }
 
 #[test]
@@ -178,12 +180,19 @@ fn garbage_is_quarantined_with_a_reason_and_the_rest_of_the_replay_lands() {
     assert!(report.contains("not a recognised export"), "{report}");
     assert!(report.contains(&garbage.display().to_string()), "{report}");
     assert!(garbage.exists() && day1.exists(), "replay never moves its inputs");
+    // The quarantined file's ledger row names its copy in quarantine, not "replayed in place".
+    assert_eq!(
+        ws.query_strings("SELECT status || ' ' || disposition FROM source_files ORDER BY status, id"),
+        [
+            "ingested replayed in place".to_string(),
+            "ingested replayed in place".to_string(),
+            format!("quarantined {}", ws.path("data/quarantine/ward/garbage.hl7").display()),
+        ]
+    );
 }
 
-#[test]
-fn kill_9_during_a_replay_then_a_restart_equals_a_clean_replay() {
-    // Enough files that a replay takes a while, each with many messages.
-    let ws = Workspace::new();
+/// Enough files under `exports/` that a replay takes a while: 60 ORU batches of 40 messages.
+fn many_results(ws: &Workspace) {
     for f in 0..60 {
         let messages: Vec<String> = (0..40)
             .map(|m| {
@@ -206,6 +215,57 @@ fn kill_9_during_a_replay_then_a_restart_equals_a_clean_replay() {
             &hl7::batch(&format!("202611{:02}{:02}0000-0600", 1 + f / 24, f % 24), &messages),
         );
     }
+}
+
+#[test]
+fn sigterm_during_a_replay_rolls_back_the_file_in_hand_exits_1_and_the_next_replay_completes_it() {
+    let ws = Workspace::new();
+    many_results(&ws);
+    let clean = Workspace::new();
+    let (code, out) = clean.replay(&[&ws.path("exports")]);
+    assert_eq!(code, 0, "{out}");
+    let expected = dump(&clean.db());
+
+    let mut interrupted = false;
+    for delay_ms in [400u64, 250, 150, 700] {
+        let mut child = ws.spawn_replay(&ws.path("exports"));
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        if child.try_wait().expect("try_wait").is_some() {
+            continue; // finished (or not started writing) before the signal: try another moment
+        }
+        let sent = std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        assert!(sent.expect("kill").success());
+        let status = child.wait().expect("reap");
+        if !ws.has_schema() {
+            continue;
+        }
+        let done = ws.query_i64("SELECT count(*) FROM source_files WHERE status = 'ingested'");
+        if (1..60).contains(&done) {
+            assert_eq!(status.code(), Some(1), "an interrupted replay exits 1 (done {done} of 60)");
+            interrupted = true;
+            break;
+        }
+    }
+    assert!(interrupted, "no replay was caught mid-way");
+    // The file in hand was rolled back: each file in the ledger has all its results (8 per
+    // message), and no result belongs to a file that is not.
+    let half = ws.query_i64(
+        "SELECT count(*) FROM source_files f
+         WHERE (SELECT count(*) FROM observations o WHERE o.source_file_id = f.id) != 8 * f.messages",
+    );
+    assert_eq!(half, 0);
+    let total =
+        ws.query_i64("SELECT (SELECT count(*) FROM observations) - (SELECT 8 * sum(messages) FROM source_files)");
+    assert_eq!(total, 0);
+    let (code, out) = ws.replay(&[&ws.path("exports")]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(dump(&ws.db()), expected);
+}
+
+#[test]
+fn kill_9_during_a_replay_then_a_restart_equals_a_clean_replay() {
+    let ws = Workspace::new();
+    many_results(&ws);
     let clean = Workspace::new();
     let (code, out) = clean.replay(&[&ws.path("exports")]);
     assert_eq!(code, 0, "{out}");
