@@ -49,9 +49,7 @@ impl Summary {
             0
         }
     }
-}
 
-impl Summary {
     /// Count one file's outcome; false when the replay must stop (shutdown mid-file).
     fn count(&mut self, path: &Path, outcome: Result<Outcome, crate::pipeline::PipelineError>) -> bool {
         let shown = path.display();
