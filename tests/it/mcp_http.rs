@@ -500,6 +500,9 @@ fn a_port_in_use_is_a_startup_error() {
 #[test]
 fn the_bridge_forwards_everything_and_the_daemon_audits_the_tokens_identity() {
     let ws = workspace("");
+    // A fixed clock: the bridged and the direct answers are compared whole, and each carries
+    // `as_of` and a staleness reason that says how long ago the last export was.
+    ws.set_clock("2026-11-24T12:00:00Z");
     let daemon = HttpDaemon::start(&ws);
     let calls = json!([
         {"list": "tools"},
@@ -516,6 +519,8 @@ fn the_bridge_forwards_everything_and_the_daemon_audits_the_tokens_identity() {
     assert_eq!(tool_names(&bridged[0]), CONTRACT_TOOLS);
     assert_eq!(bridged[0]["tools"], direct[0]["tools"], "the daemon's tool list, schemas included");
     assert_eq!(answer(&bridged[1])["patient"]["mrn"], "MRN57552");
+    // An hour after the last export (the fixed clock), the snapshot is fresh.
+    assert_eq!(answer(&bridged[1])["snapshot"]["stale"], false);
     assert_eq!(bridged[1]["structuredContent"], direct[1]["structuredContent"]);
     assert_eq!(error_code(&bridged[2]), "unknown_mrn");
     assert_eq!(bridged[2], direct[2], "a tool error comes back unchanged");
