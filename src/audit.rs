@@ -16,9 +16,23 @@
 //! hashes the raw bytes of each line; it never re-serializes parsed JSON, so any byte changed in a
 //! line breaks the next line's `prev`.
 //!
-//! `PATH.head` (0600) holds `{"seq":N,"hash":"<sha256 of line N>"}`, rewritten (temp file + rename)
-//! after every append. It is what catches the end of the log being edited or cut: the chain alone
-//! cannot tell a log whose last lines were removed from a shorter log, nor an edited last line.
+//! `PATH.head` (0600) records where the log ends. It is what catches the end of the log being edited
+//! or cut: the chain alone cannot tell a log whose last lines were removed from a shorter log, nor an
+//! edited last line. It holds two slots of 160 bytes, each a line of space-padded JSON:
+//!
+//! ```text
+//! {"seq":5,"hash":"<sha256 of line 5>","check":"<16 hex>"}␠␠␠…
+//! {"seq":4,"hash":"<sha256 of line 4>","check":"<16 hex>"}␠␠␠…
+//! ```
+//!
+//! Line N's head goes into slot N mod 2 (slot 0 first), overwritten in place and `fdatasync`ed, so
+//! the other slot always holds line N−1's: a write torn by a power cut spoils only the slot being
+//! written, which its `check` (the first 16 hex digits of SHA-256 over `"<seq>:<hash>"`) shows, and
+//! the head is then the other slot, one line behind. An in-place overwrite of a block that exists
+//! needs no journal commit of the filesystem; the head used to be a temp file renamed into place,
+//! whose two extra metadata commits per call were the slowest part of an MCP call while a replay
+//! was writing. A head of the older one-object form is still read, and rewritten in slots the first
+//! time the log is appended to.
 //!
 //! # What the chain proves, and what it does not
 //!
@@ -38,7 +52,7 @@
 //!
 //! Appends from several processes (the daemon's HTTP server and a local `ingest mcp`) stay one linear
 //! chain: each append takes an exclusive `flock` on the log, re-reads the tail, writes the line with
-//! one `write` on an `O_APPEND` descriptor, `fdatasync`s, and rewrites the head, then unlocks.
+//! one `write` on an `O_APPEND` descriptor, `fdatasync`s, and writes the head's slot, then unlocks.
 //! Within a process, an [`AuditLog`] is shared by reference (an internal mutex serializes threads).
 //! A crash between the log write and the head update leaves the head one line behind; `verify`
 //! accepts exactly that (when the head matches the line before the last) and the next append
@@ -256,11 +270,36 @@ struct LineIn {
     entry: AuditEntry,
 }
 
-/// `PATH.head`.
+/// One slot of `PATH.head` (see the module docs). `check` is absent only in the older one-object form.
 #[derive(Debug, Serialize, Deserialize)]
 struct Head {
     seq: u64,
     hash: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    check: Option<String>,
+}
+
+/// Bytes per head slot, newline included: room for a 20-digit `seq`.
+const HEAD_SLOT: usize = 160;
+
+impl Head {
+    fn of(tail: &Tail) -> Head {
+        Head { seq: tail.seq, hash: tail.hash.clone(), check: Some(head_check(tail.seq, &tail.hash)) }
+    }
+
+    /// The slot as written: JSON, spaces up to `HEAD_SLOT - 1`, newline.
+    fn slot(&self, head_path: &Path) -> Result<Vec<u8>, AuditError> {
+        let mut bytes = serde_json::to_vec(self)
+            .map_err(|source| AuditError::Encode { path: head_path.to_path_buf(), source })?;
+        bytes.resize(HEAD_SLOT - 1, b' ');
+        bytes.push(b'\n');
+        Ok(bytes)
+    }
+}
+
+fn head_check(seq: u64, hash: &str) -> String {
+    let digest = format!("{:x}", Sha256::digest(format!("{seq}:{hash}")));
+    digest[..16].to_string()
 }
 
 /// Where the chain ends: the last line's number and hash, the hash it chains to, and the file's length.
@@ -363,16 +402,28 @@ fn count_newlines(file: &File, path: &Path, upto: u64) -> Result<u64, AuditError
     Ok(count)
 }
 
+/// The head: the slot with the higher `seq` among those whose `check` holds (or the one object of
+/// the older form). `Err` if no slot holds: the file was edited.
 fn read_head(head_path: &Path) -> Result<Option<Head>, AuditError> {
-    match fs::read(head_path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|_| AuditError::Broken {
-            path: head_path.to_path_buf(),
-            line: 0,
-            reason: "the head file is not valid JSON (edited?)".to_string(),
-        }),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(AuditError::Io { path: head_path.to_path_buf(), source }),
+    let bytes = match fs::read(head_path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(AuditError::Io { path: head_path.to_path_buf(), source }),
+    };
+    let not_valid = |reason: &str| AuditError::Broken { path: head_path.to_path_buf(), line: 0, reason: reason.to_string() };
+    let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').filter(|l| !l.trim_ascii().is_empty()).collect();
+    if let [only] = lines[..]
+        && let Ok(head @ Head { check: None, .. }) = serde_json::from_slice::<Head>(only)
+    {
+        return Ok(Some(head));
     }
+    lines
+        .iter()
+        .filter_map(|line| serde_json::from_slice::<Head>(line).ok())
+        .filter(|head| head.check.as_deref() == Some(head_check(head.seq, &head.hash).as_str()))
+        .max_by_key(|head| head.seq)
+        .map(Some)
+        .ok_or_else(|| not_valid("the head file holds no valid slot (edited?)"))
 }
 
 /// Does the head file agree with where the log ends? Equal, or one line behind (a crash between the
@@ -414,12 +465,26 @@ fn check_head(path: &Path, head_path: &Path, tail: &Tail, head: Option<&Head>) -
     Err(broken(path, n, reason))
 }
 
-/// Rewrite `PATH.head` for `tail`: a 0600 temp file, fsynced, renamed over the old one. Callers hold
-/// the log's exclusive lock, so one temp name is enough.
+/// Record `tail` as the head: its slot overwritten in place and `fdatasync`ed. A head file that is
+/// missing or not in slots (new, or the older form) is written whole instead: both slots, in a 0600
+/// temp file that is fsynced and renamed over it. Callers hold the log's exclusive lock.
 fn write_head(head_path: &Path, tail: &Tail) -> Result<(), AuditError> {
-    let mut body = serde_json::to_vec(&Head { seq: tail.seq, hash: tail.hash.clone() })
-        .map_err(|source| AuditError::Encode { path: head_path.to_path_buf(), source })?;
-    body.push(b'\n');
+    let slot = Head::of(tail).slot(head_path)?;
+    let at = (tail.seq % 2) as usize * HEAD_SLOT;
+    if let Ok(file) = OpenOptions::new().write(true).open(head_path)
+        && file.metadata().is_ok_and(|m| m.len() == 2 * HEAD_SLOT as u64)
+    {
+        file.write_all_at(&slot, at as u64).map_err(io_error(head_path))?;
+        return file.sync_data().map_err(io_error(head_path));
+    }
+
+    // Both slots: this line's, and the line before's in the other (genesis stands in for it on line 0).
+    let before = Tail { seq: tail.seq.saturating_sub(1), hash: tail.prev.clone(), ..Tail::empty() };
+    let other = if tail.seq == 0 { Head::of(tail) } else { Head::of(&before) };
+    let mut body = vec![0u8; 2 * HEAD_SLOT];
+    body[at..at + HEAD_SLOT].copy_from_slice(&slot);
+    let other_at = HEAD_SLOT - at;
+    body[other_at..other_at + HEAD_SLOT].copy_from_slice(&other.slot(head_path)?);
     let mut tmp = OsString::from(head_path.as_os_str());
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
@@ -556,9 +621,62 @@ mod tests {
         assert_eq!(second["prev"], line_hash(&lines[0]));
         assert_eq!(GENESIS.len(), 64);
 
-        let head: serde_json::Value =
-            serde_json::from_slice(&fs::read(head_path(&path)).expect("head")).expect("head json");
-        assert_eq!(head, json!({ "seq": 5, "hash": line_hash(&lines[4]) }));
+        let head = fs::read(head_path(&path)).expect("head");
+        assert_eq!(head.len(), 2 * HEAD_SLOT);
+        let slot = |i: usize| -> serde_json::Value {
+            let bytes = &head[i * HEAD_SLOT..(i + 1) * HEAD_SLOT];
+            assert_eq!(bytes.last(), Some(&b'\n'), "slot {i} ends with a newline");
+            serde_json::from_slice(bytes).expect("slot json")
+        };
+        let check = |seq: u64, hash: &str| format!("{:x}", Sha256::digest(format!("{seq}:{hash}")))[..16].to_string();
+        let hash5 = line_hash(&lines[4]);
+        let hash4 = line_hash(&lines[3]);
+        assert_eq!(slot(1), json!({ "seq": 5, "hash": hash5, "check": check(5, &hash5) }));
+        assert_eq!(slot(0), json!({ "seq": 4, "hash": hash4, "check": check(4, &hash4) }));
+    }
+
+    /// The head as `verify` reads it: (seq, hash).
+    fn head_of(path: &Path) -> (u64, String) {
+        let head = read_head(&head_path(path)).expect("head").expect("a head file");
+        (head.seq, head.hash)
+    }
+
+    #[test]
+    fn a_torn_head_slot_leaves_the_head_one_line_behind_and_the_next_append_repairs_it() {
+        let (_dir, path) = log_of(5);
+        let head = head_path(&path);
+        let mut bytes = fs::read(&head).expect("head");
+        bytes[HEAD_SLOT + 20..HEAD_SLOT + 60].fill(b'7'); // line 5's slot, half rewritten
+        fs::write(&head, &bytes).expect("tear");
+        assert_eq!(head_of(&path).0, 4);
+        assert_eq!(verify(&path).expect("one line behind verifies"), 5);
+        AuditLog::open(&path, clock()).expect("open").append(entry(6)).expect("append");
+        assert_eq!(verify(&path).expect("verify"), 6);
+        assert_eq!(head_of(&path).0, 6);
+        let again = fs::read(&head).expect("head");
+        assert_ne!(again[HEAD_SLOT..], bytes[HEAD_SLOT..], "line 5's slot was rewritten on the way");
+    }
+
+    #[test]
+    fn a_head_file_with_no_valid_slot_is_reported() {
+        let (_dir, path) = log_of(3);
+        let head = head_path(&path);
+        let bytes = String::from_utf8(fs::read(&head).expect("head")).expect("utf-8");
+        fs::write(&head, bytes.replace("\"seq\":3", "\"seq\":9").replace("\"seq\":2", "\"seq\":8")).expect("edit");
+        let (_, reason) = broken_at(verify(&path));
+        assert_eq!(reason, "the head file holds no valid slot (edited?)");
+    }
+
+    #[test]
+    fn a_head_of_the_older_one_object_form_is_read_and_rewritten_in_slots() {
+        let (_dir, path) = log_of(3);
+        let hash3 = line_hash(&lines(&path)[2]);
+        fs::write(head_path(&path), format!("{{\"seq\":3,\"hash\":\"{hash3}\"}}\n")).expect("old form");
+        assert_eq!(verify(&path).expect("verify"), 3);
+        AuditLog::open(&path, clock()).expect("open").append(entry(4)).expect("append");
+        assert_eq!(fs::metadata(head_path(&path)).expect("head").len(), 2 * HEAD_SLOT as u64);
+        assert_eq!(verify(&path).expect("verify"), 4);
+        assert_eq!(head_of(&path).0, 4);
     }
 
     #[test]
@@ -724,8 +842,7 @@ mod tests {
         assert_eq!(verify(&path).expect("verify"), 4);
         log.append(entry(5)).expect("append");
         assert_eq!(verify(&path).expect("verify"), 5);
-        let head: serde_json::Value = serde_json::from_slice(&fs::read(head_path(&path)).expect("head")).expect("json");
-        assert_eq!(head["seq"], 5);
+        assert_eq!(head_of(&path).0, 5);
     }
 
     #[test]
