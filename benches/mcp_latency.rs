@@ -23,8 +23,13 @@ const CALLS: usize = 1000;
 
 fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
+    // BENCH_AUDIT_LOG puts the stdio server's access log elsewhere, e.g. on a filesystem of its own.
+    let audit = match std::env::var("BENCH_AUDIT_LOG") {
+        Ok(path) => format!("[mcp]\naudit_log = \"{path}\"\n"),
+        Err(_) => String::new(),
+    };
     let config_text = format!(
-        "data_dir = \"{}\"\ntime_zone = \"UTC\"\n[[source]]\nname = \"ward\"\npath = \"{}\"\n",
+        "data_dir = \"{}\"\ntime_zone = \"UTC\"\n{audit}[[source]]\nname = \"ward\"\npath = \"{}\"\n",
         dir.path().join("data").display(),
         dir.path().join("drop").display()
     );
