@@ -6,7 +6,9 @@
 //!
 //! Run: `cargo bench --bench mcp_latency` (release build; figures in the README).
 
-use ingest::config::{Config, Origin};
+mod common;
+
+use common::{PATIENTS, mrn};
 use ingest::mcp::answers::{self, Context, ListPanelArgs, MrnArgs};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -17,8 +19,6 @@ use std::time::{Duration, Instant};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const PATIENTS: usize = 500;
-const RESULTS_PER_PATIENT: usize = 20;
 const CALLS: usize = 1000;
 
 fn main() -> anyhow::Result<()> {
@@ -28,16 +28,9 @@ fn main() -> anyhow::Result<()> {
         Ok(path) => format!("[mcp]\naudit_log = \"{path}\"\n"),
         Err(_) => String::new(),
     };
-    let config_text = format!(
-        "data_dir = \"{}\"\ntime_zone = \"UTC\"\n{audit}[[source]]\nname = \"ward\"\npath = \"{}\"\n",
-        dir.path().join("data").display(),
-        dir.path().join("drop").display()
-    );
-    let config_path = dir.path().join("ingest.toml");
-    std::fs::write(&config_path, &config_text)?;
-    let config = Config::from_toml(&config_text, Origin::File(config_path.clone()), dir.path())?;
+    let (config, config_path) = common::config_in(dir.path(), &audit)?;
     let exports = dir.path().join("exports");
-    write_exports(&exports)?;
+    common::write_panel_exports(&exports)?;
     let started = Instant::now();
     let summary = ingest::replay::run(&config, &[exports], None, &tokio_util::sync::CancellationToken::new())?;
     println!(
@@ -120,45 +113,6 @@ fn main() -> anyhow::Result<()> {
             child.wait()?;
         }
     }
-    Ok(())
-}
-
-fn mrn(i: usize) -> String {
-    format!("MRN{i:05}")
-}
-
-/// One ADT batch admitting everyone, one ORU batch with RESULTS_PER_PATIENT results each.
-fn write_exports(dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let ts = chrono::Utc::now().format("%Y%m%d%H%M%S+0000").to_string();
-    let mut adt = format!("FHS|^~\\&|EHR|H|||{ts}\rBHS|^~\\&|EHR|H|||{ts}\r");
-    let mut oru = String::new();
-    for i in 0..PATIENTS {
-        let m = mrn(i);
-        adt.push_str(&format!(
-            "MSH|^~\\&|EHR|H|I|H|{ts}||ADT^A01|A{i}|P|2.5.1\rPID|1||{m}^^^H^MR||Family{i}^Given{i}||19500101|F\r\
-             PV1|1|I|{}^{}^A||||D{}^Doctor{}^Dana\r",
-            ["5W", "6E", "ICU"][i % 3],
-            100 + i % 40,
-            i % 12,
-            i % 12
-        ));
-        oru.push_str(&format!(
-            "MSH|^~\\&|LAB|H|I|H|{ts}||ORU^R01|L{i}|P|2.5.1\rPID|1||{m}^^^H^MR\rOBR|1||F{i}^LAB|PANEL^Panel^L|||{ts}\r"
-        ));
-        for k in 0..RESULTS_PER_PATIENT {
-            oru.push_str(&format!(
-                "OBX|{}|NM|{}-{k}^Test {k}^LN||{}.{k}|mmol/L|1-10|{}|||F|||{ts}\r",
-                k + 1,
-                1000 + k,
-                i % 9,
-                if k % 5 == 0 { "H" } else { "" }
-            ));
-        }
-    }
-    adt.push_str(&format!("BTS|{PATIENTS}\rFTS|1\r"));
-    std::fs::write(dir.join("adt.hl7"), adt)?;
-    std::fs::write(dir.join("oru.hl7"), oru)?;
     Ok(())
 }
 
