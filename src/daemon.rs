@@ -377,7 +377,17 @@ async fn rescan(
     let found = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<PathBuf>> {
         let found = folder::scan(&source)?;
         let pipeline = pipeline.lock().map_err(|_| std::io::Error::other("pipeline lock poisoned"))?;
-        Ok(found.into_iter().filter(|p| !pipeline.already_seen(&source.name, p).unwrap_or(false)).collect())
+        // A file with a ledger row is not taken again; if a crash interrupted its move to the
+        // archive or quarantine after its commit, that is finished here.
+        let mut new = Vec::new();
+        for path in found {
+            match pipeline.finish_pending(&source.name, &path, folder::trigger_of(&source, &path).as_deref()) {
+                Ok(true) => {}
+                Ok(false) => new.push(path),
+                Err(e) => tracing::error!(source = %source.name, error = %e, "could not finish an interrupted move"),
+            }
+        }
+        Ok(new)
     })
     .await;
     match found {

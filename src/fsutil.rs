@@ -37,25 +37,57 @@ pub fn free_name(dir: &Path, name: &str) -> PathBuf {
     (1..).map(|n| dir.join(format!("{name}.{n}"))).find(|p| !p.exists()).unwrap_or(first)
 }
 
-/// Move `from` into `dir` (created 0700) under its own name, never overwriting; falls back to copy
-/// and delete across filesystems. Returns the new path.
+/// Move `from` into `dir` (created 0700) under its own name, never overwriting. Returns the new path.
 pub fn move_into(from: &Path, dir: &Path) -> io::Result<PathBuf> {
     let to = place_in(from, dir)?;
-    if fs::rename(from, &to).is_err() {
-        fs::copy(from, &to)?;
-        fs::File::open(&to)?.sync_all()?;
+    move_to(from, &to)?;
+    Ok(to)
+}
+
+/// Move `from` to exactly `to` (its folder created 0700): a rename, or across filesystems a copy
+/// under a temporary name, renamed into place, then the original removed. Either way `to` appears
+/// whole or not at all, so a crash leaves the file at `from`, or complete at `to` (perhaps with the
+/// original still at `from`).
+pub fn move_to(from: &Path, to: &Path) -> io::Result<()> {
+    let dir = parent_of(to)?;
+    create_private_dir(dir)?;
+    if fs::rename(from, to).is_err() {
+        copy_whole(from, to)?;
         fs::remove_file(from)?;
     }
     sync_dir(dir);
-    Ok(to)
+    Ok(())
 }
 
 /// Copy `from` into `dir` (created 0700) under its own name, never overwriting. Returns the new path.
 pub fn copy_into(from: &Path, dir: &Path) -> io::Result<PathBuf> {
     let to = place_in(from, dir)?;
-    fs::copy(from, &to)?;
-    fs::set_permissions(&to, fs::Permissions::from_mode(0o600))?;
+    copy_to(from, &to)?;
     Ok(to)
+}
+
+/// Copy `from` to exactly `to` (0600, its folder created 0700); `to` appears whole or not at all.
+pub fn copy_to(from: &Path, to: &Path) -> io::Result<()> {
+    let dir = parent_of(to)?;
+    create_private_dir(dir)?;
+    copy_whole(from, to)?;
+    sync_dir(dir);
+    Ok(())
+}
+
+/// Copy to `TO.partial` (0600), fsync, rename to `to`.
+fn copy_whole(from: &Path, to: &Path) -> io::Result<()> {
+    let mut partial = to.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    fs::copy(from, &partial)?;
+    fs::set_permissions(&partial, fs::Permissions::from_mode(0o600))?;
+    fs::File::open(&partial)?.sync_all()?;
+    fs::rename(&partial, to)
+}
+
+fn parent_of(path: &Path) -> io::Result<&Path> {
+    path.parent().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no folder"))
 }
 
 fn place_in(from: &Path, dir: &Path) -> io::Result<PathBuf> {

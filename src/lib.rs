@@ -15,6 +15,7 @@ pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod faults;
 pub mod fsutil;
 pub mod generate;
 pub mod mcp;

@@ -3,6 +3,7 @@
 //! here, so what the tests prove for one holds for the other.
 
 use crate::config::AfterIngest;
+use crate::faults;
 use crate::fsutil;
 use crate::model::{ManifestEntry, ParsedFile, Reject};
 use crate::parse::{self, FileError, FileKind, ParseOptions};
@@ -60,12 +61,41 @@ pub enum Outcome {
 }
 
 /// What is left to do on the file system once a file's ledger row is committed (for an export
-/// run, once the whole run is).
+/// run, once the whole run is). The row already says where the file goes (its disposition), so a
+/// crash before this is done leaves a row that [`Pipeline::finish_pending`] can finish from.
 #[derive(Debug)]
-enum Effect {
-    AfterIngest { file_id: i64 },
-    Quarantine { file_id: i64, report: String },
+struct Effect {
+    file_id: i64,
+    action: Action,
+    /// The quarantine report, written beside the quarantined file.
+    report: Option<String>,
 }
+
+/// Where a file goes once it is in (or quarantined).
+#[derive(Debug, Clone, PartialEq)]
+enum Action {
+    /// It stays: `kept`, or `replayed in place`.
+    Stay(&'static str),
+    Delete,
+    /// Moved (a dropped file: archive or quarantine) to exactly this path.
+    Move(PathBuf),
+    /// Copied (a replayed file that is quarantined) to exactly this path.
+    Copy(PathBuf),
+}
+
+impl Action {
+    /// What the ledger's `disposition` says of it.
+    fn disposition(&self) -> String {
+        match self {
+            Action::Stay(how) => (*how).to_string(),
+            Action::Delete => DELETED.to_string(),
+            Action::Move(to) | Action::Copy(to) => to.display().to_string(),
+        }
+    }
+}
+
+const DELETED: &str = "deleted";
+const KEPT: &str = "kept";
 
 /// A failure that is not the file's fault (I/O, the database). The file's transaction rolled back
 /// and the file stays where it is, to be tried again.
@@ -148,7 +178,9 @@ impl Pipeline {
                 }
             }
         }
+        faults::point("export run written, not committed");
         self.conn.execute_batch("COMMIT").map_err(store)?;
+        faults::point("export run committed");
         let mut outcomes = Vec::with_capacity(taken.len());
         for (intake, (outcome, effect)) in order.into_iter().zip(taken) {
             if let Some(effect) = effect {
@@ -170,10 +202,59 @@ impl Pipeline {
 
     /// Do what is left on the file system once the file's ledger row is committed.
     fn apply(&self, intake: &Intake<'_>, effect: Effect) -> Result<(), PipelineError> {
-        match effect {
-            Effect::AfterIngest { file_id } => self.after_ingest(intake, file_id),
-            Effect::Quarantine { file_id, report } => self.place_in_quarantine(intake, file_id, &report),
+        let shown = intake.path.display().to_string();
+        let io = |source| PipelineError::Io { path: shown.clone(), source };
+        let mut action = effect.action;
+        if let Action::Move(to) | Action::Copy(to) = &mut action
+            && to.exists()
+        {
+            // Taken since it was planned (two files of one export run with the same name): the
+            // next free name, and the ledger told.
+            let dir = to.parent().unwrap_or(Path::new("/")).to_path_buf();
+            *to = fsutil::free_name(&dir, &file_name(to));
+            write::set_disposition(&self.conn, effect.file_id, &to.display().to_string())
+                .map_err(|source| PipelineError::Store { path: shown.clone(), source })?;
         }
+        carry_out(intake.path, intake.trigger.as_deref(), &action, effect.report.as_deref()).map_err(io)
+    }
+
+    /// A file found in a watched folder that already has a ledger row: if a crash stopped what was
+    /// to be done with it after its commit (the move to the archive or quarantine, the delete),
+    /// finish that now. `Ok(true)` if the file has a row (so it is not to be taken again).
+    pub fn finish_pending(&self, source: &str, path: &Path, trigger: Option<&Path>) -> Result<bool, PipelineError> {
+        let shown = path.display().to_string();
+        let store = |source| PipelineError::Store { path: shown.clone(), source };
+        let Ok(meta) = std::fs::metadata(path) else { return Ok(false) };
+        let row = write::row_of_file(&self.conn, source, &shown, meta.len(), mtime_of(&meta)).map_err(store)?;
+        let Some(row) = row else { return Ok(false) };
+        let Some((action, report)) = self.pending(&row, false).map_err(store)? else { return Ok(true) };
+        tracing::info!(file_id = row.id, source, file = %file_name(path), disposition = %action.disposition(),
+            "finishing what a restart interrupted after the file's commit");
+        carry_out(path, trigger, &action, report.as_deref())
+            .map_err(|source| PipelineError::Io { path: shown.clone(), source })?;
+        Ok(true)
+    }
+
+    /// What is still to be done for a committed ledger row whose file is still where it was found,
+    /// and the quarantine report to write if that is missing too. `copy`: the file was replayed
+    /// (its quarantine is a copy; the original stays).
+    fn pending(&self, row: &write::LedgerRow, copy: bool) -> rusqlite::Result<Option<(Action, Option<String>)>> {
+        let to = match row.disposition.as_deref() {
+            None | Some(KEPT | REPLAYED_IN_PLACE) => return Ok(None),
+            Some(DELETED) => return Ok(Some((Action::Delete, None))),
+            Some(to) => PathBuf::from(to),
+        };
+        if to.exists() {
+            // `carry_out` writes the report first and puts the file in place atomically, so all
+            // that can be left is removing the original after a move across filesystems.
+            return Ok((!copy).then_some((Action::Delete, None)));
+        }
+        let report = if row.status == write::FileStatus::Quarantined.as_str() && !report_path(&to).exists() {
+            Some(error_report(&Report::of_row(row, &write::rejects_of(&self.conn, row.id)?)))
+        } else {
+            None
+        };
+        Ok(Some((if copy { Action::Copy(to) } else { Action::Move(to) }, report)))
     }
 
     /// A [`Preparer`] with this pipeline's options and clock, for another thread.
@@ -228,7 +309,7 @@ impl Pipeline {
             }
         };
         let (exported_at, exported_at_origin) = exported_at.unwrap_or((mtime, "mtime"));
-        let meta = FileMeta {
+        let mut meta = FileMeta {
             source: intake.source.to_string(),
             path: shown.clone(),
             size,
@@ -238,13 +319,15 @@ impl Pipeline {
             exported_at,
             exported_at_origin,
             received_at,
-            disposition: (intake.handling == Handling::Replay).then_some(REPLAYED_IN_PLACE),
+            disposition: None,
         };
 
         if let Some(of) = write::find_ingested(&self.conn, &meta.sha256).map_err(store)? {
+            let action = self.destination(intake, false);
+            meta.disposition = Some(action.disposition());
             let file_id = write::record_duplicate(&self.conn, &meta, of, self.clock.now()).map_err(store)?;
             tracing::info!(file_id, of, source = intake.source, file = %file_name(intake.path), "duplicate of an ingested file");
-            return Ok((Outcome::Duplicate { file_id, of }, Some(Effect::AfterIngest { file_id })));
+            return Ok((Outcome::Duplicate { file_id, of }, Some(Effect { file_id, action, report: None })));
         }
 
         let parsed = match parsed {
@@ -261,8 +344,10 @@ impl Pipeline {
         };
         let file = match parsed {
             Ok((_, file)) => file,
-            Err(error) => return self.quarantine(intake, &meta, kind, &error),
+            Err(error) => return self.quarantine(intake, meta, kind, &error),
         };
+        let action = self.destination(intake, false);
+        meta.disposition = Some(action.disposition());
         match write::write_file(&mut self.conn, &meta, &file, self.clock.now(), cancelled) {
             Ok(written) => {
                 tracing::info!(
@@ -287,7 +372,7 @@ impl Pipeline {
                     );
                 }
                 let file_id = written.file_id;
-                Ok((Outcome::Ingested(written), Some(Effect::AfterIngest { file_id })))
+                Ok((Outcome::Ingested(written), Some(Effect { file_id, action, report: None })))
             }
             Err(WriteError::Cancelled) => {
                 tracing::info!(source = intake.source, file = %file_name(intake.path), "shutdown mid-file: rolled back, left in place");
@@ -340,71 +425,102 @@ impl Pipeline {
     }
 
     /// Record a file that cannot be ingested; it is moved (or, replayed, copied) to quarantine by
-    /// the [`Effect`].
+    /// the [`Effect`]. A replay of a file quarantined before from the same path (a replay run
+    /// again after a crash) takes the earlier row and finishes its copy if that is missing.
     fn quarantine(
         &mut self,
         intake: &Intake<'_>,
-        meta: &FileMeta,
+        mut meta: FileMeta,
         kind: FileKind,
         error: &FileError,
     ) -> Result<(Outcome, Option<Effect>), PipelineError> {
+        let store = |source| PipelineError::Store { path: intake.path.display().to_string(), source };
         let rejects = match error {
             FileError::NothingUsable { rejects } => rejects.clone(),
             _ => Vec::new(),
         };
         let message = error.to_string();
-        let file_id = write::record_quarantined(&mut self.conn, meta, &message, &rejects, self.clock.now())
-            .map_err(|source| PipelineError::Store { path: intake.path.display().to_string(), source })?;
-        tracing::warn!(file_id, source = intake.source, file = %file_name(intake.path), error = %message, "quarantined");
-        let report = error_report(meta, kind, error, &rejects, file_id);
-        Ok((Outcome::Quarantined { file_id, error: message, rejects }, Some(Effect::Quarantine { file_id, report })))
-    }
-
-    /// Move (or copy) a quarantined file to `quarantine/SOURCE/` with its `NAME.error.txt`.
-    fn place_in_quarantine(&self, intake: &Intake<'_>, file_id: i64, report: &str) -> Result<(), PipelineError> {
-        let shown = intake.path.display().to_string();
-        let io = |source| PipelineError::Io { path: shown.clone(), source };
-        let dir = self.quarantine_dir.join(intake.source);
-        let placed = match intake.handling {
-            Handling::Live(_) => fsutil::move_into(intake.path, &dir),
-            Handling::Replay => fsutil::copy_into(intake.path, &dir),
-        }
-        .map_err(io)?;
-        let report_path = PathBuf::from(format!("{}.error.txt", placed.display()));
-        fsutil::write_private(&report_path, report.as_bytes()).map_err(io)?;
-        if let Some(trigger) = &intake.trigger {
-            remove_if_present(trigger).map_err(io)?;
-        }
-        write::set_disposition(&self.conn, file_id, &placed.display().to_string())
-            .map_err(|source| PipelineError::Store { path: shown.clone(), source })
-    }
-
-    /// Archive, keep or delete a file that went in (or was a duplicate), and note where it went.
-    fn after_ingest(&self, intake: &Intake<'_>, file_id: i64) -> Result<(), PipelineError> {
-        let shown = intake.path.display().to_string();
-        let io = |source| PipelineError::Io { path: shown.clone(), source };
-        let disposition = match intake.handling {
-            // Already in the ledger row (`FileMeta::disposition`): one commit per file, not two.
-            Handling::Replay => return Ok(()),
-            Handling::Live(AfterIngest::Keep) => "kept".to_string(),
-            Handling::Live(AfterIngest::Delete) => {
-                std::fs::remove_file(intake.path).map_err(io)?;
-                "deleted".to_string()
-            }
-            Handling::Live(AfterIngest::Archive) => {
-                let day = self.clock.now().format("%Y/%m/%d").to_string();
-                let dir = self.archive_dir.join(intake.source).join(day);
-                fsutil::move_into(intake.path, &dir).map_err(io)?.display().to_string()
-            }
-        };
-        if let (Some(trigger), Handling::Live(AfterIngest::Archive | AfterIngest::Delete)) =
-            (&intake.trigger, intake.handling)
+        if intake.handling == Handling::Replay
+            && let Some(row) =
+                write::quarantined_before(&self.conn, intake.source, &meta.path, &meta.sha256).map_err(store)?
         {
-            remove_if_present(trigger).map_err(io)?;
+            tracing::info!(file_id = row.id, source = intake.source, file = %file_name(intake.path),
+                "quarantined before from this path; not recorded again");
+            let effect = self.pending(&row, true).map_err(store)?;
+            let effect = effect.map(|(action, report)| Effect { file_id: row.id, action, report });
+            return Ok((Outcome::Quarantined { file_id: row.id, error: message, rejects }, effect));
         }
-        write::set_disposition(&self.conn, file_id, &disposition)
-            .map_err(|source| PipelineError::Store { path: shown.clone(), source })
+        let action = self.destination(intake, true);
+        meta.disposition = Some(action.disposition());
+        let file_id = write::record_quarantined(&mut self.conn, &meta, &message, &rejects, self.clock.now())
+            .map_err(store)?;
+        tracing::warn!(file_id, source = intake.source, file = %file_name(intake.path), error = %message, "quarantined");
+        let head = match error {
+            FileError::Unrecognised { head } => Some(head.as_str()),
+            _ => None,
+        };
+        let report = error_report(&Report::of_file(&meta, kind, &message, head, &rejects, file_id));
+        let effect = Effect { file_id, action, report: Some(report) };
+        Ok((Outcome::Quarantined { file_id, error: message, rejects }, Some(effect)))
     }
+
+    /// Where a file goes once it is in (`quarantined`: once it is known it cannot be).
+    fn destination(&self, intake: &Intake<'_>, quarantined: bool) -> Action {
+        let name = file_name(intake.path);
+        let quarantine = || fsutil::free_name(&self.quarantine_dir.join(intake.source), &name);
+        match (intake.handling, quarantined) {
+            (Handling::Replay, false) => Action::Stay(REPLAYED_IN_PLACE),
+            (Handling::Replay, true) => Action::Copy(quarantine()),
+            (Handling::Live(_), true) => Action::Move(quarantine()),
+            (Handling::Live(AfterIngest::Keep), false) => Action::Stay(KEPT),
+            (Handling::Live(AfterIngest::Delete), false) => Action::Delete,
+            (Handling::Live(AfterIngest::Archive), false) => {
+                let day = self.clock.now().format("%Y/%m/%d").to_string();
+                Action::Move(fsutil::free_name(&self.archive_dir.join(intake.source).join(day), &name))
+            }
+        }
+    }
+}
+
+/// Put a committed file where its ledger row says: the quarantine report first (beside where the
+/// file goes), then the trigger file removed, then the file moved, copied or deleted (a kept file
+/// keeps its trigger). Every step can be done again, so a crash anywhere is finished by
+/// [`Pipeline::finish_pending`].
+fn carry_out(from: &Path, trigger: Option<&Path>, action: &Action, report: Option<&str>) -> std::io::Result<()> {
+    if let (Some(report), Action::Move(to) | Action::Copy(to)) = (report, action) {
+        if let Some(dir) = to.parent() {
+            fsutil::create_private_dir(dir)?;
+        }
+        fsutil::write_private(&report_path(to), report.as_bytes())?;
+        faults::point("quarantine report written, file not in quarantine yet");
+    }
+    if let (Some(trigger), Action::Delete | Action::Move(_)) = (trigger, action) {
+        remove_if_present(trigger)?;
+        faults::point("trigger file removed, file not moved yet");
+    }
+    match action {
+        Action::Stay(_) => {}
+        Action::Delete => {
+            remove_if_present(from)?;
+            faults::point("file deleted");
+        }
+        Action::Move(to) => {
+            fsutil::move_to(from, to)?;
+            faults::point("file moved");
+        }
+        Action::Copy(to) => {
+            fsutil::copy_to(from, to)?;
+            faults::point("file copied");
+        }
+    }
+    Ok(())
+}
+
+/// `NAME.error.txt` beside a quarantined file.
+fn report_path(quarantined: &Path) -> PathBuf {
+    let mut name = quarantined.as_os_str().to_owned();
+    name.push(".error.txt");
+    PathBuf::from(name)
 }
 
 /// The first half of a file's way through the pipeline, which needs no snapshot: read it, hash it,
@@ -468,22 +584,76 @@ fn prepare(source: &str, path: &Path, options: &ParseOptions, clock: &dyn Clock)
     Ok(Prepared { received_at, size: bytes.len() as u64, mtime, sha256, name, content })
 }
 
-/// What `NAME.error.txt` says: which file, what is wrong, and where. No message content (PHI).
-fn error_report(meta: &FileMeta, kind: FileKind, error: &FileError, rejects: &[Reject], file_id: i64) -> String {
-    let message = error.to_string();
+/// What `NAME.error.txt` says: which file, what is wrong, and where. No message content (PHI)
+/// but for the first bytes of a file that is not a recognised export, when they are at hand.
+#[derive(Debug)]
+struct Report<'a> {
+    path: &'a str,
+    source: &'a str,
+    file_id: i64,
+    received_at: DateTime<Utc>,
+    size: u64,
+    sha256: &'a str,
+    kind: &'a str,
+    error: &'a str,
+    head: Option<&'a str>,
+    rejects: &'a [Reject],
+}
+
+impl<'a> Report<'a> {
+    fn of_file(
+        meta: &'a FileMeta,
+        kind: FileKind,
+        error: &'a str,
+        head: Option<&'a str>,
+        rejects: &'a [Reject],
+        file_id: i64,
+    ) -> Report<'a> {
+        Report {
+            path: &meta.path,
+            source: &meta.source,
+            file_id,
+            received_at: meta.received_at,
+            size: meta.size,
+            sha256: &meta.sha256,
+            kind: kind.as_str(),
+            error,
+            head,
+            rejects,
+        }
+    }
+
+    /// From the ledger alone, when the report is written again after a crash.
+    fn of_row(row: &'a write::LedgerRow, rejects: &'a [Reject]) -> Report<'a> {
+        Report {
+            path: &row.path,
+            source: &row.source,
+            file_id: row.id,
+            received_at: row.received_at,
+            size: row.size,
+            sha256: &row.sha256,
+            kind: &row.kind,
+            error: row.error.as_deref().unwrap_or(""),
+            head: None,
+            rejects,
+        }
+    }
+}
+
+fn error_report(report: &Report<'_>) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "file:        {}", meta.path);
-    let _ = writeln!(out, "source:      {}", meta.source);
-    let _ = writeln!(out, "ledger id:   {file_id}");
-    let _ = writeln!(out, "received at: {}", rfc3339(meta.received_at));
-    let _ = writeln!(out, "size:        {} bytes", meta.size);
-    let _ = writeln!(out, "sha256:      {}", meta.sha256);
-    let _ = writeln!(out, "kind:        {}", kind.as_str());
-    let _ = writeln!(out, "error:       {message}");
-    if let FileError::Unrecognised { head } = error {
+    let _ = writeln!(out, "file:        {}", report.path);
+    let _ = writeln!(out, "source:      {}", report.source);
+    let _ = writeln!(out, "ledger id:   {}", report.file_id);
+    let _ = writeln!(out, "received at: {}", rfc3339(report.received_at));
+    let _ = writeln!(out, "size:        {} bytes", report.size);
+    let _ = writeln!(out, "sha256:      {}", report.sha256);
+    let _ = writeln!(out, "kind:        {}", report.kind);
+    let _ = writeln!(out, "error:       {}", report.error);
+    if let Some(head) = report.head {
         let _ = writeln!(out, "first bytes: {head}");
     }
-    for r in rejects {
+    for r in report.rejects {
         let _ = writeln!(
             out,
             "  message {} (line {}, control id {}, {}): {}",

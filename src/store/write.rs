@@ -9,6 +9,7 @@ use crate::model::{
     Allergy, Document, ManifestEntry, Medication, Observation, ObservationRemoval, PanelAction, PanelEvent, ParsedFile,
     Patient, Problem, ProblemOrigin, Reject,
 };
+use crate::faults;
 use crate::time::rfc3339;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -26,9 +27,10 @@ pub struct FileMeta {
     pub exported_at: DateTime<Utc>,
     pub exported_at_origin: &'static str,
     pub received_at: DateTime<Utc>,
-    /// Where the file will be once it is in, when that is known before its transaction commits
-    /// (a replayed file stays where it is): written with the ledger row, not after it.
-    pub disposition: Option<&'static str>,
+    /// Where the file goes once its transaction commits: an archive or quarantine path, `kept`,
+    /// `deleted` or `replayed in place`. Written with the ledger row, so that a crash between the
+    /// commit and the move leaves a row that says what is left to do (see `Pipeline::finish_pending`).
+    pub disposition: Option<String>,
 }
 
 /// The ledger statuses (`source_files.status`).
@@ -129,7 +131,9 @@ pub fn seen_unchanged(
 
 /// A ledger row for a file whose bytes were already ingested.
 pub fn record_duplicate(conn: &Connection, meta: &FileMeta, of: i64, now: DateTime<Utc>) -> rusqlite::Result<i64> {
-    insert_ledger_row(conn, meta, FileStatus::Duplicate, Some(of), &Counts::default(), None, now)
+    let id = insert_ledger_row(conn, meta, FileStatus::Duplicate, Some(of), &Counts::default(), None, now)?;
+    faults::point("duplicate recorded");
+    Ok(id)
 }
 
 /// A ledger row (and the message rejects that explain it) for a file that could not be ingested.
@@ -145,11 +149,90 @@ pub fn record_quarantined(
     let counts = Counts { rejects: rejects.len(), ..Counts::default() };
     let id = insert_ledger_row(&tx, meta, FileStatus::Quarantined, None, &counts, Some(error), now)?;
     insert_rejects(&tx, id, rejects)?;
+    faults::point("quarantine row written, not committed");
     tx.commit()?;
+    faults::point("quarantine row committed");
     Ok(id)
 }
 
-/// Where the file went after ingest (archive path, "kept", "deleted", quarantine path).
+/// A file's ledger row, as much of it as finishing an interrupted move or rewriting a quarantine
+/// report needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LedgerRow {
+    pub id: i64,
+    pub source: String,
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+    pub kind: String,
+    pub received_at: DateTime<Utc>,
+    pub status: String,
+    pub error: Option<String>,
+    pub disposition: Option<String>,
+}
+
+const LEDGER_ROW: &str =
+    "SELECT id, source, path, size, sha256, kind, received_at, status, error, disposition FROM source_files";
+
+fn ledger_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LedgerRow> {
+    let received_at: String = r.get(6)?;
+    Ok(LedgerRow {
+        id: r.get(0)?,
+        source: r.get(1)?,
+        path: r.get(2)?,
+        size: r.get::<_, i64>(3)? as u64,
+        sha256: r.get(4)?,
+        kind: r.get(5)?,
+        received_at: crate::time::parse_rfc3339(&received_at).unwrap_or_default(),
+        status: r.get(7)?,
+        error: r.get(8)?,
+        disposition: r.get(9)?,
+    })
+}
+
+/// The newest ledger row of this exact file (source, path, size, mtime), if it has one.
+pub fn row_of_file(
+    conn: &Connection,
+    source: &str,
+    path: &str,
+    size: u64,
+    mtime: DateTime<Utc>,
+) -> rusqlite::Result<Option<LedgerRow>> {
+    conn.prepare_cached(&format!(
+        "{LEDGER_ROW} WHERE source = ?1 AND path = ?2 AND size = ?3 AND mtime = ?4 ORDER BY id DESC LIMIT 1"
+    ))?
+    .query_row(params![source, path, size as i64, rfc3339(mtime)], ledger_row)
+    .optional()
+}
+
+/// The row of an earlier quarantine of these bytes at this path, if any.
+pub fn quarantined_before(conn: &Connection, source: &str, path: &str, sha256: &str) -> rusqlite::Result<Option<LedgerRow>> {
+    conn.prepare_cached(&format!(
+        "{LEDGER_ROW} WHERE source = ?1 AND path = ?2 AND sha256 = ?3 AND status = 'quarantined' ORDER BY id LIMIT 1"
+    ))?
+    .query_row(params![source, path, sha256], ledger_row)
+    .optional()
+}
+
+/// The message rejects recorded for a file, in file order.
+pub fn rejects_of(conn: &Connection, file_id: i64) -> rusqlite::Result<Vec<Reject>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT message_index, line, control_id, segment, reason, raw FROM rejects WHERE source_file_id = ?1 ORDER BY id",
+    )?;
+    stmt.query_map([file_id], |r| {
+        Ok(Reject {
+            index: r.get::<_, i64>(0)? as usize,
+            line: r.get::<_, i64>(1)? as usize,
+            control_id: r.get(2)?,
+            segment: r.get(3)?,
+            reason: r.get(4)?,
+            raw: r.get(5)?,
+        })
+    })?
+    .collect()
+}
+
+/// Correct where a file goes (its planned place was taken by the time it was moved).
 pub fn set_disposition(conn: &Connection, file_id: i64, disposition: &str) -> rusqlite::Result<()> {
     conn.execute("UPDATE source_files SET disposition = ?2 WHERE id = ?1", params![file_id, disposition])?;
     Ok(())
@@ -170,6 +253,7 @@ pub fn write_file(
         Counts { messages: parsed.messages.len(), records: parsed.record_count(), rejects: parsed.rejects.len() };
     let status = if counts.rejects == 0 { FileStatus::Ingested } else { FileStatus::IngestedWithRejects };
     let file_id = insert_ledger_row(&tx, meta, status, None, &counts, None, now)?;
+    faults::point("ledger row written, no record yet");
     let stamp = Stamp { file_id, exported_at: rfc3339(meta.exported_at), ingested_at: rfc3339(now) };
     let mut writer = RecordWriter {
         tx: &tx,
@@ -185,10 +269,13 @@ pub fn write_file(
         for record in &message.records {
             writer.write(record)?;
         }
+        faults::point("a message written, file not committed");
     }
     drop(writer);
     insert_rejects(&tx, file_id, &parsed.rejects)?;
+    faults::point("file written, not committed");
     tx.commit()?;
+    faults::point("file committed");
     let text_failed = parsed
         .messages
         .iter()
@@ -221,8 +308,6 @@ fn insert_ledger_row(
     error: Option<&str>,
     now: DateTime<Utc>,
 ) -> rusqlite::Result<i64> {
-    // A quarantined file's place is known only once it has been moved there.
-    let disposition = if status == FileStatus::Quarantined { None } else { meta.disposition };
     conn.prepare_cached(
         "INSERT INTO source_files (source, path, size, mtime, sha256, kind, exported_at, exported_at_origin,
              received_at, ingested_at, status, duplicate_of, messages, records, rejects, error, disposition)
@@ -245,7 +330,7 @@ fn insert_ledger_row(
         counts.records as i64,
         counts.rejects as i64,
         error,
-        disposition,
+        meta.disposition,
     ])?;
     Ok(conn.last_insert_rowid())
 }
