@@ -250,7 +250,12 @@ impl Pipeline {
             return Ok((!copy).then_some((Action::Delete, None)));
         }
         let report = if row.status == write::FileStatus::Quarantined.as_str() && !report_path(&to).exists() {
-            Some(error_report(&Report::of_row(row, &write::rejects_of(&self.conn, row.id)?)))
+            let rejects = write::rejects_of(&self.conn, row.id)?;
+            // The first bytes of a file that is not an export are not in the ledger; the file is.
+            let head = (row.kind == FileKind::Unknown.as_str())
+                .then(|| first_bytes(Path::new(&row.path)).map(|b| parse::describe_head(&b)).ok())
+                .flatten();
+            Some(error_report(&Report { head: head.as_deref(), ..Report::of_row(row, &rejects) }))
         } else {
             None
         };
@@ -514,6 +519,13 @@ fn carry_out(from: &Path, trigger: Option<&Path>, action: &Action, report: Optio
         }
     }
     Ok(())
+}
+
+fn first_bytes(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut head = Vec::new();
+    std::fs::File::open(path)?.take(16).read_to_end(&mut head)?;
+    Ok(head)
 }
 
 /// `NAME.error.txt` beside a quarantined file.

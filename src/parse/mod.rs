@@ -195,7 +195,7 @@ pub fn csv_kind(file_name: &str, prefix: &[u8], options: &ParseOptions) -> Optio
 }
 
 /// The first bytes of a file, printable, for an error message (no more than 16 bytes: never PHI-sized).
-fn describe_head(bytes: &[u8]) -> String {
+pub fn describe_head(bytes: &[u8]) -> String {
     let head = &bytes[..bytes.len().min(16)];
     let text: String = head.escape_ascii().to_string();
     format!("\"{text}\"")

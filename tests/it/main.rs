@@ -1,6 +1,7 @@
 //! Integration tests: the built `ingest` binary, real files in temp dirs, a real SQLite snapshot.
 
 mod corpus;
+mod crash;
 mod csv;
 mod daemon;
 mod mcp_http;

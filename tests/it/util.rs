@@ -192,7 +192,6 @@ impl Daemon {
     pub fn spawn_with_env(ws: &Workspace, env: &[(&str, &std::ffi::OsStr)]) -> Daemon {
         let log = ws.path("daemon.log");
         let child = Command::new(bin())
-            .envs(env.iter().copied())
             .arg("--config")
             .arg(ws.config())
             .arg("run")
@@ -200,6 +199,7 @@ impl Daemon {
             .env("INGEST_LOG", "info")
             .env_remove("INGEST_CONFIG")
             .env("INGEST_CLOCK_FILE", ws.clock_file())
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
