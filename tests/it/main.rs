@@ -4,6 +4,7 @@ mod corpus;
 mod crash;
 mod csv;
 mod daemon;
+mod logs;
 mod mcp_http;
 mod mcp_stdio;
 mod pdf;

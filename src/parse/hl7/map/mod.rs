@@ -311,15 +311,15 @@ mod tests {
         );
         assert_eq!(
             rejected(&[msh("ORU^R01"), pid(), obx(&[(3, "A"), (14, "202613011200")])]),
-            (some("OBX-14"), "invalid timestamp \"202613011200\": month 13 out of range".into())
+            (some("OBX-14"), "invalid timestamp (12 characters): month 13 out of range".into())
         );
         assert_eq!(
             rejected(&[msh("ADT^A08"), pid(), seg("PV1", &[(45, "2026112425")])]),
-            (some("PV1-45"), "invalid timestamp \"2026112425\": hour 25 out of range".into())
+            (some("PV1-45"), "invalid timestamp (10 characters): hour 25 out of range".into())
         );
         assert_eq!(
             rejected(&[msh("ADT^A28"), seg("PID", &[(3, "1"), (7, "19701315")])]),
-            (some("PID-7"), "invalid timestamp \"19701315\": month 13 out of range".into())
+            (some("PID-7"), "invalid timestamp (8 characters): month 13 out of range".into())
         );
     }
 }

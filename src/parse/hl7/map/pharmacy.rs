@@ -355,7 +355,7 @@ mod tests {
                 seg("TQ1", &[(7, "20261340")]),
                 seg("RXE", &[(2, "X")])
             ]),
-            (Some("TQ1-7".into()), "invalid timestamp \"20261340\": month 13 out of range".into())
+            (Some("TQ1-7".into()), "invalid timestamp (8 characters): month 13 out of range".into())
         );
     }
 }
