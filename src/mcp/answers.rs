@@ -18,6 +18,9 @@ pub enum ToolError {
     UnknownDocument(String),
     #[error("invalid argument `{0}`: {1}")]
     Invalid(&'static str, String),
+    /// The arguments do not fit the tool's input schema.
+    #[error("invalid arguments: {0}")]
+    Arguments(String),
     #[error("refused: role {role:?} may not {what}")]
     Refused { role: String, what: String },
     #[error("the snapshot could not be read: {0}")]
@@ -30,7 +33,7 @@ impl ToolError {
         match self {
             ToolError::UnknownMrn(_) => "unknown_mrn",
             ToolError::UnknownDocument(_) => "unknown_document",
-            ToolError::Invalid(..) => "invalid_argument",
+            ToolError::Invalid(..) | ToolError::Arguments(_) => "invalid_argument",
             ToolError::Refused { .. } => "refused",
             ToolError::Snapshot(_) => "snapshot_unreadable",
         }

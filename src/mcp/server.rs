@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::store;
 use crate::time::Clock;
 use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::common::schema_for_input;
 use rmcp::handler::server::tool::schema_for_type;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::*;
@@ -16,6 +17,7 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, tool, tool_handler, tool_router};
 use rusqlite::Connection;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -72,6 +74,11 @@ pub fn open_db(snapshot: &Path) -> anyhow::Result<Arc<Mutex<Connection>>> {
     Ok(Arc::new(Mutex::new(store::open_reader(snapshot)?)))
 }
 
+/// The input schema advertised for a tool whose arguments are `A` (read by [`IngestMcp::tool`]).
+fn input_schema<A: schemars::JsonSchema + 'static>() -> Arc<JsonObject> {
+    schema_for_input::<A>().unwrap_or_else(|e| panic!("the input schema of {}: {e}", std::any::type_name::<A>()))
+}
+
 #[tool_router]
 impl IngestMcp {
     pub fn new(shared: Arc<Shared>, db: Arc<Mutex<Connection>>, caller: Option<Caller>) -> IngestMcp {
@@ -80,105 +87,114 @@ impl IngestMcp {
 
     /// Per source: last export, last ingest, staleness, files by status, rejects; records per kind.
     #[tool(name = "snapshot_status", annotations(read_only_hint = true, open_world_hint = false),
-        output_schema = schema_for_type::<dto::SnapshotStatus>())]
+        output_schema = schema_for_type::<dto::SnapshotStatus>(),
+        input_schema = input_schema::<answers::NoArgs>())]
     async fn snapshot_status(
         &self,
-        Parameters(args): Parameters<answers::NoArgs>,
+        Parameters(args): Parameters<JsonObject>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
-        self.tool("snapshot_status", &ctx, args, |cx, _| answers::snapshot_status(cx)).await
+        self.tool::<answers::NoArgs, _>("snapshot_status", &ctx, args, |cx, _| answers::snapshot_status(cx)).await
     }
 
     /// The patients on the panel now: MRN, name, birth date, sex, location, attending, admission.
     /// Filter by location prefix or attending; paged (limit, cursor).
     #[tool(name = "list_panel", annotations(read_only_hint = true, open_world_hint = false),
-        output_schema = schema_for_type::<dto::PanelList>())]
+        output_schema = schema_for_type::<dto::PanelList>(),
+        input_schema = input_schema::<answers::ListPanelArgs>())]
     async fn list_panel(
         &self,
-        Parameters(args): Parameters<answers::ListPanelArgs>,
+        Parameters(args): Parameters<JsonObject>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
-        self.tool("list_panel", &ctx, args, answers::list_panel).await
+        self.tool::<answers::ListPanelArgs, _>("list_panel", &ctx, args, answers::list_panel).await
     }
 
     /// One patient: demographics, identifiers, stays, problems, allergies, active medications, the
     /// latest result per code, and the document list. An unknown MRN is an error.
     #[tool(name = "get_patient", annotations(read_only_hint = true, open_world_hint = false),
-        output_schema = schema_for_type::<dto::PatientRecord>())]
+        output_schema = schema_for_type::<dto::PatientRecord>(),
+        input_schema = input_schema::<answers::MrnArgs>())]
     async fn get_patient(
         &self,
-        Parameters(args): Parameters<answers::MrnArgs>,
+        Parameters(args): Parameters<JsonObject>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
-        self.tool("get_patient", &ctx, args, answers::get_patient).await
+        self.tool::<answers::MrnArgs, _>("get_patient", &ctx, args, answers::get_patient).await
     }
 
     /// A patient's results, newest first: code, system, name, value, unit, range, abnormal flag,
     /// status, observed time. Filter by `since` and `code`; paged.
     #[tool(name = "get_observations", annotations(read_only_hint = true, open_world_hint = false),
-        output_schema = schema_for_type::<dto::ObservationList>())]
+        output_schema = schema_for_type::<dto::ObservationList>(),
+        input_schema = input_schema::<answers::ObservationsArgs>())]
     async fn get_observations(
         &self,
-        Parameters(args): Parameters<answers::ObservationsArgs>,
+        Parameters(args): Parameters<JsonObject>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
-        self.tool("get_observations", &ctx, args, answers::get_observations).await
+        self.tool::<answers::ObservationsArgs, _>("get_observations", &ctx, args, answers::get_observations).await
     }
 
     /// A patient's medications (active only unless include_inactive).
     #[tool(name = "get_medications", annotations(read_only_hint = true, open_world_hint = false),
-        output_schema = schema_for_type::<dto::MedicationList>())]
+        output_schema = schema_for_type::<dto::MedicationList>(),
+        input_schema = input_schema::<answers::MedicationsArgs>())]
     async fn get_medications(
         &self,
-        Parameters(args): Parameters<answers::MedicationsArgs>,
+        Parameters(args): Parameters<JsonObject>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
-        self.tool("get_medications", &ctx, args, answers::get_medications).await
+        self.tool::<answers::MedicationsArgs, _>("get_medications", &ctx, args, answers::get_medications).await
     }
 
     /// A patient's documents (notes, reports): id, type, title, author, time.
     #[tool(name = "get_documents", annotations(read_only_hint = true, open_world_hint = false),
-        output_schema = schema_for_type::<dto::DocumentList>())]
+        output_schema = schema_for_type::<dto::DocumentList>(),
+        input_schema = input_schema::<answers::DocumentsArgs>())]
     async fn get_documents(
         &self,
-        Parameters(args): Parameters<answers::DocumentsArgs>,
+        Parameters(args): Parameters<JsonObject>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
-        self.tool("get_documents", &ctx, args, answers::get_documents).await
+        self.tool::<answers::DocumentsArgs, _>("get_documents", &ctx, args, answers::get_documents).await
     }
 
     /// One document with its full text (untrusted clinical text).
     #[tool(name = "read_document", annotations(read_only_hint = true, open_world_hint = false),
-        output_schema = schema_for_type::<dto::Document>())]
+        output_schema = schema_for_type::<dto::Document>(),
+        input_schema = input_schema::<answers::ReadDocumentArgs>())]
     async fn read_document(
         &self,
-        Parameters(args): Parameters<answers::ReadDocumentArgs>,
+        Parameters(args): Parameters<JsonObject>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
-        self.tool("read_document", &ctx, args, answers::read_document).await
+        self.tool::<answers::ReadDocumentArgs, _>("read_document", &ctx, args, answers::read_document).await
     }
 
     /// Full-text search over notes and reports, optionally for one patient, with snippets.
     #[tool(name = "search_documents", annotations(read_only_hint = true, open_world_hint = false),
-        output_schema = schema_for_type::<dto::SearchResults>())]
+        output_schema = schema_for_type::<dto::SearchResults>(),
+        input_schema = input_schema::<answers::SearchArgs>())]
     async fn search_documents(
         &self,
-        Parameters(args): Parameters<answers::SearchArgs>,
+        Parameters(args): Parameters<JsonObject>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
-        self.tool("search_documents", &ctx, args, answers::search_documents).await
+        self.tool::<answers::SearchArgs, _>("search_documents", &ctx, args, answers::search_documents).await
     }
 
     /// What happened overnight: per panel patient, admissions, transfers and discharges, new and
     /// corrected results (abnormal first), since the previous export run (or `since`).
     #[tool(name = "panel_changes", annotations(read_only_hint = true, open_world_hint = false),
-        output_schema = schema_for_type::<dto::PanelChanges>())]
+        output_schema = schema_for_type::<dto::PanelChanges>(),
+        input_schema = input_schema::<answers::PanelChangesArgs>())]
     async fn panel_changes(
         &self,
-        Parameters(args): Parameters<answers::PanelChangesArgs>,
+        Parameters(args): Parameters<JsonObject>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
-        self.tool("panel_changes", &ctx, args, answers::panel_changes).await
+        self.tool::<answers::PanelChangesArgs, _>("panel_changes", &ctx, args, answers::panel_changes).await
     }
 }
 
@@ -197,18 +213,23 @@ impl IngestMcp {
         })
     }
 
+    /// A tool call: its arguments read here rather than by rmcp, so that a call whose arguments
+    /// do not fit the schema is answered with a tool error and audited like any other.
     async fn tool<A, T>(
         &self,
         tool: &'static str,
         ctx: &RequestContext<RoleServer>,
-        args: A,
+        raw: JsonObject,
         answer: fn(&Context<'_>, &A) -> Result<T, ToolError>,
     ) -> Result<CallToolResult, McpError>
     where
-        A: Serialize + Send + 'static,
+        A: DeserializeOwned + Send + 'static,
         T: Serialize + Send + 'static,
     {
-        match self.run(tool, tool, ctx, args, answer).await? {
+        let raw = Value::Object(raw);
+        let args = check_lengths(&raw)
+            .and_then(|()| serde_json::from_value::<A>(raw.clone()).map_err(|e| ToolError::Arguments(e.to_string())));
+        match self.run(tool, tool, ctx, audit_form(&raw), args, answer).await? {
             Outcome::Answer(value) => {
                 // The JSON as text first (for clients that read text), then the rendering for people.
                 let rendering = super::render::render(tool, &value);
@@ -227,16 +248,18 @@ impl IngestMcp {
 
     /// Check the role, answer on the blocking pool, audit. `permission` is the tool whose right
     /// the call needs (resources need the right of the tool they mirror).
+    /// `arguments` is what the audit line records; `args` the arguments read, or why they could not be.
     async fn run<A, T>(
         &self,
         audited_as: &str,
         permission: &'static str,
         ctx: &RequestContext<RoleServer>,
-        args: A,
+        arguments: Value,
+        args: Result<A, ToolError>,
         answer: fn(&Context<'_>, &A) -> Result<T, ToolError>,
     ) -> Result<Outcome, McpError>
     where
-        A: Serialize + Send + 'static,
+        A: Send + 'static,
         T: Serialize + Send + 'static,
     {
         let caller = self.caller(ctx).ok_or_else(|| McpError::invalid_request("no authenticated caller", None))?;
@@ -244,16 +267,16 @@ impl IngestMcp {
         let db = Arc::clone(&self.db);
         let audited_as = audited_as.to_string();
         let outcome = tokio::task::spawn_blocking(move || -> Result<Outcome, McpError> {
-            let arguments = serde_json::to_value(&args).unwrap_or(Value::Null);
             let role = shared.config.mcp.role(&caller.role).cloned();
-            let result = match role {
-                None => {
+            let result = match (role, args) {
+                (None, _) => {
                     Err(ToolError::Refused { role: caller.role.clone(), what: "do anything (unknown role)".into() })
                 }
-                Some(role) if !role.allows_tool(permission) => {
+                (Some(role), _) if !role.allows_tool(permission) => {
                     Err(ToolError::Refused { role: role.name.clone(), what: format!("call {permission}") })
                 }
-                Some(role) => {
+                (Some(_), Err(e)) => Err(e),
+                (Some(role), Ok(args)) => {
                     let conn = db.lock().map_err(|_| McpError::internal_error("snapshot connection poisoned", None))?;
                     let tx = conn.unchecked_transaction().map_err(|e| McpError::internal_error(e.to_string(), None))?;
                     let cx = Context { conn: &tx, config: &shared.config, role: &role, now: shared.clock.now() };
@@ -292,6 +315,40 @@ impl IngestMcp {
         .await
         .map_err(|e| McpError::internal_error(e.to_string(), None))??;
         Ok(outcome)
+    }
+}
+
+/// The longest string argument answered: MRNs, ids, codes, times and search words are short, and
+/// a longer string is more likely an attempt to make the server work hard than a question.
+pub const MAX_ARGUMENT_CHARS: usize = 1024;
+
+/// Refuse a string argument over [`MAX_ARGUMENT_CHARS`].
+fn check_lengths(arguments: &Value) -> Result<(), ToolError> {
+    let Value::Object(map) = arguments else { return Ok(()) };
+    for (name, value) in map {
+        if let Value::String(text) = value
+            && text.chars().count() > MAX_ARGUMENT_CHARS
+        {
+            let reason = format!("{} characters; at most {MAX_ARGUMENT_CHARS} are read", text.chars().count());
+            return Err(ToolError::Arguments(format!("`{name}` is too long: {reason}")));
+        }
+    }
+    Ok(())
+}
+
+/// The arguments as the audit line records them: strings over [`MAX_ARGUMENT_CHARS`] shortened to
+/// their start, their length and their SHA-256, so that a huge argument cannot bloat the log.
+fn audit_form(arguments: &Value) -> Value {
+    match arguments {
+        Value::String(text) if text.chars().count() > MAX_ARGUMENT_CHARS => {
+            use sha2::Digest;
+            let start: String = text.chars().take(64).collect();
+            let digest = sha2::Sha256::digest(text.as_bytes());
+            Value::String(format!("{start}… ({} characters, sha256 {digest:x})", text.chars().count()))
+        }
+        Value::Array(items) => Value::Array(items.iter().map(audit_form).collect()),
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), audit_form(v))).collect()),
+        other => other.clone(),
     }
 }
 
@@ -368,11 +425,13 @@ impl ServerHandler for IngestMcp {
         let uri = request.uri.clone();
         let audited = format!("resource:{uri}");
         let outcome = if uri == STATUS_URI {
-            self.run(&audited, "snapshot_status", &ctx, answers::NoArgs {}, |cx, _| answers::snapshot_status(cx))
+            let args = Ok(answers::NoArgs {});
+            self.run(&audited, "snapshot_status", &ctx, serde_json::json!({}), args, |cx, _| answers::snapshot_status(cx))
                 .await?
         } else if let Some(mrn) = uri.strip_prefix(PATIENT_URI) {
-            let args = answers::MrnArgs { mrn: mrn.to_string() };
-            self.run(&audited, "get_patient", &ctx, args, answers::get_patient).await?
+            let arguments = audit_form(&serde_json::json!({ "mrn": mrn }));
+            let args = check_lengths(&arguments).map(|()| answers::MrnArgs { mrn: mrn.to_string() });
+            self.run(&audited, "get_patient", &ctx, arguments, args, answers::get_patient).await?
         } else {
             return Err(McpError::resource_not_found("no such resource (snapshot://status, patient://{mrn})", None));
         };

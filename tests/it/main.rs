@@ -11,6 +11,7 @@ mod pdf;
 mod replay;
 mod runs;
 mod schedule;
+mod security;
 mod sftp;
 mod sshd;
 mod systemd;

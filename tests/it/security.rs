@@ -1,0 +1,158 @@
+//! Every MCP tool tried with injection-shaped arguments — SQL, paths, huge strings, odd unicode,
+//! wrong types — over stdio with the official SDK: each call is answered (an error, or an answer
+//! that finds nothing it should not), nothing is written to the snapshot, the server stays up,
+//! and each call is an audit line.
+
+use crate::util::{Workspace, mcp_client, python, samples};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::process::Command;
+
+/// Strings an assistant could be talked into passing on.
+fn hostile_strings() -> Vec<Value> {
+    let strings = [
+        "' OR '1'='1",
+        "MRN57552' --",
+        "MRN57552\"; DROP TABLE patients; --",
+        "1; ATTACH DATABASE '/tmp/x.db' AS x; --",
+        "../../../../etc/passwd",
+        "/etc/shadow",
+        "file:///etc/passwd",
+        "patient://../../etc/passwd",
+        "%",
+        "_",
+        "*",
+        "\"",
+        "NEAR(a b",
+        "pneumonia OR 1=1",
+        "MRN57552\u{0}",
+        "\u{0}",
+        "\u{202e}25575NRM",
+        "ＭＲＮ５７５５２",
+        "M\u{0301}RN57552",
+        "🩺💊",
+        "",
+        "   ",
+        "\r\nMSH|^~\\&|",
+        "2026-13-45T99:99:99Z",
+        "-1",
+        "eyJvZmZzZXQiOi0xfQ==",
+    ];
+    let mut out: Vec<Value> = strings.iter().map(|s| json!(s)).collect();
+    out.push(json!("A".repeat(1 << 20)));
+    out.push(json!("%".repeat(10_000)));
+    out
+}
+
+/// Values of the wrong type, and integers out of range.
+fn hostile_others() -> Vec<Value> {
+    vec![json!(-1), json!(0), json!(1u64 << 63), json!(1e308), json!(null), json!([]), json!({"$ne": null}), json!(true)]
+}
+
+fn sha256_of(path: &std::path::Path) -> String {
+    format!("{:x}", Sha256::digest(std::fs::read(path).expect("read")))
+}
+
+#[test]
+fn every_tool_with_injection_shaped_arguments_errs_or_finds_nothing_writes_nothing_and_stays_up() {
+    let ws = Workspace::new();
+    let (code, out) = ws.replay(&[&samples()]);
+    assert_eq!(code, 0, "{out}");
+    let snapshot_before = sha256_of(&ws.db());
+    let records_before = crate::util::dump(&ws.db());
+    let valid = json!({"mrn": "MRN57552", "query": "pneumonia", "document_id": "D-1"});
+
+    // One session: the tool list, then every tool × argument × hostile value, then a plain call.
+    let tools = run(&ws, &json!([{"list": "tools"}]));
+    let tools = tools[0]["tools"].as_array().expect("tools").clone();
+    assert!(tools.len() >= 9);
+    let mut calls = Vec::new();
+    for tool in &tools {
+        let name = tool["name"].as_str().expect("name");
+        let schema = &tool["inputSchema"];
+        let required: Vec<&str> =
+            schema["required"].as_array().map(|r| r.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        let properties: Vec<String> =
+            schema["properties"].as_object().map(|p| p.keys().cloned().collect()).unwrap_or_default();
+        // A tool without arguments still gets unexpected ones.
+        let targets = if properties.is_empty() { vec!["mrn".to_string()] } else { properties };
+        for property in &targets {
+            for value in hostile_strings().into_iter().chain(hostile_others()) {
+                let mut args = serde_json::Map::new();
+                for r in &required {
+                    args.insert((*r).to_string(), valid[*r].clone());
+                }
+                args.insert(property.clone(), value.clone());
+                calls.push(json!({"tool": name, "args": args}));
+            }
+        }
+    }
+    calls.push(json!({"tool": "snapshot_status"}));
+    let results = run(&ws, &Value::Array(calls.clone()));
+    assert_eq!(results.len(), calls.len());
+
+    let (mut errors, mut answered) = (0, 0);
+    for (call, result) in calls.iter().zip(&results) {
+        let shown = {
+            let text = call.to_string();
+            if text.len() > 300 { format!("{}…", &text[..300]) } else { text }
+        };
+        let text = result.to_string();
+        assert!(result.get("connect_error").is_none(), "{shown}: the server went away: {text:.300}");
+        if result.get("protocol_error").is_some() || result["isError"] == json!(true) {
+            errors += 1;
+            // A clean refusal, never the database's own words or a panic.
+            for leak in ["sqlite", "SQL logic", "syntax error", "panicked", "no such", "fts5"] {
+                assert!(!text.to_lowercase().contains(&leak.to_lowercase()), "{shown}: the error leaks {leak:?}: {text:.500}");
+            }
+            continue;
+        }
+        answered += 1;
+        // An answer to a hostile identifier finds nobody: no patient is named by it.
+        let args = &call["args"];
+        // (A null MRN where it is optional means "every patient", as documented.)
+        let hostile_mrn = args["mrn"].is_string() && args["mrn"] != valid["mrn"];
+        if hostile_mrn {
+            let answer = &result["structuredContent"];
+            let found = answer["patient"].is_object()
+                || answer["items"].as_array().is_some_and(|items| !items.is_empty())
+                || answer["results"].as_array().is_some_and(|items| !items.is_empty());
+            assert!(!found, "{shown}: a hostile MRN found records: {text:.500}");
+        }
+    }
+    let last = results.last().expect("last");
+    assert_eq!(last["isError"], json!(false), "the server still answers after {} calls: {last}", calls.len());
+    eprintln!("{} hostile calls: {errors} refused, {answered} answered without a match", calls.len() - 1);
+
+    // Nothing written: the snapshot's bytes and contents are as before; the audit has every call.
+    assert_eq!(sha256_of(&ws.db()), snapshot_before, "the snapshot file changed");
+    assert_eq!(crate::util::dump(&ws.db()), records_before);
+    let audit = std::fs::read_to_string(ws.path("data/audit.jsonl")).expect("audit log");
+    assert_eq!(audit.lines().count(), calls.len(), "one audit line per call, refused ones too");
+    let longest = audit.lines().map(str::len).max().unwrap_or(0);
+    assert!(longest < 4096, "a huge argument is recorded shortened, not whole: a line of {longest} bytes");
+    assert!(audit.contains("(1048576 characters, sha256 "), "the huge argument's length and hash are recorded");
+    let verify = ws.ingest(&["audit", "verify"]);
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+}
+
+fn run(ws: &Workspace, calls: &Value) -> Vec<Value> {
+    let spec = ws.path("calls.json");
+    std::fs::write(&spec, calls.to_string()).expect("write calls");
+    let out = Command::new(python())
+        .arg(mcp_client())
+        .arg("stdio")
+        .arg(format!("@{}", spec.display()))
+        .arg("--")
+        .arg(crate::util::bin())
+        .arg("--config")
+        .arg(ws.config())
+        .arg("mcp")
+        .env("INGEST_LOG", "warn")
+        .env("INGEST_CLOCK_FILE", ws.clock_file())
+        .output()
+        .expect("run the MCP client");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "client failed: {stdout:.2000}\n{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout:.2000}"))
+}
