@@ -513,3 +513,52 @@ fn medications_problems_allergies_and_documents_from_the_samples_reach_the_assis
     assert!(changes.iter().any(|p| p["new_documents"].as_array().is_some_and(|d| !d.is_empty())));
     assert!(changes.iter().any(|p| p["medication_changes"].as_array().is_some_and(|m| !m.is_empty())));
 }
+
+#[test]
+fn audit_verify_names_a_deleted_a_reordered_and_a_cut_line_and_an_intact_copy_passes() {
+    let ws = with_samples();
+    let calls: Vec<Value> = (0..6).map(|_| json!({"tool": "get_patient", "args": {"mrn": "MRN57552"}})).collect();
+    call(&ws, Value::Array(calls));
+    let log = ws.path("data/audit.jsonl");
+    let head = ws.path("data/audit.jsonl.head");
+    let original = std::fs::read_to_string(&log).expect("log");
+    let original_head = std::fs::read(&head).expect("head");
+    let lines: Vec<&str> = original.lines().collect();
+    assert_eq!(lines.len(), 6);
+    let verify = |text: &str| {
+        std::fs::write(&log, text).expect("write log");
+        std::fs::write(&head, &original_head).expect("restore head");
+        let out = ws.ingest(&["audit", "verify"]);
+        (out.status.code(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    };
+    let joined = |lines: &[&str]| lines.iter().map(|l| format!("{l}\n")).collect::<String>();
+
+    let (code, out) = verify(&original);
+    assert_eq!(code, Some(0), "{out}");
+
+    let mut deleted = lines.clone();
+    deleted.remove(2);
+    let (code, out) = verify(&joined(&deleted));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("line 3"), "a deleted line 3 is named: {out}");
+
+    let mut reordered = lines.clone();
+    reordered.swap(3, 4);
+    let (code, out) = verify(&joined(&reordered));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("line 4") && out.contains("reordered"), "{out}");
+
+    let (code, out) = verify(&joined(&lines[..4]));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("truncated"), "two whole lines cut from the end: {out}");
+
+    let cut = &original[..original.len() - 30];
+    let (code, out) = verify(cut);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("line 6"), "a line cut mid-way: {out}");
+
+    std::fs::write(&log, &original).expect("restore");
+    std::fs::remove_file(&head).expect("remove head");
+    let out = ws.ingest(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(1), "a missing head file is reported");
+}
