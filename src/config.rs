@@ -62,6 +62,9 @@ pub struct Config {
     pub mrn: MrnRule,
     /// How to read an HL7 file that is not UTF-8 and whose MSH-18 names no known charset.
     pub default_charset: &'static encoding_rs::Encoding,
+    /// Files larger than this are quarantined unread (`max_file_mb`, default 512): memory stays
+    /// bounded whatever lands in a drop folder.
+    pub max_file_bytes: u64,
     /// How CSV files are read (`[[csv.mapping]]`; the built-in mappings when none is configured).
     pub csv: Vec<CsvMapping>,
     /// How PDF notes are read (`[pdf]` timeout, `[[pdf.mapping]]`; the built-in mapping when none
@@ -141,6 +144,9 @@ pub struct TokenConfig {
     pub identity: String,
     pub role: String,
 }
+
+/// `max_file_mb` when not set: far above any export seen (the largest generated day is ~2 MB).
+pub const DEFAULT_MAX_FILE_MB: u64 = 512;
 
 /// The MCP side: HTTP served by `ingest run`, roles, tokens, the audit log.
 #[derive(Debug, Clone)]
@@ -338,7 +344,12 @@ impl Config {
             sources.push(source);
         }
         let mcp = check_mcp(raw.mcp.unwrap_or_default(), base, &data_dir).map_err(|(key, m)| err(&key, m))?;
-        Ok(Config { origin, data_dir, snapshot, zone, mrn, default_charset, csv, pdf, sources, mcp })
+        let max_file_mb = raw.max_file_mb.unwrap_or(DEFAULT_MAX_FILE_MB);
+        if max_file_mb == 0 {
+            return Err(err("max_file_mb", "must be at least 1".into()));
+        }
+        let max_file_bytes = max_file_mb << 20;
+        Ok(Config { origin, data_dir, snapshot, zone, mrn, default_charset, max_file_bytes, csv, pdf, sources, mcp })
     }
 
     /// Replace the snapshot path (`--db`).
@@ -354,6 +365,7 @@ impl Config {
             zone: self.zone,
             mrn: self.mrn.clone(),
             default_charset: self.default_charset,
+            max_file_bytes: self.max_file_bytes,
             csv: self.csv.clone(),
             pdf: self.pdf.clone(),
         }
@@ -432,6 +444,7 @@ struct RawConfig {
     data_dir: Option<PathBuf>,
     snapshot: Option<PathBuf>,
     time_zone: Option<String>,
+    max_file_mb: Option<u64>,
     hl7: Option<RawHl7>,
     csv: Option<RawCsv>,
     pdf: Option<RawPdf>,

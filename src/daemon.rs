@@ -227,8 +227,10 @@ fn rules(source: &SourceConfig) -> Rules {
     Rules { settle: source.settle, require_trigger: source.require_trigger }
 }
 
+/// The file's size and mtime for the readiness rules. A symbolic link is judged as itself (not
+/// followed), so that it reaches the pipeline, which refuses it with a reason.
 fn stat(path: &Path) -> Option<Stat> {
-    let meta = std::fs::metadata(path).ok().filter(|m| m.is_file())?;
+    let meta = std::fs::symlink_metadata(path).ok().filter(|m| m.is_file() || m.file_type().is_symlink())?;
     Some(Stat { size: meta.len(), mtime: meta.modified().ok()? })
 }
 

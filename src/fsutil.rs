@@ -30,11 +30,13 @@ pub fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
 
 /// `dir/name`, or `dir/name.N` for the first N that does not exist yet.
 pub fn free_name(dir: &Path, name: &str) -> PathBuf {
+    // A dangling link still takes its name.
+    let taken = |p: &Path| fs::symlink_metadata(p).is_ok();
     let first = dir.join(name);
-    if !first.exists() {
+    if !taken(&first) {
         return first;
     }
-    (1..).map(|n| dir.join(format!("{name}.{n}"))).find(|p| !p.exists()).unwrap_or(first)
+    (1..).map(|n| dir.join(format!("{name}.{n}"))).find(|p| !taken(p)).unwrap_or(first)
 }
 
 /// Move `from` into `dir` (created 0700) under its own name, never overwriting. Returns the new path.
@@ -51,7 +53,11 @@ pub fn move_into(from: &Path, dir: &Path) -> io::Result<PathBuf> {
 pub fn move_to(from: &Path, to: &Path) -> io::Result<()> {
     let dir = parent_of(to)?;
     create_private_dir(dir)?;
-    if fs::rename(from, to).is_err() {
+    if let Err(e) = fs::rename(from, to) {
+        // A link is moved as itself or not at all: copying would copy what it points at.
+        if fs::symlink_metadata(from)?.file_type().is_symlink() {
+            return Err(e);
+        }
         copy_whole(from, to)?;
         fs::remove_file(from)?;
     }
@@ -67,9 +73,15 @@ pub fn copy_into(from: &Path, dir: &Path) -> io::Result<PathBuf> {
 }
 
 /// Copy `from` to exactly `to` (0600, its folder created 0700); `to` appears whole or not at all.
+/// A symbolic link is copied as a link (never what it points at).
 pub fn copy_to(from: &Path, to: &Path) -> io::Result<()> {
     let dir = parent_of(to)?;
     create_private_dir(dir)?;
+    if fs::symlink_metadata(from)?.file_type().is_symlink() {
+        std::os::unix::fs::symlink(fs::read_link(from)?, to)?;
+        sync_dir(dir);
+        return Ok(());
+    }
     copy_whole(from, to)?;
     sync_dir(dir);
     Ok(())

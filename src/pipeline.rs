@@ -135,7 +135,7 @@ impl Pipeline {
 
     /// Whether this file (by source, path, size and mtime) already has a ledger row.
     pub fn already_seen(&self, source: &str, path: &Path) -> Result<bool, PipelineError> {
-        let Ok(meta) = std::fs::metadata(path) else { return Ok(false) };
+        let Ok(meta) = std::fs::symlink_metadata(path) else { return Ok(false) };
         let mtime = mtime_of(&meta);
         write::seen_unchanged(&self.conn, source, &path.display().to_string(), meta.len(), mtime)
             .map_err(|source| PipelineError::Store { path: path.display().to_string(), source })
@@ -206,7 +206,7 @@ impl Pipeline {
         let io = |source| PipelineError::Io { path: shown.clone(), source };
         let mut action = effect.action;
         if let Action::Move(to) | Action::Copy(to) = &mut action
-            && to.exists()
+            && present(to)
         {
             // Taken since it was planned (two files of one export run with the same name): the
             // next free name, and the ledger told.
@@ -224,11 +224,11 @@ impl Pipeline {
     pub fn finish_pending(&self, source: &str, path: &Path, trigger: Option<&Path>) -> Result<bool, PipelineError> {
         let shown = path.display().to_string();
         let store = |source| PipelineError::Store { path: shown.clone(), source };
-        let Ok(meta) = std::fs::metadata(path) else { return Ok(false) };
+        let Ok(meta) = std::fs::symlink_metadata(path) else { return Ok(false) };
         let row = write::row_of_file(&self.conn, source, &shown, meta.len(), mtime_of(&meta)).map_err(store)?;
         let Some(row) = row else { return Ok(false) };
         let Some((action, report)) = self.pending(&row, false).map_err(store)? else { return Ok(true) };
-        tracing::info!(file_id = row.id, source, file = %file_name(path), disposition = %action.disposition(),
+        tracing::info!(file_id = row.id, source, file = %safe_name(&file_name(path)), disposition = %action.disposition(),
             "finishing what a restart interrupted after the file's commit");
         carry_out(path, trigger, &action, report.as_deref())
             .map_err(|source| PipelineError::Io { path: shown.clone(), source })?;
@@ -244,7 +244,7 @@ impl Pipeline {
             Some(DELETED) => return Ok(Some((Action::Delete, None))),
             Some(to) => PathBuf::from(to),
         };
-        if to.exists() {
+        if present(&to) {
             // `carry_out` writes the report first and puts the file in place atomically, so all
             // that can be left is removing the original after a move across filesystems.
             return Ok((!copy).then_some((Action::Delete, None)));
@@ -331,7 +331,7 @@ impl Pipeline {
             let action = self.destination(intake, false);
             meta.disposition = Some(action.disposition());
             let file_id = write::record_duplicate(&self.conn, &meta, of, self.clock.now()).map_err(store)?;
-            tracing::info!(file_id, of, source = intake.source, file = %file_name(intake.path), "duplicate of an ingested file");
+            tracing::info!(file_id, of, source = intake.source, file = %safe_name(&file_name(intake.path)), "duplicate of an ingested file");
             return Ok((Outcome::Duplicate { file_id, of }, Some(Effect { file_id, action, report: None })));
         }
 
@@ -340,7 +340,7 @@ impl Pipeline {
             None => {
                 let listed = listed.map(|(entry, _)| entry);
                 if listed.is_none() && self.waits_for_manifest(intake, &name, mtime) {
-                    tracing::info!(source = intake.source, file = %name,
+                    tracing::info!(source = intake.source, file = %safe_name(&name),
                         "PDF not identified yet: waiting for a documents manifest that lists it");
                     return Ok((Outcome::Deferred, None));
                 }
@@ -358,7 +358,7 @@ impl Pipeline {
                 tracing::info!(
                     file_id = written.file_id,
                     source = intake.source,
-                    file = %file_name(intake.path),
+                    file = %safe_name(&file_name(intake.path)),
                     exported_at = %rfc3339(meta.exported_at),
                     messages = written.messages,
                     records = written.records,
@@ -380,7 +380,7 @@ impl Pipeline {
                 Ok((Outcome::Ingested(written), Some(Effect { file_id, action, report: None })))
             }
             Err(WriteError::Cancelled) => {
-                tracing::info!(source = intake.source, file = %file_name(intake.path), "shutdown mid-file: rolled back, left in place");
+                tracing::info!(source = intake.source, file = %safe_name(&file_name(intake.path)), "shutdown mid-file: rolled back, left in place");
                 Ok((Outcome::Cancelled, None))
             }
             Err(WriteError::Sqlite(source)) => Err(store(source)),
@@ -421,7 +421,7 @@ impl Pipeline {
                 });
             }
             Err(failure) if identified => {
-                tracing::warn!(file = %name, reason = %failure,
+                tracing::warn!(file = %safe_name(name), reason = %failure,
                     "PDF text not extracted: the document is kept with text_status \"failed\"");
             }
             _ => {}
@@ -449,7 +449,7 @@ impl Pipeline {
             && let Some(row) =
                 write::quarantined_before(&self.conn, intake.source, &meta.path, &meta.sha256).map_err(store)?
         {
-            tracing::info!(file_id = row.id, source = intake.source, file = %file_name(intake.path),
+            tracing::info!(file_id = row.id, source = intake.source, file = %safe_name(&file_name(intake.path)),
                 "quarantined before from this path; not recorded again");
             let effect = self.pending(&row, true).map_err(store)?;
             let effect = effect.map(|(action, report)| Effect { file_id: row.id, action, report });
@@ -459,7 +459,7 @@ impl Pipeline {
         meta.disposition = Some(action.disposition());
         let file_id = write::record_quarantined(&mut self.conn, &meta, &message, &rejects, self.clock.now())
             .map_err(store)?;
-        tracing::warn!(file_id, source = intake.source, file = %file_name(intake.path), error = %message, "quarantined");
+        tracing::warn!(file_id, source = intake.source, file = %safe_name(&file_name(intake.path)), error = %message, "quarantined");
         let head = match error {
             FileError::Unrecognised { head } => Some(head.as_str()),
             _ => None,
@@ -521,10 +521,16 @@ fn carry_out(from: &Path, trigger: Option<&Path>, action: &Action, report: Optio
     Ok(())
 }
 
+/// Whether something (a file, or a link as itself) is at `path`.
+fn present(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok()
+}
+
 fn first_bytes(path: &Path) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
+    let file = open_regular(path)?.map_err(|what| std::io::Error::other(format!("{what}: not read")))?;
     let mut head = Vec::new();
-    std::fs::File::open(path)?.take(16).read_to_end(&mut head)?;
+    file.take(16).read_to_end(&mut head)?;
     Ok(head)
 }
 
@@ -578,10 +584,26 @@ impl Preparer {
 fn prepare(source: &str, path: &Path, options: &ParseOptions, clock: &dyn Clock) -> Result<Prepared, PipelineError> {
     let io = |source| PipelineError::Io { path: path.display().to_string(), source };
     let received_at = clock.now();
-    let bytes = std::fs::read(path).map_err(io)?;
     let name = file_name(path);
-    tracing::info!(source, file = %name, bytes = bytes.len(), "taking file");
-    let mtime = mtime_of(&std::fs::metadata(path).map_err(io)?);
+    // Never through a symbolic link (it could point anywhere), never more than the limit in memory.
+    let file = match open_regular(path).map_err(io)? {
+        Ok(file) => file,
+        Err(what) => {
+            // Recorded with the link's own size and mtime, as the daemon's rescans see it.
+            let link = std::fs::symlink_metadata(path).map_err(io)?;
+            return Ok(refused(received_at, name, mtime_of(&link), link.len(), FileError::NotAFile { what }));
+        }
+    };
+    let metadata = file.metadata().map_err(io)?;
+    let mtime = mtime_of(&metadata);
+    if metadata.len() > options.max_file_bytes {
+        let error = FileError::TooLarge { size: metadata.len(), limit: options.max_file_bytes };
+        tracing::info!(source, file = %safe_name(&name), bytes = metadata.len(), "taking file");
+        return Ok(Prepared { sha256: sha256_of(file).map_err(io)?, ..refused(received_at, name, mtime, metadata.len(), error) });
+    }
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    std::io::Read::read_to_end(&mut &file, &mut bytes).map_err(io)?;
+    tracing::info!(source, file = %safe_name(&name), bytes = bytes.len(), "taking file");
     let sha256 = hex(&Sha256::digest(&bytes));
     let content = if parse::sniff(&bytes) == FileKind::Pdf {
         Content::Pdf { exported_at: parse::exported_at_hint(&name, &bytes, options) }
@@ -594,6 +616,54 @@ fn prepare(source: &str, path: &Path, options: &ParseOptions, clock: &dyn Clock)
         Content::Parsed { parsed, kind, exported_at }
     };
     Ok(Prepared { received_at, size: bytes.len() as u64, mtime, sha256, name, content })
+}
+
+/// Open `path` for reading if it is a regular file; `Ok(Err(what))` if it is something else
+/// (a symbolic link is not followed: `O_NOFOLLOW`).
+fn open_regular(path: &Path) -> std::io::Result<Result<std::fs::File, &'static str>> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let kind = std::fs::symlink_metadata(path)?.file_type();
+    let what = if kind.is_symlink() {
+        "a symbolic link"
+    } else if kind.is_dir() {
+        "a folder"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_block_device() || kind.is_char_device() {
+        "a device"
+    } else {
+        let nofollow = rustix::fs::OFlags::NOFOLLOW.bits() as i32;
+        return match std::fs::OpenOptions::new().read(true).custom_flags(nofollow).open(path) {
+            Ok(file) => Ok(Ok(file)),
+            // Replaced by a link between the look and the open.
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => Ok(Err("a symbolic link")),
+            Err(e) => Err(e),
+        };
+    };
+    Ok(Err(what))
+}
+
+/// A file that is quarantined without being parsed.
+fn refused(received_at: DateTime<Utc>, name: String, mtime: DateTime<Utc>, size: u64, error: FileError) -> Prepared {
+    let content = Content::Parsed { parsed: Err(error), kind: FileKind::Unknown, exported_at: None };
+    Prepared { received_at, size, mtime, sha256: hex(&Sha256::digest(b"")), name, content }
+}
+
+fn sha256_of(mut file: std::fs::File) -> std::io::Result<String> {
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher)?;
+    Ok(hex(&hasher.finalize()))
+}
+
+/// A file name as logs show it: control characters escaped, so that a name cannot forge a log line.
+pub fn safe_name(name: &str) -> String {
+    if name.chars().any(char::is_control) {
+        name.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+    } else {
+        name.to_string()
+    }
 }
 
 /// What `NAME.error.txt` says: which file, what is wrong, and where. No message content (PHI)

@@ -17,6 +17,8 @@ pub struct ParseOptions {
     pub mrn: MrnRule,
     /// How to read a file that is not valid UTF-8 and whose MSH-18 names no known charset.
     pub default_charset: &'static encoding_rs::Encoding,
+    /// A file larger than this is not read (it is quarantined: [`FileError::TooLarge`]).
+    pub max_file_bytes: u64,
     /// How to read CSV files, by file name (`[[csv.mapping]]`, else the built-in mappings).
     pub csv: Vec<csv::CsvMapping>,
     /// How to read PDF notes (`[pdf]`, `[[pdf.mapping]]`, else the built-in mapping).
@@ -29,6 +31,7 @@ impl Default for ParseOptions {
             zone: Zone::Host,
             mrn: MrnRule::default(),
             default_charset: encoding_rs::WINDOWS_1252,
+            max_file_bytes: crate::config::DEFAULT_MAX_FILE_MB << 20,
             csv: csv::built_in_mappings(),
             pdf: pdf::PdfOptions::default(),
         }
@@ -76,6 +79,14 @@ impl FileKind {
 pub enum FileError {
     #[error("the file is empty")]
     Empty,
+    /// An HL7 batch whose header and trailer segments do not match up: most likely cut short.
+    #[error("the batch envelope does not hold ({problem}): the file may be cut short, so none of it was taken")]
+    Envelope { problem: String },
+    /// A symbolic link, a FIFO, a device or a folder where a file was expected: never followed or read.
+    #[error("not a regular file ({what}): it was not read")]
+    NotAFile { what: &'static str },
+    #[error("the file is {size} bytes, more than max_file_mb allows ({limit} bytes): it was not read")]
+    TooLarge { size: u64, limit: u64 },
     /// `head` shows the first bytes, for the quarantine report only (never logged: it may be PHI).
     #[error("not a recognised export: expected an HL7 v2 file starting with MSH, FHS or BHS")]
     Unrecognised { head: String },
@@ -144,7 +155,7 @@ pub fn parse_named(file_name: &str, bytes: &[u8], options: &ParseOptions) -> Res
     }
     match sniff_named(file_name, bytes, options) {
         FileKind::Hl7 => {
-            let parsed = hl7::parse(bytes, options);
+            let parsed = hl7::parse(bytes, options).map_err(|problem| FileError::Envelope { problem })?;
             if parsed.messages.is_empty() {
                 return Err(FileError::NothingUsable { rejects: parsed.rejects });
             }

@@ -68,14 +68,15 @@ fn translate(event: &notify::Event) -> Vec<FolderEvent> {
     }
 }
 
-/// Every regular file under the source's folder whose name it takes, plus the export named by
-/// each trigger file. Symlinks are not followed. An unreadable folder gives an error.
+/// Every regular file or symbolic link under the source's folder whose name it takes, plus the
+/// export named by each trigger file. Symlinks are not followed: a link is found as itself, and the
+/// pipeline quarantines it unread. An unreadable folder gives an error.
 pub fn scan(source: &SourceConfig) -> std::io::Result<Vec<PathBuf>> {
     let depth = if source.recursive { usize::MAX } else { 1 };
     let mut found = Vec::new();
     for entry in walkdir::WalkDir::new(&source.path).max_depth(depth).follow_links(false) {
         let entry = entry.map_err(std::io::Error::other)?;
-        if !entry.file_type().is_file() {
+        if !entry.file_type().is_file() && !entry.path_is_symlink() {
             continue;
         }
         if let Some(path) = export_path(source, entry.path()) {
@@ -90,7 +91,10 @@ pub fn scan(source: &SourceConfig) -> std::io::Result<Vec<PathBuf>> {
 /// The export that an event on `path` concerns: the file itself if the source takes its name (or
 /// it is the source's export-run marker), the file it announces if it is a trigger file, else none.
 pub fn export_path(source: &SourceConfig, path: &Path) -> Option<PathBuf> {
-    let name = path.file_name()?.to_str()?;
+    // A name that is not UTF-8 is matched as shown (with U+FFFD), so it is taken and refused with
+    // a reason rather than ignored.
+    let name = path.file_name()?.to_string_lossy();
+    let name = name.as_ref();
     if source.is_run_marker(name) {
         return Some(path.to_path_buf());
     }
@@ -102,6 +106,14 @@ pub fn export_path(source: &SourceConfig, path: &Path) -> Option<PathBuf> {
 
 /// The trigger file next to `path` that exists, if any.
 pub fn trigger_of(source: &SourceConfig, path: &Path) -> Option<PathBuf> {
-    let name = path.file_name()?.to_str()?;
-    source.trigger_suffixes.iter().map(|suffix| path.with_file_name(format!("{name}{suffix}"))).find(|p| p.exists())
+    let name = path.file_name()?;
+    source
+        .trigger_suffixes
+        .iter()
+        .map(|suffix| {
+            let mut trigger = name.to_os_string();
+            trigger.push(suffix);
+            path.with_file_name(trigger)
+        })
+        .find(|p| p.exists())
 }

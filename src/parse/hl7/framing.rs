@@ -121,6 +121,35 @@ impl FramedMessage<'_> {
     }
 }
 
+impl Framed<'_> {
+    /// Whether the batch envelope holds: every FHS closed by an FTS, every BHS by a BTS, and the
+    /// message counts the BTS segments declare (BTS-1) adding up to the messages found. A file cut
+    /// short loses its trailers; its last message may be cut mid-value, so none of it may be trusted.
+    pub fn check_envelope(&self) -> Result<(), String> {
+        let count = |id: &str| self.batch.iter().filter(|s| starts_with_id(&s.text, id)).count();
+        let (fhs, fts, bhs, bts) = (count("FHS"), count("FTS"), count("BHS"), count("BTS"));
+        if fhs > fts {
+            return Err(format!("{fhs} FHS but {fts} FTS (file trailer) segment(s)"));
+        }
+        if bhs > bts {
+            return Err(format!("{bhs} BHS but {bts} BTS (batch trailer) segment(s)"));
+        }
+        let declared: Option<usize> = self
+            .batch
+            .iter()
+            .filter(|s| starts_with_id(&s.text, "BTS"))
+            .map(|s| s.text.get(4..).and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next()?.parse::<usize>().ok()))
+            .sum();
+        let found = self.messages.len();
+        match declared {
+            Some(declared) if bts > 0 && declared != found => {
+                Err(format!("BTS-1 counts {declared} message(s) but the file holds {found}"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Split into lines on CR, LF or CRLF, skip blank lines, and group segments into messages: each
 /// MSH starts one; FHS/BHS/BTS/FTS end one and belong to none. Lines are numbered as split, so a
 /// CR-only file counts one line per segment.

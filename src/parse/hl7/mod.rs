@@ -32,9 +32,12 @@ pub fn looks_like_hl7(bytes: &[u8]) -> bool {
 
 /// Parse a whole file: each message becomes a [`ParsedMessage`] or a [`Reject`]; one bad message
 /// never hides the others.
-pub fn parse(bytes: &[u8], options: &ParseOptions) -> ParsedFile {
+/// `Err` when the batch envelope does not hold (see `Framed::check_envelope`): nothing of the file
+/// is taken.
+pub fn parse(bytes: &[u8], options: &ParseOptions) -> Result<ParsedFile, String> {
     let text = framing::decode_text(bytes, options.default_charset);
     let framed = framing::frame(&text);
+    framed.check_envelope()?;
     let mut file = ParsedFile { exported_at: exported_at(&framed, &options.zone), ..ParsedFile::default() };
     for (i, framed_message) in framed.messages.iter().enumerate() {
         let index = i + 1;
@@ -61,7 +64,7 @@ pub fn parse(bytes: &[u8], options: &ParseOptions) -> ParsedFile {
             }),
         }
     }
-    file
+    Ok(file)
 }
 
 /// Only the export time the file's header declares (see [`ParsedFile::exported_at`]), without
@@ -140,7 +143,7 @@ mod tests {
     }
 
     fn parse_text(text: &str) -> ParsedFile {
-        parse(text.as_bytes(), &options())
+        parse(text.as_bytes(), &options()).expect("the envelope holds")
     }
 
     const ADT: &str =
@@ -161,13 +164,37 @@ mod tests {
         let exported = |text: &str| parse_text(text).exported_at.map(|(t, origin)| (rfc3339(t), origin));
         let fhs = "FHS|^~\\&|||||202611240455-0500\r";
         let bhs = "BHS|^~\\&|||||20261124045630\r";
-        assert_eq!(exported(&format!("{fhs}{bhs}{ADT}")), Some(("2026-11-24T09:55:00Z".into(), "FHS-7")));
-        assert_eq!(exported(&format!("{bhs}{ADT}")), Some(("2026-11-24T10:56:30Z".into(), "BHS-7")));
+        assert_eq!(exported(&format!("{fhs}{bhs}{ADT}\rBTS|1\rFTS|1")), Some(("2026-11-24T09:55:00Z".into(), "FHS-7")));
+        assert_eq!(exported(&format!("{bhs}{ADT}\rBTS|1")), Some(("2026-11-24T10:56:30Z".into(), "BHS-7")));
         assert_eq!(
-            exported(&format!("FHS|^~\\&|||||not a time\r{ADT}")),
+            exported(&format!("FHS|^~\\&|||||not a time\r{ADT}\rFTS|1")),
             Some(("2026-11-24T11:00:00Z".into(), "MSH-7"))
         );
         assert_eq!(exported("MSH|^~\\&|EHR||||\rPID|1"), None);
+    }
+
+    #[test]
+    fn a_batch_cut_short_or_miscounted_is_refused_whole() {
+        let options = options();
+        let whole = format!("FHS|^~\\&\rBHS|^~\\&\r{ADT}\r{}\rBTS|2\rFTS|1", ADT.replace("CTL1", "CTL2"));
+        assert_eq!(parse(whole.as_bytes(), &options).map(|f| f.messages.len()), Ok(2));
+        let cut = &whole[..whole.find("\rBTS").expect("BTS")];
+        assert_eq!(parse(cut.as_bytes(), &options).err().as_deref(), Some("1 FHS but 0 FTS (file trailer) segment(s)"));
+        let batch_cut = &cut["FHS|^~\\&\r".len()..];
+        assert_eq!(
+            parse(batch_cut.as_bytes(), &options).err().as_deref(),
+            Some("1 BHS but 0 BTS (batch trailer) segment(s)")
+        );
+        let no_fts = &whole[..whole.find("\rFTS").expect("FTS")];
+        assert_eq!(parse(no_fts.as_bytes(), &options).err().as_deref(), Some("1 FHS but 0 FTS (file trailer) segment(s)"));
+        let miscounted = whole.replace("BTS|2", "BTS|3");
+        assert_eq!(
+            parse(miscounted.as_bytes(), &options).err().as_deref(),
+            Some("BTS-1 counts 3 message(s) but the file holds 2")
+        );
+        // A bare run of messages has no envelope to check; a BTS without its count is not counted.
+        assert!(parse(ADT.as_bytes(), &options).is_ok());
+        assert!(parse(whole.replace("BTS|2", "BTS|").as_bytes(), &options).is_ok());
     }
 
     #[test]
@@ -233,7 +260,7 @@ mod tests {
     fn windows_1252_text_is_decoded() {
         let mut bytes = b"MSH|^~\\&|EHR||||||ADT^A04|C1\rPID|1||7654321||M".to_vec();
         bytes.extend_from_slice(b"\xfcller^Ren\xe9e");
-        let file = parse(&bytes, &options());
+        let file = parse(&bytes, &options()).expect("envelope");
         assert_eq!(first_patient(&file), Some(("7654321", Some("Müller"), Some("Renée"))));
     }
 
@@ -244,7 +271,7 @@ mod tests {
             [head.as_bytes(), name].concat()
         };
         let family = |bytes: &[u8]| {
-            first_patient(&parse(bytes, &options())).and_then(|(_, family, _)| family.map(str::to_owned))
+            first_patient(&parse(bytes, &options()).expect("envelope")).and_then(|(_, family, _)| family.map(str::to_owned))
         };
         // ISO-8859-1: é is the byte E9.
         assert_eq!(family(&message("8859/1", b"Ren\xe9e")), Some("Renée".into()));

@@ -15,7 +15,7 @@ pub fn options() -> ParseOptions {
 }
 
 pub fn parse_with(segments: &[String], options: &ParseOptions) -> ParsedFile {
-    super::super::parse(segments.join("\r").as_bytes(), options)
+    super::super::parse(segments.join("\r").as_bytes(), options).expect("the envelope holds")
 }
 
 /// The records of a one-message file that must not be rejected.
