@@ -585,6 +585,15 @@ fn prepare(source: &str, path: &Path, options: &ParseOptions, clock: &dyn Clock)
     let io = |source| PipelineError::Io { path: path.display().to_string(), source };
     let received_at = clock.now();
     let name = file_name(path);
+    let bad_name = match path.file_name().map(|n| n.to_str()) {
+        Some(None) => Some("is not valid UTF-8"),
+        Some(Some(n)) if n.chars().any(char::is_control) => Some("holds control characters"),
+        _ => None,
+    };
+    if let Some(what) = bad_name {
+        let link = std::fs::symlink_metadata(path).map_err(io)?;
+        return Ok(refused(received_at, name, mtime_of(&link), link.len(), FileError::BadName { what }));
+    }
     // Never through a symbolic link (it could point anywhere), never more than the limit in memory.
     let file = match open_regular(path).map_err(io)? {
         Ok(file) => file,

@@ -87,6 +87,10 @@ pub enum FileError {
     NotAFile { what: &'static str },
     #[error("the file is {size} bytes, more than max_file_mb allows ({limit} bytes): it was not read")]
     TooLarge { size: u64, limit: u64 },
+    /// A file name that is not UTF-8 or holds control characters: no EHR export is named so, and
+    /// such a name would be garbled in the ledger or forge lines in a log.
+    #[error("the file name {what}: the file was not read")]
+    BadName { what: &'static str },
     /// `head` shows the first bytes, for the quarantine report only (never logged: it may be PHI).
     #[error("not a recognised export: expected an HL7 v2 file starting with MSH, FHS or BHS")]
     Unrecognised { head: String },
