@@ -435,7 +435,7 @@ async fn ingest_one(
     match result {
         Ok(Ok(outcome)) => outcome,
         Ok(Err(e)) => {
-            tracing::error!(error = %e, "file not ingested; it stays in place and is retried at the next rescan");
+            tracing::error!(error = %e, "file not finished; it stays in place and is tried again at the next rescan");
             None
         }
         Err(e) => {

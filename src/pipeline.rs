@@ -105,6 +105,10 @@ pub enum PipelineError {
     Io { path: String, source: std::io::Error },
     #[error("{path}: snapshot: {source}")]
     Store { path: String, source: rusqlite::Error },
+    /// The file is in (its commit stands) but could not be put where its ledger row says; it
+    /// stays where it is and the move is finished at a later rescan.
+    #[error("{path}: in the snapshot, but not yet moved to {to}: {source}")]
+    Effect { path: String, to: String, source: std::io::Error },
 }
 
 /// The ingest pipeline over one writable snapshot.
@@ -203,7 +207,6 @@ impl Pipeline {
     /// Do what is left on the file system once the file's ledger row is committed.
     fn apply(&self, intake: &Intake<'_>, effect: Effect) -> Result<(), PipelineError> {
         let shown = intake.path.display().to_string();
-        let io = |source| PipelineError::Io { path: shown.clone(), source };
         let mut action = effect.action;
         if let Action::Move(to) | Action::Copy(to) = &mut action
             && present(to)
@@ -215,7 +218,8 @@ impl Pipeline {
             write::set_disposition(&self.conn, effect.file_id, &to.display().to_string())
                 .map_err(|source| PipelineError::Store { path: shown.clone(), source })?;
         }
-        carry_out(intake.path, intake.trigger.as_deref(), &action, effect.report.as_deref()).map_err(io)
+        carry_out(intake.path, intake.trigger.as_deref(), &action, effect.report.as_deref())
+            .map_err(|source| PipelineError::Effect { path: shown.clone(), to: action.disposition(), source })
     }
 
     /// A file found in a watched folder that already has a ledger row: if a crash stopped what was
@@ -229,9 +233,9 @@ impl Pipeline {
         let Some(row) = row else { return Ok(false) };
         let Some((action, report)) = self.pending(&row, false).map_err(store)? else { return Ok(true) };
         tracing::info!(file_id = row.id, source, file = %safe_name(&file_name(path)), disposition = %action.disposition(),
-            "finishing what a restart interrupted after the file's commit");
+            "finishing the move (or delete) left undone after the file's commit");
         carry_out(path, trigger, &action, report.as_deref())
-            .map_err(|source| PipelineError::Io { path: shown.clone(), source })?;
+            .map_err(|source| PipelineError::Effect { path: shown.clone(), to: action.disposition(), source })?;
         Ok(true)
     }
 

@@ -5,6 +5,7 @@ mod corpus;
 mod crash;
 mod csv;
 mod daemon;
+mod disk;
 mod logs;
 mod mcp_http;
 mod mcp_stdio;
