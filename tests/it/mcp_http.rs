@@ -661,3 +661,139 @@ fn the_bridge_survives_a_daemon_restart() {
     assert_eq!(back["result"]["isError"], json!(false), "a new session after the restart: {back}");
     assert_eq!(bridge.finish(), Some(0), "stdin closed: the bridge exits cleanly");
 }
+
+/// 50 MCP sessions over HTTP at once, calling snapshot_status, list_panel and get_patient while
+/// `ingest --replay` writes 600 files into the same snapshot: no call fails, and no answer sees
+/// half a file (each file adds exactly 40 results, so every snapshot_status must show 40 per
+/// ingested file). Latency is printed. The clients are rmcp's (the official Rust SDK): 50 Python
+/// SDK sessions in one process took a whole core and made about ten calls a second in all.
+#[test]
+fn fifty_http_clients_during_a_replay_get_no_error_and_never_half_a_file() {
+    const FILES: usize = 600;
+    const OBS_PER_FILE: i64 = 40;
+    let ws = Workspace::with_config("", &mcp_tables(""));
+    let http = HttpDaemon::start(&ws);
+    let exports = ws.path("exports");
+    std::fs::create_dir_all(&exports).expect("exports");
+    for f in 0..FILES {
+        let mrn = format!("MRN{f:04}");
+        let mut messages = vec![crate::util::hl7::adt("A01", &format!("A{f}"), "202611240300", &mrn, "Loadtest", "5W^1^A")];
+        for m in 0..8 {
+            let values: Vec<String> = (0..5).map(|k| format!("{f}.{m}{k}")).collect();
+            let results: Vec<(&str, &str, &str, &str)> =
+                (0..5).map(|k| (["2345-7", "2823-3", "2951-2", "2160-0", "3094-0"][k], values[k].as_str(), "mg/dL", "")).collect();
+            messages.push(crate::util::hl7::oru(&format!("L{f}-{m}"), &format!("2026112403{m:02}"), &mrn, &format!("O{f}-{m}"), &results));
+        }
+        std::fs::write(exports.join(format!("batch{f:04}.hl7")), crate::util::hl7::batch("20261124050000-0600", &messages))
+            .expect("export");
+    }
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..50)
+        .map(|_| runtime.spawn(load_client(http.url.clone(), std::sync::Arc::clone(&stop), OBS_PER_FILE)))
+        .collect();
+    std::thread::sleep(Duration::from_secs(1)); // connected and calling
+    let started = Instant::now();
+    let (code, out) = ws.replay(&[&exports]);
+    let replay_s = started.elapsed().as_secs_f64();
+    assert_eq!(code, 0, "{out}");
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut total = Load::default();
+    for client in clients {
+        let load = runtime.block_on(client).expect("client task");
+        total.errors.extend(load.errors);
+        total.torn.extend(load.torn);
+        total.files_seen.extend(load.files_seen);
+        for (tool, samples) in load.latency {
+            total.latency.entry(tool).or_default().extend(samples);
+        }
+    }
+    let mut report = format!("50 clients during a replay of {FILES} files ({replay_s:.1} s):");
+    for (tool, samples) in &mut total.latency {
+        samples.sort();
+        let pct = |p: f64| samples[((samples.len() - 1) as f64 * p) as usize].as_secs_f64() * 1000.0;
+        report.push_str(&format!(" {tool} {} calls p50 {:.1} ms p99 {:.1} ms;", samples.len(), pct(0.5), pct(0.99)));
+    }
+    eprintln!("{report} {} distinct snapshots seen", total.files_seen.len());
+
+    assert!(total.errors.is_empty(), "{} failed calls, e.g. {:?}", total.errors.len(), &total.errors[..total.errors.len().min(5)]);
+    assert!(total.torn.is_empty(), "answers saw half a file: {:?}", &total.torn[..total.torn.len().min(5)]);
+    assert!(total.files_seen.len() >= 10, "the reads overlapped the writes at only {} points", total.files_seen.len());
+    assert!(total.latency.get("get_patient").map_or(0, Vec::len) >= 200, "{report}");
+    assert_eq!(http.daemon.log_text().matches(" ERROR ").count(), 0, "{}", http.log_text());
+    assert_eq!(ws.query_i64("SELECT count(*) FROM observations"), FILES as i64 * OBS_PER_FILE);
+}
+
+#[derive(Default)]
+struct Load {
+    errors: Vec<String>,
+    /// (files ingested, observations) of answers that do not add up.
+    torn: Vec<(i64, i64)>,
+    files_seen: std::collections::BTreeSet<i64>,
+    latency: std::collections::BTreeMap<&'static str, Vec<Duration>>,
+}
+
+/// One session: snapshot_status (checked for a torn read), list_panel, get_patient, until `stop`.
+async fn load_client(url: String, stop: std::sync::Arc<std::sync::atomic::AtomicBool>, obs_per_file: i64) -> Load {
+    use rmcp::ServiceExt as _;
+    use rmcp::model::CallToolRequestParams;
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    let mut load = Load::default();
+    let config = StreamableHttpClientTransportConfig::with_uri(url).auth_header(CLINICIAN.to_string());
+    let client = match ().serve(StreamableHttpClientTransport::from_config(config)).await {
+        Ok(client) => client,
+        Err(e) => {
+            load.errors.push(format!("connect: {e}"));
+            return load;
+        }
+    };
+    let mut mrn: Option<String> = None;
+    let mut round = 0usize;
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        round += 1;
+        for tool in ["snapshot_status", "list_panel", "get_patient"] {
+            let args = match (tool, &mrn) {
+                ("get_patient", Some(mrn)) => json!({ "mrn": mrn }),
+                ("get_patient", None) => continue,
+                _ => json!({}),
+            };
+            let params = CallToolRequestParams::new(tool).with_arguments(args.as_object().cloned().unwrap_or_default());
+            let started = Instant::now();
+            let result = client.call_tool(params).await;
+            load.latency.entry(tool).or_default().push(started.elapsed());
+            let answer = match result {
+                Ok(result) if result.is_error != Some(true) => result.structured_content.unwrap_or_default(),
+                Ok(result) => {
+                    load.errors.push(format!("{tool}: {:?}", result.content));
+                    continue;
+                }
+                Err(e) => {
+                    load.errors.push(format!("{tool}: {e}"));
+                    continue;
+                }
+            };
+            match tool {
+                "snapshot_status" => {
+                    let files: i64 = answer["sources"].as_array().map_or(0, |s| s.iter().filter_map(|s| s["files_ingested"].as_i64()).sum());
+                    let observations = answer["counts"]["observations"].as_i64().unwrap_or(-1);
+                    load.files_seen.insert(files);
+                    if observations != files * obs_per_file {
+                        load.torn.push((files, observations));
+                    }
+                }
+                "list_panel" => {
+                    let patients = answer["patients"].as_array().cloned().unwrap_or_default();
+                    if !patients.is_empty() {
+                        mrn = patients[round % patients.len()]["mrn"].as_str().map(str::to_owned);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    let _ = client.cancel().await;
+    load
+}
