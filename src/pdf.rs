@@ -118,8 +118,10 @@ pub fn child_main(path: &Path) -> ExitCode {
     }
 }
 
-/// pdf-extract on the bytes: an encrypted file is read only if its user password is empty.
-fn extract_text(bytes: &[u8]) -> Result<Extraction, String> {
+/// pdf-extract on the bytes, in this process: an encrypted file is read only if its user password
+/// is empty. Only the child ([`child_main`]) and the PDF fuzz target call it: pdf-extract can
+/// panic, loop or exhaust memory on a hostile file, which the child's limits contain.
+pub fn extract_text(bytes: &[u8]) -> Result<Extraction, String> {
     let mut doc = pdf_extract::Document::load_mem(bytes).map_err(|e| format!("not a readable PDF: {e}"))?;
     if doc.is_encrypted() {
         doc.decrypt("").map_err(|_| "the PDF is encrypted (password-protected)".to_string())?;

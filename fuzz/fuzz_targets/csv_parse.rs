@@ -1,0 +1,20 @@
+//! Fuzz target: any bytes as each kind of CSV export (the first byte picks the file name, and so
+//! the mapping) through `ingest::parse::parse_named`, which must never panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+const NAMES: [&str; 6] = [
+    "census_5W_20261124_0500.csv",
+    "labs_5W_20261124_0500.csv",
+    "medications_5W_20261124_0500.csv",
+    "allergies_5W_20261124_0500.csv",
+    "problems_5W_20261124_0500.csv",
+    "documents_5W_20261124_0500.csv",
+];
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&pick, bytes)) = data.split_first() else { return };
+    let name = NAMES[usize::from(pick) % NAMES.len()];
+    let _ = ingest::parse::parse_named(name, bytes, &Default::default());
+});
