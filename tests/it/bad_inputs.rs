@@ -222,3 +222,29 @@ fn two_hundred_malformed_files_are_each_quarantined_or_rejected_with_a_reason_an
     assert!(!log.contains("panicked"), "{log}");
     assert!(!log.contains("new\nline"), "a control character in a name reached the log raw");
 }
+
+#[test]
+fn a_file_over_max_file_mb_is_quarantined_unread_with_its_size_and_sha256() {
+    let ws = Workspace::new();
+    let config = std::fs::read_to_string(ws.config()).expect("config");
+    std::fs::write(ws.config(), format!("max_file_mb = 1\n{config}")).expect("config");
+    std::fs::create_dir_all(ws.path("exports")).expect("exports");
+    let big = batch(6000).into_bytes();
+    assert!(big.len() > 1 << 20);
+    std::fs::write(ws.path("exports/ORU_big.hl7"), &big).expect("big");
+    std::fs::write(ws.path("exports/ORU_small.hl7"), batch(3)).expect("small");
+    let (code, out) = ws.replay(&[&ws.path("exports")]);
+    assert_eq!(code, 3, "{out}");
+    let row = ws.query_strings("SELECT status || ' ' || size || ' ' || sha256 || ' ' || error FROM source_files WHERE path LIKE '%big%'");
+    use sha2::Digest;
+    let sha = format!("{:x}", sha2::Sha256::digest(&big));
+    assert_eq!(
+        row,
+        [format!(
+            "quarantined {} {sha} the file is {} bytes, more than max_file_mb allows (1048576 bytes): it was not read",
+            big.len(),
+            big.len()
+        )]
+    );
+    assert_eq!(ws.query_i64("SELECT count(*) FROM source_files WHERE status = 'ingested'"), 1, "the small one goes in");
+}
