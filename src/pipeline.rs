@@ -232,6 +232,10 @@ impl Pipeline {
         let row = write::row_of_file(&self.conn, source, &shown, meta.len(), mtime_of(&meta)).map_err(store)?;
         let Some(row) = row else { return Ok(false) };
         let Some((action, report)) = self.pending(&row, false).map_err(store)? else { return Ok(true) };
+        if !same_bytes(path, &row.sha256) {
+            // Another file under the same name, size and mtime: left alone, as it was before.
+            return Ok(true);
+        }
         tracing::info!(file_id = row.id, source, file = %safe_name(&file_name(path)), disposition = %action.disposition(),
             "finishing the move (or delete) left undone after the file's commit");
         carry_out(path, trigger, &action, report.as_deref())
@@ -523,6 +527,15 @@ fn carry_out(from: &Path, trigger: Option<&Path>, action: &Action, report: Optio
         }
     }
     Ok(())
+}
+
+/// Whether the file at `path` has the bytes a ledger row recorded (a link: none, as it was recorded).
+fn same_bytes(path: &Path, sha256: &str) -> bool {
+    match open_regular(path) {
+        Ok(Ok(file)) => sha256_of(file).is_ok_and(|sha| sha == sha256),
+        Ok(Err(_)) => sha256 == hex(&Sha256::digest(b"")),
+        Err(_) => false,
+    }
 }
 
 /// Whether something (a file, or a link as itself) is at `path`.
