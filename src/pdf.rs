@@ -137,3 +137,35 @@ pub fn extract_text(bytes: &[u8]) -> Result<Extraction, String> {
     }
     Ok(Extraction { pages, text })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The same entry point as the cargo-fuzz target `pdf_text` (the child's work, in process), run
+    // here on every `cargo test`: a panic in pdf-extract is one the child catches, so it is caught
+    // here too; what must hold is that nothing else panics and a reason comes back.
+    proptest::proptest! {
+        // A fixed seed: pdf-extract may loop on some input (the child's time limit ends that),
+        // and a random one must not hang CI; the soak fuzzing explores beyond these 64.
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 64,
+            rng_seed: proptest::test_runner::RngSeed::Fixed(20261201),
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+        #[test]
+        fn a_sample_pdf_with_bytes_changed_or_cut_never_takes_the_caller_down(
+            at in 0.0f64..1.0,
+            cut in proptest::prelude::any::<bool>(),
+            byte in proptest::prelude::any::<u8>(),
+        ) {
+            let sample = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/sample-exports/2026-11-24/NOTE_MRN57552_ECHO_202611240500.pdf"))
+                .expect("sample PDF");
+            let i = ((sample.len() - 1) as f64 * at) as usize;
+            let bytes = if cut { sample[..i].to_vec() } else { let mut b = sample.clone(); b[i] = byte; b };
+            if let Ok(Err(reason)) = std::panic::catch_unwind(|| extract_text(&bytes)) {
+                proptest::prop_assert!(!reason.is_empty());
+            }
+        }
+    }
+}

@@ -818,4 +818,23 @@ mod tests {
             assert_eq!(records(&file).iter().map(|r| r.kind()).collect::<Vec<_>>(), [kind], "{name}");
         }
     }
+
+    // The same entry point as the cargo-fuzz target `csv_parse`, run here on every `cargo test`.
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_under_any_csv_name_never_panic(
+            pick in 0usize..6,
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..4096),
+        ) {
+            let names = ["census_5W_20261124_0500.csv", "labs_5W_20261124_0500.csv", "medications_5W_20261124_0500.csv",
+                "allergies_5W_20261124_0500.csv", "problems_5W_20261124_0500.csv", "documents_5W_20261124_0500.csv"];
+            let _ = crate::parse::parse_named(names[pick], &bytes, &crate::parse::ParseOptions::default());
+        }
+
+        #[test]
+        fn a_real_header_with_arbitrary_rows_never_panics(rows in "[A-Za-z0-9,\"\r\n ;:./-]{0,2000}") {
+            let text = format!("MRN,Order ID,Test Code,Code System,Test Name,Result,Units,Reference Range,Flag,Status,Collected,Resulted\n{rows}");
+            let _ = crate::parse::parse_named("labs_5W_20261124_0500.csv", text.as_bytes(), &crate::parse::ParseOptions::default());
+        }
+    }
 }
