@@ -3,6 +3,9 @@
 
 use libfuzzer_sys::fuzz_target;
 
+/// Built once, as the daemon does (building them compiles the mappings' patterns).
+static OPTIONS: std::sync::LazyLock<ingest::parse::ParseOptions> = std::sync::LazyLock::new(Default::default);
+
 fuzz_target!(|data: &[u8]| {
-    let _ = ingest::parse::parse_file(data, &Default::default());
+    let _ = ingest::parse::parse_file(data, &OPTIONS);
 });
