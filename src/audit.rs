@@ -375,8 +375,8 @@ impl Head {
 
     /// The slot as written: JSON, spaces up to `HEAD_SLOT - 1`, newline.
     fn slot(&self, head_path: &Path) -> Result<Vec<u8>, AuditError> {
-        let mut bytes = serde_json::to_vec(self)
-            .map_err(|source| AuditError::Encode { path: head_path.to_path_buf(), source })?;
+        let mut bytes =
+            serde_json::to_vec(self).map_err(|source| AuditError::Encode { path: head_path.to_path_buf(), source })?;
         bytes.resize(HEAD_SLOT - 1, b' ');
         bytes.push(b'\n');
         Ok(bytes)
@@ -496,7 +496,8 @@ fn read_head(head_path: &Path) -> Result<Option<Head>, AuditError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(source) => return Err(AuditError::Io { path: head_path.to_path_buf(), source }),
     };
-    let not_valid = |reason: &str| AuditError::Broken { path: head_path.to_path_buf(), line: 0, reason: reason.to_string() };
+    let not_valid =
+        |reason: &str| AuditError::Broken { path: head_path.to_path_buf(), line: 0, reason: reason.to_string() };
     let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').filter(|l| !l.trim_ascii().is_empty()).collect();
     if let [only] = lines[..]
         && let Ok(head @ Head { check: None, .. }) = serde_json::from_slice::<Head>(only)
@@ -983,7 +984,9 @@ mod tests {
         assert_eq!(verify(&path).expect("verify"), 400);
         let records: Vec<u64> = lines(&path)
             .iter()
-            .map(|l| serde_json::from_slice::<serde_json::Value>(l).expect("json")["records"].as_u64().expect("records"))
+            .map(|l| {
+                serde_json::from_slice::<serde_json::Value>(l).expect("json")["records"].as_u64().expect("records")
+            })
             .collect();
         for t in 0..8 {
             let mine: Vec<u64> = records.iter().copied().filter(|r| r / 1000 == t).collect();

@@ -16,8 +16,7 @@ static REACHED: AtomicU64 = AtomicU64::new(0);
 
 /// A crash point. `name` says what is done and what is not, e.g. "after commit, before archive".
 pub fn point(name: &'static str) {
-    let Some(at) = *CRASH_AT.get_or_init(|| std::env::var("INGEST_CRASH_AT").ok().and_then(|v| v.parse().ok()))
-    else {
+    let Some(at) = *CRASH_AT.get_or_init(|| std::env::var("INGEST_CRASH_AT").ok().and_then(|v| v.parse().ok())) else {
         return;
     };
     let n = REACHED.fetch_add(1, Ordering::SeqCst) + 1;

@@ -238,8 +238,11 @@ impl Pipeline {
         }
         tracing::info!(file_id = row.id, source, file = %safe_name(&file_name(path)), disposition = %action.disposition(),
             "finishing the move (or delete) left undone after the file's commit");
-        carry_out(path, trigger, &action, report.as_deref())
-            .map_err(|source| PipelineError::Effect { path: shown.clone(), to: action.disposition(), source })?;
+        carry_out(path, trigger, &action, report.as_deref()).map_err(|source| PipelineError::Effect {
+            path: shown.clone(),
+            to: action.disposition(),
+            source,
+        })?;
         Ok(true)
     }
 
@@ -465,8 +468,8 @@ impl Pipeline {
         }
         let action = self.destination(intake, true);
         meta.disposition = Some(action.disposition());
-        let file_id = write::record_quarantined(&mut self.conn, &meta, &message, &rejects, self.clock.now())
-            .map_err(store)?;
+        let file_id =
+            write::record_quarantined(&mut self.conn, &meta, &message, &rejects, self.clock.now()).map_err(store)?;
         tracing::warn!(file_id, source = intake.source, file = %safe_name(&file_name(intake.path)), error = %message, "quarantined");
         let head = match error {
             FileError::Unrecognised { head } => Some(head.as_str()),
@@ -625,7 +628,10 @@ fn prepare(source: &str, path: &Path, options: &ParseOptions, clock: &dyn Clock)
     if metadata.len() > options.max_file_bytes {
         let error = FileError::TooLarge { size: metadata.len(), limit: options.max_file_bytes };
         tracing::info!(source, file = %safe_name(&name), bytes = metadata.len(), "taking file");
-        return Ok(Prepared { sha256: sha256_of(file).map_err(io)?, ..refused(received_at, name, mtime, metadata.len(), error) });
+        return Ok(Prepared {
+            sha256: sha256_of(file).map_err(io)?,
+            ..refused(received_at, name, mtime, metadata.len(), error)
+        });
     }
     let mut bytes = Vec::with_capacity(metadata.len() as usize);
     std::io::Read::read_to_end(&mut &file, &mut bytes).map_err(io)?;

@@ -61,4 +61,3 @@ pub fn write_panel_exports(dir: &Path) -> anyhow::Result<()> {
     std::fs::write(dir.join("oru.hl7"), oru)?;
     Ok(())
 }
-

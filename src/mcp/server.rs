@@ -8,8 +8,8 @@ use crate::audit::{AuditEntry, AuditLog};
 use crate::config::Config;
 use crate::store;
 use crate::time::Clock;
-use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::common::schema_for_input;
+use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::schema_for_type;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::*;
@@ -426,8 +426,10 @@ impl ServerHandler for IngestMcp {
         let audited = format!("resource:{uri}");
         let outcome = if uri == STATUS_URI {
             let args = Ok(answers::NoArgs {});
-            self.run(&audited, "snapshot_status", &ctx, serde_json::json!({}), args, |cx, _| answers::snapshot_status(cx))
-                .await?
+            self.run(&audited, "snapshot_status", &ctx, serde_json::json!({}), args, |cx, _| {
+                answers::snapshot_status(cx)
+            })
+            .await?
         } else if let Some(mrn) = uri.strip_prefix(PATIENT_URI) {
             let arguments = audit_form(&serde_json::json!({ "mrn": mrn }));
             let args = check_lengths(&arguments).map(|()| answers::MrnArgs { mrn: mrn.to_string() });

@@ -5,11 +5,11 @@
 //! older record has a value the newer row lacks, it fills the gap. So the result does not depend on
 //! the order in which exports are ingested.
 
+use crate::faults;
 use crate::model::{
     Allergy, Document, ManifestEntry, Medication, Observation, ObservationRemoval, PanelAction, PanelEvent, ParsedFile,
     Patient, Problem, ProblemOrigin, Reject,
 };
-use crate::faults;
 use crate::time::rfc3339;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -206,7 +206,12 @@ pub fn row_of_file(
 }
 
 /// The row of an earlier quarantine of these bytes at this path, if any.
-pub fn quarantined_before(conn: &Connection, source: &str, path: &str, sha256: &str) -> rusqlite::Result<Option<LedgerRow>> {
+pub fn quarantined_before(
+    conn: &Connection,
+    source: &str,
+    path: &str,
+    sha256: &str,
+) -> rusqlite::Result<Option<LedgerRow>> {
     conn.prepare_cached(&format!(
         "{LEDGER_ROW} WHERE source = ?1 AND path = ?2 AND sha256 = ?3 AND status = 'quarantined' ORDER BY id LIMIT 1"
     ))?

@@ -50,7 +50,8 @@ fn write_corpus(drop: &Path, outside: &Path) -> Vec<PathBuf> {
     add("labs_5W_empty.csv", Vec::new());
     // A 4 MB line, and a message of 100,000 segments.
     add("huge_line.hl7", [b"MSH|^~\\&|".to_vec(), vec![b'A'; 4 << 20]].concat());
-    let mut long = String::from("MSH|^~\\&|LAB|H|||202611240500||ORU^R01|BIG|P|2.5\rPID|1||MRN900^^^H^MR\rOBR|1||F1|P\r");
+    let mut long =
+        String::from("MSH|^~\\&|LAB|H|||202611240500||ORU^R01|BIG|P|2.5\rPID|1||MRN900^^^H^MR\rOBR|1||F1|P\r");
     for k in 0..100_000 {
         long.push_str(&format!("OBX|{k}|NM|||5|mg\r"));
     }
@@ -62,7 +63,8 @@ fn write_corpus(drop: &Path, outside: &Path) -> Vec<PathBuf> {
     add("utf32.hl7", text.chars().flat_map(|c| (c as u32).to_le_bytes()).collect());
     add("ebcdic.hl7", vec![0xD4, 0xE2, 0xC8, 0x4F, 0x5F, 0xA1, 0xE0, 0x50, 0x4F]);
     // CSV traps: every row wrong in some way (or no row at all).
-    let header = "MRN,Order ID,Test Code,Code System,Test Name,Result,Units,Reference Range,Flag,Status,Collected,Resulted\n";
+    let header =
+        "MRN,Order ID,Test Code,Code System,Test Name,Result,Units,Reference Range,Flag,Status,Collected,Resulted\n";
     let traps: Vec<String> = vec![
         header.to_string(),
         "Patient;Test;Value\nMRN1;x;1\n".into(),
@@ -107,7 +109,14 @@ fn write_corpus(drop: &Path, outside: &Path) -> Vec<PathBuf> {
     std::fs::write(&latin1, batch(1)).expect("latin-1 name");
     out.push(latin1);
     // Links out of the folder, one to a good export that must not be taken.
-    std::fs::write(outside.join("good.hl7"), hl7::batch("20261124050000-0600", &[hl7::adt("A01", "OUT1", "202611240400", "MRN-OUTSIDE", "OUTSIDER", "5W^1^A")])).expect("outside");
+    std::fs::write(
+        outside.join("good.hl7"),
+        hl7::batch(
+            "20261124050000-0600",
+            &[hl7::adt("A01", "OUT1", "202611240400", "MRN-OUTSIDE", "OUTSIDER", "5W^1^A")],
+        ),
+    )
+    .expect("outside");
     for (name, target) in [
         ("link_passwd.hl7", PathBuf::from("/etc/passwd")),
         ("link_outside.hl7", outside.join("good.hl7")),
@@ -168,17 +177,17 @@ fn two_hundred_malformed_files_are_each_quarantined_or_rejected_with_a_reason_an
     for file in &files {
         let path = file.display().to_string();
         let row: Option<(i64, String, Option<String>, i64)> = conn
-            .query_row(
-                "SELECT id, status, error, rejects FROM source_files WHERE path = ?1",
-                [&path],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
+            .query_row("SELECT id, status, error, rejects FROM source_files WHERE path = ?1", [&path], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
             .ok();
         let Some((id, status, error, rejects)) = row else { panic!("{path:?}: no ledger row") };
         let reason = match status.as_str() {
             "quarantined" => error.filter(|e| !e.is_empty()).map(|e| e.split(':').next().unwrap_or("").to_string()),
             "ingested_with_rejects" if rejects > 0 => conn
-                .query_row("SELECT reason FROM rejects WHERE source_file_id = ?1 LIMIT 1", [id], |r| r.get::<_, String>(0))
+                .query_row("SELECT reason FROM rejects WHERE source_file_id = ?1 LIMIT 1", [id], |r| {
+                    r.get::<_, String>(0)
+                })
                 .ok()
                 .map(|r| format!("rejects: {}", r.split(':').next().unwrap_or(""))),
             "ingested" => conn
@@ -211,7 +220,14 @@ fn two_hundred_malformed_files_are_each_quarantined_or_rejected_with_a_reason_an
     assert!(outside.join("good.hl7").exists(), "a link's target is never moved");
 
     // Still up and working: a good file after all that goes in.
-    std::fs::write(ws.path("drop/ADT_after.hl7"), hl7::batch("20261124050000-0600", &[hl7::adt("A01", "OK1", "202611240400", "MRN-AFTER", "AFTERWARD", "5W^2^A")])).expect("good");
+    std::fs::write(
+        ws.path("drop/ADT_after.hl7"),
+        hl7::batch(
+            "20261124050000-0600",
+            &[hl7::adt("A01", "OK1", "202611240400", "MRN-AFTER", "AFTERWARD", "5W^2^A")],
+        ),
+    )
+    .expect("good");
     wait_for("a good file after the bad ones", Duration::from_secs(30), || {
         ws.query_i64("SELECT count(*) FROM patients WHERE mrn = 'MRN-AFTER'") == 1
     });
@@ -235,7 +251,9 @@ fn a_file_over_max_file_mb_is_quarantined_unread_with_its_size_and_sha256() {
     std::fs::write(ws.path("exports/ORU_small.hl7"), batch(3)).expect("small");
     let (code, out) = ws.replay(&[&ws.path("exports")]);
     assert_eq!(code, 3, "{out}");
-    let row = ws.query_strings("SELECT status || ' ' || size || ' ' || sha256 || ' ' || error FROM source_files WHERE path LIKE '%big%'");
+    let row = ws.query_strings(
+        "SELECT status || ' ' || size || ' ' || sha256 || ' ' || error FROM source_files WHERE path LIKE '%big%'",
+    );
     use sha2::Digest;
     let sha = format!("{:x}", sha2::Sha256::digest(&big));
     assert_eq!(

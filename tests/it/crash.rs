@@ -18,7 +18,13 @@ fn write_exports(dir: &Path, files: usize, messages: usize) {
             .map(|m| {
                 let value = format!("{f}.{m}");
                 let results = [("2345-7", value.as_str(), "mg/dL", ""), ("2823-3", "4.1", "mmol/L", "")];
-                hl7::oru(&format!("C{f}-{m}"), &format!("2026112{}0{m}00", f % 4), &format!("MRN{m:02}"), &format!("O{f}-{m}"), &results)
+                hl7::oru(
+                    &format!("C{f}-{m}"),
+                    &format!("2026112{}0{m}00", f % 4),
+                    &format!("MRN{m:02}"),
+                    &format!("O{f}-{m}"),
+                    &results,
+                )
             })
             .collect();
         let text = hl7::batch(&format!("2026112{}050000-0600", f % 4), &batch);
@@ -34,9 +40,13 @@ fn state(ws: &Workspace, with_duplicates: bool) -> Vec<String> {
     let root = ws.dir.path().display().to_string();
     let mut out = dump(&ws.db());
     let filter = if with_duplicates { "" } else { "WHERE status != 'duplicate'" };
-    out.extend(ws.query_strings(&format!(
-        "SELECT 'ledger|' || path || '|' || status || '|' || ifnull(disposition, 'NULL') FROM source_files {filter}"
-    )).into_iter().map(|row| row.replace(&root, "$WS")));
+    out.extend(
+        ws.query_strings(&format!(
+            "SELECT 'ledger|' || path || '|' || status || '|' || ifnull(disposition, 'NULL') FROM source_files {filter}"
+        ))
+        .into_iter()
+        .map(|row| row.replace(&root, "$WS")),
+    );
     for entry in walkdir::WalkDir::new(ws.path("data")).sort_by_file_name() {
         let entry = entry.expect("walk data/");
         if entry.file_type().is_file() && !entry.file_name().to_string_lossy().starts_with("snapshot.db") {
@@ -45,7 +55,8 @@ fn state(ws: &Workspace, with_duplicates: bool) -> Vec<String> {
                 // The report names the workspace and the file's ledger id, which a run that
                 // recorded some files twice (a second replay records duplicates) numbers differently.
                 let text = String::from_utf8(bytes).expect("a report is text").replace(&root, "$WS");
-                bytes = text.lines().filter(|l| !l.starts_with("ledger id:")).collect::<Vec<_>>().join("\n").into_bytes();
+                bytes =
+                    text.lines().filter(|l| !l.starts_with("ledger id:")).collect::<Vec<_>>().join("\n").into_bytes();
             }
             let shown = entry.path().display().to_string().replace(&root, "$WS");
             out.push(format!("file|{shown}|{:x}", Sha256::digest(&bytes)));

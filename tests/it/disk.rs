@@ -48,7 +48,8 @@ fn labs(kb: usize) -> String {
     let per_message = 400;
     let messages: Vec<String> = (0..kb * 1024 / per_message)
         .map(|m| {
-            let results: Vec<(String, String)> = (0..4).map(|k| (format!("{}-{k}", 1000 + k), format!("{m}.{k}"))).collect();
+            let results: Vec<(String, String)> =
+                (0..4).map(|k| (format!("{}-{k}", 1000 + k), format!("{m}.{k}"))).collect();
             let refs: Vec<(&str, &str, &str, &str)> =
                 results.iter().map(|(c, v)| (c.as_str(), v.as_str(), "mmol/L", "")).collect();
             hl7::oru(&format!("D{m}"), "202611240400", &format!("MRN{:04}", m % 500), &format!("O{m}"), &refs)

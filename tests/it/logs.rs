@@ -47,7 +47,8 @@ fn the_sample_export_replayed_ingested_live_and_read_over_mcp_logs_no_phi_at_inf
     assert!(phi.len() > 40, "the sample export has names and notes to look for: {phi:?}");
     let replay_logs = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(replay_logs.contains("INFO") && replay_logs.contains("ingested"), "{replay_logs}");
-    let rejected = ws.query_i64("SELECT count(*) FROM rejects") + ws.query_i64("SELECT count(*) FROM source_files WHERE status = 'quarantined'");
+    let rejected = ws.query_i64("SELECT count(*) FROM rejects")
+        + ws.query_i64("SELECT count(*) FROM source_files WHERE status = 'quarantined'");
     assert!(rejected >= 1, "the trap message was not rejected:\n{replay_logs}");
     assert_no_phi(&replay_logs, &phi, "a replay");
 
@@ -97,6 +98,9 @@ fn the_sample_export_replayed_ingested_live_and_read_over_mcp_logs_no_phi_at_inf
         .expect("run the MCP client");
     let answers = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{answers}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(answers.contains("LARKHAVEN") || answers.to_lowercase().contains("larkhaven"), "the answers do hold names: {answers}");
+    assert!(
+        answers.contains("LARKHAVEN") || answers.to_lowercase().contains("larkhaven"),
+        "the answers do hold names: {answers}"
+    );
     assert_no_phi(&String::from_utf8_lossy(&out.stderr), &phi, "the MCP server");
 }

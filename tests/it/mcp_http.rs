@@ -677,15 +677,26 @@ fn fifty_http_clients_during_a_replay_get_no_error_and_never_half_a_file() {
     std::fs::create_dir_all(&exports).expect("exports");
     for f in 0..FILES {
         let mrn = format!("MRN{f:04}");
-        let mut messages = vec![crate::util::hl7::adt("A01", &format!("A{f}"), "202611240300", &mrn, "Loadtest", "5W^1^A")];
+        let mut messages =
+            vec![crate::util::hl7::adt("A01", &format!("A{f}"), "202611240300", &mrn, "Loadtest", "5W^1^A")];
         for m in 0..8 {
             let values: Vec<String> = (0..5).map(|k| format!("{f}.{m}{k}")).collect();
-            let results: Vec<(&str, &str, &str, &str)> =
-                (0..5).map(|k| (["2345-7", "2823-3", "2951-2", "2160-0", "3094-0"][k], values[k].as_str(), "mg/dL", "")).collect();
-            messages.push(crate::util::hl7::oru(&format!("L{f}-{m}"), &format!("2026112403{m:02}"), &mrn, &format!("O{f}-{m}"), &results));
+            let results: Vec<(&str, &str, &str, &str)> = (0..5)
+                .map(|k| (["2345-7", "2823-3", "2951-2", "2160-0", "3094-0"][k], values[k].as_str(), "mg/dL", ""))
+                .collect();
+            messages.push(crate::util::hl7::oru(
+                &format!("L{f}-{m}"),
+                &format!("2026112403{m:02}"),
+                &mrn,
+                &format!("O{f}-{m}"),
+                &results,
+            ));
         }
-        std::fs::write(exports.join(format!("batch{f:04}.hl7")), crate::util::hl7::batch("20261124050000-0600", &messages))
-            .expect("export");
+        std::fs::write(
+            exports.join(format!("batch{f:04}.hl7")),
+            crate::util::hl7::batch("20261124050000-0600", &messages),
+        )
+        .expect("export");
     }
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
@@ -718,7 +729,12 @@ fn fifty_http_clients_during_a_replay_get_no_error_and_never_half_a_file() {
     }
     eprintln!("{report} {} distinct snapshots seen", total.files_seen.len());
 
-    assert!(total.errors.is_empty(), "{} failed calls, e.g. {:?}", total.errors.len(), &total.errors[..total.errors.len().min(5)]);
+    assert!(
+        total.errors.is_empty(),
+        "{} failed calls, e.g. {:?}",
+        total.errors.len(),
+        &total.errors[..total.errors.len().min(5)]
+    );
     assert!(total.torn.is_empty(), "answers saw half a file: {:?}", &total.torn[..total.torn.len().min(5)]);
     assert!(total.files_seen.len() >= 10, "the reads overlapped the writes at only {} points", total.files_seen.len());
     assert!(total.latency.get("get_patient").map_or(0, Vec::len) >= 200, "{report}");
@@ -777,7 +793,9 @@ async fn load_client(url: String, stop: std::sync::Arc<std::sync::atomic::Atomic
             };
             match tool {
                 "snapshot_status" => {
-                    let files: i64 = answer["sources"].as_array().map_or(0, |s| s.iter().filter_map(|s| s["files_ingested"].as_i64()).sum());
+                    let files: i64 = answer["sources"]
+                        .as_array()
+                        .map_or(0, |s| s.iter().filter_map(|s| s["files_ingested"].as_i64()).sum());
                     let observations = answer["counts"]["observations"].as_i64().unwrap_or(-1);
                     load.files_seen.insert(files);
                     if observations != files * obs_per_file {

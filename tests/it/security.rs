@@ -46,7 +46,16 @@ fn hostile_strings() -> Vec<Value> {
 
 /// Values of the wrong type, and integers out of range.
 fn hostile_others() -> Vec<Value> {
-    vec![json!(-1), json!(0), json!(1u64 << 63), json!(1e308), json!(null), json!([]), json!({"$ne": null}), json!(true)]
+    vec![
+        json!(-1),
+        json!(0),
+        json!(1u64 << 63),
+        json!(1e308),
+        json!(null),
+        json!([]),
+        json!({"$ne": null}),
+        json!(true),
+    ]
 }
 
 fn sha256_of(path: &std::path::Path) -> String {
@@ -103,7 +112,10 @@ fn every_tool_with_injection_shaped_arguments_errs_or_finds_nothing_writes_nothi
             errors += 1;
             // A clean refusal, never the database's own words or a panic.
             for leak in ["sqlite", "SQL logic", "syntax error", "panicked", "no such", "fts5"] {
-                assert!(!text.to_lowercase().contains(&leak.to_lowercase()), "{shown}: the error leaks {leak:?}: {text:.500}");
+                assert!(
+                    !text.to_lowercase().contains(&leak.to_lowercase()),
+                    "{shown}: the error leaks {leak:?}: {text:.500}"
+                );
             }
             continue;
         }

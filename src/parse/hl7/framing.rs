@@ -138,7 +138,9 @@ impl Framed<'_> {
             .batch
             .iter()
             .filter(|s| starts_with_id(&s.text, "BTS"))
-            .map(|s| s.text.get(4..).and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next()?.parse::<usize>().ok()))
+            .map(|s| {
+                s.text.get(4..).and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next()?.parse::<usize>().ok())
+            })
             .sum();
         let found = self.messages.len();
         match declared {

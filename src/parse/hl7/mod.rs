@@ -84,14 +84,15 @@ fn read(framed: &FramedMessage<'_>, control_id: Option<&str>, options: &ParseOpt
         return Err(Fault::at("MSH", "segments outside any message (no MSH segment starts them)"));
     }
     if framed.segments.len() > MAX_SEGMENTS {
-        let reason = format!("{} segments in one message; more than {MAX_SEGMENTS} are not read", framed.segments.len());
+        let reason =
+            format!("{} segments in one message; more than {MAX_SEGMENTS} are not read", framed.segments.len());
         return Err(Fault::new(reason));
     }
     let texts: Vec<&str> = framed.segments.iter().map(|s| s.text.as_str()).collect();
     let delimiters = Delimiters::from_msh(texts.first().copied().unwrap_or_default())?;
     let input = message::crate_input(&texts, &delimiters)?;
-    let tree = hl7_parser::Message::parse_with_lenient_newlines(&input, true)
-        .map_err(|e| Fault::new(parser_failure(&e)))?;
+    let tree =
+        hl7_parser::Message::parse_with_lenient_newlines(&input, true).map_err(|e| Fault::new(parser_failure(&e)))?;
     message::check_complete(tree.segments.len(), texts.len())?;
     let segments: Vec<Seg<'_>> = tree.segments.iter().map(|s| Seg::new(s, &delimiters)).collect();
     map::map(&segments, control_id, options)
@@ -103,7 +104,9 @@ fn parser_failure(e: &hl7_parser::parser::ParseError) -> String {
         hl7_parser::parser::ParseError::FailedToParse { position, .. } => {
             format!("hl7-parser could not read the message (at character {position})")
         }
-        hl7_parser::parser::ParseError::IncompleteInput(_) => "hl7-parser could not read the message: it ends early".into(),
+        hl7_parser::parser::ParseError::IncompleteInput(_) => {
+            "hl7-parser could not read the message: it ends early".into()
+        }
     }
 }
 
@@ -195,7 +198,10 @@ mod tests {
             Some("1 BHS but 0 BTS (batch trailer) segment(s)")
         );
         let no_fts = &whole[..whole.find("\rFTS").expect("FTS")];
-        assert_eq!(parse(no_fts.as_bytes(), &options).err().as_deref(), Some("1 FHS but 0 FTS (file trailer) segment(s)"));
+        assert_eq!(
+            parse(no_fts.as_bytes(), &options).err().as_deref(),
+            Some("1 FHS but 0 FTS (file trailer) segment(s)")
+        );
         let miscounted = whole.replace("BTS|2", "BTS|3");
         assert_eq!(
             parse(miscounted.as_bytes(), &options).err().as_deref(),
@@ -280,7 +286,8 @@ mod tests {
             [head.as_bytes(), name].concat()
         };
         let family = |bytes: &[u8]| {
-            first_patient(&parse(bytes, &options()).expect("envelope")).and_then(|(_, family, _)| family.map(str::to_owned))
+            first_patient(&parse(bytes, &options()).expect("envelope"))
+                .and_then(|(_, family, _)| family.map(str::to_owned))
         };
         // ISO-8859-1: é is the byte E9.
         assert_eq!(family(&message("8859/1", b"Ren\xe9e")), Some("Renée".into()));
