@@ -65,6 +65,8 @@ pub struct Config {
     /// Files larger than this are quarantined unread (`max_file_mb`, default 512): memory stays
     /// bounded whatever lands in a drop folder.
     pub max_file_bytes: u64,
+    /// `hl7.require_batch_trailers` (default true): an FHS/BHS without its FTS/BTS is a file cut short.
+    pub require_batch_trailers: bool,
     /// How CSV files are read (`[[csv.mapping]]`; the built-in mappings when none is configured).
     pub csv: Vec<CsvMapping>,
     /// How PDF notes are read (`[pdf]` timeout, `[[pdf.mapping]]`; the built-in mapping when none
@@ -299,6 +301,7 @@ impl Config {
                 err("hl7.default_charset", format!("unknown charset {label:?} (e.g. \"windows-1252\", \"iso-8859-1\")"))
             })?,
         };
+        let require_batch_trailers = hl7.require_batch_trailers.unwrap_or(true);
         let mrn = MrnRule {
             id_type: hl7.mrn_type.unwrap_or_else(|| MrnRule::default().id_type),
             authority: hl7.mrn_authority.filter(|a| !a.is_empty()),
@@ -349,7 +352,20 @@ impl Config {
             return Err(err("max_file_mb", "must be at least 1".into()));
         }
         let max_file_bytes = max_file_mb << 20;
-        Ok(Config { origin, data_dir, snapshot, zone, mrn, default_charset, max_file_bytes, csv, pdf, sources, mcp })
+        Ok(Config {
+            origin,
+            data_dir,
+            snapshot,
+            zone,
+            mrn,
+            default_charset,
+            max_file_bytes,
+            require_batch_trailers,
+            csv,
+            pdf,
+            sources,
+            mcp,
+        })
     }
 
     /// Replace the snapshot path (`--db`).
@@ -366,6 +382,7 @@ impl Config {
             mrn: self.mrn.clone(),
             default_charset: self.default_charset,
             max_file_bytes: self.max_file_bytes,
+            require_batch_trailers: self.require_batch_trailers,
             csv: self.csv.clone(),
             pdf: self.pdf.clone(),
         }
@@ -606,6 +623,7 @@ struct RawHl7 {
     mrn_type: Option<String>,
     mrn_authority: Option<String>,
     default_charset: Option<String>,
+    require_batch_trailers: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -19,6 +19,8 @@ pub struct ParseOptions {
     pub default_charset: &'static encoding_rs::Encoding,
     /// A file larger than this is not read (it is quarantined: [`FileError::TooLarge`]).
     pub max_file_bytes: u64,
+    /// Whether an HL7 file's FHS/BHS must be closed by FTS/BTS (else it was cut short).
+    pub require_batch_trailers: bool,
     /// How to read CSV files, by file name (`[[csv.mapping]]`, else the built-in mappings).
     pub csv: Vec<csv::CsvMapping>,
     /// How to read PDF notes (`[pdf]`, `[[pdf.mapping]]`, else the built-in mapping).
@@ -32,6 +34,7 @@ impl Default for ParseOptions {
             mrn: MrnRule::default(),
             default_charset: encoding_rs::WINDOWS_1252,
             max_file_bytes: crate::config::DEFAULT_MAX_FILE_MB << 20,
+            require_batch_trailers: true,
             csv: csv::built_in_mappings(),
             pdf: pdf::PdfOptions::default(),
         }

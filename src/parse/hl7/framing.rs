@@ -122,16 +122,18 @@ impl FramedMessage<'_> {
 }
 
 impl Framed<'_> {
-    /// Whether the batch envelope holds: every FHS closed by an FTS, every BHS by a BTS, and the
-    /// message counts the BTS segments declare (BTS-1) adding up to the messages found. A file cut
-    /// short loses its trailers; its last message may be cut mid-value, so none of it may be trusted.
-    pub fn check_envelope(&self) -> Result<(), String> {
+    /// Whether the batch envelope holds: every FHS closed by an FTS, every BHS by a BTS (when
+    /// `trailers` are required), and the message counts the BTS segments declare (BTS-1) adding up
+    /// to the messages found. A file cut short loses its trailers; its last message may be cut
+    /// mid-value, so none of it may be trusted.
+    pub fn check_envelope(&self, trailers: bool) -> Result<(), String> {
         let count = |id: &str| self.batch.iter().filter(|s| starts_with_id(&s.text, id)).count();
         let (fhs, fts, bhs, bts) = (count("FHS"), count("FTS"), count("BHS"), count("BTS"));
-        if fhs > fts {
+        if !trailers {
+            // Only what a BTS declares is checked.
+        } else if fhs > fts {
             return Err(format!("{fhs} FHS but {fts} FTS (file trailer) segment(s)"));
-        }
-        if bhs > bts {
+        } else if bhs > bts {
             return Err(format!("{bhs} BHS but {bts} BTS (batch trailer) segment(s)"));
         }
         let declared: Option<usize> = self

@@ -37,7 +37,7 @@ pub fn looks_like_hl7(bytes: &[u8]) -> bool {
 pub fn parse(bytes: &[u8], options: &ParseOptions) -> Result<ParsedFile, String> {
     let text = framing::decode_text(bytes, options.default_charset);
     let framed = framing::frame(&text);
-    framed.check_envelope()?;
+    framed.check_envelope(options.require_batch_trailers)?;
     let mut file = ParsedFile { exported_at: exported_at(&framed, &options.zone), ..ParsedFile::default() };
     for (i, framed_message) in framed.messages.iter().enumerate() {
         let index = i + 1;
@@ -207,6 +207,11 @@ mod tests {
             parse(miscounted.as_bytes(), &options).err().as_deref(),
             Some("BTS-1 counts 3 message(s) but the file holds 2")
         );
+        // Where an EHR never writes trailers, `hl7.require_batch_trailers = false` takes such files;
+        // a BTS that is there is still counted.
+        let lenient = ParseOptions { require_batch_trailers: false, ..super::tests::options() };
+        assert_eq!(parse(cut.as_bytes(), &lenient).map(|f| f.messages.len()), Ok(2));
+        assert!(parse(miscounted.as_bytes(), &lenient).is_err());
         // A bare run of messages has no envelope to check; a BTS without its count is not counted.
         assert!(parse(ADT.as_bytes(), &options).is_ok());
         assert!(parse(whole.replace("BTS|2", "BTS|").as_bytes(), &options).is_ok());
