@@ -19,6 +19,11 @@ fn batch(messages: usize) -> String {
     hl7::batch("20261124050000-0600", &msgs)
 }
 
+/// A good export: one patient admitted.
+fn admission(mrn: &str, family: &str) -> String {
+    hl7::batch("20261124050000-0600", &[hl7::adt("A01", &format!("A-{mrn}"), "202611240400", mrn, family, "5W^1^A")])
+}
+
 /// Writes the corpus into `drop`; returns the names written (some are not UTF-8).
 fn write_corpus(drop: &Path, outside: &Path) -> Vec<PathBuf> {
     let mut files: Vec<(PathBuf, Vec<u8>)> = Vec::new();
@@ -109,14 +114,7 @@ fn write_corpus(drop: &Path, outside: &Path) -> Vec<PathBuf> {
     std::fs::write(&latin1, batch(1)).expect("latin-1 name");
     out.push(latin1);
     // Links out of the folder, one to a good export that must not be taken.
-    std::fs::write(
-        outside.join("good.hl7"),
-        hl7::batch(
-            "20261124050000-0600",
-            &[hl7::adt("A01", "OUT1", "202611240400", "MRN-OUTSIDE", "OUTSIDER", "5W^1^A")],
-        ),
-    )
-    .expect("outside");
+    std::fs::write(outside.join("good.hl7"), admission("MRN-OUTSIDE", "OUTSIDER")).expect("outside");
     for (name, target) in [
         ("link_passwd.hl7", PathBuf::from("/etc/passwd")),
         ("link_outside.hl7", outside.join("good.hl7")),
@@ -220,14 +218,7 @@ fn two_hundred_malformed_files_are_each_quarantined_or_rejected_with_a_reason_an
     assert!(outside.join("good.hl7").exists(), "a link's target is never moved");
 
     // Still up and working: a good file after all that goes in.
-    std::fs::write(
-        ws.path("drop/ADT_after.hl7"),
-        hl7::batch(
-            "20261124050000-0600",
-            &[hl7::adt("A01", "OK1", "202611240400", "MRN-AFTER", "AFTERWARD", "5W^2^A")],
-        ),
-    )
-    .expect("good");
+    std::fs::write(ws.path("drop/ADT_after.hl7"), admission("MRN-AFTER", "AFTERWARD")).expect("good");
     wait_for("a good file after the bad ones", Duration::from_secs(30), || {
         ws.query_i64("SELECT count(*) FROM patients WHERE mrn = 'MRN-AFTER'") == 1
     });

@@ -69,11 +69,18 @@ fn wait_for_log(daemon: &Daemon, needle: &str, times: usize) {
     });
 }
 
+/// A workspace whose `data/` is a small filesystem of `mb` MB, and its daemon started. (Bound
+/// as one pattern, they are dropped daemon first, then the filesystem, then the workspace.)
+fn on_small_fs(mb: u64) -> (Workspace, SmallFs, Daemon) {
+    let ws = Workspace::new();
+    let fs = SmallFs::mount(&ws.path("data"), mb);
+    let daemon = Daemon::start(&ws);
+    (ws, fs, daemon)
+}
+
 #[test]
 fn a_full_disk_rolls_the_file_back_and_it_goes_in_once_there_is_room() {
-    let ws = Workspace::new();
-    let _fs = SmallFs::mount(&ws.path("data"), 16);
-    let mut daemon = Daemon::start(&ws);
+    let (ws, _fs, mut daemon) = on_small_fs(16);
 
     // Fill the filesystem to the last block.
     let filler = ws.path("data/filler");
@@ -105,9 +112,7 @@ fn a_full_disk_rolls_the_file_back_and_it_goes_in_once_there_is_room() {
 /// the move once the archive is writable again; it is not ingested twice.
 #[test]
 fn a_read_only_archive_leaves_the_file_in_place_and_a_rescan_finishes_its_move() {
-    let ws = Workspace::new();
-    let _fs = SmallFs::mount(&ws.path("data"), 32);
-    let mut daemon = Daemon::start(&ws);
+    let (ws, _fs, mut daemon) = on_small_fs(32);
     let archive = ws.path("data/archive");
     std::fs::create_dir_all(&archive).expect("archive");
     run("mount", &["--bind", &archive.display().to_string(), &archive.display().to_string()]);

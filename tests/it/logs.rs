@@ -2,10 +2,9 @@
 //! watched folder, and read back over MCP, with every log line kept, must not contain a patient's
 //! name or a phrase of a note — nor a value from a message that was rejected for it.
 
-use crate::util::{Daemon, LIMIT, Workspace, hl7, mcp_client, python, samples, wait_for};
+use crate::util::{Daemon, LIMIT, Workspace, hl7, mcp_stdio, samples, wait_for};
 use serde_json::json;
 use std::path::Path;
-use std::process::Command;
 
 /// What must never be logged: every patient's family and given name, and a phrase from each line
 /// of each note, as the snapshot holds them after the sample export.
@@ -73,7 +72,6 @@ fn the_sample_export_replayed_ingested_live_and_read_over_mcp_logs_no_phi_at_inf
     assert_no_phi(&daemon_logs, &phi, "the daemon");
 
     // MCP over stdio: names and note words asked for and answered, the server's log at info.
-    let spec = ws.path("calls.json");
     let calls = json!([
         {"tool": "list_panel"},
         {"tool": "get_patient", "args": {"mrn": "MRN57552"}},
@@ -82,20 +80,7 @@ fn the_sample_export_replayed_ingested_live_and_read_over_mcp_logs_no_phi_at_inf
         {"tool": "get_documents", "args": {"mrn": "MRN57552"}},
         {"tool": "get_patient", "args": {"mrn": "QUINTAVALLE"}},
     ]);
-    std::fs::write(&spec, calls.to_string()).expect("calls");
-    let out = Command::new(python())
-        .arg(mcp_client())
-        .arg("stdio")
-        .arg(format!("@{}", spec.display()))
-        .arg("--")
-        .arg(crate::util::bin())
-        .arg("--config")
-        .arg(ws.config())
-        .arg("mcp")
-        .env("INGEST_LOG", "info")
-        .env("INGEST_CLOCK_FILE", ws.clock_file())
-        .output()
-        .expect("run the MCP client");
+    let out = mcp_stdio(&ws, &calls, "info");
     let answers = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{answers}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(

@@ -2,30 +2,15 @@
 //! freshness, errors, paging, roles, read-only, audit.
 
 use crate::util::mcp::{CONTRACT_TOOLS, answer, check_freshness, error_code};
-use crate::util::{Workspace, hl7, mcp_client, python, samples};
+use crate::util::{Workspace, hl7, mcp_stdio, samples};
 use serde_json::{Value, json};
-use std::process::Command;
 
 /// Run `calls` against `ingest mcp` in `ws` and return one result per call.
 pub(crate) fn call(ws: &Workspace, calls: Value) -> Vec<Value> {
-    let spec = ws.path("calls.json");
-    std::fs::write(&spec, calls.to_string()).expect("write calls");
-    let out = Command::new(python())
-        .arg(mcp_client())
-        .arg("stdio")
-        .arg(format!("@{}", spec.display()))
-        .arg("--")
-        .arg(crate::util::bin())
-        .arg("--config")
-        .arg(ws.config())
-        .arg("mcp")
-        .env("INGEST_LOG", "warn")
-        .env("INGEST_CLOCK_FILE", ws.clock_file())
-        .output()
-        .expect("run the MCP client");
+    let out = mcp_stdio(ws, &calls, "warn");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "client failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_str::<Vec<Value>>(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+    assert!(out.status.success(), "client failed: {stdout:.2000}\n{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_str::<Vec<Value>>(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout:.2000}"))
 }
 
 fn with_samples() -> Workspace {

@@ -3,10 +3,10 @@
 //! that finds nothing it should not), nothing is written to the snapshot, the server stays up,
 //! and each call is an audit line.
 
-use crate::util::{Workspace, mcp_client, python, samples};
+use crate::mcp_stdio::call;
+use crate::util::{Workspace, samples};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use std::process::Command;
 
 /// Strings an assistant could be talked into passing on.
 fn hostile_strings() -> Vec<Value> {
@@ -72,7 +72,7 @@ fn every_tool_with_injection_shaped_arguments_errs_or_finds_nothing_writes_nothi
     let valid = json!({"mrn": "MRN57552", "query": "pneumonia", "document_id": "D-1"});
 
     // One session: the tool list, then every tool × argument × hostile value, then a plain call.
-    let tools = run(&ws, &json!([{"list": "tools"}]));
+    let tools = call(&ws, json!([{"list": "tools"}]));
     let tools = tools[0]["tools"].as_array().expect("tools").clone();
     assert!(tools.len() >= 9);
     let mut calls = Vec::new();
@@ -97,7 +97,7 @@ fn every_tool_with_injection_shaped_arguments_errs_or_finds_nothing_writes_nothi
         }
     }
     calls.push(json!({"tool": "snapshot_status"}));
-    let results = run(&ws, &Value::Array(calls.clone()));
+    let results = call(&ws, Value::Array(calls.clone()));
     assert_eq!(results.len(), calls.len());
 
     let (mut errors, mut answered) = (0, 0);
@@ -146,25 +146,4 @@ fn every_tool_with_injection_shaped_arguments_errs_or_finds_nothing_writes_nothi
     assert!(audit.contains("(1048576 characters, sha256 "), "the huge argument's length and hash are recorded");
     let verify = ws.ingest(&["audit", "verify"]);
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
-}
-
-fn run(ws: &Workspace, calls: &Value) -> Vec<Value> {
-    let spec = ws.path("calls.json");
-    std::fs::write(&spec, calls.to_string()).expect("write calls");
-    let out = Command::new(python())
-        .arg(mcp_client())
-        .arg("stdio")
-        .arg(format!("@{}", spec.display()))
-        .arg("--")
-        .arg(crate::util::bin())
-        .arg("--config")
-        .arg(ws.config())
-        .arg("mcp")
-        .env("INGEST_LOG", "warn")
-        .env("INGEST_CLOCK_FILE", ws.clock_file())
-        .output()
-        .expect("run the MCP client");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "client failed: {stdout:.2000}\n{}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout:.2000}"))
 }

@@ -52,6 +52,27 @@ pub fn mcp_client() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp_client.py")
 }
 
+/// Run `calls` (the client's JSON list) against `ingest mcp` in `ws` through the Python SDK, the
+/// server logging at `log_level`; the client's output (stdout: one result per call; stderr: the
+/// server's log among the client's own).
+pub fn mcp_stdio(ws: &Workspace, calls: &serde_json::Value, log_level: &str) -> Output {
+    let spec = ws.path("calls.json");
+    std::fs::write(&spec, calls.to_string()).expect("write calls");
+    Command::new(python())
+        .arg(mcp_client())
+        .arg("stdio")
+        .arg(format!("@{}", spec.display()))
+        .arg("--")
+        .arg(bin())
+        .arg("--config")
+        .arg(ws.config())
+        .arg("mcp")
+        .env("INGEST_LOG", log_level)
+        .env("INGEST_CLOCK_FILE", ws.clock_file())
+        .output()
+        .expect("run the MCP client")
+}
+
 /// The bundled sample exports.
 pub fn samples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("sample-exports")
