@@ -147,8 +147,7 @@ pub struct TokenConfig {
     pub role: String,
 }
 
-/// `max_file_mb` when not set: far above any export seen (the largest generated day is ~2 MB).
-pub const DEFAULT_MAX_FILE_MB: u64 = 512;
+pub use crate::parse::DEFAULT_MAX_FILE_MB;
 
 /// The MCP side: HTTP served by `ingest run`, roles, tokens, the audit log.
 #[derive(Debug, Clone)]

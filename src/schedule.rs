@@ -111,10 +111,7 @@ pub fn judge_expected(
     let before = exp.expected.last_at_or_before(due - chrono::Duration::seconds(1), zone);
     let period = before.map_or(chrono::Duration::days(1), |b| due - b);
     let counts_from = due - period / 2;
-    let local = |t: DateTime<Utc>| match zone {
-        Zone::Host => t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M %Z").to_string(),
-        Zone::Named(tz) => t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string(),
-    };
+    let local = |t: DateTime<Utc>| zone.format(t, "%Y-%m-%d %H:%M %Z");
     let grace_text = humantime::format_duration(exp.grace);
     let stale = match last_export {
         Some(last) if last >= counts_from => None,
@@ -154,6 +151,78 @@ pub fn judge_age(
         }
     };
     Freshness { stale, next_deadline: None }
+}
+
+/// How one expected export went, for the status page's timeline.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Window {
+    pub expected_at: DateTime<Utc>,
+    /// `expected_at` + grace.
+    pub deadline: DateTime<Utc>,
+    /// When the first file that counts for this export was received.
+    pub arrived_at: Option<DateTime<Utc>>,
+    pub verdict: Verdict,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Received by the deadline.
+    OnTime,
+    /// Received, after the deadline.
+    Late,
+    /// Nothing received, and the deadline has passed.
+    Missing,
+    /// Nothing received yet; the deadline is still ahead.
+    Pending,
+}
+
+/// The most windows a timeline holds (an every-minute schedule over 14 days would be 20,160).
+pub const MAX_WINDOWS: usize = 500;
+
+/// Every expected export from `from` to `now` (the newest [`MAX_WINDOWS`]), with what arrived for
+/// it. `arrivals` are `(exported_at, received_at)` of the files that went in. A file counts for
+/// the expected time E as in [`judge_expected`]: exported no earlier than half a period before E
+/// and earlier than half a period before the next one.
+pub fn windows(
+    exp: &Expectation,
+    zone: Zone,
+    from: DateTime<Utc>,
+    now: DateTime<Utc>,
+    arrivals: &[(DateTime<Utc>, DateTime<Utc>)],
+) -> Vec<Window> {
+    let grace = chrono::Duration::from_std(exp.grace).unwrap_or_else(|_| chrono::Duration::zero());
+    let mut times = Vec::new();
+    let mut next = exp.expected.next_after(from - chrono::Duration::seconds(1), zone);
+    while let Some(t) = next.filter(|t| *t <= now) {
+        times.push(t);
+        next = exp.expected.next_after(t, zone);
+    }
+    let skip = times.len().saturating_sub(MAX_WINDOWS);
+    let mut out = Vec::with_capacity(times.len() - skip);
+    for (i, &expected_at) in times.iter().enumerate().skip(skip) {
+        let before = match i {
+            0 => exp.expected.last_at_or_before(expected_at - chrono::Duration::seconds(1), zone),
+            _ => Some(times[i - 1]),
+        };
+        let after = times.get(i + 1).copied().or(next);
+        let counts_from = expected_at - before.map_or(chrono::Duration::days(1), |b| expected_at - b) / 2;
+        let counts_until = after.map(|a| a - (a - expected_at) / 2);
+        let arrived_at = arrivals
+            .iter()
+            .filter(|(exported, _)| *exported >= counts_from && counts_until.is_none_or(|u| *exported < u))
+            .map(|(_, received)| *received)
+            .min();
+        let deadline = expected_at + grace;
+        let verdict = match arrived_at {
+            Some(t) if t <= deadline => Verdict::OnTime,
+            Some(_) => Verdict::Late,
+            None if deadline < now => Verdict::Missing,
+            None => Verdict::Pending,
+        };
+        out.push(Window { expected_at, deadline, arrived_at, verdict });
+    }
+    out
 }
 
 /// A change in a source's freshness, for the daemon's log (each once, not at every check).
@@ -264,6 +333,46 @@ mod tests {
         );
         assert_eq!(monitor.check([("a", &stale), ("b", &fresh)]), []);
         assert_eq!(monitor.check([("a", &fresh)]), [Transition::Recovered { source: "a".into() }]);
+    }
+
+    #[test]
+    fn each_expected_export_of_the_window_is_judged_on_time_late_missing_or_pending() {
+        let exp = daily_five();
+        let zone = chicago();
+        // Four days; 05:00 CST = 11:00Z, due by 11:45Z.
+        let arrivals = [
+            // Nov 21: exported 04:58, received 05:03: on time.
+            (at("2026-11-21T10:58:00Z"), at("2026-11-21T11:03:00Z")),
+            // A second file of the same export, received later: the first one decides.
+            (at("2026-11-21T11:00:00Z"), at("2026-11-21T11:30:00Z")),
+            // Nov 22: nothing. Nov 23: exported 07:10, received 07:12: late.
+            (at("2026-11-23T13:10:00Z"), at("2026-11-23T13:12:00Z")),
+        ];
+        let now = at("2026-11-24T11:20:00Z");
+        let got = windows(&exp, zone, at("2026-11-21T00:00:00Z"), now, &arrivals);
+        let verdicts: Vec<_> = got.iter().map(|w| (w.expected_at, w.verdict, w.arrived_at)).collect();
+        assert_eq!(
+            verdicts,
+            [
+                (at("2026-11-21T11:00:00Z"), Verdict::OnTime, Some(at("2026-11-21T11:03:00Z"))),
+                (at("2026-11-22T11:00:00Z"), Verdict::Missing, None),
+                (at("2026-11-23T11:00:00Z"), Verdict::Late, Some(at("2026-11-23T13:12:00Z"))),
+                (at("2026-11-24T11:00:00Z"), Verdict::Pending, None),
+            ]
+        );
+        assert_eq!(got[0].deadline, at("2026-11-21T11:45:00Z"));
+        // Past the deadline, today's is missing.
+        let later = windows(&exp, zone, at("2026-11-24T00:00:00Z"), at("2026-11-24T11:46:00Z"), &arrivals);
+        assert_eq!(later.iter().map(|w| w.verdict).collect::<Vec<_>>(), [Verdict::Missing]);
+    }
+
+    #[test]
+    fn a_timeline_keeps_only_the_newest_windows_of_a_busy_schedule() {
+        let exp = Expectation { expected: Cron::parse("* * * * *").expect("cron"), grace: Duration::from_secs(60) };
+        let zone = Zone::parse("UTC").expect("zone");
+        let got = windows(&exp, zone, at("2026-11-20T00:00:00Z"), at("2026-11-24T00:00:00Z"), &[]);
+        assert_eq!(got.len(), MAX_WINDOWS);
+        assert_eq!(got.last().map(|w| w.expected_at), Some(at("2026-11-24T00:00:00Z")));
     }
 
     #[test]

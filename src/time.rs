@@ -45,6 +45,31 @@ impl Zone {
             Zone::Named(tz) => resolve(tz, naive),
         }
     }
+
+    /// `t` as wall-clock time in this zone, in a chrono `strftime` format (`%Z` names the zone).
+    pub fn format(&self, t: DateTime<Utc>, format: &str) -> String {
+        match self {
+            Zone::Host => t.with_timezone(&chrono::Local).format(format).to_string(),
+            Zone::Named(tz) => t.with_timezone(tz).format(format).to_string(),
+        }
+    }
+
+    /// The wall-clock time of day of `t` in this zone, in seconds since midnight.
+    pub fn seconds_of_day(&self, t: DateTime<Utc>) -> u32 {
+        use chrono::Timelike as _;
+        match self {
+            Zone::Host => t.with_timezone(&chrono::Local).num_seconds_from_midnight(),
+            Zone::Named(tz) => t.with_timezone(tz).num_seconds_from_midnight(),
+        }
+    }
+
+    /// The calendar date of `t` in this zone.
+    pub fn date(&self, t: DateTime<Utc>) -> chrono::NaiveDate {
+        match self {
+            Zone::Host => t.with_timezone(&chrono::Local).date_naive(),
+            Zone::Named(tz) => t.with_timezone(tz).date_naive(),
+        }
+    }
 }
 
 impl fmt::Display for Zone {

@@ -27,13 +27,16 @@ pub struct ParseOptions {
     pub pdf: pdf::PdfOptions,
 }
 
+/// `max_file_mb` when not set: far above any export seen (the largest generated day is ~2 MB).
+pub const DEFAULT_MAX_FILE_MB: u64 = 512;
+
 impl Default for ParseOptions {
     fn default() -> Self {
         ParseOptions {
             zone: Zone::Host,
             mrn: MrnRule::default(),
             default_charset: encoding_rs::WINDOWS_1252,
-            max_file_bytes: crate::config::DEFAULT_MAX_FILE_MB << 20,
+            max_file_bytes: DEFAULT_MAX_FILE_MB << 20,
             require_batch_trailers: true,
             csv: csv::built_in_mappings(),
             pdf: pdf::PdfOptions::default(),

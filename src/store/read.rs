@@ -142,6 +142,68 @@ fn source(conn: &Connection, name: &str) -> rusqlite::Result<SourceStatus> {
     })
 }
 
+/// A file as the status page's timeline draws it: when it came, and what became of it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Arrival {
+    pub file_id: i64,
+    pub received_at: String,
+    pub exported_at: String,
+    pub status: String,
+}
+
+/// The most files a timeline draws per source.
+const ARRIVALS_LIMIT: i64 = 5000;
+
+/// The files of `source` received at or after `since` (RFC 3339), oldest first.
+pub fn arrivals(conn: &Connection, source: &str, since: &str) -> rusqlite::Result<Vec<Arrival>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, received_at, exported_at, status FROM (
+             SELECT id, received_at, exported_at, status FROM source_files
+             WHERE source = ?1 AND received_at >= ?2 ORDER BY id DESC LIMIT ?3)
+         ORDER BY id",
+    )?;
+    stmt.query_map(params![source, since, ARRIVALS_LIMIT], |r| {
+        Ok(Arrival { file_id: r.get(0)?, received_at: r.get(1)?, exported_at: r.get(2)?, status: r.get(3)? })
+    })?
+    .collect()
+}
+
+/// A message rejected inside a file that otherwise went in: where, and why. Not its text (PHI).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RecentReject {
+    pub file_id: i64,
+    pub path: String,
+    /// 1-based position of the message in the file, and the line it starts on.
+    pub message_index: i64,
+    pub line: i64,
+    /// MSH-10.
+    pub control_id: Option<String>,
+    pub segment: Option<String>,
+    pub reason: String,
+}
+
+/// The newest rejects of `source`, newest first.
+pub fn recent_rejects(conn: &Connection, source: &str) -> rusqlite::Result<Vec<RecentReject>> {
+    let mut stmt = conn.prepare(
+        "SELECT f.id, f.path, r.message_index, r.line, r.control_id, r.segment, r.reason
+         FROM rejects r JOIN source_files f ON f.id = r.source_file_id
+         WHERE f.source = ?1 AND f.status != 'quarantined'
+         ORDER BY r.id DESC LIMIT ?2",
+    )?;
+    stmt.query_map(params![source, LIST_LIMIT], |r| {
+        Ok(RecentReject {
+            file_id: r.get(0)?,
+            path: r.get(1)?,
+            message_index: r.get(2)?,
+            line: r.get(3)?,
+            control_id: r.get(4)?,
+            segment: r.get(5)?,
+            reason: r.get(6)?,
+        })
+    })?
+    .collect()
+}
+
 pub fn counts(conn: &Connection) -> rusqlite::Result<SnapshotCounts> {
     conn.query_row(
         "SELECT (SELECT count(*) FROM patients),

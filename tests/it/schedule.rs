@@ -61,7 +61,10 @@ fn a_missed_deadline_makes_the_source_stale_everywhere_and_a_late_export_clears_
     assert_eq!(status["sources"][0]["stale"], json!(true), "{status}");
     assert_eq!(status["sources"][0]["stale_reason"], reasons[0]);
     let text = ws.ingest(&["status"]);
-    assert!(String::from_utf8_lossy(&text.stdout).contains("STALE:        source ward: no export since"));
+    let text = String::from_utf8_lossy(&text.stdout).into_owned();
+    assert!(text.contains("STALE: source ward: no export since"), "{text}");
+    let row = text.lines().find(|l| l.starts_with("| ward")).unwrap_or_else(|| panic!("no row for ward: {text}"));
+    assert!(row.contains(" STALE "), "{row}");
 
     // 07:10 local: the export arrives late and clears it.
     ws.set_clock("2026-11-24T13:12:00Z");
@@ -70,7 +73,21 @@ fn a_missed_deadline_makes_the_source_stale_everywhere_and_a_late_export_clears_
     let answer = snapshot(&ws);
     assert_eq!(answer["snapshot"]["stale"], json!(false), "{answer}");
     assert_eq!(answer["sources"][0]["next_expected_at"], json!("2026-11-25T11:45:00Z"));
-    assert_eq!(status_json(&ws)["sources"][0]["stale"], json!(false));
+    let status = status_json(&ws);
+    assert_eq!(status["sources"][0]["stale"], json!(false));
+    // The timeline: 14 days of 05:00 exports; only Monday's (received on Tuesday at 05:40) and
+    // Tuesday's (received at 07:12) came, both after their 05:45 deadlines.
+    let windows = status["sources"][0]["timeline"]["windows"].as_array().expect("windows").clone();
+    assert_eq!(windows.len(), 14, "{windows:?}");
+    let verdicts: Vec<&str> = windows.iter().map(|w| w["verdict"].as_str().expect("verdict")).collect();
+    assert_eq!(verdicts[..12], ["missing"; 12]);
+    assert_eq!(verdicts[12..], ["late", "late"]);
+    assert_eq!(windows[13]["expected_at"], "2026-11-24T11:00:00Z");
+    assert_eq!(windows[13]["deadline"], "2026-11-24T11:45:00Z");
+    assert_eq!(windows[13]["arrived_at"], "2026-11-24T13:12:00Z");
+    let text = String::from_utf8_lossy(&ws.ingest(&["status"]).stdout).into_owned();
+    let row = text.lines().find(|l| l.starts_with("| ward")).unwrap_or_else(|| panic!("no row for ward: {text}"));
+    assert!(row.contains(" fresh ") && row.contains(" XXXXXXXXXXXXLL "), "{row}");
 }
 
 #[test]

@@ -1,0 +1,132 @@
+//! The on-call view (DESIGN §8): per source, whether this morning's export arrived, what went in,
+//! what was quarantined or rejected and why. One [`Report`] is gathered from the ledger and shown
+//! three ways: `ingest status` on a terminal ([`table`]) or as JSON (`--json`), and the daemon's
+//! `/status` page ([`page`]). No patient data: file names, counts, message control ids, reasons.
+
+pub mod table;
+
+use crate::config::Config;
+use crate::schedule::{Verdict, Window};
+use crate::store::{self, read};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// How far back the freshness timeline reaches.
+pub const TIMELINE_DAYS: i64 = 14;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub snapshot: String,
+    pub now: DateTime<Utc>,
+    pub counts: read::SnapshotCounts,
+    pub sources: Vec<SourceReport>,
+}
+
+/// A source's ledger figures and whether its data is current.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceReport {
+    #[serde(flatten)]
+    pub status: read::SourceStatus,
+    pub stale: bool,
+    pub stale_reason: Option<String>,
+    /// The next expected export's deadline (expected time + grace), for sources with `expected`.
+    pub next_deadline: Option<DateTime<Utc>>,
+    pub recent_rejects: Vec<read::RecentReject>,
+    pub timeline: Timeline,
+}
+
+/// The last [`TIMELINE_DAYS`] of a source: each expected export against its deadline, and every file.
+#[derive(Debug, Clone, Serialize)]
+pub struct Timeline {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    /// The `expected` schedule as written, when the source has one.
+    pub expected: Option<String>,
+    pub grace_seconds: Option<u64>,
+    /// Without `expected`: how old the newest export may be.
+    pub stale_after_seconds: Option<u64>,
+    pub windows: Vec<Window>,
+    pub arrivals: Vec<read::Arrival>,
+}
+
+impl Timeline {
+    /// How many expected exports came on time, late, not at all, or are still due.
+    pub fn tally(&self, verdict: Verdict) -> usize {
+        self.windows.iter().filter(|w| w.verdict == verdict).count()
+    }
+}
+
+impl SourceReport {
+    /// Files with a ledger status (`ingested`, `ingested_with_rejects`, `duplicate`, `quarantined`).
+    pub fn files(&self, status: &str) -> i64 {
+        self.status.files.get(status).copied().unwrap_or(0)
+    }
+}
+
+/// Gather the report from the ledger, for the configured sources and any other the ledger knows.
+pub fn report(conn: &rusqlite::Connection, config: &Config, now: DateTime<Utc>) -> rusqlite::Result<Report> {
+    let configured: Vec<String> = config.sources.iter().map(|s| s.name.clone()).collect();
+    let from = now - chrono::Duration::days(TIMELINE_DAYS);
+    let mut sources = Vec::new();
+    for status in read::sources(conn, &configured)? {
+        let last = status.last_export_at.as_deref().and_then(crate::time::parse_rfc3339);
+        let freshness = crate::mcp::answers::source_freshness(config, &status.name, last, now);
+        let arrivals = read::arrivals(conn, &status.name, &crate::time::rfc3339(from))?;
+        let source = config.source(&status.name);
+        let expectation = source.and_then(|s| s.expected.as_ref());
+        let windows = match expectation {
+            Some(exp) => {
+                let went_in: Vec<_> = arrivals
+                    .iter()
+                    .filter(|a| matches!(a.status.as_str(), "ingested" | "ingested_with_rejects"))
+                    .filter_map(|a| {
+                        Some((crate::time::parse_rfc3339(&a.exported_at)?, crate::time::parse_rfc3339(&a.received_at)?))
+                    })
+                    .collect();
+                crate::schedule::windows(exp, config.zone, from, now, &went_in)
+            }
+            None => Vec::new(),
+        };
+        let stale_after = match (source, expectation) {
+            (_, Some(_)) => None,
+            (Some(s), None) => Some(s.stale_after),
+            (None, None) => Some(crate::config::DEFAULT_STALE_AFTER),
+        };
+        sources.push(SourceReport {
+            stale: freshness.stale.is_some(),
+            stale_reason: freshness.stale,
+            next_deadline: freshness.next_deadline,
+            recent_rejects: read::recent_rejects(conn, &status.name)?,
+            timeline: Timeline {
+                from,
+                to: now,
+                expected: expectation.map(|e| e.expected.as_str().to_string()),
+                grace_seconds: expectation.map(|e| e.grace.as_secs()),
+                stale_after_seconds: stale_after.map(|d| d.as_secs()),
+                windows,
+                arrivals,
+            },
+            status,
+        });
+    }
+    Ok(Report { snapshot: config.snapshot.display().to_string(), now, counts: read::counts(conn)?, sources })
+}
+
+/// The last component of a ledger path (the tables show names; the JSON has whole paths).
+pub fn file_name(path: &str) -> String {
+    std::path::Path::new(path).file_name().map_or_else(|| path.to_string(), |n| n.to_string_lossy().into_owned())
+}
+
+/// `ingest status [--json]`.
+pub fn run(config: &Config, json: bool) -> anyhow::Result<()> {
+    let conn = store::open_reader(&config.snapshot)?;
+    let report = report(&conn, config, crate::time::clock_from_env().now())?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        use std::io::IsTerminal as _;
+        let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        print!("{}", table::render(&report, config.zone, colour));
+    }
+    Ok(())
+}

@@ -1,0 +1,263 @@
+//! `ingest status` on a terminal: one table row per source, then what needs looking at (stale
+//! reasons, quarantine, rejects) and the newest files. Coloured on a terminal, plain otherwise.
+
+use super::{Report, SourceReport};
+use crate::schedule::Verdict;
+use crate::time::Zone;
+use anstyle::{AnsiColor, Style};
+use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
+use std::fmt::Write as _;
+
+/// How many expected exports the `RECENT` column shows (newest last).
+const STRIP: usize = 14;
+
+pub fn render(report: &Report, zone: Zone, colour: bool) -> String {
+    let mut out = String::new();
+    let c = &report.counts;
+    let _ = writeln!(
+        out,
+        "ingest status at {} · snapshot {}",
+        zone.format(report.now, "%Y-%m-%d %H:%M %Z"),
+        report.snapshot
+    );
+    let _ = writeln!(
+        out,
+        "holds {} patients ({} on a panel) · {} results ({} abnormal) · {} medication orders · {} problems · \
+         {} allergies · {} documents\n",
+        c.patients,
+        c.on_panel,
+        c.observations,
+        c.abnormal_observations,
+        c.medications,
+        c.problems,
+        c.allergies,
+        c.documents
+    );
+
+    let mut table = new_table(colour);
+    table.set_header(
+        ["SOURCE", "STATE", "LAST EXPORT", "LAST INGEST", "NEXT DUE BY", "FILES ok/rej/dup/quar", "REJECTS", "RECENT"]
+            .map(|h| Cell::new(h).add_attribute(Attribute::Bold)),
+    );
+    for source in &report.sources {
+        let s = &source.status;
+        let when = |t: &Option<String>| {
+            t.as_deref().and_then(crate::time::parse_rfc3339).map_or("never".to_string(), |t| short(zone, t))
+        };
+        let state = match source.stale {
+            true => Cell::new("STALE").fg(Color::Red).add_attribute(Attribute::Bold),
+            false => Cell::new("fresh").fg(Color::Green),
+        };
+        let quarantined = source.files("quarantined");
+        let files = format!(
+            "{}/{}/{}/{}",
+            source.files("ingested"),
+            source.files("ingested_with_rejects"),
+            source.files("duplicate"),
+            quarantined
+        );
+        table.add_row([
+            Cell::new(&s.name).add_attribute(Attribute::Bold),
+            state,
+            Cell::new(when(&s.last_export_at)),
+            Cell::new(when(&s.last_ingested_at)),
+            Cell::new(source.next_deadline.map_or("-".to_string(), |t| short(zone, t))),
+            if quarantined > 0 { Cell::new(files).fg(Color::Red) } else { Cell::new(files) },
+            if s.rejects > 0 { Cell::new(s.rejects).fg(Color::Yellow) } else { Cell::new(s.rejects) },
+            Cell::new(strip(source, colour)),
+        ]);
+    }
+    let _ = writeln!(out, "{table}");
+    if report.sources.iter().any(|s| !s.timeline.windows.is_empty()) {
+        let _ = writeln!(
+            out,
+            "RECENT: the last {STRIP} expected exports, oldest first: {} on time, {} late, {} missed, {} still due",
+            symbol(Verdict::OnTime, colour),
+            symbol(Verdict::Late, colour),
+            symbol(Verdict::Missing, colour),
+            symbol(Verdict::Pending, colour)
+        );
+    }
+
+    for source in &report.sources {
+        details(&mut out, source, zone, colour);
+    }
+    out
+}
+
+fn new_table(colour: bool) -> Table {
+    let mut table = Table::new();
+    table.set_content_arrangement(ContentArrangement::Disabled);
+    if colour {
+        table.load_style(presets::UTF8_BORDERS_ONLY).enforce_styling();
+    } else {
+        table.load_style(presets::ASCII_BORDERS_ONLY_CONDENSED).force_no_tty();
+    }
+    table
+}
+
+/// One source's stale reason, quarantine, rejects and newest files.
+fn details(out: &mut String, source: &SourceReport, zone: Zone, colour: bool) {
+    let s = &source.status;
+    let _ = writeln!(out, "\n{}", paint(&format!("source {}", s.name), BOLD, colour));
+    if let Some(reason) = &source.stale_reason {
+        let _ = writeln!(out, "  {} {reason}", paint("STALE:", BOLD_RED, colour));
+    }
+    if let Some(expected) = &source.timeline.expected {
+        let t = &source.timeline;
+        let _ = writeln!(
+            out,
+            "  expected {expected:?} (grace {}): in {} days, {} on time, {} late, {} missed",
+            humantime::format_duration(std::time::Duration::from_secs(t.grace_seconds.unwrap_or(0))),
+            super::TIMELINE_DAYS,
+            t.tally(Verdict::OnTime),
+            t.tally(Verdict::Late),
+            t.tally(Verdict::Missing)
+        );
+    }
+    if !s.quarantined.is_empty() {
+        let _ = writeln!(out, "  {}", paint("quarantined (newest first):", RED, colour));
+        let mut table = new_table(colour);
+        table.set_header(["FILE", "NAME", "RECEIVED", "REASON", "NOW AT"]);
+        for q in &s.quarantined {
+            table.add_row([
+                format!("#{}", q.file_id),
+                super::file_name(&q.path),
+                received(zone, &q.received_at),
+                q.error.clone(),
+                q.quarantined_as.clone().unwrap_or_default(),
+            ]);
+        }
+        indent(out, &table);
+    }
+    if !source.recent_rejects.is_empty() {
+        let _ = writeln!(out, "  {}", paint("rejected messages (newest first):", YELLOW, colour));
+        let mut table = new_table(colour);
+        table.set_header(["FILE", "NAME", "MESSAGE", "LINE", "CONTROL ID", "SEGMENT", "REASON"]);
+        for r in &source.recent_rejects {
+            table.add_row([
+                format!("#{}", r.file_id),
+                super::file_name(&r.path),
+                r.message_index.to_string(),
+                r.line.to_string(),
+                r.control_id.clone().unwrap_or_default(),
+                r.segment.clone().unwrap_or_default(),
+                r.reason.clone(),
+            ]);
+        }
+        indent(out, &table);
+    }
+    if !s.recent_files.is_empty() {
+        let _ = writeln!(out, "  newest files:");
+        let mut table = new_table(colour);
+        table.set_header(["FILE", "NAME", "STATUS", "EXPORTED", "INGESTED", "MESSAGES", "RECORDS", "REJECTS"]);
+        for f in &s.recent_files {
+            let status = match f.status.as_str() {
+                "quarantined" => Cell::new(&f.status).fg(Color::Red),
+                "ingested_with_rejects" => Cell::new(&f.status).fg(Color::Yellow),
+                _ => Cell::new(&f.status),
+            };
+            table.add_row([
+                Cell::new(format!("#{}", f.file_id)),
+                Cell::new(super::file_name(&f.path)),
+                status,
+                Cell::new(received(zone, &f.exported_at)),
+                Cell::new(received(zone, &f.ingested_at)),
+                Cell::new(f.messages),
+                Cell::new(f.records),
+                Cell::new(f.rejects),
+            ]);
+        }
+        indent(out, &table);
+    }
+}
+
+fn indent(out: &mut String, table: &Table) {
+    for line in table.to_string().lines() {
+        let _ = writeln!(out, "  {line}");
+    }
+}
+
+/// A time as the table shows it: `Tue 11-24 05:00 CST`.
+fn short(zone: Zone, t: chrono::DateTime<chrono::Utc>) -> String {
+    zone.format(t, "%a %m-%d %H:%M %Z")
+}
+
+fn received(zone: Zone, t: &str) -> String {
+    crate::time::parse_rfc3339(t).map_or_else(|| t.to_string(), |t| short(zone, t))
+}
+
+/// The newest expected exports as one symbol each; for a source without a schedule, whether any
+/// file went in on each of the last days.
+fn strip(source: &SourceReport, colour: bool) -> String {
+    let windows = &source.timeline.windows;
+    if !windows.is_empty() {
+        let newest = &windows[windows.len().saturating_sub(STRIP)..];
+        return newest.iter().map(|w| symbol(w.verdict, colour)).collect();
+    }
+    let t = &source.timeline;
+    let days: std::collections::BTreeSet<chrono::NaiveDate> = t
+        .arrivals
+        .iter()
+        .filter(|a| matches!(a.status.as_str(), "ingested" | "ingested_with_rejects"))
+        .filter_map(|a| crate::time::parse_rfc3339(&a.received_at))
+        .map(|t| t.date_naive())
+        .collect();
+    let today = t.to.date_naive();
+    (0..STRIP as i64)
+        .rev()
+        .map(|back| {
+            let day = today - chrono::Duration::days(back);
+            match days.contains(&day) {
+                true => symbol(Verdict::OnTime, colour),
+                false => paint(if colour { "·" } else { "." }, DIM, colour),
+            }
+        })
+        .collect()
+}
+
+fn symbol(verdict: Verdict, colour: bool) -> String {
+    match (verdict, colour) {
+        (Verdict::OnTime, true) => paint("●", GREEN, true),
+        (Verdict::Late, true) => paint("▲", YELLOW, true),
+        (Verdict::Missing, true) => paint("✗", BOLD_RED, true),
+        (Verdict::Pending, true) => paint("○", DIM, true),
+        (Verdict::OnTime, false) => "o".into(),
+        (Verdict::Late, false) => "L".into(),
+        (Verdict::Missing, false) => "X".into(),
+        (Verdict::Pending, false) => ".".into(),
+    }
+}
+
+const BOLD: Style = Style::new().bold();
+const RED: Style = AnsiColor::Red.on_default();
+const BOLD_RED: Style = AnsiColor::Red.on_default().bold();
+const YELLOW: Style = AnsiColor::Yellow.on_default();
+const GREEN: Style = AnsiColor::Green.on_default();
+const DIM: Style = Style::new().dimmed();
+
+/// `text` in `style` when colouring, else as it is.
+fn paint(text: &str, style: Style, colour: bool) -> String {
+    match colour {
+        true => format!("{style}{text}{style:#}"),
+        false => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_output_has_no_escape_codes_and_colour_output_does() {
+        let report = Report {
+            snapshot: "/tmp/s.db".into(),
+            now: crate::time::parse_rfc3339("2026-11-24T11:50:00Z").expect("time"),
+            counts: Default::default(),
+            sources: Vec::new(),
+        };
+        let zone = Zone::parse("UTC").expect("zone");
+        assert!(!render(&report, zone, false).contains('\x1b'));
+        assert!(render(&report, zone, true).contains("\x1b["));
+    }
+}
