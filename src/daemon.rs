@@ -418,6 +418,8 @@ async fn ingest_one(
     let pipeline = Arc::clone(pipeline);
     let source = source.clone();
     let token = shutdown.clone();
+    let started = Instant::now();
+    let name = source.name.clone();
     let result = tokio::task::spawn_blocking(move || {
         let mut pipeline = pipeline.lock().map_err(|_| anyhow::anyhow!("pipeline lock poisoned"))?;
         if pipeline.already_seen(&source.name, &path)? {
@@ -433,7 +435,12 @@ async fn ingest_one(
     })
     .await;
     match result {
-        Ok(Ok(outcome)) => outcome,
+        Ok(Ok(outcome)) => {
+            if matches!(outcome, Some(Outcome::Ingested(_) | Outcome::Duplicate { .. } | Outcome::Quarantined { .. })) {
+                crate::metrics::METRICS.file_done(&name, started.elapsed());
+            }
+            outcome
+        }
         Ok(Err(e)) => {
             tracing::error!(error = %e, "file not finished; it stays in place and is tried again at the next rescan");
             None

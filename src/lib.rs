@@ -27,6 +27,8 @@ pub mod fsutil;
 pub mod generate;
 #[cfg(feature = "service")]
 pub mod mcp;
+#[cfg(feature = "service")]
+pub mod metrics;
 pub mod model;
 pub mod parse;
 pub mod pdf;

@@ -160,6 +160,7 @@ pub async fn bind(config: &Config, shared: Arc<Shared>, shutdown: CancellationTo
     let service = StreamableHttpService::new(factory, Arc::new(LocalSessionManager::default()), rmcp_config);
     let app = Router::new()
         .route_service(&mcp.path, service)
+        .route("/metrics", get(metrics))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&gate), check_request))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -313,6 +314,36 @@ async fn check_request(
     tracing::debug!(identity = %caller.identity, role = %caller.role, "MCP over HTTP: authenticated");
     request.extensions_mut().insert(caller);
     next.run(request).await
+}
+
+/// `/metrics` (behind the gate): for a role that may call `snapshot_status` (the figures are the
+/// snapshot's status, no patient data).
+async fn metrics(State(gate): State<Arc<Gate>>, request: Request) -> Response {
+    let Some(caller) = request.extensions().get::<Caller>().cloned() else {
+        return (StatusCode::UNAUTHORIZED, "Unauthorized\n").into_response();
+    };
+    if !gate.shared.config.mcp.role(&caller.role).is_some_and(|r| r.allows_tool("snapshot_status")) {
+        tracing::warn!(identity = %caller.identity, role = %caller.role, "refused /metrics: the role may not see the status");
+        return (StatusCode::FORBIDDEN, "Forbidden: this role may not see the snapshot's status\n").into_response();
+    }
+    let shared = Arc::clone(&gate.shared);
+    let text = tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
+        let conn = store::open_reader(&shared.config.snapshot)?;
+        let report = crate::status::report(&conn, &shared.config, shared.clock.now())?;
+        Ok(crate::metrics::render(&report))
+    })
+    .await;
+    match text {
+        Ok(Ok(text)) => ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response(),
+        Ok(Err(e)) => {
+            tracing::error!(error = %format!("{e:#}"), "/metrics: cannot read the snapshot");
+            (StatusCode::SERVICE_UNAVAILABLE, "the snapshot cannot be read\n").into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "/metrics task failed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }
 
 /// The caller whose token's SHA-256 matches, compared in constant time against every token.

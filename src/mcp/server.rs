@@ -266,6 +266,7 @@ impl IngestMcp {
         let shared = Arc::clone(&self.shared);
         let db = Arc::clone(&self.db);
         let audited_as = audited_as.to_string();
+        let started = std::time::Instant::now();
         let outcome = tokio::task::spawn_blocking(move || -> Result<Outcome, McpError> {
             let role = shared.config.mcp.role(&caller.role).cloned();
             let result = match (role, args) {
@@ -302,11 +303,13 @@ impl IngestMcp {
                 },
                 records: result.as_ref().map(records_in).unwrap_or(0),
             };
+            let (tool, result_text) = (entry.tool.clone(), entry.result.clone());
             // No answer leaves unaudited.
             shared.audit.append(entry).map_err(|e| {
                 tracing::error!(error = %e, "audit log write failed; the call is refused");
                 McpError::internal_error("the audit log could not be written; nothing was returned", None)
             })?;
+            crate::metrics::METRICS.mcp_call(&tool, &result_text, started.elapsed());
             Ok(match result {
                 Ok(value) => Outcome::Answer(value),
                 Err(e) => Outcome::Failed(e),

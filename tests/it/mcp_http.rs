@@ -6,6 +6,7 @@ use crate::util::mcp::{CONTRACT_TOOLS, answer, check_freshness, error_code};
 use crate::util::{Daemon, LIMIT, Workspace, mcp_client, python, samples, wait_for};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -814,4 +815,101 @@ async fn load_client(url: String, stop: std::sync::Arc<std::sync::atomic::Atomic
     }
     let _ = client.cancel().await;
     load
+}
+
+/// Every sample of a `/metrics` text as the Prometheus client's OpenMetrics parser reads it (it
+/// raises on anything outside the format): `(name, labels, value)`.
+fn parse_metrics(text: &str) -> Vec<(String, BTreeMap<String, String>, f64)> {
+    let script = "import json, sys\n\
+        from prometheus_client.openmetrics.parser import text_string_to_metric_families\n\
+        out = [[s.name, s.labels, s.value] for f in text_string_to_metric_families(sys.stdin.read()) for s in f.samples]\n\
+        print(json.dumps(out))";
+    let mut child = Command::new(python())
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python");
+    child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write");
+    let out = child.wait_with_output().expect("parser");
+    assert!(out.status.success(), "not in the exposition format: {}\n{text}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("parsed samples")
+}
+
+fn sample(samples: &[(String, BTreeMap<String, String>, f64)], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    samples
+        .iter()
+        .find(|(n, l, _)| n == name && labels.iter().all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v)))
+        .map(|(_, _, v)| *v)
+}
+
+#[test]
+fn metrics_are_in_the_exposition_format_and_agree_with_status_and_the_calls_made() {
+    let ws = workspace("");
+    let daemon = HttpDaemon::start(&ws);
+    let (code, _) = raw(daemon.authority(), "GET", "/metrics", &[], "");
+    assert_eq!(code, 401, "no token, no metrics");
+
+    calls_ok(
+        &ws,
+        &daemon,
+        CLINICIAN,
+        json!([{"tool": "list_panel", "args": {}}, {"tool": "get_patient", "args": {"mrn": "NO-SUCH-MRN"}}]),
+    );
+    // A file dropped while the daemon runs: one ingest latency observation.
+    let ts = "20261125050000";
+    let adt = crate::util::hl7::adt("A01", "CMETRICS1", ts, "MRNMETRICS", "Metric", "5W^510^A");
+    std::fs::write(ws.path("drop/ADT_METRICS.hl7"), crate::util::hl7::batch(ts, &[adt])).expect("drop");
+    wait_for("the dropped file to go in", LIMIT, || {
+        ws.query_i64("SELECT count(*) FROM source_files WHERE path LIKE '%ADT_METRICS.hl7'") == 1
+    });
+
+    let bearer = format!("Bearer {OPERATIONS}");
+    let (code, response) = raw(daemon.authority(), "GET", "/metrics", &[("Authorization", &bearer)], "");
+    assert_eq!(code, 200, "{response}");
+    assert!(response.to_ascii_lowercase().contains("content-type: application/openmetrics-text"), "{response}");
+    let body = response.split_once("\r\n\r\n").expect("body").1;
+    let samples = parse_metrics(body);
+
+    // The snapshot's figures are the ones `ingest status` shows.
+    let status: Value = serde_json::from_slice(&ws.ingest(&["status", "--json"]).stdout).expect("status JSON");
+    let ward = &status["sources"][0];
+    for file_status in ["ingested", "ingested_with_rejects", "duplicate", "quarantined"] {
+        assert_eq!(
+            sample(&samples, "ingest_files", &[("source", "ward"), ("status", file_status)]),
+            ward["files"][file_status].as_f64(),
+            "{file_status}"
+        );
+    }
+    assert_eq!(sample(&samples, "ingest_records", &[("kind", "patients")]), status["counts"]["patients"].as_f64());
+    assert_eq!(
+        sample(&samples, "ingest_records", &[("kind", "observations")]),
+        status["counts"]["observations"].as_f64()
+    );
+    let last_export = ward["last_export_at"].as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+    assert_eq!(
+        sample(&samples, "ingest_last_export_timestamp_seconds", &[("source", "ward")]),
+        last_export.map(|t| t.timestamp() as f64)
+    );
+    assert!(sample(&samples, "ingest_last_ingest_timestamp_seconds", &[("source", "ward")]).is_some());
+    assert_eq!(
+        sample(&samples, "ingest_source_stale", &[("source", "ward")]),
+        Some(if ward["stale"] == json!(true) { 1.0 } else { 0.0 })
+    );
+    assert!(sample(&samples, "ingest_export_age_seconds", &[("source", "ward")]).is_some_and(|age| age > 0.0));
+    assert_eq!(sample(&samples, "ingest_rejected_messages", &[("source", "ward")]), ward["rejects"].as_f64());
+
+    // What this daemon answered and ingested.
+    let calls =
+        |tool: &str, result: &str| sample(&samples, "ingest_mcp_calls_total", &[("tool", tool), ("result", result)]);
+    assert_eq!(calls("list_panel", "ok"), Some(1.0));
+    assert_eq!(calls("get_patient", "error"), Some(1.0));
+    assert_eq!(sample(&samples, "ingest_mcp_call_seconds_count", &[("tool", "list_panel")]), Some(1.0));
+    assert_eq!(sample(&samples, "ingest_file_ingest_seconds_count", &[("source", "ward")]), Some(1.0));
+    // No patient data in any label or name.
+    for needle in ["MRN", "Metric", "NO-SUCH"] {
+        assert!(!body.contains(needle), "{needle} in /metrics:\n{body}");
+    }
+    assert_eq!(daemon.terminate(), Some(0));
 }

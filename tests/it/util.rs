@@ -9,8 +9,9 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_ingest")
 }
 
-/// The MCP Python SDK version the tests (and `.ci/run`) use.
-const MCP_SDK: &str = "mcp==2.3.0";
+/// The Python packages the tests (and `.ci/run`) use: the MCP SDK, and the Prometheus client's
+/// parser of the metrics exposition format.
+const PY_PACKAGES: [&str; 2] = ["mcp==2.3.0", "prometheus-client==0.26.0"];
 
 /// The Python with the official MCP SDK: `$INGEST_PYTHON`, else the repository's `.venv`, which is
 /// created (`python3 -m venv`, `pip install mcp`) the first time it is needed, so that `cargo test`
@@ -23,8 +24,9 @@ pub fn python() -> PathBuf {
     VENV.get_or_init(|| {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv");
         let python = dir.join("bin/python");
-        let has_sdk =
-            |py: &Path| Command::new(py).args(["-c", "import mcp"]).output().is_ok_and(|o| o.status.success());
+        let has_sdk = |py: &Path| {
+            Command::new(py).args(["-c", "import mcp, prometheus_client"]).output().is_ok_and(|o| o.status.success())
+        };
         if !has_sdk(&python) {
             let run = |cmd: &mut Command| {
                 let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
@@ -33,14 +35,9 @@ pub fn python() -> PathBuf {
             if !python.exists() {
                 run(Command::new("python3").arg("-m").arg("venv").arg(&dir));
             }
-            run(Command::new(&python).args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                MCP_SDK,
-            ]));
+            run(Command::new(&python)
+                .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+                .args(PY_PACKAGES));
         }
         python
     })

@@ -1,0 +1,162 @@
+//! `/metrics` on the daemon's HTTP port, in the text exposition format (OpenMetrics, which
+//! Prometheus scrapes), with the Prometheus project's own client (`prometheus-client`).
+//!
+//! Two kinds of figures. What the ledger and snapshot hold (files by status, records by kind,
+//! rejects, last export and ingest per source, staleness) is read at each scrape from the same
+//! [`crate::status::Report`] as `ingest status` and `/status`, so the three never disagree. What
+//! only the process sees (MCP calls by tool and result, MCP and ingest latency) is counted as it
+//! happens, in [`METRICS`]: one set per process, so `/metrics` shows the daemon's own (HTTP) calls.
+//! No label carries patient data: sources, statuses, kinds, tool names, results.
+
+use crate::status::Report;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+use std::sync::LazyLock;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+/// The content type of [`render`]'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    tool: String,
+    /// `ok`, `error` or `refused`.
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ToolLabel {
+    tool: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabel {
+    source: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FileLabels {
+    source: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: String,
+}
+
+type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+/// What this process counts as it runs.
+#[derive(Debug)]
+pub struct Metrics {
+    mcp_calls: Family<CallLabels, Counter>,
+    mcp_seconds: Histograms<ToolLabel>,
+    ingest_seconds: Histograms<SourceLabel>,
+}
+
+/// The process's counters (see the module documentation).
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
+    mcp_calls: Family::default(),
+    // 1 ms to ~16 s.
+    mcp_seconds: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.001, 2.0, 15))),
+    // 10 ms to ~10 min.
+    ingest_seconds: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.01, 2.0, 17))),
+});
+
+impl Metrics {
+    /// One MCP call answered: `result` is the audit line's (`ok`, `error: …`, `refused: …`).
+    pub fn mcp_call(&self, tool: &str, result: &str, took: Duration) {
+        let result = result.split(':').next().unwrap_or(result).to_string();
+        self.mcp_calls.get_or_create(&CallLabels { tool: tool.to_string(), result }).inc();
+        self.mcp_seconds.get_or_create(&ToolLabel { tool: tool.to_string() }).observe(took.as_secs_f64());
+    }
+
+    /// One file finished (ingested, duplicate or quarantined): from ready to committed.
+    pub fn file_done(&self, source: &str, took: Duration) {
+        self.ingest_seconds.get_or_create(&SourceLabel { source: source.to_string() }).observe(took.as_secs_f64());
+    }
+}
+
+/// The exposition text: the snapshot's figures from `report`, and this process's counters.
+pub fn render(report: &Report) -> String {
+    let mut registry = Registry::with_prefix("ingest");
+    let files = Family::<FileLabels, Gauge>::default();
+    let rejects = Family::<SourceLabel, Gauge>::default();
+    let last_export = Family::<SourceLabel, FloatGauge>::default();
+    let last_ingest = Family::<SourceLabel, FloatGauge>::default();
+    let stale = Family::<SourceLabel, Gauge>::default();
+    let age = Family::<SourceLabel, FloatGauge>::default();
+    let records = Family::<KindLabel, Gauge>::default();
+    let seconds = |t: &Option<String>| t.as_deref().and_then(crate::time::parse_rfc3339);
+    for source in &report.sources {
+        let s = &source.status;
+        let label = SourceLabel { source: s.name.clone() };
+        for (status, n) in &s.files {
+            files.get_or_create(&FileLabels { source: s.name.clone(), status: status.clone() }).set(*n);
+        }
+        rejects.get_or_create(&label).set(s.rejects);
+        if let Some(t) = seconds(&s.last_export_at) {
+            last_export.get_or_create(&label).set(t.timestamp() as f64);
+            age.get_or_create(&label).set((report.now - t).num_milliseconds() as f64 / 1000.0);
+        }
+        if let Some(t) = seconds(&s.last_ingested_at) {
+            last_ingest.get_or_create(&label).set(t.timestamp() as f64);
+        }
+        stale.get_or_create(&label).set(i64::from(source.stale));
+    }
+    let c = &report.counts;
+    for (kind, n) in [
+        ("patients", c.patients),
+        ("panel_patients", c.on_panel),
+        ("observations", c.observations),
+        ("abnormal_observations", c.abnormal_observations),
+        ("medications", c.medications),
+        ("problems", c.problems),
+        ("allergies", c.allergies),
+        ("documents", c.documents),
+    ] {
+        records.get_or_create(&KindLabel { kind: kind.to_string() }).set(n);
+    }
+    registry.register("files", "Files in the ledger, by source and status", files);
+    registry.register("records", "Records in the snapshot, by kind", records);
+    registry.register("rejected_messages", "Messages rejected inside files that went in, by source", rejects);
+    registry.register_with_unit(
+        "last_export_timestamp",
+        "The newest exported_at among the files that went in (Unix time)",
+        Unit::Seconds,
+        last_export,
+    );
+    registry.register_with_unit(
+        "last_ingest_timestamp",
+        "When the newest file went in (Unix time)",
+        Unit::Seconds,
+        last_ingest,
+    );
+    registry.register_with_unit("export_age", "How old the newest export is", Unit::Seconds, age);
+    registry.register("source_stale", "1 when the source is stale (answers say so), else 0", stale);
+    let m = &*METRICS;
+    registry.register("mcp_calls", "MCP calls answered, by tool and result (ok, error, refused)", m.mcp_calls.clone());
+    registry.register_with_unit(
+        "mcp_call",
+        "MCP call latency, audit line included",
+        Unit::Seconds,
+        m.mcp_seconds.clone(),
+    );
+    registry.register_with_unit(
+        "file_ingest",
+        "Time from a file being ready to its commit, by source",
+        Unit::Seconds,
+        m.ingest_seconds.clone(),
+    );
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
+    out
+}
