@@ -11,39 +11,18 @@
 //! `daemon` runs that loop for `ingest run`; `replay` runs the same pipeline over archived files;
 //! `status` reads the ledger. Sources never touch the store, parsers never touch SQLite.
 
-#[cfg(feature = "service")]
-pub mod audit;
-#[cfg(feature = "service")]
-pub mod cli;
-#[cfg(feature = "service")]
-pub mod config;
-#[cfg(feature = "service")]
-pub mod daemon;
-#[cfg(feature = "service")]
-pub mod faults;
-#[cfg(feature = "service")]
-pub mod fsutil;
-#[cfg(feature = "service")]
-pub mod generate;
-#[cfg(feature = "service")]
-pub mod mcp;
-#[cfg(feature = "service")]
-pub mod metrics;
+// The parsers: pure, and all that is built without the `service` feature (what fuzz/ builds).
 pub mod model;
 pub mod parse;
 pub mod pdf;
-#[cfg(feature = "service")]
-pub mod pipeline;
-#[cfg(feature = "service")]
-pub mod replay;
-#[cfg(feature = "service")]
-pub mod schedule;
-#[cfg(feature = "service")]
-pub mod source;
-#[cfg(feature = "service")]
-pub mod status;
-#[cfg(feature = "service")]
-pub mod store;
-#[cfg(feature = "service")]
-pub mod systemd;
 pub mod time;
+
+/// Declares the modules of the service (everything with I/O), each under the `service` feature.
+macro_rules! service_modules {
+    ($($name:ident),* $(,)?) => { $( #[cfg(feature = "service")] pub mod $name; )* };
+}
+
+service_modules!(
+    audit, cli, config, daemon, faults, fsutil, generate, mcp, metrics, pipeline, replay, schedule, source, status,
+    store, systemd,
+);

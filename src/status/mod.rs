@@ -1,7 +1,8 @@
 //! The on-call view (DESIGN §8): per source, whether this morning's export arrived, what went in,
 //! what was quarantined or rejected and why. One [`Report`] is gathered from the ledger and shown
-//! three ways: `ingest status` on a terminal ([`table`]) or as JSON (`--json`), and the daemon's
-//! `/status` page ([`page`]). No patient data: file names, counts, message control ids, reasons.
+//! by `ingest status` on a terminal ([`table`]) or as JSON (`--json`), and its figures by the
+//! daemon's `/metrics` ([`crate::metrics`]). No patient data: file names, counts, message control
+//! ids, reasons.
 
 pub mod table;
 
