@@ -41,6 +41,13 @@ pub enum Command {
     },
     /// Check the configuration and print what it means.
     CheckConfig,
+    /// Apply the retention policy now (`[retention]`; the daemon does at start and on its
+    /// schedule): delete archived exports and purge patients off every panel beyond the limits.
+    Retention {
+        /// Only count what would go.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// MCP over stdio on the local snapshot, read-only (for Claude Desktop / Cowork on this machine);
     /// with --connect, a stdio bridge to a daemon's MCP over HTTP.
     Mcp {
@@ -126,6 +133,7 @@ pub fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         (Some(Command::Status { json }), _) => crate::status::run(&config, *json).map(|()| 0),
+        (Some(Command::Retention { dry_run }), _) => retention(&config, *dry_run).map(|()| 0),
         (Some(Command::Run), _) => {
             let (explicit, db) = (cli.config.clone(), cli.db.clone());
             let reload = move || Config::load(explicit.as_deref()).map(|c| c.with_snapshot(db.as_deref()));
@@ -262,4 +270,34 @@ fn replay(config: &Config, cli: &Cli) -> anyhow::Result<u8> {
     let summary = crate::replay::run(config, &cli.replay, cli.source.as_deref(), &cancel)?;
     crate::replay::print_summary(config, &summary)?;
     Ok(summary.exit_code())
+}
+
+/// `ingest retention [--dry-run]`: one pass now, with the configured limits (even when the
+/// daemon's own passes are off), and what it removed.
+fn retention(config: &Config, dry_run: bool) -> anyhow::Result<()> {
+    let clock = crate::time::clock_from_env();
+    let now = clock.now();
+    let mut conn = crate::store::open_writer(&config.snapshot)?;
+    let policy = &config.retention;
+    let purge = if dry_run {
+        crate::retention::apply(&mut conn, &config.archive_dir(), policy, now, true)?
+    } else {
+        let audit = crate::audit::AuditLog::open(&config.audit_log(), clock)?;
+        crate::retention::run_pass(&mut conn, &config.archive_dir(), &audit, policy, now, "command")?
+    };
+    let (archived_before, off_panel_before) = crate::retention::cutoffs(policy, now);
+    let verb = if dry_run { "would purge" } else { "purged" };
+    println!(
+        "{verb}: {} patient(s) off every panel since before {} ({} record(s)); {} archived file(s) \
+         ({:.1} MB) and {} other archive file(s) from before {}; raw text of {} rejected message(s)",
+        purge.patients,
+        crate::time::rfc3339(off_panel_before),
+        purge.records.values().sum::<u64>(),
+        purge.archive_files,
+        purge.archive_bytes as f64 / 1048576.0,
+        purge.other_files,
+        crate::time::rfc3339(archived_before),
+        purge.reject_texts,
+    );
+    Ok(())
 }

@@ -74,6 +74,52 @@ pub struct Config {
     pub pdf: PdfOptions,
     pub sources: Vec<SourceConfig>,
     pub mcp: McpConfig,
+    pub retention: RetentionConfig,
+    pub alerts: AlertsConfig,
+}
+
+/// `[retention]` (DESIGN §8, minimum necessary): how long archived exports and the patients who
+/// have left every panel are kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetentionConfig {
+    /// Off (`enabled = false`): nothing is ever deleted or purged by the daemon.
+    pub enabled: bool,
+    /// Archived export files older than this many days are deleted. Default 30.
+    pub archive_days: u32,
+    /// Patients off every panel for longer than this many days are purged. Default 30.
+    pub patient_days: u32,
+    /// When the daemon applies it (cron, in the configured zone), besides once at start.
+    /// Default hourly: `17 * * * *`.
+    pub schedule: crate::schedule::Cron,
+}
+
+/// `[alerts]`: who is told when a source turns stale, a file is quarantined, or a source recovers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertsConfig {
+    /// A program and its arguments, run once per alert with the alert's JSON on stdin.
+    pub command: Option<Vec<String>>,
+    /// An `http(s)://` URL that each alert is POSTed to as JSON.
+    pub webhook: Option<String>,
+    /// Extra request headers for the webhook (e.g. an `Authorization` the receiver wants).
+    pub webhook_headers: Vec<(String, String)>,
+    /// Which events alert; default all three.
+    pub on: Vec<crate::alerts::AlertKind>,
+    /// Attempts after the first failed one, with the wait doubling from `retry_wait`. Default 4.
+    pub retries: u32,
+    pub retry_wait: Duration,
+    /// How long one command run or webhook request may take. Default 10 s.
+    pub timeout: Duration,
+    /// At most `rate_limit` alerts per `rate_window` are sent; the rest are logged and counted,
+    /// and the next alert sent says how many were held back. Default 20 per hour.
+    pub rate_limit: u32,
+    pub rate_window: Duration,
+}
+
+impl AlertsConfig {
+    /// Anything configured to deliver to.
+    pub fn enabled(&self) -> bool {
+        self.command.is_some() || self.webhook.is_some()
+    }
 }
 
 /// The record kinds a role may read (minimum necessary).
@@ -351,6 +397,8 @@ impl Config {
             return Err(err("max_file_mb", "must be at least 1".into()));
         }
         let max_file_bytes = max_file_mb << 20;
+        let retention = check_retention(raw.retention.unwrap_or_default()).map_err(|(key, m)| err(&key, m))?;
+        let alerts = check_alerts(raw.alerts.unwrap_or_default(), base).map_err(|(key, m)| err(&key, m))?;
         Ok(Config {
             origin,
             data_dir,
@@ -364,6 +412,8 @@ impl Config {
             pdf,
             sources,
             mcp,
+            retention,
+            alerts,
         })
     }
 
@@ -467,6 +517,126 @@ struct RawConfig {
     #[serde(default)]
     source: Vec<RawSource>,
     mcp: Option<RawMcp>,
+    retention: Option<RawRetention>,
+    alerts: Option<RawAlerts>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetention {
+    enabled: Option<bool>,
+    archive_days: Option<u32>,
+    patient_days: Option<u32>,
+    schedule: Option<String>,
+}
+
+fn check_retention(raw: RawRetention) -> Result<RetentionConfig, (String, String)> {
+    let days = |key: &str, value: Option<u32>| match value {
+        None => Ok(30),
+        Some(0) => Err((
+            format!("retention.{key}"),
+            "must be at least 1 (to keep everything, set retention.enabled = false)".to_string(),
+        )),
+        Some(n) => Ok(n),
+    };
+    let schedule = crate::schedule::Cron::parse(raw.schedule.as_deref().unwrap_or("17 * * * *"))
+        .map_err(|m| ("retention.schedule".to_string(), m))?;
+    Ok(RetentionConfig {
+        enabled: raw.enabled.unwrap_or(true),
+        archive_days: days("archive_days", raw.archive_days)?,
+        patient_days: days("patient_days", raw.patient_days)?,
+        schedule,
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlerts {
+    command: Option<Vec<String>>,
+    webhook: Option<String>,
+    #[serde(default)]
+    webhook_headers: BTreeMap<String, String>,
+    on: Option<Vec<String>>,
+    retries: Option<u32>,
+    retry_wait: Option<String>,
+    timeout: Option<String>,
+    rate_limit: Option<u32>,
+    rate_window: Option<String>,
+}
+
+fn check_alerts(raw: RawAlerts, base: &Path) -> Result<AlertsConfig, (String, String)> {
+    use crate::alerts::AlertKind;
+    let key = |k: &str| format!("alerts.{k}");
+    let command = match raw.command {
+        None => None,
+        Some(argv) if argv.is_empty() || argv[0].is_empty() => {
+            return Err((key("command"), "needs a program: [\"/path/to/program\", \"arg\", …]".into()));
+        }
+        Some(mut argv) => {
+            // A relative program is taken from the config file's directory, not from $PATH.
+            if argv[0].contains('/') {
+                argv[0] = base.join(&argv[0]).display().to_string();
+            }
+            Some(argv)
+        }
+    };
+    if let Some(url) = &raw.webhook {
+        let parsed = reqwest::Url::parse(url).map_err(|e| (key("webhook"), format!("{url:?} is not a URL: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+            return Err((key("webhook"), format!("{url:?} must be an http:// or https:// URL")));
+        }
+        let loopback = parsed.host_str().is_some_and(|h| {
+            h == "localhost" || h.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|a| a.is_loopback())
+        });
+        if parsed.scheme() == "http" && !loopback {
+            return Err((key("webhook"), format!("{url:?}: plain http only to a loopback receiver; use https")));
+        }
+    }
+    let mut webhook_headers = Vec::new();
+    for (name, value) in raw.webhook_headers {
+        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err()
+            || reqwest::header::HeaderValue::from_str(&value).is_err()
+        {
+            return Err((key("webhook_headers"), format!("{name:?} is not a valid header name and value")));
+        }
+        webhook_headers.push((name, value));
+    }
+    let on = match raw.on {
+        None => AlertKind::ALL.to_vec(),
+        Some(names) => {
+            let mut on = Vec::new();
+            for name in names {
+                let kind = AlertKind::parse(&name).ok_or_else(|| {
+                    let known: Vec<&str> = AlertKind::ALL.iter().map(AlertKind::as_str).collect();
+                    (key("on"), format!("unknown event {name:?} (one of {})", known.join(", ")))
+                })?;
+                on.push(kind);
+            }
+            on
+        }
+    };
+    let duration = |k: &str, value: Option<String>, default: Duration| match value {
+        None => Ok(default),
+        Some(text) => humantime::parse_duration(&text)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| (key(k), format!("{text:?} is not a duration such as \"5s\""))),
+    };
+    let rate_limit = raw.rate_limit.unwrap_or(20);
+    if rate_limit == 0 {
+        return Err((key("rate_limit"), "must be at least 1".into()));
+    }
+    Ok(AlertsConfig {
+        command,
+        webhook: raw.webhook,
+        webhook_headers,
+        on,
+        retries: raw.retries.unwrap_or(4),
+        retry_wait: duration("retry_wait", raw.retry_wait, Duration::from_secs(2))?,
+        timeout: duration("timeout", raw.timeout, Duration::from_secs(10))?,
+        rate_limit,
+        rate_window: duration("rate_window", raw.rate_window, Duration::from_secs(3600))?,
+    })
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -5,11 +5,13 @@
 
 mod sftp;
 
+use crate::alerts::{Alert, Alerts};
 use crate::config::{AfterIngest, Config, SourceConfig};
 use crate::pipeline::{Handling, Intake, Outcome, Pipeline};
 use crate::source::folder::{self, FolderEvent};
 use crate::source::ready::{Hint, Rules, Stat, Tracker};
 use crate::store;
+use crate::time::Clock;
 use notify::RecommendedWatcher;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -95,6 +97,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     )));
     // Bound before the folder loop starts: a port in use or a bad certificate is a startup error.
     let http = crate::mcp::http::start(&config, &shutdown).await?;
+    let alerts = Alerts::start(&config.alerts, &shutdown)?;
+    let mut next_retention = retention(&pipeline, &config, &clock, "start").await;
     for source in config.sources.iter().filter(|s| s.sftp.is_some()) {
         crate::fsutil::create_private_dir(&source.path)?;
     }
@@ -140,7 +144,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             _ = poll.tick() => {
                 if Instant::now() >= next_freshness {
                     next_freshness = Instant::now() + FRESHNESS_EVERY;
-                    check_freshness(&pipeline, &config, clock.now(), &mut monitor).await;
+                    check_freshness(&pipeline, &config, clock.now(), &mut monitor, &alerts).await;
+                }
+                if next_retention.is_some_and(|at| clock.now() >= at) {
+                    next_retention = retention(&pipeline, &config, &clock, "schedule").await;
                 }
                 for (index, watched) in sources.iter_mut().enumerate() {
                     if Instant::now() >= watched.next_rescan {
@@ -157,7 +164,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                             hold(watched, path);
                             continue;
                         }
-                        match ingest_one(&pipeline, &watched.config, path.clone(), &shutdown).await {
+                        match ingest_one(&pipeline, &watched.config, path.clone(), &shutdown, &alerts, &*clock).await {
                             Some(Outcome::Deferred) => watched.deferred.push(path),
                             Some(Outcome::Ingested(_)) => {
                                 for waiting in watched.deferred.drain(..) {
@@ -168,7 +175,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                         }
                     }
                     if !watched.markers.is_empty() && !shutdown.is_cancelled() {
-                        complete_runs(watched, &pipeline, &config, &shutdown).await;
+                        complete_runs(watched, &pipeline, &config, &shutdown, &alerts, &*clock).await;
                     }
                 }
             }
@@ -191,6 +198,7 @@ async fn check_freshness(
     config: &Config,
     now: chrono::DateTime<chrono::Utc>,
     monitor: &mut crate::schedule::Monitor,
+    alerts: &Alerts,
 ) {
     let pipeline = Arc::clone(pipeline);
     let last = tokio::task::spawn_blocking(move || {
@@ -214,13 +222,45 @@ async fn check_freshness(
     for transition in monitor.check(judged.iter().map(|(name, f)| (name.as_str(), f))) {
         match transition {
             crate::schedule::Transition::BecameStale { source, reason } => {
-                tracing::warn!(source = %source, reason = %reason, "source is stale: MCP answers now say so")
+                tracing::warn!(source = %source, reason = %reason, "source is stale: MCP answers now say so");
+                alerts.raise(Alert::stale(&source, &reason, now));
             }
             crate::schedule::Transition::Recovered { source } => {
-                tracing::info!(source = %source, "source is fresh again")
+                tracing::info!(source = %source, "source is fresh again");
+                alerts.raise(Alert::recovered(&source, now));
             }
         }
     }
+}
+
+/// Apply the retention policy (DESIGN §8) between files, and say when it is next due (`None` when
+/// retention is off). A failure is logged and tried again at the next scheduled time.
+async fn retention(
+    pipeline: &Arc<Mutex<Pipeline>>,
+    config: &Config,
+    clock: &Arc<dyn Clock>,
+    trigger: &'static str,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    let now = clock.now();
+    let policy = config.retention.clone();
+    if !policy.enabled {
+        return None;
+    }
+    let pipeline = Arc::clone(pipeline);
+    let (archive, audit_path) = (config.archive_dir(), config.audit_log());
+    let clock = Arc::clone(clock);
+    let pass = tokio::task::spawn_blocking(move || -> anyhow::Result<crate::retention::Purge> {
+        let audit = crate::audit::AuditLog::open(&audit_path, clock)?;
+        let mut pipeline = pipeline.lock().map_err(|_| anyhow::anyhow!("pipeline lock poisoned"))?;
+        Ok(crate::retention::run_pass(pipeline.conn_mut(), &archive, &audit, &policy, now, trigger)?)
+    })
+    .await;
+    match pass {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "retention pass failed; tried again at the next scheduled time"),
+        Err(e) => tracing::error!(error = %e, "retention task failed"),
+    }
+    config.retention.schedule.next_after(now, config.zone)
 }
 
 fn rules(source: &SourceConfig) -> Rules {
@@ -255,6 +295,8 @@ async fn complete_runs(
     pipeline: &Arc<Mutex<Pipeline>>,
     config: &Config,
     shutdown: &CancellationToken,
+    alerts: &Alerts,
+    clock: &dyn Clock,
 ) {
     let complete: Vec<PathBuf> = watched
         .markers
@@ -303,6 +345,9 @@ async fn complete_runs(
             Ok(Ok(outcomes)) if matches!(outcomes.as_slice(), [Outcome::Cancelled]) => return,
             Ok(Ok(outcomes)) => {
                 let published = outcomes.iter().filter(|o| matches!(o, Outcome::Ingested(_))).count();
+                for outcome in &outcomes {
+                    alert_if_quarantined(alerts, &watched.config.name, outcome, clock);
+                }
                 tracing::info!(source = %watched.config.name, marker = %marker.display(), files = outcomes.len(),
                     published, "export run complete: published together");
                 for file in &files {
@@ -414,6 +459,8 @@ async fn ingest_one(
     source: &SourceConfig,
     path: PathBuf,
     shutdown: &CancellationToken,
+    alerts: &Alerts,
+    clock: &dyn Clock,
 ) -> Option<Outcome> {
     let pipeline = Arc::clone(pipeline);
     let source = source.clone();
@@ -439,6 +486,9 @@ async fn ingest_one(
             if matches!(outcome, Some(Outcome::Ingested(_) | Outcome::Duplicate { .. } | Outcome::Quarantined { .. })) {
                 crate::metrics::METRICS.file_done(&name, started.elapsed());
             }
+            if let Some(outcome) = &outcome {
+                alert_if_quarantined(alerts, &name, outcome, clock);
+            }
             outcome
         }
         Ok(Err(e)) => {
@@ -449,5 +499,11 @@ async fn ingest_one(
             tracing::error!(error = %e, "ingest task failed; the file stays in place");
             None
         }
+    }
+}
+
+fn alert_if_quarantined(alerts: &Alerts, source: &str, outcome: &Outcome, clock: &dyn Clock) {
+    if let Outcome::Quarantined { file_id, error, .. } = outcome {
+        alerts.raise(Alert::quarantined(source, *file_id, error, clock.now()));
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::config::AfterIngest;
 use crate::faults;
-use crate::fsutil;
+use crate::fsutil::{self, hex};
 use crate::model::{ManifestEntry, ParsedFile, Reject};
 use crate::parse::{self, FileError, FileKind, ParseOptions};
 use crate::store::write::{self, FileMeta, WriteError, Written};
@@ -137,6 +137,11 @@ impl Pipeline {
         &self.conn
     }
 
+    /// For the daemon's other writer, retention, between files.
+    pub fn conn_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
     /// Whether this file (by source, path, size and mtime) already has a ledger row.
     pub fn already_seen(&self, source: &str, path: &Path) -> Result<bool, PipelineError> {
         let Ok(meta) = std::fs::symlink_metadata(path) else { return Ok(false) };
@@ -252,6 +257,8 @@ impl Pipeline {
     fn pending(&self, row: &write::LedgerRow, copy: bool) -> rusqlite::Result<Option<(Action, Option<String>)>> {
         let to = match row.disposition.as_deref() {
             None | Some(KEPT | REPLAYED_IN_PLACE) => return Ok(None),
+            // Its archived copy was deleted by retention; the file found again is left alone.
+            Some(d) if d.starts_with(crate::retention::EXPIRED) => return Ok(None),
             Some(DELETED) => return Ok(Some((Action::Delete, None))),
             Some(to) => PathBuf::from(to),
         };
@@ -796,9 +803,3 @@ fn file_name(path: &Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}

@@ -11,6 +11,7 @@
 use super::server::{Caller, IngestMcp, Shared, open_db};
 use crate::audit::AuditEntry;
 use crate::config::{Config, TokenConfig};
+use crate::fsutil::hex;
 use crate::store;
 use anyhow::Context as _;
 use axum::Router;
@@ -371,10 +372,6 @@ impl Gate {
         let Some(origin) = origin.to_str().ok().and_then(Origin::parse) else { return false };
         self.origins.iter().any(|rule| rule.matches(&origin))
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// `/readyz`: 200 when the snapshot opens read-only and answers `SELECT 1`, else 503. Says why

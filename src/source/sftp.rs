@@ -422,7 +422,7 @@ impl Poller {
             return Err(transfer(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, reason)));
         }
         to.sync_all().map_err(local)?;
-        Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+        Ok(crate::fsutil::hex(&hasher.finalize()))
     }
 
     /// The opt-in after-action; a failure is logged and noted in the ledger, not retried (the file

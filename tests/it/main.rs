@@ -11,6 +11,7 @@ mod mcp_http;
 mod mcp_stdio;
 mod pdf;
 mod replay;
+mod retention;
 mod runs;
 mod schedule;
 mod security;

@@ -1,0 +1,383 @@
+//! Alerts: the on-call engineer is told when a source turns stale, a file is quarantined, and a
+//! stale source recovers, through a configured command (the alert's JSON on stdin) and/or a JSON
+//! webhook. Every alert is also a log line (WARN for stale and quarantined, INFO for recovered).
+//!
+//! The payload carries no PHI: the source, the event, the time, the file's ledger id (`ingest
+//! status` and the status page show the file), and the reason as the daemon logs it. Never a
+//! file name (PDF names carry MRNs), never record content.
+//!
+//! Delivery runs beside the daemon's loop and never holds it up. A failed attempt (a command that
+//! exits non-zero or runs past `timeout`, a webhook answering other than 2xx, or not reachable) is
+//! tried again `retries` times, the wait doubling from `retry_wait`; a webhook's 4xx other than
+//! 408 and 429 is not retried (the receiver refuses this request, and will again). At most
+//! `rate_limit` alerts go out per `rate_window`: the rest are logged and counted, and the next
+//! alert sent carries that count in `held_back`, so that a flood of quarantined files pages once
+//! rather than a hundred times and nothing is silently lost.
+
+use crate::config::AlertsConfig;
+use crate::time::rfc3339;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// The longest wait between two attempts.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(300);
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    Stale,
+    Quarantined,
+    Recovered,
+}
+
+impl AlertKind {
+    pub const ALL: [AlertKind; 3] = [AlertKind::Stale, AlertKind::Quarantined, AlertKind::Recovered];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AlertKind::Stale => "stale",
+            AlertKind::Quarantined => "quarantined",
+            AlertKind::Recovered => "recovered",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<AlertKind> {
+        AlertKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+/// One alert, as sent (the JSON body of the webhook and the command's stdin).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Alert {
+    /// Stable across the retries of one alert, for receivers that deduplicate.
+    pub id: String,
+    pub event: AlertKind,
+    pub source: String,
+    /// When the daemon noticed, RFC 3339 UTC.
+    pub time: String,
+    /// One line for a pager.
+    pub summary: String,
+    /// Why the source is stale, or why the file was quarantined.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The quarantined file's ledger id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_id: Option<i64>,
+    /// Alerts not sent since the last one that was, because of the rate limit.
+    pub held_back: u64,
+    /// The machine the daemon runs on.
+    pub host: String,
+}
+
+impl Alert {
+    fn new(event: AlertKind, source: &str, now: DateTime<Utc>, summary: String) -> Alert {
+        Alert {
+            id: String::new(),
+            event,
+            source: source.to_string(),
+            time: rfc3339(now),
+            summary,
+            reason: None,
+            file_id: None,
+            held_back: 0,
+            host: hostname(),
+        }
+        .with_id()
+    }
+
+    pub fn stale(source: &str, reason: &str, now: DateTime<Utc>) -> Alert {
+        let mut alert = Alert::new(
+            AlertKind::Stale,
+            source,
+            now,
+            format!("ingest: source {source} is STALE: the assistant is told its data is not current"),
+        );
+        alert.reason = Some(reason.to_string());
+        alert.with_id()
+    }
+
+    pub fn recovered(source: &str, now: DateTime<Utc>) -> Alert {
+        Alert::new(AlertKind::Recovered, source, now, format!("ingest: source {source} is fresh again"))
+    }
+
+    pub fn quarantined(source: &str, file_id: i64, reason: &str, now: DateTime<Utc>) -> Alert {
+        let mut alert = Alert::new(
+            AlertKind::Quarantined,
+            source,
+            now,
+            format!("ingest: a file from source {source} was quarantined (ledger id {file_id}); the rest went in"),
+        );
+        alert.reason = Some(reason.to_string());
+        alert.file_id = Some(file_id);
+        alert.with_id()
+    }
+
+    fn with_id(mut self) -> Alert {
+        use sha2::{Digest, Sha256};
+        let key = format!("{}|{}|{}|{:?}|{:?}", self.event.as_str(), self.source, self.time, self.file_id, self.reason);
+        self.id = crate::fsutil::hex(&Sha256::digest(key.as_bytes())[..12]);
+        self
+    }
+
+    fn log(&self) {
+        let (event, source, file_id, reason) =
+            (self.event.as_str(), &self.source, self.file_id, self.reason.as_deref().unwrap_or(""));
+        match self.event {
+            AlertKind::Recovered => tracing::info!(alert = event, source, "alert: {}", self.summary),
+            _ => tracing::warn!(alert = event, source, file_id, reason, "alert: {}", self.summary),
+        }
+    }
+}
+
+fn hostname() -> String {
+    rustix::system::uname().nodename().to_string_lossy().into_owned()
+}
+
+/// At most `limit` alerts per `window`, counted over the window that ends now.
+#[derive(Debug)]
+pub struct RateLimit {
+    limit: usize,
+    window: Duration,
+    sent: VecDeque<Instant>,
+}
+
+impl RateLimit {
+    pub fn new(limit: u32, window: Duration) -> RateLimit {
+        RateLimit { limit: limit as usize, window, sent: VecDeque::new() }
+    }
+
+    /// Whether an alert may go out at `now` (and if so, it is counted).
+    pub fn admit(&mut self, now: Instant) -> bool {
+        while self.sent.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
+            self.sent.pop_front();
+        }
+        if self.sent.len() >= self.limit {
+            return false;
+        }
+        self.sent.push_back(now);
+        true
+    }
+}
+
+/// The wait before attempt `n` (1 = the first retry).
+fn retry_wait(first: Duration, n: u32) -> Duration {
+    first.saturating_mul(1u32.checked_shl(n.saturating_sub(1)).unwrap_or(u32::MAX)).min(MAX_RETRY_WAIT)
+}
+
+/// The daemon's handle: [`Alerts::raise`] logs the alert and hands it to the delivery task.
+#[derive(Debug, Clone)]
+pub struct Alerts {
+    on: Vec<AlertKind>,
+    tx: Option<mpsc::UnboundedSender<Alert>>,
+}
+
+impl Alerts {
+    /// Start delivering (nothing is started when no command or webhook is configured: alerts are
+    /// then log lines only). Stops with `shutdown`.
+    pub fn start(config: &AlertsConfig, shutdown: &CancellationToken) -> anyhow::Result<Alerts> {
+        if !config.enabled() {
+            return Ok(Alerts { on: config.on.clone(), tx: None });
+        }
+        let client = match &config.webhook {
+            Some(_) => Some(
+                reqwest::Client::builder()
+                    .timeout(config.timeout)
+                    .user_agent(concat!("ingest/", env!("CARGO_PKG_VERSION")))
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()?,
+            ),
+            None => None,
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(deliver_all(config.clone(), client, rx, shutdown.clone()));
+        Ok(Alerts { on: config.on.clone(), tx: Some(tx) })
+    }
+
+    pub fn raise(&self, alert: Alert) {
+        if !self.on.contains(&alert.event) {
+            return;
+        }
+        alert.log();
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(alert);
+        }
+    }
+}
+
+async fn deliver_all(
+    config: AlertsConfig,
+    client: Option<reqwest::Client>,
+    mut rx: mpsc::UnboundedReceiver<Alert>,
+    shutdown: CancellationToken,
+) {
+    let mut limit = RateLimit::new(config.rate_limit, config.rate_window);
+    let mut held_back = 0u64;
+    let config = std::sync::Arc::new(config);
+    loop {
+        let mut alert = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            next = rx.recv() => match next { Some(alert) => alert, None => return },
+        };
+        if !limit.admit(Instant::now()) {
+            held_back += 1;
+            tracing::warn!(alert = alert.event.as_str(), source = %alert.source, held_back,
+                "alert not sent: over the rate limit ({} per {}); the next alert sent counts it",
+                config.rate_limit, humantime::format_duration(config.rate_window));
+            continue;
+        }
+        alert.held_back = std::mem::take(&mut held_back);
+        // Each alert on its own task: one slow receiver does not hold up the next alert.
+        let (config, client) = (std::sync::Arc::clone(&config), client.clone());
+        tokio::spawn(async move {
+            let body = serde_json::to_vec(&alert).unwrap_or_default();
+            if let Some(argv) = &config.command {
+                let outcome = with_retries(&config, "command", &alert, || run_command(argv, &alert, &body, config.timeout)).await;
+                report(&alert, "command", outcome);
+            }
+            if let (Some(url), Some(client)) = (&config.webhook, &client) {
+                let outcome = with_retries(&config, "webhook", &alert, || post(client, url, &config.webhook_headers, &body)).await;
+                report(&alert, "webhook", outcome);
+            }
+        });
+    }
+}
+
+/// A failed attempt: `retry` false when trying again cannot help.
+struct Failure {
+    message: String,
+    retry: bool,
+}
+
+async fn with_retries<F, Fut>(config: &AlertsConfig, via: &str, alert: &Alert, attempt: F) -> Result<u32, String>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<(), Failure>>,
+{
+    let mut n = 0;
+    loop {
+        match attempt().await {
+            Ok(()) => return Ok(n + 1),
+            Err(f) if !f.retry || n >= config.retries => return Err(format!("{} (after {} attempt(s))", f.message, n + 1)),
+            Err(f) => {
+                n += 1;
+                let wait = retry_wait(config.retry_wait, n);
+                tracing::warn!(alert = alert.event.as_str(), source = %alert.source, via, error = %f.message,
+                    "alert delivery failed; trying again in {}", humantime::format_duration(wait));
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}
+
+fn report(alert: &Alert, via: &str, outcome: Result<u32, String>) {
+    match outcome {
+        Ok(attempts) => tracing::info!(alert = alert.event.as_str(), source = %alert.source, via, attempts, id = %alert.id,
+            "alert delivered"),
+        Err(e) => tracing::error!(alert = alert.event.as_str(), source = %alert.source, via, error = %e, id = %alert.id,
+            "alert NOT delivered; it stays in this log only"),
+    }
+}
+
+/// Run the command with the alert on stdin (and its event and source in the environment).
+async fn run_command(argv: &[String], alert: &Alert, body: &[u8], timeout: Duration) -> Result<(), Failure> {
+    use tokio::io::AsyncWriteExt;
+    let fail = |message: String| Failure { message, retry: true };
+    let mut child = tokio::process::Command::new(&argv[0])
+        .args(&argv[1..])
+        .env("INGEST_ALERT_EVENT", alert.event.as_str())
+        .env("INGEST_ALERT_SOURCE", &alert.source)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| fail(format!("cannot run {}: {e}", argv[0])))?;
+    let mut stdin = child.stdin.take().ok_or_else(|| fail("no stdin".into()))?;
+    let run = async {
+        // A command that does not read its stdin is its own business: a broken pipe is not a failure.
+        let _ = stdin.write_all(body).await;
+        let _ = stdin.write_all(b"\n").await;
+        drop(stdin);
+        child.wait_with_output().await
+    };
+    match tokio::time::timeout(timeout, run).await {
+        Err(_) => Err(fail(format!("{} ran past {}", argv[0], humantime::format_duration(timeout)))),
+        Ok(Err(e)) => Err(fail(format!("{}: {e}", argv[0]))),
+        Ok(Ok(out)) if out.status.success() => Ok(()),
+        Ok(Ok(out)) => {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let last = stderr.lines().last().unwrap_or("").chars().take(200).collect::<String>();
+            Err(fail(format!("{} exited with {}: {last}", argv[0], out.status)))
+        }
+    }
+}
+
+async fn post(client: &reqwest::Client, url: &str, headers: &[(String, String)], body: &[u8]) -> Result<(), Failure> {
+    let mut request =
+        client.post(url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body.to_vec());
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    match request.send().await {
+        Err(e) => Err(Failure { message: format!("POST {url}: {e}"), retry: true }),
+        Ok(answer) if answer.status().is_success() => Ok(()),
+        Ok(answer) => {
+            let status = answer.status();
+            let retry = !status.is_client_error() || matches!(status.as_u16(), 408 | 429);
+            Err(Failure { message: format!("POST {url}: {status}"), retry })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(t: &str) -> DateTime<Utc> {
+        crate::time::parse_rfc3339(t).expect("time")
+    }
+
+    #[test]
+    fn the_rate_limit_counts_over_a_sliding_window() {
+        let mut limit = RateLimit::new(2, Duration::from_secs(60));
+        let t0 = Instant::now();
+        assert!(limit.admit(t0));
+        assert!(limit.admit(t0 + Duration::from_secs(1)));
+        assert!(!limit.admit(t0 + Duration::from_secs(2)));
+        assert!(!limit.admit(t0 + Duration::from_secs(59)));
+        // The first has left the window.
+        assert!(limit.admit(t0 + Duration::from_secs(60)));
+        assert!(!limit.admit(t0 + Duration::from_secs(60)));
+        assert!(limit.admit(t0 + Duration::from_secs(61)));
+    }
+
+    #[test]
+    fn retry_waits_double_up_to_a_cap() {
+        let first = Duration::from_secs(2);
+        let waits: Vec<u64> = (1..=9).map(|n| retry_wait(first, n).as_secs()).collect();
+        assert_eq!(waits, [2, 4, 8, 16, 32, 64, 128, 256, 300]);
+        assert_eq!(retry_wait(first, 40), MAX_RETRY_WAIT);
+    }
+
+    #[test]
+    fn a_payload_names_the_file_by_ledger_id_only() {
+        let alert = Alert::quarantined("ward", 42, "the file is empty", at("2026-12-01T05:41:00Z"));
+        let json: serde_json::Value = serde_json::to_value(&alert).expect("json");
+        assert_eq!(json["event"], "quarantined");
+        assert_eq!(json["file_id"], 42);
+        assert_eq!(json["reason"], "the file is empty");
+        assert_eq!(json["time"], "2026-12-01T05:41:00Z");
+        let keys: Vec<&str> = json.as_object().expect("object").keys().map(String::as_str).collect();
+        assert_eq!(keys, ["event", "file_id", "held_back", "host", "id", "reason", "source", "summary", "time"]);
+        // The same alert has the same id (a retry), another has another.
+        assert_eq!(alert.id, Alert::quarantined("ward", 42, "the file is empty", at("2026-12-01T05:41:00Z")).id);
+        assert_ne!(alert.id, Alert::quarantined("ward", 43, "the file is empty", at("2026-12-01T05:41:00Z")).id);
+        let recovered = serde_json::to_value(Alert::recovered("ward", at("2026-12-01T06:00:00Z"))).expect("json");
+        assert!(recovered.get("reason").is_none() && recovered.get("file_id").is_none());
+    }
+}

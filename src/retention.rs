@@ -1,0 +1,403 @@
+//! Retention (DESIGN §8, minimum necessary): what is no longer needed is deleted.
+//!
+//! - **Archived exports** older than `archive_days` (by when they were ingested, which is when they
+//!   were moved into `archive/`) are deleted, and their ledger rows say so (`expired: …`). Files in
+//!   the archive's day folders that have no ledger row (export-run markers) go once their day is
+//!   past the same limit. The raw text kept with each rejected message of a file that old is
+//!   cleared too: it is a copy of the export.
+//! - **Patients off every panel** (no panel row with `active = 1`) for longer than `patient_days`
+//!   are purged with everything the snapshot holds about them. The time they left is the newest
+//!   export that said anything of their panel membership or demographics (the discharge, the census
+//!   that no longer listed them); a patient never on a panel counts from the newest export of their
+//!   demographics.
+//!
+//! The ledger of files, the rejects' positions and reasons, and the audit log stay: they are the
+//! record of what was received and who read what. Each pass that removes anything appends one line
+//! to the audit log, with the policy and counts and no MRN, name or file name.
+
+use crate::audit::{AuditEntry, AuditLog};
+use crate::config::RetentionConfig;
+use crate::time::rfc3339;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, params};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A ledger disposition of an archived file that retention deleted starts with this.
+pub const EXPIRED: &str = "expired:";
+
+/// The audit identity of a purge.
+pub const IDENTITY: &str = "ingest:retention";
+
+/// The snapshot's tables that hold a patient's records, children first.
+const PATIENT_TABLES: &[&str] =
+    &["observations", "medications", "problems", "allergies", "documents", "patient_identifiers", "panel"];
+
+/// What one pass removed (or, for a dry run, would remove).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Purge {
+    /// Archived export files deleted.
+    pub archive_files: u64,
+    pub archive_bytes: u64,
+    /// Files in expired archive day folders that no ledger row names (export-run markers).
+    pub other_files: u64,
+    /// Rejected messages whose raw text was cleared.
+    pub reject_texts: u64,
+    pub patients: u64,
+    /// Rows removed per table (`observations`, `documents`, …, `document_manifest`).
+    pub records: BTreeMap<String, u64>,
+}
+
+impl Purge {
+    pub fn is_empty(&self) -> bool {
+        self.archive_files == 0 && self.other_files == 0 && self.reject_texts == 0 && self.patients == 0
+    }
+
+    fn records_total(&self) -> u64 {
+        self.records.values().sum()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RetentionError {
+    #[error("retention: snapshot: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("retention: {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("retention: {0}")]
+    Audit(#[from] crate::audit::AuditError),
+}
+
+/// The two cut-offs for `now`: archived files ingested before the first, patients who left every
+/// panel before the second, go.
+pub fn cutoffs(policy: &RetentionConfig, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    let days = |n: u32| chrono::Duration::days(i64::from(n));
+    (now - days(policy.archive_days), now - days(policy.patient_days))
+}
+
+/// One pass: delete what is older than the policy allows (with `dry_run`, only count it).
+pub fn apply(
+    conn: &mut Connection,
+    archive_dir: &Path,
+    policy: &RetentionConfig,
+    now: DateTime<Utc>,
+    dry_run: bool,
+) -> Result<Purge, RetentionError> {
+    let (archive_cutoff, patient_cutoff) = cutoffs(policy, now);
+    let mut purge = Purge::default();
+    purge_patients(conn, &rfc3339(patient_cutoff), dry_run, &mut purge)?;
+    expire_archive(conn, archive_dir, &rfc3339(archive_cutoff), now, dry_run, &mut purge)?;
+    sweep_day_folders(archive_dir, archive_cutoff.date_naive(), dry_run, &mut purge)?;
+    let filter = "raw <> '' AND source_file_id IN (SELECT id FROM source_files WHERE ingested_at < ?1)";
+    let cutoff = rfc3339(archive_cutoff);
+    purge.reject_texts = if dry_run {
+        conn.query_row(&format!("SELECT count(*) FROM rejects WHERE {filter}"), [&cutoff], |r| r.get::<_, i64>(0))?
+            as u64
+    } else {
+        conn.execute(&format!("UPDATE rejects SET raw = '' WHERE {filter}"), [&cutoff])? as u64
+    };
+    Ok(purge)
+}
+
+/// The patients to purge and all their rows, in one transaction.
+fn purge_patients(conn: &mut Connection, cutoff: &str, dry_run: bool, purge: &mut Purge) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    tx.execute("DROP TABLE IF EXISTS temp.retention_purge", [])?;
+    tx.execute(
+        "CREATE TEMP TABLE retention_purge AS
+         SELECT p.id, p.mrn FROM patients p
+         WHERE NOT EXISTS (SELECT 1 FROM panel x WHERE x.patient_id = p.id AND x.active = 1)
+           AND max(p.exported_at, ifnull((SELECT max(x.exported_at) FROM panel x WHERE x.patient_id = p.id), ''))
+               < ?1",
+        [cutoff],
+    )?;
+    purge.patients = tx.query_row("SELECT count(*) FROM temp.retention_purge", [], |r| r.get::<_, i64>(0))? as u64;
+    if purge.patients > 0 {
+        let mut count = |table: &str, filter: &str| -> rusqlite::Result<()> {
+            let n: i64 = tx.query_row(&format!("SELECT count(*) FROM {table} WHERE {filter}"), [], |r| r.get(0))?;
+            if !dry_run {
+                tx.execute(&format!("DELETE FROM {table} WHERE {filter}"), [])?;
+            }
+            purge.records.insert(table.to_string(), n as u64);
+            Ok(())
+        };
+        for table in PATIENT_TABLES {
+            count(table, "patient_id IN (SELECT id FROM temp.retention_purge)")?;
+        }
+        // A documents manifest names whose each PDF is by MRN.
+        count("document_manifest", "mrn IN (SELECT mrn FROM temp.retention_purge)")?;
+        count("patients", "id IN (SELECT id FROM temp.retention_purge)")?;
+    }
+    tx.execute("DROP TABLE temp.retention_purge", [])?;
+    if dry_run { tx.rollback() } else { tx.commit() }
+}
+
+/// Archived files ingested before `cutoff`: deleted, then their ledger row says so. A crash in
+/// between leaves a row whose file is gone, which the next pass finishes.
+fn expire_archive(
+    conn: &Connection,
+    archive_dir: &Path,
+    cutoff: &str,
+    now: DateTime<Utc>,
+    dry_run: bool,
+    purge: &mut Purge,
+) -> Result<(), RetentionError> {
+    let prefix = format!("{}/", archive_dir.display());
+    let rows: Vec<(i64, String)> = conn
+        .prepare(
+            "SELECT id, disposition FROM source_files
+             WHERE ingested_at < ?1 AND substr(disposition, 1, length(?2)) = ?2 ORDER BY id",
+        )?
+        .query_map(params![cutoff, prefix], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (id, disposition) in rows {
+        let path = PathBuf::from(&disposition);
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) => {
+                purge.archive_files += 1;
+                purge.archive_bytes += meta.len();
+                if !dry_run {
+                    std::fs::remove_file(&path).map_err(io(&path))?;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(&path)(e)),
+        }
+        if !dry_run {
+            let note = format!("{EXPIRED} deleted by retention at {} (was {disposition})", rfc3339(now));
+            crate::store::write::set_disposition(conn, id, &note)?;
+        }
+    }
+    Ok(())
+}
+
+/// Day folders `archive/SOURCE/YYYY/MM/DD` dated before `cutoff`: whatever is left in them (files
+/// no ledger row names) goes, then the empty folders.
+fn sweep_day_folders(
+    archive_dir: &Path,
+    cutoff: chrono::NaiveDate,
+    dry_run: bool,
+    purge: &mut Purge,
+) -> Result<(), RetentionError> {
+    for source in subdirs(archive_dir)? {
+        for year in subdirs(&source)? {
+            for month in subdirs(&year)? {
+                for day in subdirs(&month)? {
+                    let date = [&year, &month, &day].map(|d| d.file_name().and_then(|n| n.to_str()).unwrap_or(""));
+                    let Ok(date) = chrono::NaiveDate::parse_from_str(&date.join("-"), "%Y-%m-%d") else { continue };
+                    if date >= cutoff {
+                        continue;
+                    }
+                    for entry in std::fs::read_dir(&day).map_err(io(&day))? {
+                        let path = entry.map_err(io(&day))?.path();
+                        if path.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
+                            purge.other_files += 1;
+                            if !dry_run {
+                                std::fs::remove_file(&path).map_err(io(&path))?;
+                            }
+                        }
+                    }
+                    if !dry_run {
+                        // Only empty folders go; one with a subfolder someone made stays.
+                        for dir in [&day, &month, &year] {
+                            let _ = std::fs::remove_dir(dir);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The subdirectories of `dir` (none if it does not exist).
+fn subdirs(dir: &Path) -> Result<Vec<PathBuf>, RetentionError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(dir)(e)),
+    };
+    let mut dirs = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(io(dir))?;
+        if entry.file_type().map_err(io(dir))?.is_dir() {
+            dirs.push(entry.path());
+        }
+    }
+    dirs.sort();
+    Ok(dirs)
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> RetentionError + '_ {
+    move |source| RetentionError::Io { path: path.display().to_string(), source }
+}
+
+/// The audit line of a pass: the policy, the cut-offs and the counts; no MRN, name or file name.
+pub fn audit_entry(purge: &Purge, policy: &RetentionConfig, now: DateTime<Utc>, trigger: &str) -> AuditEntry {
+    let (archive_cutoff, patient_cutoff) = cutoffs(policy, now);
+    AuditEntry {
+        identity: IDENTITY.into(),
+        role: "system".into(),
+        transport: trigger.into(),
+        tool: "retention".into(),
+        arguments: serde_json::json!({
+            "archive_days": policy.archive_days,
+            "patient_days": policy.patient_days,
+            "archived_before": rfc3339(archive_cutoff),
+            "off_panel_before": rfc3339(patient_cutoff),
+            "purged": purge,
+        }),
+        mrns: Vec::new(),
+        result: "ok".into(),
+        records: purge.patients + purge.records_total(),
+        ..AuditEntry::default()
+    }
+}
+
+/// A pass as the daemon and `ingest retention` run it: apply, then (if anything went) one audit
+/// line and one log line.
+pub fn run_pass(
+    conn: &mut Connection,
+    archive_dir: &Path,
+    audit: &AuditLog,
+    policy: &RetentionConfig,
+    now: DateTime<Utc>,
+    trigger: &str,
+) -> Result<Purge, RetentionError> {
+    let purge = apply(conn, archive_dir, policy, now, false)?;
+    if purge.is_empty() {
+        tracing::debug!(trigger, "retention: nothing older than the limits");
+        return Ok(purge);
+    }
+    audit.append(audit_entry(&purge, policy, now, trigger))?;
+    tracing::info!(
+        trigger,
+        patients = purge.patients,
+        records = purge.records_total(),
+        archive_files = purge.archive_files,
+        archive_bytes = purge.archive_bytes,
+        other_files = purge.other_files,
+        reject_texts = purge.reject_texts,
+        archive_days = policy.archive_days,
+        patient_days = policy.patient_days,
+        "retention: purged what is older than the limits (one audit line)"
+    );
+    Ok(purge)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> RetentionConfig {
+        RetentionConfig {
+            enabled: true,
+            archive_days: 30,
+            patient_days: 30,
+            schedule: crate::schedule::Cron::parse("17 * * * *").expect("cron"),
+        }
+    }
+
+    fn at(t: &str) -> DateTime<Utc> {
+        crate::time::parse_rfc3339(t).expect("time")
+    }
+
+    /// A snapshot with one ledger row and four patients: on the panel, discharged 31 days ago,
+    /// discharged 29 days ago, and never on a panel (demographics 40 days old).
+    fn snapshot() -> Connection {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conn = crate::store::open_writer(&dir.path().join("s.db")).expect("open");
+        std::mem::forget(dir);
+        conn.execute_batch(
+            "INSERT INTO source_files (id, source, path, size, mtime, sha256, kind, exported_at, exported_at_origin,
+                 received_at, ingested_at, status)
+             VALUES (1, 'ward', 'x', 1, '', '', 'hl7', '', 'mtime', '', '2026-11-01T00:00:00Z', 'ingested');
+             INSERT INTO patients (id, mrn, source_file_id, exported_at, ingested_at) VALUES
+                 (1, 'ON', 1, '2026-10-01T05:00:00Z', ''),
+                 (2, 'OLD', 1, '2026-10-01T05:00:00Z', ''),
+                 (3, 'RECENT', 1, '2026-10-01T05:00:00Z', ''),
+                 (4, 'NOPANEL', 1, '2026-10-22T05:00:00Z', '');
+             INSERT INTO panel (source, patient_id, active, source_file_id, exported_at, ingested_at) VALUES
+                 ('ward', 1, 1, 1, '2026-10-01T05:00:00Z', ''),
+                 ('ward', 2, 0, 1, '2026-10-31T05:00:00Z', ''),
+                 ('icu', 2, 0, 1, '2026-10-20T05:00:00Z', ''),
+                 ('ward', 3, 0, 1, '2026-11-02T05:00:00Z', '');
+             INSERT INTO observations (patient_id, order_id, code, observed_at, first_exported_at, source_file_id,
+                 exported_at, ingested_at)
+             SELECT id, 'o', 'K', '', '', 1, '', '' FROM patients;
+             INSERT INTO documents (patient_id, document_id, event, text, first_exported_at, source_file_id,
+                 exported_at, ingested_at)
+             VALUES (2, 'D2', 'T02', 'potassium low', '', 1, '', ''), (3, 'D3', 'T02', 'potassium fine', '', 1, '', '');",
+        )
+        .expect("rows");
+        conn
+    }
+
+    fn mrns(conn: &Connection) -> Vec<String> {
+        let mut stmt = conn.prepare("SELECT mrn FROM patients ORDER BY id").expect("prepare");
+        stmt.query_map([], |r| r.get(0)).expect("query").collect::<rusqlite::Result<_>>().expect("rows")
+    }
+
+    #[test]
+    fn patients_off_every_panel_longer_than_the_limit_go_with_all_their_records() {
+        let mut conn = snapshot();
+        let archive = tempfile::tempdir().expect("archive");
+        let now = at("2026-12-01T06:00:00Z");
+
+        let dry = apply(&mut conn, archive.path(), &policy(), now, true).expect("dry run");
+        assert_eq!((dry.patients, dry.records["observations"], dry.records["documents"]), (2, 2, 1));
+        assert_eq!(mrns(&conn).len(), 4, "a dry run changes nothing");
+
+        let purge = apply(&mut conn, archive.path(), &policy(), now, false).expect("purge");
+        assert_eq!(purge, dry);
+        // OLD left both panels 31 days ago; NOPANEL's demographics are 40 days old. RECENT left 29
+        // days ago and ON is on the panel, however old its rows.
+        assert_eq!(mrns(&conn), ["ON", "RECENT"]);
+        assert_eq!(purge.records["panel"], 2);
+        let left: i64 = conn.query_row("SELECT count(*) FROM observations", [], |r| r.get(0)).expect("count");
+        assert_eq!(left, 2);
+        // The full-text index forgot the purged note.
+        let hits: Vec<String> = conn
+            .prepare("SELECT d.document_id FROM documents_fts f JOIN documents d ON d.id = f.rowid WHERE documents_fts MATCH 'potassium'")
+            .expect("prepare")
+            .query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows");
+        assert_eq!(hits, ["D3"]);
+        assert!(apply(&mut conn, archive.path(), &policy(), now, false).expect("again").is_empty());
+    }
+
+    #[test]
+    fn the_audit_entry_has_counts_and_no_mrn() {
+        let mut conn = snapshot();
+        let archive = tempfile::tempdir().expect("archive");
+        let now = at("2026-12-01T06:00:00Z");
+        let purge = apply(&mut conn, archive.path(), &policy(), now, false).expect("purge");
+        let entry = audit_entry(&purge, &policy(), now, "schedule");
+        let line = serde_json::to_string(&entry).expect("json");
+        for mrn in ["OLD", "NOPANEL", "potassium"] {
+            assert!(!line.contains(mrn), "{line}");
+        }
+        assert_eq!(entry.arguments["purged"]["patients"], 2);
+        assert_eq!(entry.arguments["off_panel_before"], "2026-11-01T06:00:00Z");
+        assert_eq!(entry.records, 2 + purge.records.values().sum::<u64>());
+    }
+
+    #[test]
+    fn old_day_folders_lose_their_leftover_files_and_then_the_folders() {
+        let archive = tempfile::tempdir().expect("archive");
+        let old = archive.path().join("ward/2026/10/30");
+        let young = archive.path().join("ward/2026/11/02");
+        for dir in [&old, &young] {
+            std::fs::create_dir_all(dir).expect("mkdir");
+            std::fs::write(dir.join("RUN.done"), "").expect("marker");
+        }
+        let mut purge = Purge::default();
+        let cutoff = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).expect("date");
+        sweep_day_folders(archive.path(), cutoff, false, &mut purge).expect("sweep");
+        assert_eq!(purge.other_files, 1);
+        assert!(!archive.path().join("ward/2026/10").exists());
+        assert!(young.join("RUN.done").exists());
+    }
+}
