@@ -19,7 +19,7 @@ use crate::time::rfc3339;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -138,22 +138,24 @@ fn hostname() -> String {
     rustix::system::uname().nodename().to_string_lossy().into_owned()
 }
 
-/// At most `limit` alerts per `window`, counted over the window that ends now.
+/// At most `limit` alerts per `window`, counted over the window that ends now. Time is the
+/// daemon's clock (the alerts' own `time`), so that a clock moved back cannot open the gate early.
 #[derive(Debug)]
 pub struct RateLimit {
     limit: usize,
-    window: Duration,
-    sent: VecDeque<Instant>,
+    window: chrono::Duration,
+    sent: VecDeque<DateTime<Utc>>,
 }
 
 impl RateLimit {
     pub fn new(limit: u32, window: Duration) -> RateLimit {
+        let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
         RateLimit { limit: limit as usize, window, sent: VecDeque::new() }
     }
 
     /// Whether an alert may go out at `now` (and if so, it is counted).
-    pub fn admit(&mut self, now: Instant) -> bool {
-        while self.sent.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
+    pub fn admit(&mut self, now: DateTime<Utc>) -> bool {
+        while self.sent.front().is_some_and(|t| now - *t >= self.window) {
             self.sent.pop_front();
         }
         if self.sent.len() >= self.limit {
@@ -223,7 +225,8 @@ async fn deliver_all(
             _ = shutdown.cancelled() => return,
             next = rx.recv() => match next { Some(alert) => alert, None => return },
         };
-        if !limit.admit(Instant::now()) {
+        let noticed = crate::time::parse_rfc3339(&alert.time).unwrap_or_else(Utc::now);
+        if !limit.admit(noticed) {
             held_back += 1;
             tracing::warn!(alert = alert.event.as_str(), source = %alert.source, held_back,
                 "alert not sent: over the rate limit ({} per {}); the next alert sent counts it",
@@ -345,15 +348,18 @@ mod tests {
     #[test]
     fn the_rate_limit_counts_over_a_sliding_window() {
         let mut limit = RateLimit::new(2, Duration::from_secs(60));
-        let t0 = Instant::now();
+        let t0 = at("2026-12-01T05:41:00Z");
+        let s = chrono::Duration::seconds;
         assert!(limit.admit(t0));
-        assert!(limit.admit(t0 + Duration::from_secs(1)));
-        assert!(!limit.admit(t0 + Duration::from_secs(2)));
-        assert!(!limit.admit(t0 + Duration::from_secs(59)));
+        assert!(limit.admit(t0 + s(1)));
+        assert!(!limit.admit(t0 + s(2)));
+        assert!(!limit.admit(t0 + s(59)));
+        // A clock moved back does not open the gate.
+        assert!(!limit.admit(t0 - s(3600)));
         // The first has left the window.
-        assert!(limit.admit(t0 + Duration::from_secs(60)));
-        assert!(!limit.admit(t0 + Duration::from_secs(60)));
-        assert!(limit.admit(t0 + Duration::from_secs(61)));
+        assert!(limit.admit(t0 + s(60)));
+        assert!(!limit.admit(t0 + s(60)));
+        assert!(limit.admit(t0 + s(61)));
     }
 
     #[test]

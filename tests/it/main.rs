@@ -1,5 +1,6 @@
 //! Integration tests: the built `ingest` binary, real files in temp dirs, a real SQLite snapshot.
 
+mod alerts;
 mod bad_inputs;
 mod corpus;
 mod crash;
