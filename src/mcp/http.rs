@@ -162,6 +162,7 @@ pub async fn bind(config: &Config, shared: Arc<Shared>, shutdown: CancellationTo
     let app = Router::new()
         .route_service(&mcp.path, service)
         .route("/metrics", get(metrics))
+        .route("/status", get(status_page))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&gate), check_request))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -284,6 +285,7 @@ async fn check_request(
         tracing::warn!(peer = %peer.ip(), origin = ?origin, "MCP over HTTP: refused a request from a foreign Origin");
         return (StatusCode::FORBIDDEN, "Forbidden: Origin not allowed\n").into_response();
     }
+    let page_request = request.uri().path() == "/status";
     let Some(mut caller) = authenticate(&gate.tokens, request.headers()) else {
         tracing::warn!(peer = %peer.ip(), "MCP over HTTP: refused a request with a bad or missing bearer token");
         let entry = AuditEntry {
@@ -307,6 +309,12 @@ async fn check_request(
         let mut response =
             (StatusCode::UNAUTHORIZED, "Unauthorized: a valid bearer token is required\n").into_response();
         response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"ingest\""));
+        if page_request {
+            // A browser asks for the token (as the password) only when Basic is offered.
+            response
+                .headers_mut()
+                .append(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"ingest status\", charset=\"UTF-8\""));
+        }
         return response;
     };
     if request.headers().get(TRANSPORT_HEADER).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"bridge")) {
@@ -320,29 +328,94 @@ async fn check_request(
 /// `/metrics` (behind the gate): for a role that may call `snapshot_status` (the figures are the
 /// snapshot's status, no patient data).
 async fn metrics(State(gate): State<Arc<Gate>>, request: Request) -> Response {
-    let Some(caller) = request.extensions().get::<Caller>().cloned() else {
-        return (StatusCode::UNAUTHORIZED, "Unauthorized\n").into_response();
-    };
-    if !gate.shared.config.mcp.role(&caller.role).is_some_and(|r| r.allows_tool("snapshot_status")) {
-        tracing::warn!(identity = %caller.identity, role = %caller.role, "refused /metrics: the role may not see the status");
-        return (StatusCode::FORBIDDEN, "Forbidden: this role may not see the snapshot's status\n").into_response();
+    let caller = request.extensions().get::<Caller>().cloned();
+    let rendered = status_view(&gate, caller, "/metrics", |report, _, _| crate::metrics::render(report)).await;
+    match rendered {
+        Ok(text) => ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response(),
+        Err(refused) => refused,
     }
-    let shared = Arc::clone(&gate.shared);
-    let text = tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
-        let conn = store::open_reader(&shared.config.snapshot)?;
-        let report = crate::status::report(&conn, &shared.config, shared.clock.now())?;
-        Ok(crate::metrics::render(&report))
+}
+
+/// `/status` (behind the gate; a browser may send the token as a Basic password): the on-call
+/// page, for a role that may call `snapshot_status`. File names only for roles that may read
+/// patients (PDF names carry MRNs). Each view is an audit line.
+async fn status_page(State(gate): State<Arc<Gate>>, request: Request) -> Response {
+    use crate::status::page::{self, Names};
+    let caller = request.extensions().get::<Caller>().cloned();
+    let rendered = status_view(&gate, caller.clone(), "/status", |report, config, role| {
+        let names = if role.allows(crate::config::RecordKind::Patients) { Names::Shown } else { Names::Masked };
+        page::render(report, config.zone, names)
     })
     .await;
-    match text {
-        Ok(Ok(text)) => ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response(),
+    let html = match rendered {
+        Ok(html) => html,
+        Err(refused) => return refused,
+    };
+    if let Some(caller) = caller {
+        let entry = AuditEntry {
+            identity: caller.identity,
+            role: caller.role,
+            transport: caller.transport.into(),
+            tool: "status_page".into(),
+            arguments: serde_json::json!({}),
+            result: "ok".into(),
+            ..AuditEntry::default()
+        };
+        let shared = Arc::clone(&gate.shared);
+        match tokio::task::spawn_blocking(move || shared.audit.append(entry)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "audit log write failed: /status not served");
+                return (StatusCode::SERVICE_UNAVAILABLE, "the audit log cannot be written\n").into_response();
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "audit task failed: /status not served");
+                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            }
+        }
+    }
+    let headers = [
+        (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+        // No script, no external asset: nothing but the page's own inline style may load.
+        (header::CONTENT_SECURITY_POLICY, "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"),
+        (header::CACHE_CONTROL, "no-store"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+    ];
+    (headers, html).into_response()
+}
+
+/// The status [`crate::status::Report`] drawn by `draw`, for a caller whose role may call
+/// `snapshot_status`; otherwise, or if the snapshot cannot be read, the response to send.
+async fn status_view(
+    gate: &Arc<Gate>,
+    caller: Option<Caller>,
+    what: &'static str,
+    draw: impl FnOnce(&crate::status::Report, &Config, &crate::config::Role) -> String + Send + 'static,
+) -> Result<String, Response> {
+    let Some(caller) = caller else {
+        return Err((StatusCode::UNAUTHORIZED, "Unauthorized\n").into_response());
+    };
+    let Some(role) = gate.shared.config.mcp.role(&caller.role).filter(|r| r.allows_tool("snapshot_status")).cloned() else {
+        tracing::warn!(identity = %caller.identity, role = %caller.role, what, "refused: the role may not see the status");
+        return Err((StatusCode::FORBIDDEN, "Forbidden: this role may not see the snapshot's status\n").into_response());
+    };
+    let shared = Arc::clone(&gate.shared);
+    let drawn = tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
+        let conn = store::open_reader(&shared.config.snapshot)?;
+        let report = crate::status::report(&conn, &shared.config, shared.clock.now())?;
+        Ok(draw(&report, &shared.config, &role))
+    })
+    .await;
+    match drawn {
+        Ok(Ok(text)) => Ok(text),
         Ok(Err(e)) => {
-            tracing::error!(error = %format!("{e:#}"), "/metrics: cannot read the snapshot");
-            (StatusCode::SERVICE_UNAVAILABLE, "the snapshot cannot be read\n").into_response()
+            tracing::error!(error = %format!("{e:#}"), what, "cannot read the snapshot");
+            Err((StatusCode::SERVICE_UNAVAILABLE, "the snapshot cannot be read\n").into_response())
         }
         Err(e) => {
-            tracing::error!(error = %e, "/metrics task failed");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+            tracing::error!(error = %e, what, "status task failed");
+            Err(StatusCode::INTERNAL_SERVER_ERROR.into_response())
         }
     }
 }
@@ -350,9 +423,25 @@ async fn metrics(State(gate): State<Arc<Gate>>, request: Request) -> Response {
 /// The caller whose token's SHA-256 matches, compared in constant time against every token.
 fn authenticate(tokens: &[TokenConfig], headers: &HeaderMap) -> Option<Caller> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.trim().split_once(' ')?;
-    let token = token.trim();
-    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+    let (scheme, credentials) = value.trim().split_once(' ')?;
+    let credentials = credentials.trim();
+    // A browser (the status page) sends the token as the password of Basic authentication; the
+    // user name is not checked.
+    let basic = scheme
+        .eq_ignore_ascii_case("basic")
+        .then(|| {
+            use base64::Engine as _;
+            let decoded = base64::engine::general_purpose::STANDARD.decode(credentials).ok()?;
+            let text = String::from_utf8(decoded).ok()?;
+            Some(text.split_once(':')?.1.to_string())
+        })
+        .flatten();
+    let token = match &basic {
+        Some(password) => password.as_str(),
+        None if scheme.eq_ignore_ascii_case("bearer") => credentials,
+        None => return None,
+    };
+    if token.is_empty() {
         return None;
     }
     let digest = hex(&Sha256::digest(token.as_bytes()));

@@ -2,6 +2,7 @@
 
 mod alerts;
 mod bad_inputs;
+mod browser;
 mod corpus;
 mod crash;
 mod csv;
@@ -18,5 +19,6 @@ mod schedule;
 mod security;
 mod sftp;
 mod sshd;
+mod status_page;
 mod systemd;
 mod util;

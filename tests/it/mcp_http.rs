@@ -3,18 +3,18 @@
 //! 127.0.0.1 with `port = 0`; the URL comes from their `MCP over HTTP listening` log line.
 
 use crate::util::mcp::{CONTRACT_TOOLS, answer, check_freshness, error_code};
-use crate::util::{Daemon, LIMIT, Workspace, mcp_client, python, samples, wait_for};
+use crate::util::{Daemon, LIMIT, Workspace, mcp_client, python, raw, samples, wait_for};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const CLINICIAN: &str = "clin-5w-3f9a1c";
-const OPERATIONS: &str = "ops-77d2e0";
+pub const CLINICIAN: &str = "clin-5w-3f9a1c";
+pub const OPERATIONS: &str = "ops-77d2e0";
 /// A custom role that may see who is on the panel, but no results and no documents.
 const FRONT_DESK: &str = "desk-41b8aa";
 
@@ -23,7 +23,7 @@ fn sha256(token: &str) -> String {
 }
 
 /// The `[mcp]` tables: three tokens, a custom role; `extra` goes into `[mcp]`.
-fn mcp_tables(extra: &str) -> String {
+pub fn mcp_tables(extra: &str) -> String {
     format!(
         "[mcp]\nport = 0\n{extra}\n\n\
          [[mcp.role]]\nname = \"front_desk\"\nkinds = [\"patients\", \"panel\"]\n\n\
@@ -45,7 +45,7 @@ fn workspace(mcp_extra: &str) -> Workspace {
 }
 
 /// `ingest run` serving MCP over HTTP.
-struct HttpDaemon {
+pub struct HttpDaemon {
     daemon: Daemon,
     /// The MCP endpoint, e.g. `http://127.0.0.1:41234/mcp`.
     url: String,
@@ -54,7 +54,7 @@ struct HttpDaemon {
 impl HttpDaemon {
     /// Start the daemon and wait until it says where it listens; for plain HTTP, also until
     /// `/healthz` answers.
-    fn start(ws: &Workspace) -> HttpDaemon {
+    pub fn start(ws: &Workspace) -> HttpDaemon {
         let mut daemon = Daemon::spawn(ws);
         let start = Instant::now();
         let url = loop {
@@ -76,12 +76,12 @@ impl HttpDaemon {
     }
 
     /// `127.0.0.1:PORT`.
-    fn authority(&self) -> &str {
+    pub fn authority(&self) -> &str {
         let rest = self.url.split_once("://").expect("scheme").1;
         rest.split_once('/').map_or(rest, |(authority, _)| authority)
     }
 
-    fn log_text(&self) -> String {
+    pub fn log_text(&self) -> String {
         self.daemon.log_text()
     }
 
@@ -94,42 +94,6 @@ fn listening_url(log: &str) -> Option<String> {
     let line = log.lines().find(|l| l.contains("MCP over HTTP listening"))?;
     let url = line.split_whitespace().find_map(|w| w.strip_prefix("url="))?;
     Some(url.trim_matches('"').to_string())
-}
-
-/// One HTTP/1.1 request over a plain socket to `authority`: (status, head and body). An SSE
-/// answer may stay open, so reading stops at its head.
-fn raw(authority: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
-    let host = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("host")).map_or(authority, |(_, v)| v);
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
-    for (name, value) in headers.iter().filter(|(k, _)| !k.eq_ignore_ascii_case("host")) {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    let mut stream = TcpStream::connect(authority).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    stream.write_all(request.as_bytes()).expect("write request");
-    let mut response = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let text = String::from_utf8_lossy(&response).to_ascii_lowercase();
-        if let Some(end) = text.find("\r\n\r\n") {
-            let head = &text[..end];
-            let length = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|n| n.trim().parse::<usize>().ok());
-            if head.contains("text/event-stream") || length.is_some_and(|n| response.len() >= end + 4 + n) {
-                break;
-            }
-        }
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => response.extend_from_slice(&buf[..n]),
-        }
-    }
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    (status, text)
 }
 
 /// The Python SDK over HTTP: (exit code, the printed JSON).
