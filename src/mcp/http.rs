@@ -163,6 +163,7 @@ pub async fn bind(config: &Config, shared: Arc<Shared>, shutdown: CancellationTo
         .route_service(&mcp.path, service)
         .route("/metrics", get(metrics))
         .route("/status", get(status_page))
+        .route("/status/{source}", get(source_status_page))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&gate), check_request))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -340,11 +341,33 @@ async fn metrics(State(gate): State<Arc<Gate>>, request: Request) -> Response {
 /// page, for a role that may call `snapshot_status`. File names only for roles that may read
 /// patients (PDF names carry MRNs). Each view is an audit line.
 async fn status_page(State(gate): State<Arc<Gate>>, request: Request) -> Response {
-    use crate::status::page::{self, Names};
     let caller = request.extensions().get::<Caller>().cloned();
-    let rendered = status_view(&gate, caller.clone(), "/status", |report, config, role| {
+    page_response(&gate, caller, None).await
+}
+
+/// `/status/SOURCE`: the same page for one source.
+async fn source_status_page(
+    State(gate): State<Arc<Gate>>,
+    axum::extract::Path(source): axum::extract::Path<String>,
+    request: Request,
+) -> Response {
+    if gate.shared.config.source(&source).is_none() {
+        return (StatusCode::NOT_FOUND, "no such source\n").into_response();
+    }
+    let caller = request.extensions().get::<Caller>().cloned();
+    page_response(&gate, caller, Some(source)).await
+}
+
+async fn page_response(gate: &Arc<Gate>, caller: Option<Caller>, only: Option<String>) -> Response {
+    use crate::status::page::{self, Names};
+    let rendered = status_view(gate, caller.clone(), "/status", move |report, config, role| {
         let names = if role.allows(crate::config::RecordKind::Patients) { Names::Shown } else { Names::Masked };
-        page::render(report, config.zone, names)
+        let all: Vec<String> = report.sources.iter().map(|s| s.status.name.clone()).collect();
+        let mut report = report.clone();
+        if let Some(only) = &only {
+            report.sources.retain(|s| &s.status.name == only);
+        }
+        page::render(&report, config.zone, names, &all)
     })
     .await;
     let html = match rendered {

@@ -48,6 +48,8 @@ const STYLE: &str = "
 body { font: 15px/1.45 system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif; color: var(--ink);
        background: var(--bg); margin: 0 auto; padding: 16px 24px 40px; max-width: 1100px; }
 h1 { font-size: 22px; margin: 0 0 4px; }
+nav { font-size: 14px; margin: 0 0 4px; }
+a { color: #0b5cad; }
 h2 { font-size: 19px; margin: 0 0 8px; display: flex; align-items: center; gap: 10px; }
 h3 { font-size: 15px; margin: 18px 0 6px; }
 .muted { color: var(--muted); }
@@ -90,8 +92,9 @@ tr.ingested_with_rejects td.status { color: var(--late); }
 footer { margin-top: 24px; font-size: 12px; color: var(--muted); }
 ";
 
-/// The whole page.
-pub fn render(report: &Report, zone: Zone, names: Names) -> String {
+/// The whole page, for the sources in `report`; `all` names every source, for the links between
+/// the one-source pages (`/status/SOURCE`) and the page of all (`/status`).
+pub fn render(report: &Report, zone: Zone, names: Names, all: &[String]) -> String {
     let stale: Vec<&str> = report.sources.iter().filter(|s| s.stale).map(|s| s.status.name.as_str()).collect();
     let title = if stale.is_empty() { "ingest status: all sources current".to_string() } else { format!("ingest status: STALE ({})", stale.join(", ")) };
     let c = &report.counts;
@@ -108,6 +111,12 @@ pub fn render(report: &Report, zone: Zone, names: Names) -> String {
             body {
                 header {
                     h1 { "ingest status" }
+                    @if all.len() > 1 {
+                        nav {
+                            a href="/status" { "all sources" }
+                            @for name in all { " · " a href=(format!("/status/{name}")) { (name) } }
+                        }
+                    }
                     p.muted #as-of data-now=(crate::time::rfc3339(report.now)) {
                         "As of " (zone.format(report.now, "%a %Y-%m-%d %H:%M %Z"))
                         " · reloads every " (REFRESH_SECONDS) " s · the snapshot holds "

@@ -171,6 +171,14 @@ fn the_status_page_draws_two_weeks_of_exports_the_quarantine_and_rejects_in_chro
     let png = std::fs::read(&shot).expect("screenshot");
     assert!(png.starts_with(b"\x89PNG") && png.len() > 20_000, "a {}-byte screenshot", png.len());
 
+    // One source's page: its section only, linked from the others.
+    let page = facts(&browser, &format!("{url}/ward"));
+    assert_eq!((page["sections"].as_u64(), page["overall_stale"].as_str()), (Some(1), Some("false")), "{page}");
+    let links = browser.eval("return [...document.querySelectorAll('nav a')].map(a => a.getAttribute('href'));");
+    assert_eq!(links, serde_json::json!(["/status", "/status/ward", "/status/icu"]));
+    let (code, _) = raw(daemon.authority(), "GET", "/status/nope", &[("Authorization", &basic)], "");
+    assert_eq!(code, 404);
+
     // A clinician's token shows file names.
     browser.set_header("Authorization", &format!("Bearer {CLINICIAN}"));
     let page = facts(&browser, &url);
@@ -184,5 +192,5 @@ fn the_status_page_draws_two_weeks_of_exports_the_quarantine_and_rejects_in_chro
         .filter(|l| l["tool"] == "status_page")
         .collect();
     let who: Vec<&str> = views.iter().filter_map(|v| v["identity"].as_str()).collect();
-    assert_eq!(who, ["ops-monitor", "ops-monitor", "dr-ward-5w"], "{}", daemon.log_text());
+    assert_eq!(who, ["ops-monitor", "ops-monitor", "ops-monitor", "dr-ward-5w"], "{}", daemon.log_text());
 }
