@@ -484,6 +484,34 @@ impl Config {
             m.stdio_role,
             self.audit_log().display(),
         ));
+        let r = &self.retention;
+        out.push_str(&match r.enabled {
+            true => format!(
+                "retention: archived exports {} days · patients off every panel {} days · at start and {}\n",
+                r.archive_days,
+                r.patient_days,
+                r.schedule.as_str()
+            ),
+            false => "retention: off (nothing is deleted or purged)\n".to_string(),
+        });
+        let a = &self.alerts;
+        let events: Vec<&str> = a.on.iter().map(|k| k.as_str()).collect();
+        let mut via = Vec::new();
+        if let Some(argv) = &a.command {
+            via.push(format!("command {}", argv[0]));
+        }
+        if let Some(url) = a.webhook.as_deref().and_then(|u| reqwest::Url::parse(u).ok()) {
+            // Not the whole URL: its path or query may carry the receiver's secret.
+            via.push(format!("webhook {}://{}", url.scheme(), url.host_str().unwrap_or("")));
+        }
+        out.push_str(&format!(
+            "alerts on {}: {} · {} retries · at most {} per {}\n",
+            events.join(", "),
+            if via.is_empty() { "log lines only".to_string() } else { via.join(" and ") },
+            a.retries,
+            a.rate_limit,
+            humantime::format_duration(a.rate_window)
+        ));
         for s in &self.sources {
             out.push_str(&format!(
                 "source {}: folder {}{} · settle {} · rescan every {} · {} · after ingest: {:?}\n",
