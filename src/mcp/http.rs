@@ -286,7 +286,7 @@ async fn check_request(
         tracing::warn!(peer = %peer.ip(), origin = ?origin, "MCP over HTTP: refused a request from a foreign Origin");
         return (StatusCode::FORBIDDEN, "Forbidden: Origin not allowed\n").into_response();
     }
-    let page_request = request.uri().path() == "/status";
+    let page_request = request.uri().path() == "/status" || request.uri().path().starts_with("/status/");
     let Some(mut caller) = authenticate(&gate.tokens, request.headers()) else {
         tracing::warn!(peer = %peer.ip(), "MCP over HTTP: refused a request with a bad or missing bearer token");
         let entry = AuditEntry {
@@ -360,6 +360,7 @@ async fn source_status_page(
 
 async fn page_response(gate: &Arc<Gate>, caller: Option<Caller>, only: Option<String>) -> Response {
     use crate::status::page::{self, Names};
+    let arguments = serde_json::json!({ "source": only });
     let rendered = status_view(gate, caller.clone(), "/status", move |report, config, role| {
         let names = if role.allows(crate::config::RecordKind::Patients) { Names::Shown } else { Names::Masked };
         let all: Vec<String> = report.sources.iter().map(|s| s.status.name.clone()).collect();
@@ -380,7 +381,7 @@ async fn page_response(gate: &Arc<Gate>, caller: Option<Caller>, only: Option<St
             role: caller.role,
             transport: caller.transport.into(),
             tool: "status_page".into(),
-            arguments: serde_json::json!({}),
+            arguments,
             result: "ok".into(),
             ..AuditEntry::default()
         };

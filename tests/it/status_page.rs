@@ -178,6 +178,8 @@ fn the_status_page_draws_two_weeks_of_exports_the_quarantine_and_rejects_in_chro
     assert_eq!(links, serde_json::json!(["/status", "/status/ward", "/status/icu"]));
     let (code, _) = raw(daemon.authority(), "GET", "/status/nope", &[("Authorization", &basic)], "");
     assert_eq!(code, 404);
+    let (code, response) = raw(daemon.authority(), "GET", "/status/ward", &[], "");
+    assert!(code == 401 && response.to_ascii_lowercase().contains("www-authenticate: basic"), "{response}");
 
     // A clinician's token shows file names.
     browser.set_header("Authorization", &format!("Bearer {CLINICIAN}"));
@@ -191,6 +193,13 @@ fn the_status_page_draws_two_weeks_of_exports_the_quarantine_and_rejects_in_chro
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter(|l| l["tool"] == "status_page")
         .collect();
-    let who: Vec<&str> = views.iter().filter_map(|v| v["identity"].as_str()).collect();
-    assert_eq!(who, ["ops-monitor", "ops-monitor", "ops-monitor", "dr-ward-5w"], "{}", daemon.log_text());
+    let who: Vec<(&str, &Value)> =
+        views.iter().map(|v| (v["identity"].as_str().unwrap_or(""), &v["arguments"]["source"])).collect();
+    let (all, ward) = (Value::Null, Value::from("ward"));
+    assert_eq!(
+        who,
+        [("ops-monitor", &all), ("ops-monitor", &all), ("ops-monitor", &ward), ("dr-ward-5w", &all)],
+        "{}",
+        daemon.log_text()
+    );
 }
