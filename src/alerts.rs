@@ -205,6 +205,7 @@ impl Alerts {
             return;
         }
         alert.log();
+        crate::metrics::METRICS.alert(alert.event.as_str(), false);
         if let Some(tx) = &self.tx {
             let _ = tx.send(alert);
         }
@@ -228,6 +229,7 @@ async fn deliver_all(
         let noticed = crate::time::parse_rfc3339(&alert.time).unwrap_or_else(Utc::now);
         if !limit.admit(noticed) {
             held_back += 1;
+            crate::metrics::METRICS.alert(alert.event.as_str(), true);
             tracing::warn!(alert = alert.event.as_str(), source = %alert.source, held_back,
                 "alert not sent: over the rate limit ({} per {}); the next alert sent counts it",
                 config.rate_limit, humantime::format_duration(config.rate_window));
@@ -278,6 +280,7 @@ where
 }
 
 fn report(alert: &Alert, via: &str, outcome: Result<u32, String>) {
+    crate::metrics::METRICS.alert_delivery(via, outcome.is_ok());
     match outcome {
         Ok(attempts) => tracing::info!(alert = alert.event.as_str(), source = %alert.source, via, attempts, id = %alert.id,
             "alert delivered"),

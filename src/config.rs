@@ -1283,6 +1283,41 @@ mod tests {
     }
 
     #[test]
+    fn retention_and_alerts_have_defaults_and_name_the_key_they_refuse() {
+        let config = load("").expect("defaults");
+        assert_eq!((config.retention.archive_days, config.retention.patient_days), (30, 30));
+        assert!(config.retention.enabled && config.retention.schedule.as_str() == "17 * * * *");
+        assert!(!config.alerts.enabled());
+        assert_eq!(config.alerts.on, crate::alerts::AlertKind::ALL);
+        assert_eq!((config.alerts.retries, config.alerts.rate_limit), (4, 20));
+
+        let config = load(
+            "[alerts]\ncommand = [\"bin/page\", \"--team\", \"integration\"]\n\
+             webhook = \"https://alerts.example/hook?key=s3cret\"\non = [\"stale\"]\n",
+        )
+        .expect("alerts");
+        let argv = config.alerts.command.as_deref().expect("command");
+        assert_eq!(argv, ["/etc/ingest/bin/page", "--team", "integration"], "relative to the config file");
+        assert_eq!(config.alerts.on, [crate::alerts::AlertKind::Stale]);
+        let described = config.describe();
+        assert!(described.contains("webhook https://alerts.example") && !described.contains("s3cret"), "{described}");
+
+        for (text, key) in [
+            ("[retention]\narchive_days = 0\n", "retention.archive_days"),
+            ("[retention]\nschedule = \"sometimes\"\n", "retention.schedule"),
+            ("[alerts]\non = [\"late\"]\n", "alerts.on"),
+            ("[alerts]\ncommand = []\n", "alerts.command"),
+            ("[alerts]\nwebhook = \"ftp://alerts.example/\"\n", "alerts.webhook"),
+            ("[alerts]\nwebhook_headers = { \"Bad Name\" = \"x\" }\n", "alerts.webhook_headers"),
+            ("[alerts]\nretry_wait = \"soon\"\n", "alerts.retry_wait"),
+            ("[alerts]\nrate_limit = 0\n", "alerts.rate_limit"),
+        ] {
+            let e = load(text).expect_err(text);
+            assert_eq!(e.key, key, "{text}: {e}");
+        }
+    }
+
+    #[test]
     fn built_in_defaults_give_one_inbox_source() {
         let config = Config::built_in().expect("defaults");
         assert_eq!(config.sources.len(), 1);

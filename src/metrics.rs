@@ -50,6 +50,19 @@ struct KindLabel {
     kind: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabel {
+    event: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabels {
+    /// `command` or `webhook`.
+    via: String,
+    /// `delivered` or `failed` (after every retry).
+    result: String,
+}
+
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
 type FloatGauge = Gauge<f64, AtomicU64>;
 
@@ -59,6 +72,9 @@ pub struct Metrics {
     mcp_calls: Family<CallLabels, Counter>,
     mcp_seconds: Histograms<ToolLabel>,
     ingest_seconds: Histograms<SourceLabel>,
+    alerts: Family<EventLabel, Counter>,
+    alerts_held_back: Family<EventLabel, Counter>,
+    alert_deliveries: Family<DeliveryLabels, Counter>,
 }
 
 /// The process's counters (see the module documentation).
@@ -68,6 +84,9 @@ pub static METRICS: LazyLock<Metrics> = LazyLock::new(|| Metrics {
     mcp_seconds: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.001, 2.0, 15))),
     // 10 ms to ~10 min.
     ingest_seconds: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.01, 2.0, 17))),
+    alerts: Family::default(),
+    alerts_held_back: Family::default(),
+    alert_deliveries: Family::default(),
 });
 
 impl Metrics {
@@ -76,6 +95,18 @@ impl Metrics {
         let result = result.split(':').next().unwrap_or(result).to_string();
         self.mcp_calls.get_or_create(&CallLabels { tool: tool.to_string(), result }).inc();
         self.mcp_seconds.get_or_create(&ToolLabel { tool: tool.to_string() }).observe(took.as_secs_f64());
+    }
+
+    /// An alert raised (`held_back`: not sent, over the rate limit).
+    pub fn alert(&self, event: &str, held_back: bool) {
+        let label = EventLabel { event: event.to_string() };
+        if held_back { self.alerts_held_back.get_or_create(&label) } else { self.alerts.get_or_create(&label) }.inc();
+    }
+
+    /// An alert's delivery by `via` (`command`, `webhook`) ended, `delivered` or not.
+    pub fn alert_delivery(&self, via: &str, delivered: bool) {
+        let result = if delivered { "delivered" } else { "failed" }.to_string();
+        self.alert_deliveries.get_or_create(&DeliveryLabels { via: via.to_string(), result }).inc();
     }
 
     /// One file finished (ingested, duplicate or quarantined): from ready to committed.
@@ -154,6 +185,17 @@ pub fn render(report: &Report) -> String {
         "Time from a file being ready to its commit, by source",
         Unit::Seconds,
         m.ingest_seconds.clone(),
+    );
+    registry.register("alerts", "Alerts raised (each one also a log line), by event", m.alerts.clone());
+    registry.register(
+        "alerts_held_back",
+        "Alerts not sent because of the rate limit, by event",
+        m.alerts_held_back.clone(),
+    );
+    registry.register(
+        "alert_deliveries",
+        "Alert deliveries finished, by way (command, webhook) and result (delivered, failed after retries)",
+        m.alert_deliveries.clone(),
     );
     let mut out = String::new();
     // Writing into a String cannot fail.

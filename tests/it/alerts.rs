@@ -1,7 +1,8 @@
 //! Alerts: a source going stale, a file quarantined and a recovery reach a configured command and a
 //! webhook (a receiver on loopback here), with retries and a rate limit, and no PHI in the payload.
 
-use crate::util::{Daemon, LIMIT, Workspace, hl7, wait_for};
+use crate::mcp_http::{HttpDaemon, OPERATIONS, mcp_tables};
+use crate::util::{LIMIT, Workspace, hl7, raw, wait_for};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -79,16 +80,17 @@ fn stale_quarantined_and_recovered_reach_the_command_and_the_webhook_within_the_
     let dir = tempfile::tempdir().expect("tempdir");
     let command_out = dir.path().join("command.jsonl");
     let tables = format!(
-        "[mcp]\nport = 0\n\n[alerts]\ncommand = [\"/bin/sh\", \"-c\", \"cat >> \\\"$0\\\"\", \"{}\"]\n\
+        "{}\n\n[alerts]\ncommand = [\"/bin/sh\", \"-c\", \"cat >> \\\"$0\\\"\", \"{}\"]\n\
          webhook = \"http://127.0.0.1:{}/hook\"\nwebhook_headers = {{ Authorization = \"Bearer receiver-secret\" }}\n\
          retry_wait = \"200ms\"\nrate_limit = 3\nrate_window = \"1h\"\n",
+        mcp_tables(""),
         command_out.display(),
         receiver.port
     );
     // A daily 05:00 export due by 05:45 (America/Chicago: 11:45Z); at 05:46 nothing has come.
     let ws = Workspace::with_config("expected = \"0 5 * * *\"\ngrace = \"45m\"", &tables);
     ws.set_clock("2026-11-24T11:46:00Z");
-    let daemon = Daemon::start(&ws);
+    let daemon = HttpDaemon::start(&ws);
     let delivered = |n: usize| {
         wait_for(&format!("{n} alert(s) delivered"), LIMIT, || receiver.delivered().len() >= n);
         receiver.delivered()
@@ -156,6 +158,20 @@ fn stale_quarantined_and_recovered_reach_the_command_and_the_webhook_within_the_
     assert_eq!(log.matches("alert: ingest: source ward is STALE").count(), 1, "{log}");
     assert_eq!(log.matches("alert: ingest: a file from source ward was quarantined").count(), 4, "{log}");
     assert!(log.contains("alert delivered") && log.contains("trying again in"), "{log}");
+
+    // And counted in /metrics.
+    let bearer = format!("Bearer {OPERATIONS}");
+    let (code, metrics) = raw(daemon.authority(), "GET", "/metrics", &[("Authorization", &bearer)], "");
+    assert_eq!(code, 200, "{metrics}");
+    for line in [
+        "ingest_alerts_total{event=\"quarantined\"} 4",
+        "ingest_alerts_total{event=\"stale\"} 1",
+        "ingest_alerts_held_back_total{event=\"quarantined\"} 2",
+        "ingest_alert_deliveries_total{via=\"webhook\",result=\"delivered\"} 4",
+        "ingest_alert_deliveries_total{via=\"command\",result=\"delivered\"} 4",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "no {line} in\n{metrics}");
+    }
 }
 
 #[test]
