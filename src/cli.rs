@@ -288,7 +288,7 @@ fn retention(config: &Config, dry_run: bool) -> anyhow::Result<()> {
     let (archived_before, off_panel_before) = crate::retention::cutoffs(policy, now);
     let verb = if dry_run { "would purge" } else { "purged" };
     println!(
-        "{verb}: {} patient(s) off every panel since before {} ({} record(s)); {} archived file(s) \
+        "{verb}: {} patient(s) off every panel since before {} ({} row(s)); {} archived file(s) \
          ({:.1} MB) and {} other archive file(s) from before {}; raw text of {} rejected message(s)",
         purge.patients,
         crate::time::rfc3339(off_panel_before),

@@ -44,7 +44,7 @@ pub struct Purge {
     /// Rejected messages whose raw text was cleared.
     pub reject_texts: u64,
     pub patients: u64,
-    /// Rows removed per table (`observations`, `documents`, …, `document_manifest`).
+    /// Rows removed per table (`observations`, `documents`, …, `document_manifest`, `patients`).
     pub records: BTreeMap<String, u64>,
 }
 
@@ -85,9 +85,30 @@ pub fn apply(
 ) -> Result<Purge, RetentionError> {
     let (archive_cutoff, patient_cutoff) = cutoffs(policy, now);
     let mut purge = Purge::default();
-    purge_patients(conn, &rfc3339(patient_cutoff), dry_run, &mut purge)?;
-    expire_archive(conn, archive_dir, &rfc3339(archive_cutoff), now, dry_run, &mut purge)?;
-    sweep_day_folders(archive_dir, archive_cutoff.date_naive(), dry_run, &mut purge)?;
+    // What is deleted is overwritten, not left in free pages of the file for anyone with a copy
+    // of it to read back; the pipeline's own writes go back to the faster default afterwards.
+    let secure_before: i64 = conn.query_row("PRAGMA secure_delete", [], |r| r.get(0))?;
+    if !dry_run {
+        conn.pragma_update(None, "secure_delete", true)?;
+    }
+    let result = purge_all(conn, archive_dir, policy, now, dry_run, &mut purge);
+    conn.pragma_update(None, "secure_delete", secure_before)?;
+    result?;
+    Ok(purge)
+}
+
+fn purge_all(
+    conn: &mut Connection,
+    archive_dir: &Path,
+    policy: &RetentionConfig,
+    now: DateTime<Utc>,
+    dry_run: bool,
+    purge: &mut Purge,
+) -> Result<(), RetentionError> {
+    let (archive_cutoff, patient_cutoff) = cutoffs(policy, now);
+    purge_patients(conn, &rfc3339(patient_cutoff), dry_run, purge)?;
+    expire_archive(conn, archive_dir, &rfc3339(archive_cutoff), now, dry_run, purge)?;
+    sweep_day_folders(archive_dir, archive_cutoff.date_naive(), dry_run, purge)?;
     let filter = "raw <> '' AND source_file_id IN (SELECT id FROM source_files WHERE ingested_at < ?1)";
     let cutoff = rfc3339(archive_cutoff);
     purge.reject_texts = if dry_run {
@@ -96,7 +117,17 @@ pub fn apply(
     } else {
         conn.execute(&format!("UPDATE rejects SET raw = '' WHERE {filter}"), [&cutoff])? as u64
     };
-    Ok(purge)
+    if !dry_run && (purge.patients > 0 || purge.reject_texts > 0) {
+        if purge.records.get("documents").is_some_and(|n| *n > 0) {
+            // The full-text index keeps a deleted note's words in its older segments until they
+            // are merged.
+            conn.execute("INSERT INTO documents_fts (documents_fts) VALUES ('optimize')", [])?;
+        }
+        // Old page images in the write-ahead log go too (as far as readers allow: a reader in the
+        // middle of a query keeps the log until the next checkpoint).
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    }
+    Ok(())
 }
 
 /// The patients to purge and all their rows, in one transaction.
@@ -249,7 +280,8 @@ pub fn audit_entry(purge: &Purge, policy: &RetentionConfig, now: DateTime<Utc>, 
         }),
         mrns: Vec::new(),
         result: "ok".into(),
-        records: purge.patients + purge.records_total(),
+        // Rows removed, the patients' own included.
+        records: purge.records_total(),
         ..AuditEntry::default()
     }
 }
@@ -305,18 +337,20 @@ mod tests {
     /// A snapshot with one ledger row and four patients: on the panel, discharged 31 days ago,
     /// discharged 29 days ago, and never on a panel (demographics 40 days old).
     fn snapshot() -> Connection {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let conn = crate::store::open_writer(&dir.path().join("s.db")).expect("open");
-        std::mem::forget(dir);
+        snapshot_in(&tempfile::tempdir().expect("tempdir").keep())
+    }
+
+    fn snapshot_in(dir: &Path) -> Connection {
+        let conn = crate::store::open_writer(&dir.join("s.db")).expect("open");
         conn.execute_batch(
             "INSERT INTO source_files (id, source, path, size, mtime, sha256, kind, exported_at, exported_at_origin,
                  received_at, ingested_at, status)
              VALUES (1, 'ward', 'x', 1, '', '', 'hl7', '', 'mtime', '', '2026-11-01T00:00:00Z', 'ingested');
-             INSERT INTO patients (id, mrn, source_file_id, exported_at, ingested_at) VALUES
-                 (1, 'ON', 1, '2026-10-01T05:00:00Z', ''),
-                 (2, 'OLD', 1, '2026-10-01T05:00:00Z', ''),
-                 (3, 'RECENT', 1, '2026-10-01T05:00:00Z', ''),
-                 (4, 'NOPANEL', 1, '2026-10-22T05:00:00Z', '');
+             INSERT INTO patients (id, mrn, family_name, source_file_id, exported_at, ingested_at) VALUES
+                 (1, 'ON', 'Onward', 1, '2026-10-01T05:00:00Z', ''),
+                 (2, 'OLD', 'Zyxwvutsrq', 1, '2026-10-01T05:00:00Z', ''),
+                 (3, 'RECENT', 'Recentia', 1, '2026-10-01T05:00:00Z', ''),
+                 (4, 'NOPANEL', 'Nopanelli', 1, '2026-10-22T05:00:00Z', '');
              INSERT INTO panel (source, patient_id, active, source_file_id, exported_at, ingested_at) VALUES
                  ('ward', 1, 1, 1, '2026-10-01T05:00:00Z', ''),
                  ('ward', 2, 0, 1, '2026-10-31T05:00:00Z', ''),
@@ -327,7 +361,8 @@ mod tests {
              SELECT id, 'o', 'K', '', '', 1, '', '' FROM patients;
              INSERT INTO documents (patient_id, document_id, event, text, first_exported_at, source_file_id,
                  exported_at, ingested_at)
-             VALUES (2, 'D2', 'T02', 'potassium low', '', 1, '', ''), (3, 'D3', 'T02', 'potassium fine', '', 1, '', '');",
+             VALUES (2, 'D2', 'T02', 'potassium low, quixotically', '', 1, '', ''),
+                    (3, 'D3', 'T02', 'potassium fine', '', 1, '', '');",
         )
         .expect("rows");
         conn
@@ -369,6 +404,29 @@ mod tests {
     }
 
     #[test]
+    fn what_is_purged_cannot_be_read_back_from_the_snapshot_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut conn = snapshot_in(dir.path());
+        let archive = tempfile::tempdir().expect("archive");
+        let files = || {
+            let mut bytes = std::fs::read(dir.path().join("s.db")).expect("db");
+            bytes.extend(std::fs::read(dir.path().join("s.db-wal")).unwrap_or_default());
+            bytes
+        };
+        let holds = |bytes: &[u8], text: &str| bytes.windows(text.len()).any(|w| w == text.as_bytes());
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).expect("checkpoint");
+        assert!(holds(&files(), "Zyxwvutsrq") && holds(&files(), "quixotically"), "the test would see them");
+        apply(&mut conn, archive.path(), &policy(), at("2026-12-01T06:00:00Z"), false).expect("purge");
+        let after = files();
+        for gone in ["Zyxwvutsrq", "Nopanelli", "quixotically"] {
+            assert!(!holds(&after, gone), "{gone} is still in the snapshot's files");
+        }
+        assert!(holds(&after, "Recentia"), "a patient within the limit was touched");
+        let secure: i64 = conn.query_row("PRAGMA secure_delete", [], |r| r.get(0)).expect("pragma");
+        assert_eq!(secure, 0, "the writer's connection is back to the default");
+    }
+
+    #[test]
     fn the_audit_entry_has_counts_and_no_mrn() {
         let mut conn = snapshot();
         let archive = tempfile::tempdir().expect("archive");
@@ -381,7 +439,8 @@ mod tests {
         }
         assert_eq!(entry.arguments["purged"]["patients"], 2);
         assert_eq!(entry.arguments["off_panel_before"], "2026-11-01T06:00:00Z");
-        assert_eq!(entry.records, 2 + purge.records.values().sum::<u64>());
+        assert_eq!(entry.records, purge.records.values().sum::<u64>());
+        assert_eq!(purge.records["patients"], 2);
     }
 
     #[test]
