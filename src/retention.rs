@@ -83,7 +83,6 @@ pub fn apply(
     now: DateTime<Utc>,
     dry_run: bool,
 ) -> Result<Purge, RetentionError> {
-    let (archive_cutoff, patient_cutoff) = cutoffs(policy, now);
     let mut purge = Purge::default();
     // What is deleted is overwritten, not left in free pages of the file for anyone with a copy
     // of it to read back; the pipeline's own writes go back to the faster default afterwards.
