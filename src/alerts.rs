@@ -241,11 +241,13 @@ async fn deliver_all(
         tokio::spawn(async move {
             let body = serde_json::to_vec(&alert).unwrap_or_default();
             if let Some(argv) = &config.command {
-                let outcome = with_retries(&config, "command", &alert, || run_command(argv, &alert, &body, config.timeout)).await;
+                let attempt = || run_command(argv, &alert, &body, config.timeout);
+                let outcome = with_retries(&config, "command", &alert, attempt).await;
                 report(&alert, "command", outcome);
             }
             if let (Some(url), Some(client)) = (&config.webhook, &client) {
-                let outcome = with_retries(&config, "webhook", &alert, || post(client, url, &config.webhook_headers, &body)).await;
+                let attempt = || post(client, url, &config.webhook_headers, &body);
+                let outcome = with_retries(&config, "webhook", &alert, attempt).await;
                 report(&alert, "webhook", outcome);
             }
         });
@@ -267,7 +269,9 @@ where
     loop {
         match attempt().await {
             Ok(()) => return Ok(n + 1),
-            Err(f) if !f.retry || n >= config.retries => return Err(format!("{} (after {} attempt(s))", f.message, n + 1)),
+            Err(f) if !f.retry || n >= config.retries => {
+                return Err(format!("{} (after {} attempt(s))", f.message, n + 1));
+            }
             Err(f) => {
                 n += 1;
                 let wait = retry_wait(config.retry_wait, n);
@@ -281,10 +285,10 @@ where
 
 fn report(alert: &Alert, via: &str, outcome: Result<u32, String>) {
     crate::metrics::METRICS.alert_delivery(via, outcome.is_ok());
+    let (event, source, id) = (alert.event.as_str(), &alert.source, &alert.id);
     match outcome {
-        Ok(attempts) => tracing::info!(alert = alert.event.as_str(), source = %alert.source, via, attempts, id = %alert.id,
-            "alert delivered"),
-        Err(e) => tracing::error!(alert = alert.event.as_str(), source = %alert.source, via, error = %e, id = %alert.id,
+        Ok(attempts) => tracing::info!(alert = event, source = %source, via, attempts, id = %id, "alert delivered"),
+        Err(e) => tracing::error!(alert = event, source = %source, via, error = %e, id = %id,
             "alert NOT delivered; it stays in this log only"),
     }
 }
@@ -371,6 +375,54 @@ mod tests {
         let waits: Vec<u64> = (1..=9).map(|n| retry_wait(first, n).as_secs()).collect();
         assert_eq!(waits, [2, 4, 8, 16, 32, 64, 128, 256, 300]);
         assert_eq!(retry_wait(first, 40), MAX_RETRY_WAIT);
+    }
+
+    fn config(retries: u32) -> AlertsConfig {
+        let mut config = crate::config::Config::built_in().expect("defaults").alerts;
+        config.retries = retries;
+        config.retry_wait = Duration::from_millis(10);
+        config.timeout = Duration::from_secs(5);
+        config
+    }
+
+    #[tokio::test]
+    async fn a_failing_command_is_run_again_until_the_retries_are_spent() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let runs = dir.path().join("runs");
+        let script = format!("echo run >> {}; echo 'pager unreachable' >&2; exit 3", runs.display());
+        let argv = ["/bin/sh".to_string(), "-c".into(), script];
+        let alert = Alert::recovered("ward", at("2026-12-01T06:00:00Z"));
+        let body = serde_json::to_vec(&alert).expect("json");
+        let attempt = || run_command(&argv, &alert, &body, Duration::from_secs(5));
+        let outcome = with_retries(&config(2), "command", &alert, attempt).await;
+        let error = outcome.expect_err("the command always fails");
+        assert!(error.contains("exited with exit status: 3: pager unreachable (after 3 attempt(s))"), "{error}");
+        assert_eq!(std::fs::read_to_string(&runs).expect("runs").lines().count(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_webhook_that_refuses_the_request_is_not_asked_again() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+        let served = std::thread::spawn(move || {
+            let mut requests = 0;
+            listener.set_nonblocking(false).expect("blocking");
+            for stream in listener.incoming().take(1) {
+                let mut stream = stream.expect("accept");
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf);
+                requests += 1;
+                let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            }
+            requests
+        });
+        let client = reqwest::Client::new();
+        let alert = Alert::recovered("ward", at("2026-12-01T06:00:00Z"));
+        let outcome = with_retries(&config(3), "webhook", &alert, || post(&client, &url, &[], b"{}")).await;
+        let error = outcome.expect_err("400 is a failure");
+        assert!(error.contains("400 Bad Request (after 1 attempt(s))"), "{error}");
+        assert_eq!(served.join().expect("receiver"), 1);
     }
 
     #[test]

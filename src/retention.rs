@@ -392,7 +392,10 @@ mod tests {
         assert_eq!(left, 2);
         // The full-text index forgot the purged note.
         let hits: Vec<String> = conn
-            .prepare("SELECT d.document_id FROM documents_fts f JOIN documents d ON d.id = f.rowid WHERE documents_fts MATCH 'potassium'")
+            .prepare(
+                "SELECT d.document_id FROM documents_fts f JOIN documents d ON d.id = f.rowid
+                 WHERE documents_fts MATCH 'potassium'",
+            )
             .expect("prepare")
             .query_map([], |r| r.get(0))
             .expect("query")

@@ -312,9 +312,8 @@ async fn check_request(
         response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"ingest\""));
         if page_request {
             // A browser asks for the token (as the password) only when Basic is offered.
-            response
-                .headers_mut()
-                .append(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"ingest status\", charset=\"UTF-8\""));
+            let basic = HeaderValue::from_static("Basic realm=\"ingest status\", charset=\"UTF-8\"");
+            response.headers_mut().append(header::WWW_AUTHENTICATE, basic);
         }
         return response;
     };
@@ -420,8 +419,10 @@ async fn status_view(
     let Some(caller) = caller else {
         return Err((StatusCode::UNAUTHORIZED, "Unauthorized\n").into_response());
     };
-    let Some(role) = gate.shared.config.mcp.role(&caller.role).filter(|r| r.allows_tool("snapshot_status")).cloned() else {
-        tracing::warn!(identity = %caller.identity, role = %caller.role, what, "refused: the role may not see the status");
+    let role = gate.shared.config.mcp.role(&caller.role).filter(|r| r.allows_tool("snapshot_status"));
+    let Some(role) = role.cloned() else {
+        tracing::warn!(identity = %caller.identity, role = %caller.role, what,
+            "refused: the role may not see the status");
         return Err((StatusCode::FORBIDDEN, "Forbidden: this role may not see the snapshot's status\n").into_response());
     };
     let shared = Arc::clone(&gate.shared);

@@ -96,7 +96,10 @@ footer { margin-top: 24px; font-size: 12px; color: var(--muted); }
 /// the one-source pages (`/status/SOURCE`) and the page of all (`/status`).
 pub fn render(report: &Report, zone: Zone, names: Names, all: &[String]) -> String {
     let stale: Vec<&str> = report.sources.iter().filter(|s| s.stale).map(|s| s.status.name.as_str()).collect();
-    let title = if stale.is_empty() { "ingest status: all sources current".to_string() } else { format!("ingest status: STALE ({})", stale.join(", ")) };
+    let title = match stale.is_empty() {
+        true => "ingest status: all sources current".to_string(),
+        false => format!("ingest status: STALE ({})", stale.join(", ")),
+    };
     let c = &report.counts;
     let page = html! {
         (DOCTYPE)
@@ -124,7 +127,9 @@ pub fn render(report: &Report, zone: Zone, names: Names, all: &[String]) -> Stri
                         (c.documents) " documents"
                     }
                     @if stale.is_empty() {
-                        p.banner.fresh #overall data-stale="false" { "All " (report.sources.len()) " source(s) current." }
+                        p.banner.fresh #overall data-stale="false" {
+                            "All " (report.sources.len()) " source(s) current."
+                        }
                     } @else {
                         p.banner.stale #overall data-stale="true" {
                             "STALE: " (stale.join(", ")) ". The assistant is told this data is not current."
@@ -150,13 +155,10 @@ fn section(source: &SourceReport, now: DateTime<Utc>, zone: Zone, names: Names) 
         t.and_then(crate::time::parse_rfc3339).map_or("never".to_string(), |t| zone.format(t, "%a %Y-%m-%d %H:%M %Z"))
     };
     let t = &source.timeline;
+    let span = |seconds: u64| humantime::format_duration(std::time::Duration::from_secs(seconds));
     let schedule = match (&t.expected, t.grace_seconds, t.stale_after_seconds) {
-        (Some(cron), Some(grace), _) => {
-            format!("expected {cron} (cron, {zone}), grace {}", humantime::format_duration(std::time::Duration::from_secs(grace)))
-        }
-        (_, _, Some(after)) => {
-            format!("no schedule: stale when the newest export is older than {}", humantime::format_duration(std::time::Duration::from_secs(after)))
-        }
+        (Some(cron), Some(grace), _) => format!("expected {cron} (cron, {zone}), grace {}", span(grace)),
+        (_, _, Some(after)) => format!("no schedule: stale when the newest export is older than {}", span(after)),
         _ => "no schedule".to_string(),
     };
     let state = if source.stale { "stale" } else { "fresh" };
@@ -172,7 +174,8 @@ fn section(source: &SourceReport, now: DateTime<Utc>, zone: Zone, names: Names) 
                 }
                 dt { "Schedule" } dd { (schedule) }
                 dt { "Files" } dd {
-                    (source.files("ingested")) " ingested · " (source.files("ingested_with_rejects")) " with rejects · "
+                    (source.files("ingested")) " ingested · "
+                    (source.files("ingested_with_rejects")) " with rejects · "
                     (source.files("duplicate")) " duplicate · " (source.files("quarantined")) " quarantined · "
                     (s.rejects) " message(s) rejected"
                 }
@@ -198,7 +201,10 @@ fn section(source: &SourceReport, now: DateTime<Utc>, zone: Zone, names: Names) 
             h3 { "Recent files" }
             @if s.recent_files.is_empty() { p.none { "No file received yet." } } @else {
                 table.files {
-                    thead { tr { th { "File" } th { "Status" } th { "Exported" } th { "Ingested" } th { "Messages" } th { "Records" } th { "Rejects" } } }
+                    thead { tr {
+                        th { "File" } th { "Status" } th { "Exported" } th { "Ingested" }
+                        th { "Messages" } th { "Records" } th { "Rejects" }
+                    } }
                     tbody {
                         @for f in &s.recent_files {
                             tr.(f.status) data-file-id=(f.file_id) {
@@ -230,7 +236,10 @@ fn section(source: &SourceReport, now: DateTime<Utc>, zone: Zone, names: Names) 
             h3 { "Recent rejects" }
             @if source.recent_rejects.is_empty() { p.none { "No message rejected." } } @else {
                 table.rejects {
-                    thead { tr { th { "File" } th { "Message" } th { "Line" } th { "Control id (MSH-10)" } th { "Segment" } th { "Why" } } }
+                    thead { tr {
+                        th { "File" } th { "Message" } th { "Line" } th { "Control id (MSH-10)" }
+                        th { "Segment" } th { "Why" }
+                    } }
                     tbody {
                         @for r in &source.recent_rejects {
                             tr data-file-id=(r.file_id) {
@@ -284,7 +293,8 @@ impl Frame {
             times.push(deadline_seconds(w, zone));
             times.extend(w.arrived_at.map(|a| zone.seconds_of_day(a)));
         }
-        times.extend(t.arrivals.iter().filter_map(|a| crate::time::parse_rfc3339(&a.received_at)).map(|a| zone.seconds_of_day(a)));
+        let received = t.arrivals.iter().filter_map(|a| crate::time::parse_rfc3339(&a.received_at));
+        times.extend(received.map(|a| zone.seconds_of_day(a)));
         let (top, bottom) = match (times.iter().min(), times.iter().max()) {
             (Some(&lo), Some(&hi)) => {
                 // An hour either side, on whole hours, at least four hours tall.
@@ -342,7 +352,8 @@ fn chart(source: &SourceReport, now: DateTime<Utc>, zone: Zone) -> Markup {
         t.tally(Verdict::Pending)
     );
     html! {
-        svg.timeline xmlns="http://www.w3.org/2000/svg" viewBox=(format!("0 0 {WIDTH} {HEIGHT}")) role="img" aria-label=(label)
+        svg.timeline xmlns="http://www.w3.org/2000/svg" viewBox=(format!("0 0 {WIDTH} {HEIGHT}"))
+            role="img" aria-label=(label)
             data-days=(f.days) data-top=(f.top) data-bottom=(f.bottom) {
             title { (label) }
             g.hours {
@@ -355,10 +366,11 @@ fn chart(source: &SourceReport, now: DateTime<Utc>, zone: Zone) -> Markup {
                 @for d in 0..f.days {
                     @let date = f.first_day + chrono::Duration::days(d);
                     line.grid x1=(f.x(d)) x2=(f.x(d)) y1=(TOP) y2=(HEIGHT - BOTTOM) {}
-                    text.axis.today[Some(d) == today] x=(f.x(d) + cw / 2.0) y=(HEIGHT - BOTTOM + 14.0) text-anchor="middle" {
+                    @let x = f.x(d) + cw / 2.0;
+                    text.axis.today[Some(d) == today] x=(x) y=(HEIGHT - BOTTOM + 14.0) text-anchor="middle" {
                         (date.format("%a"))
                     }
-                    text.axis.today[Some(d) == today] x=(f.x(d) + cw / 2.0) y=(HEIGHT - BOTTOM + 27.0) text-anchor="middle" {
+                    text.axis.today[Some(d) == today] x=(x) y=(HEIGHT - BOTTOM + 27.0) text-anchor="middle" {
                         (date.format("%m-%d"))
                     }
                 }
@@ -377,15 +389,19 @@ fn chart(source: &SourceReport, now: DateTime<Utc>, zone: Zone) -> Markup {
                             @let (x, y) = (f.x(col) + cw * 0.2, f.y(zone.seconds_of_day(at)));
                             @let class = if a.status == "quarantined" { "file quarantined" } else { "file" };
                             rect class=(class) data-file-id=(a.file_id) data-status=(a.status)
-                                x=(x - 3.5) y=(y - 3.5) width="7" height="7" transform=(format!("rotate(45 {x:.1} {y:.1})")) {
-                                title { "file #" (a.file_id) " " (a.status.replace('_', " ")) ", received " (zone.format(at, "%a %m-%d %H:%M")) }
+                                x=(x - 3.5) y=(y - 3.5) width="7" height="7"
+                                transform=(format!("rotate(45 {x:.1} {y:.1})")) {
+                                title {
+                                    "file #" (a.file_id) " " (a.status.replace('_', " "))
+                                    ", received " (zone.format(at, "%a %m-%d %H:%M"))
+                                }
                             }
                         }
                     }
                 }
             }
             @if t.windows.is_empty() && t.arrivals.is_empty() {
-                text.axis.empty x=(LEFT + (WIDTH - LEFT - RIGHT) / 2.0) y=((HEIGHT - BOTTOM) / 2.0) text-anchor="middle" {
+                text.axis.empty x=((LEFT + WIDTH - RIGHT) / 2.0) y=((HEIGHT - BOTTOM) / 2.0) text-anchor="middle" {
                     "Nothing received in the last " (super::TIMELINE_DAYS) " days"
                 }
             }
@@ -408,10 +424,9 @@ fn window(f: &Frame, col: i64, w: &Window) -> Markup {
         Verdict::Pending => "pending",
     };
     let fmt = |t: DateTime<Utc>| f.zone.format(t, "%a %m-%d %H:%M");
-    let tip = match w.arrived_at {
-        Some(a) => format!("{}: expected {}, due by {}, arrived {}", verdict.replace('_', " "), fmt(w.expected_at), fmt(w.deadline), fmt(a)),
-        None => format!("{}: expected {}, due by {}", verdict.replace('_', " "), fmt(w.expected_at), fmt(w.deadline)),
-    };
+    let arrived = w.arrived_at.map(|a| format!(", arrived {}", fmt(a))).unwrap_or_default();
+    let (expected, due) = (fmt(w.expected_at), fmt(w.deadline));
+    let tip = format!("{}: expected {expected}, due by {due}{arrived}", verdict.replace('_', " "));
     html! {
         g.window data-verdict=(verdict) data-expected=(crate::time::rfc3339(w.expected_at))
             data-arrived=[w.arrived_at.map(crate::time::rfc3339)] {
@@ -421,7 +436,10 @@ fn window(f: &Frame, col: i64, w: &Window) -> Markup {
                 (_, Some(a)) => {
                     @let y = f.y(f.zone.seconds_of_day(a));
                     @if w.verdict == Verdict::Late {
-                        path.marker.late d=(format!("M{xc:.1} {:.1} L{:.1} {:.1} L{:.1} {:.1} Z", y - 7.0, xc + 7.0, y + 5.0, xc - 7.0, y + 5.0)) {}
+                        @let triangle = format!(
+                            "M{xc:.1} {:.1} L{:.1} {:.1} L{:.1} {:.1} Z", y - 7.0, xc + 7.0, y + 5.0, xc - 7.0, y + 5.0
+                        );
+                        path.marker.late d=(triangle) {}
                     } @else {
                         circle.marker.(verdict) cx=(xc) cy=(y) r="6" {}
                     }
@@ -446,7 +464,9 @@ fn legend_mark(kind: &str) -> Markup {
                 "missing" => { path.missing d="M2 2 L12 12 M12 2 L2 12" {} }
                 "pending" => { circle.pending cx="7" cy="7" r="5" {} }
                 "file" => { rect.file x="4" y="4" width="6" height="6" transform="rotate(45 7 7)" {} }
-                "quarantined" => { rect.file.quarantined x="4" y="4" width="6" height="6" transform="rotate(45 7 7)" {} }
+                "quarantined" => {
+                    rect.file.quarantined x="4" y="4" width="6" height="6" transform="rotate(45 7 7)" {}
+                }
                 _ => { circle.(kind) cx="7" cy="7" r="6" {} }
             }
         }
