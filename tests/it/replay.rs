@@ -1,6 +1,6 @@
 //! `ingest --replay`: ordering, idempotency, duplicates, precedence, rejects, crash safety.
 
-use crate::util::{Workspace, dump, hl7};
+use crate::util::{LIMIT, Workspace, dump, hl7};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -253,11 +253,29 @@ fn sigterm_during_a_replay_rolls_back_the_file_in_hand_exits_1_and_the_next_repl
     let expected = clean_replay(&ws);
 
     let mut interrupted = false;
-    for delay_ms in [400u64, 250, 150, 700] {
+    for _ in 0..5 {
+        let _ = std::fs::remove_dir_all(ws.path("data"));
         let mut child = ws.spawn_replay(&ws.path("exports"));
-        std::thread::sleep(Duration::from_millis(delay_ms));
+        // The signal goes once the first file is in (not after a fixed time: on a loaded machine
+        // the replay may not have started writing yet). The snapshot may be mid-creation: a
+        // failed look is "not yet".
+        let ingested = || {
+            let db = ws.db();
+            let open = db
+                .exists()
+                .then(|| rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY));
+            let count = open.and_then(Result::ok).and_then(|c| {
+                c.query_row("SELECT count(*) FROM source_files WHERE status = 'ingested'", [], |r| r.get::<_, i64>(0))
+                    .ok()
+            });
+            count.is_some_and(|n| n >= 1)
+        };
+        let started = std::time::Instant::now();
+        while !ingested() && child.try_wait().expect("try_wait").is_none() && started.elapsed() < LIMIT {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         if child.try_wait().expect("try_wait").is_some() {
-            continue; // finished (or not started writing) before the signal: try another moment
+            continue; // finished before the signal: try again
         }
         let sent = std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
         assert!(sent.expect("kill").success());
