@@ -704,6 +704,9 @@ struct RawRole {
     kinds: Option<Vec<String>>,
 }
 
+/// What the daemon's HTTP port serves besides MCP.
+pub const RESERVED_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics", "/status"];
+
 /// The tools of the MCP contract (DESIGN §6), for checking role definitions.
 pub const MCP_TOOLS: &[&str] = &[
     "snapshot_status",
@@ -732,6 +735,12 @@ fn check_mcp(raw: RawMcp, base: &Path, data_dir: &Path) -> Result<McpConfig, (St
     let path = raw.path.unwrap_or_else(|| "/mcp".into());
     if !path.starts_with('/') || path.len() < 2 {
         return Err(("mcp.path".into(), format!("{path:?} must start with '/' (e.g. \"/mcp\")")));
+    }
+    if RESERVED_PATHS.contains(&path.as_str()) || path.starts_with("/status/") {
+        return Err((
+            "mcp.path".into(),
+            format!("{path:?} is one of the daemon's own pages ({}); \"/mcp\" is the default", RESERVED_PATHS.join(", ")),
+        ));
     }
     let tls = match (raw.tls_cert, raw.tls_key) {
         (Some(cert), Some(key)) => Some((base.join(cert), base.join(key))),
@@ -1280,6 +1289,15 @@ mod tests {
         assert_eq!(sftp.passphrase, Passphrase::Credential("sftp-passphrase".into()));
         assert_eq!((sftp.remote_dir.as_str(), &sftp.after), ("/exports/5w", &RemoteAfter::Delete));
         assert_eq!(sftp.timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn the_mcp_path_cannot_take_the_daemons_own_pages() {
+        for path in ["/status", "/status/ward", "/metrics", "/healthz", "/readyz"] {
+            let e = load(&format!("[mcp]\npath = \"{path}\"\n")).expect_err(path);
+            assert_eq!(e.key, "mcp.path", "{e}");
+        }
+        assert!(load("[mcp]\npath = \"/assistant/mcp\"\n").is_ok());
     }
 
     #[test]

@@ -117,8 +117,8 @@ pub async fn bind(config: &Config, shared: Arc<Shared>, shutdown: CancellationTo
     if !mcp.bind.is_loopback() && mcp.tls.is_none() {
         anyhow::bail!("mcp.bind {} is not a loopback address: serving PHI beyond this host requires TLS", mcp.bind);
     }
-    if mcp.path == "/healthz" || mcp.path == "/readyz" {
-        anyhow::bail!("mcp.path {:?} collides with the health endpoints", mcp.path);
+    if crate::config::RESERVED_PATHS.contains(&mcp.path.as_str()) || mcp.path.starts_with("/status/") {
+        anyhow::bail!("mcp.path {:?} collides with the daemon's own pages", mcp.path);
     }
     let acceptor = match &mcp.tls {
         Some((cert, key)) => Some(tls_acceptor(cert, key)?),
