@@ -12,7 +12,8 @@
 //! 408 and 429 is not retried (the receiver refuses this request, and will again). At most
 //! `rate_limit` alerts go out per `rate_window`: the rest are logged and counted, and the next
 //! alert sent carries that count in `held_back`, so that a flood of quarantined files pages once
-//! rather than a hundred times and nothing is silently lost.
+//! rather than a hundred times and nothing is silently lost. Alerts are delivered independently,
+//! so while one is being retried a later one may arrive first: `time` orders them.
 
 use crate::config::AlertsConfig;
 use crate::time::rfc3339;
@@ -236,20 +237,24 @@ async fn deliver_all(
             continue;
         }
         alert.held_back = std::mem::take(&mut held_back);
-        // Each alert on its own task: one slow receiver does not hold up the next alert.
+        // Each alert on its own task, the command and the webhook side by side: one slow
+        // receiver holds up neither the other nor the next alert.
         let (config, client) = (std::sync::Arc::clone(&config), client.clone());
         tokio::spawn(async move {
             let body = serde_json::to_vec(&alert).unwrap_or_default();
-            if let Some(argv) = &config.command {
-                let attempt = || run_command(argv, &alert, &body, config.timeout);
-                let outcome = with_retries(&config, "command", &alert, attempt).await;
-                report(&alert, "command", outcome);
-            }
-            if let (Some(url), Some(client)) = (&config.webhook, &client) {
-                let attempt = || post(client, url, &config.webhook_headers, &body);
-                let outcome = with_retries(&config, "webhook", &alert, attempt).await;
-                report(&alert, "webhook", outcome);
-            }
+            let command = async {
+                if let Some(argv) = &config.command {
+                    let attempt = || run_command(argv, &alert, &body, config.timeout);
+                    report(&alert, "command", with_retries(&config, "command", &alert, attempt).await);
+                }
+            };
+            let webhook = async {
+                if let (Some(url), Some(client)) = (&config.webhook, &client) {
+                    let attempt = || post(client, url, &config.webhook_headers, &body);
+                    report(&alert, "webhook", with_retries(&config, "webhook", &alert, attempt).await);
+                }
+            };
+            tokio::join!(command, webhook);
         });
     }
 }
