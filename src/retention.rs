@@ -19,7 +19,8 @@ use crate::audit::{AuditEntry, AuditLog};
 use crate::config::RetentionConfig;
 use crate::time::rfc3339;
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, params};
+use crate::store;
+use rusqlite::Connection;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -28,10 +29,6 @@ pub const EXPIRED: &str = "expired:";
 
 /// The audit identity of a purge.
 pub const IDENTITY: &str = "ingest:retention";
-
-/// The snapshot's tables that hold a patient's records, children first.
-const PATIENT_TABLES: &[&str] =
-    &["observations", "medications", "problems", "allergies", "documents", "patient_identifiers", "panel"];
 
 /// What one pass removed (or, for a dry run, would remove).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -86,12 +83,9 @@ pub fn apply(
     let mut purge = Purge::default();
     // What is deleted is overwritten, not left in free pages of the file for anyone with a copy
     // of it to read back; the pipeline's own writes go back to the faster default afterwards.
-    let secure_before: i64 = conn.query_row("PRAGMA secure_delete", [], |r| r.get(0))?;
-    if !dry_run {
-        conn.pragma_update(None, "secure_delete", true)?;
-    }
+    let secure_before = store::purge::secure_delete(conn, !dry_run)?;
     let result = purge_all(conn, archive_dir, policy, now, dry_run, &mut purge);
-    conn.pragma_update(None, "secure_delete", secure_before)?;
+    store::purge::secure_delete(conn, secure_before)?;
     result?;
     Ok(purge)
 }
@@ -105,61 +99,14 @@ fn purge_all(
     purge: &mut Purge,
 ) -> Result<(), RetentionError> {
     let (archive_cutoff, patient_cutoff) = cutoffs(policy, now);
-    purge_patients(conn, &rfc3339(patient_cutoff), dry_run, purge)?;
+    (purge.patients, purge.records) = store::purge::off_panel_patients(conn, &rfc3339(patient_cutoff), dry_run)?;
     expire_archive(conn, archive_dir, &rfc3339(archive_cutoff), now, dry_run, purge)?;
     sweep_day_folders(archive_dir, archive_cutoff.date_naive(), dry_run, purge)?;
-    let filter = "raw <> '' AND source_file_id IN (SELECT id FROM source_files WHERE ingested_at < ?1)";
-    let cutoff = rfc3339(archive_cutoff);
-    purge.reject_texts = if dry_run {
-        conn.query_row(&format!("SELECT count(*) FROM rejects WHERE {filter}"), [&cutoff], |r| r.get::<_, i64>(0))?
-            as u64
-    } else {
-        conn.execute(&format!("UPDATE rejects SET raw = '' WHERE {filter}"), [&cutoff])? as u64
-    };
+    purge.reject_texts = store::purge::reject_texts_before(conn, &rfc3339(archive_cutoff), dry_run)?;
     if !dry_run && (purge.patients > 0 || purge.reject_texts > 0) {
-        if purge.records.get("documents").is_some_and(|n| *n > 0) {
-            // The full-text index keeps a deleted note's words in its older segments until they
-            // are merged.
-            conn.execute("INSERT INTO documents_fts (documents_fts) VALUES ('optimize')", [])?;
-        }
-        // Old page images in the write-ahead log go too (as far as readers allow: a reader in the
-        // middle of a query keeps the log until the next checkpoint).
-        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        store::purge::settle_after_purge(conn, purge.records.get("documents").is_some_and(|n| *n > 0))?;
     }
     Ok(())
-}
-
-/// The patients to purge and all their rows, in one transaction.
-fn purge_patients(conn: &mut Connection, cutoff: &str, dry_run: bool, purge: &mut Purge) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
-    tx.execute("DROP TABLE IF EXISTS temp.retention_purge", [])?;
-    tx.execute(
-        "CREATE TEMP TABLE retention_purge AS
-         SELECT p.id, p.mrn FROM patients p
-         WHERE NOT EXISTS (SELECT 1 FROM panel x WHERE x.patient_id = p.id AND x.active = 1)
-           AND max(p.exported_at, ifnull((SELECT max(x.exported_at) FROM panel x WHERE x.patient_id = p.id), ''))
-               < ?1",
-        [cutoff],
-    )?;
-    purge.patients = tx.query_row("SELECT count(*) FROM temp.retention_purge", [], |r| r.get::<_, i64>(0))? as u64;
-    if purge.patients > 0 {
-        let mut count = |table: &str, filter: &str| -> rusqlite::Result<()> {
-            let n: i64 = tx.query_row(&format!("SELECT count(*) FROM {table} WHERE {filter}"), [], |r| r.get(0))?;
-            if !dry_run {
-                tx.execute(&format!("DELETE FROM {table} WHERE {filter}"), [])?;
-            }
-            purge.records.insert(table.to_string(), n as u64);
-            Ok(())
-        };
-        for table in PATIENT_TABLES {
-            count(table, "patient_id IN (SELECT id FROM temp.retention_purge)")?;
-        }
-        // A documents manifest names whose each PDF is by MRN.
-        count("document_manifest", "mrn IN (SELECT mrn FROM temp.retention_purge)")?;
-        count("patients", "id IN (SELECT id FROM temp.retention_purge)")?;
-    }
-    tx.execute("DROP TABLE temp.retention_purge", [])?;
-    if dry_run { tx.rollback() } else { tx.commit() }
 }
 
 /// Archived files ingested before `cutoff`: deleted, then their ledger row says so. A crash in
@@ -173,14 +120,7 @@ fn expire_archive(
     purge: &mut Purge,
 ) -> Result<(), RetentionError> {
     let prefix = format!("{}/", archive_dir.display());
-    let rows: Vec<(i64, String)> = conn
-        .prepare(
-            "SELECT id, disposition FROM source_files
-             WHERE ingested_at < ?1 AND substr(disposition, 1, length(?2)) = ?2 ORDER BY id",
-        )?
-        .query_map(params![cutoff, prefix], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    for (id, disposition) in rows {
+    for (id, disposition) in store::purge::archived_before(conn, &prefix, cutoff)? {
         let path = PathBuf::from(&disposition);
         match std::fs::symlink_metadata(&path) {
             Ok(meta) => {
@@ -195,7 +135,7 @@ fn expire_archive(
         }
         if !dry_run {
             let note = format!("{EXPIRED} deleted by retention at {} (was {disposition})", rfc3339(now));
-            crate::store::write::set_disposition(conn, id, &note)?;
+            store::write::set_disposition(conn, id, &note)?;
         }
     }
     Ok(())

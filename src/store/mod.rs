@@ -1,6 +1,8 @@
 //! The snapshot: one SQLite file in WAL mode. `open_writer` applies the embedded migrations;
-//! `open_reader` is read-only. `write` holds the per-file transaction, `read` the queries.
+//! `open_reader` is read-only. `write` holds the per-file transaction, `read` the queries,
+//! `purge` the deletes of retention.
 
+pub mod purge;
 pub mod read;
 pub mod snapshot;
 pub mod write;
