@@ -17,9 +17,9 @@
 
 use crate::audit::{AuditEntry, AuditLog};
 use crate::config::RetentionConfig;
+use crate::store;
 use crate::time::rfc3339;
 use chrono::{DateTime, Utc};
-use crate::store;
 use rusqlite::Connection;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

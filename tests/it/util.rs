@@ -96,12 +96,16 @@ impl Workspace {
     }
 
     /// `source_extra` goes into the `[[source]]` table, `tables` after it (e.g. an `[mcp]` table).
+    /// Retention is off unless `tables` has a `[retention]` table: by the wall clock, a daemon
+    /// started on the sample exports would otherwise purge their discharged patients once those
+    /// are 30 days old, and tests would change with the date they run on.
     pub fn with_config(source_extra: &str, tables: &str) -> Workspace {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir_all(dir.path().join("drop")).expect("drop dir");
+        let retention = if tables.contains("[retention]") { "" } else { "\n[retention]\nenabled = false\n" };
         let config = format!(
             "data_dir = \"data\"\ntime_zone = \"America/Chicago\"\n\n[[source]]\nname = \"ward\"\npath = \"drop\"\n\
-             settle = \"600ms\"\nrescan_interval = \"1s\"\n{source_extra}\n\n{tables}\n"
+             settle = \"600ms\"\nrescan_interval = \"1s\"\n{source_extra}\n\n{tables}\n{retention}"
         );
         std::fs::write(dir.path().join("ingest.toml"), config).expect("config");
         Workspace { dir }
