@@ -88,36 +88,25 @@ impl Alert {
             held_back: 0,
             host: hostname(),
         }
-        .with_id()
     }
 
     pub fn stale(source: &str, reason: &str, now: DateTime<Utc>) -> Alert {
-        let mut alert = Alert::new(
-            AlertKind::Stale,
-            source,
-            now,
-            format!("ingest: source {source} is STALE: the assistant is told its data is not current"),
-        );
-        alert.reason = Some(reason.to_string());
-        alert.with_id()
+        let summary = format!("ingest: source {source} is STALE: the assistant is told its data is not current");
+        Alert { reason: Some(reason.to_string()), ..Alert::new(AlertKind::Stale, source, now, summary) }.with_id()
     }
 
     pub fn recovered(source: &str, now: DateTime<Utc>) -> Alert {
-        Alert::new(AlertKind::Recovered, source, now, format!("ingest: source {source} is fresh again"))
+        Alert::new(AlertKind::Recovered, source, now, format!("ingest: source {source} is fresh again")).with_id()
     }
 
     pub fn quarantined(source: &str, file_id: i64, reason: &str, now: DateTime<Utc>) -> Alert {
-        let mut alert = Alert::new(
-            AlertKind::Quarantined,
-            source,
-            now,
-            format!("ingest: a file from source {source} was quarantined (ledger id {file_id}); the rest went in"),
-        );
-        alert.reason = Some(reason.to_string());
-        alert.file_id = Some(file_id);
-        alert.with_id()
+        let summary =
+            format!("ingest: a file from source {source} was quarantined (ledger id {file_id}); the rest went in");
+        let alert = Alert::new(AlertKind::Quarantined, source, now, summary);
+        Alert { reason: Some(reason.to_string()), file_id: Some(file_id), ..alert }.with_id()
     }
 
+    /// The id: a digest of everything that makes this alert this one (so a retry keeps it).
     fn with_id(mut self) -> Alert {
         use sha2::{Digest, Sha256};
         let key = format!("{}|{}|{}|{:?}|{:?}", self.event.as_str(), self.source, self.time, self.file_id, self.reason);

@@ -307,6 +307,11 @@ mod tests {
         conn
     }
 
+    /// The snapshot, an empty archive, and the time of the pass: 1 December, 06:00Z.
+    fn pass_setup() -> (Connection, tempfile::TempDir, DateTime<Utc>) {
+        (snapshot(), tempfile::tempdir().expect("archive"), at("2026-12-01T06:00:00Z"))
+    }
+
     fn mrns(conn: &Connection) -> Vec<String> {
         let mut stmt = conn.prepare("SELECT mrn FROM patients ORDER BY id").expect("prepare");
         stmt.query_map([], |r| r.get(0)).expect("query").collect::<rusqlite::Result<_>>().expect("rows")
@@ -314,9 +319,7 @@ mod tests {
 
     #[test]
     fn patients_off_every_panel_longer_than_the_limit_go_with_all_their_records() {
-        let mut conn = snapshot();
-        let archive = tempfile::tempdir().expect("archive");
-        let now = at("2026-12-01T06:00:00Z");
+        let (mut conn, archive, now) = pass_setup();
 
         let dry = apply(&mut conn, archive.path(), &policy(), now, true).expect("dry run");
         assert_eq!((dry.patients, dry.records["observations"], dry.records["documents"]), (2, 2, 1));
@@ -370,9 +373,7 @@ mod tests {
 
     #[test]
     fn the_audit_entry_has_counts_and_no_mrn() {
-        let mut conn = snapshot();
-        let archive = tempfile::tempdir().expect("archive");
-        let now = at("2026-12-01T06:00:00Z");
+        let (mut conn, archive, now) = pass_setup();
         let purge = apply(&mut conn, archive.path(), &policy(), now, false).expect("purge");
         let entry = audit_entry(&purge, &policy(), now, "schedule");
         let line = serde_json::to_string(&entry).expect("json");

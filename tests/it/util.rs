@@ -173,6 +173,14 @@ impl Workspace {
         (out.status.code().unwrap_or(-1), format!("{stdout}\n--- stderr ---\n{stderr}"))
     }
 
+    /// `ingest check-config`, which must refuse the configuration (exit 2): its stderr.
+    pub fn config_error(&self) -> String {
+        let out = self.ingest(&["check-config"]);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "check-config accepted it: {stderr}");
+        stderr
+    }
+
     pub fn reader(&self) -> Connection {
         Connection::open_with_flags(self.db(), OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open snapshot")
     }
