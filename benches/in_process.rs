@@ -11,6 +11,7 @@ mod common;
 use common::{PATIENTS, RESULTS_PER_PATIENT, mrn};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use ingest::mcp::answers::{self, Context, ListPanelArgs, MrnArgs};
+use ingest::mcp::render::{Render, Renderer};
 use ingest::parse::{self, ParseOptions};
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -122,8 +123,8 @@ fn mcp_answers(c: &mut Criterion) {
     group.bench_function("list_panel (50 per page)", |b| {
         b.iter(|| {
             let answer = answers::list_panel(&cx(), &ListPanelArgs::default()).expect("list_panel");
-            let value = serde_json::to_value(answer).expect("json");
-            ingest::mcp::render::render("list_panel", &value).len()
+            let value = serde_json::to_value(&answer).expect("json");
+            value.to_string().len() + answer.render(&Renderer { zone: config.zone }).len()
         })
     });
     let mut i = 0;
@@ -135,8 +136,8 @@ fn mcp_answers(c: &mut Criterion) {
             },
             |args| {
                 let answer = answers::get_patient(&cx(), &args).expect("get_patient");
-                let value = serde_json::to_value(answer).expect("json");
-                ingest::mcp::render::render("get_patient", &value).len()
+                let value = serde_json::to_value(&answer).expect("json");
+                value.to_string().len() + answer.render(&Renderer { zone: config.zone }).len()
             },
             BatchSize::SmallInput,
         )

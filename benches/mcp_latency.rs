@@ -10,6 +10,7 @@ mod common;
 
 use common::{PATIENTS, mrn};
 use ingest::mcp::answers::{self, Context, ListPanelArgs, MrnArgs};
+use ingest::mcp::render::{Render, Renderer};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -86,14 +87,14 @@ fn main() -> anyhow::Result<()> {
         let cx = || Context { conn: &conn, config: &config, role: &role, now: chrono::Utc::now() };
         let list = measure(|_| {
             let a = answers::list_panel(&cx(), &ListPanelArgs::default()).expect("list_panel");
-            let v = serde_json::to_value(a).expect("json");
-            ingest::mcp::render::render("list_panel", &v).len()
+            let v = serde_json::to_value(&a).expect("json");
+            v.to_string().len() + a.render(&Renderer { zone: config.zone }).len()
         });
         let get = measure(|i| {
             let a = answers::get_patient(&cx(), &MrnArgs { mrn: mrns[(i * 7919) % PATIENTS].clone() })
                 .expect("get_patient");
-            let v = serde_json::to_value(a).expect("json");
-            ingest::mcp::render::render("get_patient", &v).len()
+            let v = serde_json::to_value(&a).expect("json");
+            v.to_string().len() + a.render(&Renderer { zone: config.zone }).len()
         });
         let stdio_list = measure(|_| stdio.call("list_panel", serde_json::json!({})));
         let stdio_get = measure(|i| stdio.call("get_patient", serde_json::json!({"mrn": mrns[(i * 7919) % PATIENTS]})));

@@ -219,7 +219,25 @@ pub struct McpConfig {
     /// Default and maximum page size of list answers.
     pub page_size: usize,
     pub max_page_size: usize,
+    /// The most an answer may cost a model, in estimated tokens (see `mcp::budget`).
+    pub answer_budget: usize,
+    /// Critical limits by result code, besides the flags `HH`, `LL` and `AA`.
+    pub critical: Vec<CriticalLimit>,
 }
+
+/// A result of `code` below `low` or above `high` is critical, whatever its flag says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CriticalLimit {
+    pub code: String,
+    pub low: Option<f64>,
+    pub high: Option<f64>,
+}
+
+/// The default answer budget, in estimated tokens, and the range a configuration may choose from:
+/// the top keeps every answer under the 25,000 tokens and 50,000 characters that Claude Code
+/// accepts from one tool, for the text and the structured content together.
+pub const DEFAULT_ANSWER_BUDGET: usize = 8_000;
+pub const ANSWER_BUDGET_RANGE: std::ops::RangeInclusive<usize> = 2_000..=16_000;
 
 impl McpConfig {
     pub fn role(&self, name: &str) -> Option<&Role> {
@@ -682,10 +700,21 @@ struct RawMcp {
     audit_log: Option<PathBuf>,
     page_size: Option<usize>,
     max_page_size: Option<usize>,
+    answer_budget: Option<usize>,
+    #[serde(default)]
+    critical: Vec<RawCritical>,
     #[serde(default)]
     token: Vec<RawToken>,
     #[serde(default)]
     role: Vec<RawRole>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCritical {
+    code: Option<String>,
+    low: Option<f64>,
+    high: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -806,6 +835,25 @@ fn check_mcp(raw: RawMcp, base: &Path, data_dir: &Path) -> Result<McpConfig, (St
     if page_size == 0 || page_size > max_page_size {
         return Err(("mcp.page_size".into(), format!("must be between 1 and max_page_size ({max_page_size})")));
     }
+    let answer_budget = raw.answer_budget.unwrap_or(DEFAULT_ANSWER_BUDGET);
+    if !ANSWER_BUDGET_RANGE.contains(&answer_budget) {
+        let (low, high) = (ANSWER_BUDGET_RANGE.start(), ANSWER_BUDGET_RANGE.end());
+        return Err(("mcp.answer_budget".into(), format!("{answer_budget} tokens: must be between {low} and {high}")));
+    }
+    let mut critical = Vec::new();
+    for (i, c) in raw.critical.into_iter().enumerate() {
+        let key = |k: &str| format!("mcp.critical[{i}].{k}");
+        let code = c.code.filter(|c| !c.trim().is_empty()).ok_or_else(|| (key("code"), "is required".to_string()))?;
+        if c.low.is_none() && c.high.is_none() {
+            return Err((key("low"), "a critical limit needs low, high or both".into()));
+        }
+        if let (Some(low), Some(high)) = (c.low, c.high)
+            && low >= high
+        {
+            return Err((key("low"), format!("{low} is not below high ({high})")));
+        }
+        critical.push(CriticalLimit { code: code.trim().to_string(), low: c.low, high: c.high });
+    }
     Ok(McpConfig {
         http_enabled,
         bind,
@@ -820,6 +868,8 @@ fn check_mcp(raw: RawMcp, base: &Path, data_dir: &Path) -> Result<McpConfig, (St
         audit_log: raw.audit_log.map(|p| data_dir.join(p)),
         page_size,
         max_page_size,
+        answer_budget,
+        critical,
     })
 }
 

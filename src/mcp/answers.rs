@@ -2,6 +2,8 @@
 //! transaction (so an answer never mixes two states of the snapshot). No rmcp here.
 
 use super::dto::*;
+use super::render::{Render, Renderer};
+use super::trends::{self, Severity};
 use crate::config::{Config, RecordKind, Role};
 use crate::store::{read, snapshot};
 use chrono::{DateTime, Utc};
@@ -25,6 +27,8 @@ pub enum ToolError {
     Refused { role: String, what: String },
     #[error("the snapshot could not be read: {0}")]
     Snapshot(String),
+    #[error("the answer would be over the size limit; narrow the question (a patient, a code, a shorter period)")]
+    TooLarge,
 }
 
 impl ToolError {
@@ -36,6 +40,7 @@ impl ToolError {
             ToolError::Invalid(..) | ToolError::Arguments(_) => "invalid_argument",
             ToolError::Refused { .. } => "refused",
             ToolError::Snapshot(_) => "snapshot_unreadable",
+            ToolError::TooLarge => "answer_too_large",
         }
     }
 }
@@ -56,7 +61,7 @@ pub struct Context<'a> {
 }
 
 /// Said with empty lists: absence in the snapshot is not absence in the chart.
-const ONLY_WHAT_WAS_EXPORTED: &str = "only what the EHR's exports carry is here (HL7 v2, CSV reports, PDF notes): an empty list does not mean the patient has none";
+pub(super) const ONLY_WHAT_WAS_EXPORTED: &str = "only what the EHR's exports carry is here (HL7 v2, CSV reports, PDF notes): an empty list does not mean the patient has none";
 
 #[derive(Debug, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -88,9 +93,11 @@ pub struct ObservationsArgs {
     pub mrn: String,
     /// Only results observed at or after this time (RFC 3339, e.g. `2026-11-23T00:00:00Z`).
     pub since: Option<String>,
-    /// Only this code, e.g. the LOINC `2823-3`.
+    /// Only this code, e.g. the LOINC `2823-3`: its results one by one, newest first.
     pub code: Option<String>,
-    /// Page size (default 50).
+    /// Without `code`: one trend line per code (the default, true), or every result (false).
+    pub summary: Option<bool>,
+    /// Page size of results (default 50); pages are also cut by the answer budget.
     pub limit: Option<usize>,
     pub cursor: Option<String>,
 }
@@ -117,6 +124,8 @@ pub struct DocumentsArgs {
 #[serde(deny_unknown_fields)]
 pub struct ReadDocumentArgs {
     pub document_id: String,
+    /// `next_cursor` of the previous page of a long text.
+    pub cursor: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize, JsonSchema)]
@@ -130,34 +139,74 @@ pub struct SearchArgs {
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PanelChangesArgs {
-    /// Changes after this time (RFC 3339). Default: the previous export run, i.e. what the latest
-    /// export brought.
-    pub since: Option<String>,
-    pub limit: Option<usize>,
-    pub cursor: Option<String>,
-}
+pub use super::digest::PanelChangesArgs;
 
 /// The longest text argument accepted (MRNs, codes, queries, cursors).
 const MAX_ARG: usize = 256;
 
-fn check_text(name: &'static str, value: &str) -> Result<(), ToolError> {
+pub(super) fn check_text(name: &'static str, value: &str) -> Result<(), ToolError> {
     if value.is_empty() || value.len() > MAX_ARG || value.chars().any(char::is_control) {
         return Err(ToolError::Invalid(name, format!("must be 1 to {MAX_ARG} printable characters")));
     }
     Ok(())
 }
 
-fn check_time(name: &'static str, value: &str) -> Result<String, ToolError> {
+pub(super) fn check_time(name: &'static str, value: &str) -> Result<String, ToolError> {
     crate::time::parse_rfc3339(value).map(crate::time::rfc3339).ok_or_else(|| {
         ToolError::Invalid(name, format!("{value:?} is not an RFC 3339 time such as 2026-11-24T05:00:00Z"))
     })
 }
 
 impl Context<'_> {
-    fn limit(&self, asked: Option<usize>) -> Result<usize, ToolError> {
+    pub(super) fn check_text(&self, name: &'static str, value: &str) -> Result<(), ToolError> {
+        check_text(name, value)
+    }
+
+    pub(super) fn check_time(&self, name: &'static str, value: &str) -> Result<String, ToolError> {
+        check_time(name, value)
+    }
+
+    /// The answer budget in bytes (of the text and of the JSON, each).
+    fn budget_bytes(&self) -> usize {
+        super::budget::bytes_for(self.config.mcp.answer_budget)
+    }
+
+    /// The most leading items (of `max`) that `page(n)` can hold within the answer budget, in its
+    /// JSON and in its text rendering; at least one, so that paging always moves on.
+    pub(super) fn fitting<T: Serialize + Render>(&self, max: usize, page: impl Fn(usize) -> T) -> Result<usize, ToolError> {
+        let fits = |n: usize| self.fits(&page(n));
+        Ok(super::budget::largest_fitting(max, fits).max(max.min(1)))
+    }
+
+    /// Whether an answer is within the budget, in its JSON and in its text.
+    pub(super) fn fits<T: Serialize + Render>(&self, answer: &T) -> bool {
+        let json = serde_json::to_string(answer).map_or(usize::MAX, |j| j.len());
+        json.max(answer.render(&Renderer { zone: self.config.zone }).len()) <= self.budget_bytes()
+    }
+
+    /// How a result reads, with the configured critical limits.
+    pub(super) fn severity(&self, o: &snapshot::ObservationRow) -> Severity {
+        trends::severity(&o.code, o.abnormal_flag.as_deref(), o.numeric_value, &self.config.mcp.critical)
+    }
+
+    pub(super) fn observation(&self, o: &snapshot::ObservationRow) -> Observation {
+        let mut answer = observation(o);
+        answer.critical = self.severity(o) == Severity::Critical;
+        answer
+    }
+
+    /// A medication order as it stands now: an order called active whose end has passed reads
+    /// `completed` (and keeps what the export said in `exported_status`).
+    fn medication(&self, m: &snapshot::MedicationRow) -> Medication {
+        let mut answer = medication(m);
+        let ended = m.end_at.as_deref().and_then(crate::time::parse_rfc3339).is_some_and(|end| end <= self.now);
+        if ended && m.status.as_deref().is_none_or(|s| s == "active") {
+            answer.exported_status = answer.status.replace("completed".into());
+        }
+        answer
+    }
+
+    pub(super) fn limit(&self, asked: Option<usize>) -> Result<usize, ToolError> {
         let max = self.config.mcp.max_page_size;
         match asked {
             None => Ok(self.config.mcp.page_size),
@@ -166,7 +215,7 @@ impl Context<'_> {
         }
     }
 
-    fn require(&self, kind: RecordKind) -> Result<(), ToolError> {
+    pub(super) fn require(&self, kind: RecordKind) -> Result<(), ToolError> {
         if self.role.allows(kind) {
             Ok(())
         } else {
@@ -239,7 +288,7 @@ pub fn source_freshness(
     }
 }
 
-fn freshness(p: &snapshot::Provenance) -> Freshness {
+pub(super) fn freshness(p: &snapshot::Provenance) -> Freshness {
     Freshness {
         exported_at: p.exported_at.clone(),
         ingested_at: p.ingested_at.clone(),
@@ -248,21 +297,12 @@ fn freshness(p: &snapshot::Provenance) -> Freshness {
     }
 }
 
-fn display_name(family: &Option<String>, given: &Option<String>) -> Option<String> {
+pub(super) fn display_name(family: &Option<String>, given: &Option<String>) -> Option<String> {
     match (family, given) {
         (Some(f), Some(g)) => Some(format!("{f}, {g}")),
         (Some(f), None) => Some(f.clone()),
         (None, Some(g)) => Some(g.clone()),
         (None, None) => None,
-    }
-}
-
-/// 0 critical (`HH`, `LL`, `AA`, `>`, `<`), 1 other abnormal, 2 normal or unflagged.
-fn severity(o: &Observation) -> u8 {
-    match o.abnormal_flag.as_deref() {
-        Some("HH" | "LL" | "AA" | ">" | "<") => 0,
-        Some(f) if !f.is_empty() && f != "N" => 1,
-        _ => 2,
     }
 }
 
@@ -281,10 +321,13 @@ fn observation(o: &snapshot::ObservationRow) -> Observation {
         unit: o.unit.clone(),
         reference_range: o.reference_range.clone(),
         abnormal_flag: o.abnormal_flag.clone(),
+        critical: false,
         status: o.status.clone(),
         observed_at: o.observed_at.clone(),
         resulted_at: o.resulted_at.clone(),
         order_id: o.order_id.clone(),
+        previous: None,
+        earlier: Vec::new(),
         untrusted_fields: if free_text { vec!["value".into()] } else { Vec::new() },
         freshness: freshness(&o.provenance),
     }
@@ -300,6 +343,7 @@ fn medication(m: &snapshot::MedicationRow) -> Medication {
         route: m.route.clone(),
         frequency: m.frequency.clone(),
         status: m.status.clone(),
+        exported_status: None,
         start_at: m.start_at.clone(),
         end_at: m.end_at.clone(),
         freshness: freshness(&m.provenance),
@@ -332,7 +376,7 @@ fn allergy(a: &snapshot::AllergyRow) -> Allergy {
     }
 }
 
-fn document_summary(d: &snapshot::DocumentRow) -> DocumentSummary {
+pub(super) fn document_summary(d: &snapshot::DocumentRow) -> DocumentSummary {
     DocumentSummary {
         document_id: d.document_id.clone(),
         doc_type: d.doc_type.clone(),
@@ -370,11 +414,11 @@ fn stay(s: &snapshot::StayRow) -> Stay {
 }
 
 /// Cursors are opaque to the client: hex of a small JSON array.
-fn encode_cursor(parts: &serde_json::Value) -> String {
+pub(super) fn encode_cursor(parts: &serde_json::Value) -> String {
     parts.to_string().bytes().map(|b| format!("{b:02x}")).collect()
 }
 
-fn decode_cursor<T: serde::de::DeserializeOwned>(cursor: &str) -> Result<T, ToolError> {
+pub(super) fn decode_cursor<T: serde::de::DeserializeOwned>(cursor: &str) -> Result<T, ToolError> {
     let invalid = || ToolError::Invalid("cursor", "not a cursor this server gave out".into());
     if cursor.len() > 2 * MAX_ARG || !cursor.len().is_multiple_of(2) {
         return Err(invalid());
@@ -413,7 +457,7 @@ pub fn list_panel(cx: &Context<'_>, args: &ListPanelArgs) -> Result<PanelList, T
     }
     let limit = cx.limit(args.limit)?;
     let after = args.cursor.as_deref().map(decode_cursor::<(String, String)>).transpose()?;
-    let mut rows = snapshot::panel(
+    let rows = snapshot::panel(
         cx.conn,
         &snapshot::PanelQuery {
             location: args.location.as_deref(),
@@ -422,9 +466,6 @@ pub fn list_panel(cx: &Context<'_>, args: &ListPanelArgs) -> Result<PanelList, T
             limit: limit + 1,
         },
     )?;
-    let next_cursor = page_cursor(&mut rows, limit, |e| {
-        serde_json::json!([e.stay.location.clone().unwrap_or_default(), e.patient.mrn])
-    });
     let patients: Vec<PanelPatient> = rows
         .iter()
         .map(|e| PanelPatient {
@@ -443,51 +484,68 @@ pub fn list_panel(cx: &Context<'_>, args: &ListPanelArgs) -> Result<PanelList, T
     if patients.is_empty() {
         notes.push("no patient on the panel matches".to_string());
     }
-    Ok(PanelList { snapshot: cx.snapshot_info()?, patients, next_cursor, notes })
+    let snapshot = cx.snapshot_info()?;
+    let page = |n: usize| PanelList {
+        snapshot: snapshot.clone(),
+        patients: patients[..n].to_vec(),
+        next_cursor: (n < patients.len()).then(|| {
+            let last = &patients[n - 1];
+            encode_cursor(&serde_json::json!([last.location.clone().unwrap_or_default(), last.mrn]))
+        }),
+        notes: notes.clone(),
+    };
+    let n = cx.fitting(patients.len().min(limit), page)?;
+    Ok(page(n))
 }
 
-/// Trim `rows` to `limit`; if there was more, the cursor of the last row kept.
-fn page_cursor<T>(rows: &mut Vec<T>, limit: usize, key: impl Fn(&T) -> serde_json::Value) -> Option<String> {
-    if rows.len() > limit {
-        rows.truncate(limit);
-        rows.last().map(|last| encode_cursor(&key(last)))
-    } else {
-        None
-    }
+/// Each code's results, newest first, as the snapshot holds them (withdrawn ones left out).
+fn results_by_code(cx: &Context<'_>, patient_id: i64) -> Result<Vec<Vec<Observation>>, ToolError> {
+    let rows = snapshot::results_by_code(cx.conn, patient_id)?;
+    Ok(rows.chunk_by(|a, b| a.code == b.code).map(|same| same.iter().map(|o| cx.observation(o)).collect()).collect())
+}
+
+/// Newest per code with the one before it: critical first, then abnormal, then by code.
+fn latest_with_previous(by_code: &[Vec<Observation>]) -> Vec<Observation> {
+    let mut latest: Vec<Observation> = by_code
+        .iter()
+        .filter_map(|results| {
+            let (newest, older) = results.split_first()?;
+            Some(trends::with_history(newest.clone(), &older[..older.len().min(1)]))
+        })
+        .collect();
+    latest.sort_by(|a, b| trends::of(a).cmp(&trends::of(b)).then_with(|| a.code.cmp(&b.code)));
+    latest
 }
 
 pub fn get_patient(cx: &Context<'_>, args: &MrnArgs) -> Result<PatientRecord, ToolError> {
     cx.require(RecordKind::Patients)?;
     let p = cx.patient(&args.mrn)?;
-    let identifiers =
+    let identifiers: Vec<Identifier> =
         snapshot::identifiers(cx.conn, p.id)?.into_iter().map(|(system, value)| Identifier { system, value }).collect();
-    let stays = if cx.role.allows(RecordKind::Panel) {
-        snapshot::stays(cx.conn, p.id)?.iter().map(stay).collect()
-    } else {
-        Vec::new()
-    };
-    let latest_observations = if cx.role.allows(RecordKind::Observations) {
-        snapshot::latest_observations(cx.conn, p.id)?.iter().map(observation).collect()
-    } else {
-        Vec::new()
-    };
     let allows = |k| cx.role.allows(k);
-    let problems = if allows(RecordKind::Problems) {
-        snapshot::problems(cx.conn, p.id)?.iter().map(problem).collect()
+    let stays = if allows(RecordKind::Panel) { snapshot::stays(cx.conn, p.id)?.iter().map(stay).collect() } else { Vec::new() };
+    let latest = if allows(RecordKind::Observations) {
+        latest_with_previous(&results_by_code(cx, p.id)?)
     } else {
         Vec::new()
     };
+    let problems =
+        if allows(RecordKind::Problems) { snapshot::problems(cx.conn, p.id)?.iter().map(problem).collect() } else { Vec::new() };
     let allergies = if allows(RecordKind::Allergies) {
         snapshot::allergies(cx.conn, p.id)?.iter().map(allergy).collect()
     } else {
         Vec::new()
     };
-    let active_medications = if allows(RecordKind::Medications) {
-        snapshot::medications(cx.conn, p.id, false, None)?.iter().map(medication).collect()
+    let active_medications: Vec<Medication> = if allows(RecordKind::Medications) {
+        snapshot::medications(cx.conn, p.id, false, None)?
+            .iter()
+            .map(|m| cx.medication(m))
+            .filter(|m| m.exported_status.is_none())
+            .collect()
     } else {
         Vec::new()
     };
-    let documents = if allows(RecordKind::Documents) {
+    let documents: Vec<DocumentSummary> = if allows(RecordKind::Documents) {
         snapshot::documents(cx.conn, p.id, None, 0, PATIENT_DOCUMENTS)?.iter().map(document_summary).collect()
     } else {
         Vec::new()
@@ -497,30 +555,66 @@ pub fn get_patient(cx: &Context<'_>, args: &MrnArgs) -> Result<PatientRecord, To
         .filter(|k| *k != RecordKind::Patients && !cx.role.allows(*k))
         .map(|k| k.as_str().to_string())
         .collect();
-    Ok(PatientRecord {
-        snapshot: cx.snapshot_info()?,
-        patient: Demographics {
-            name: display_name(&p.family_name, &p.given_name),
-            mrn: p.mrn.clone(),
-            family_name: p.family_name.clone(),
-            given_name: p.given_name.clone(),
-            birth_date: p.birth_date.clone(),
-            sex: p.sex.clone(),
-            identifiers,
-            stays,
-            freshness: freshness(&p.provenance),
-        },
-        problems,
-        allergies,
-        active_medications,
-        latest_observations,
-        documents,
-        withheld,
-        notes: vec![
-            ONLY_WHAT_WAS_EXPORTED.to_string(),
-            format!("documents: the {PATIENT_DOCUMENTS} newest; get_documents pages through all"),
-        ],
-    })
+    let abnormal = latest.iter().filter(|o| trends::of(o) != Severity::Normal).count();
+    let record = |results: usize, docs: usize| {
+        let mut omitted = Vec::new();
+        if results < latest.len() {
+            let left = latest.len() - results;
+            let kind = if results >= abnormal { "normal " } else { "" };
+            omitted.push(Omitted {
+                what: format!("{left} {kind}latest results (of {})", latest.len()),
+                call: format!("get_observations {{\"mrn\": {:?}}} (one trend line per code)", p.mrn),
+            });
+        }
+        if docs < documents.len() {
+            omitted.push(Omitted {
+                what: format!("{} of the {} newest documents", documents.len() - docs, documents.len()),
+                call: format!("get_documents {{\"mrn\": {:?}}}", p.mrn),
+            });
+        }
+        PatientRecord {
+            snapshot: SnapshotInfo { as_of: None, stale: false, stale_reasons: Vec::new() },
+            patient: Demographics {
+                name: display_name(&p.family_name, &p.given_name),
+                mrn: p.mrn.clone(),
+                family_name: p.family_name.clone(),
+                given_name: p.given_name.clone(),
+                birth_date: p.birth_date.clone(),
+                sex: p.sex.clone(),
+                identifiers: identifiers.clone(),
+                stays: stays.clone(),
+                freshness: freshness(&p.provenance),
+            },
+            problems: problems.clone(),
+            allergies: allergies.clone(),
+            active_medications: active_medications.clone(),
+            latest_observations: latest[..results].to_vec(),
+            documents: documents[..docs].to_vec(),
+            withheld: withheld.clone(),
+            omitted,
+            notes: vec![
+                ONLY_WHAT_WAS_EXPORTED.to_string(),
+                format!("documents: the {PATIENT_DOCUMENTS} newest; get_documents pages through all"),
+            ],
+        }
+    };
+    let snapshot = cx.snapshot_info()?;
+    let with_snapshot = |mut r: PatientRecord| {
+        r.snapshot = snapshot.clone();
+        r
+    };
+    // Over the budget, normal results go first, then documents, then abnormal results.
+    let all = (latest.len(), documents.len());
+    let (results, docs) = if cx.fits(&with_snapshot(record(all.0, all.1))) {
+        all
+    } else if cx.fits(&with_snapshot(record(abnormal, all.1))) {
+        (cx.fitting(all.0, |n| with_snapshot(record(n.max(abnormal), all.1)))?.max(abnormal), all.1)
+    } else if cx.fits(&with_snapshot(record(abnormal, 0))) {
+        (abnormal, cx.fitting(all.1, |d| with_snapshot(record(abnormal, d)))?)
+    } else {
+        (cx.fitting(abnormal, |n| with_snapshot(record(n, 0)))?, 0)
+    };
+    Ok(with_snapshot(record(results, docs)))
 }
 
 pub fn get_observations(cx: &Context<'_>, args: &ObservationsArgs) -> Result<ObservationList, ToolError> {
@@ -531,8 +625,50 @@ pub fn get_observations(cx: &Context<'_>, args: &ObservationsArgs) -> Result<Obs
         check_text("code", code)?;
     }
     let limit = cx.limit(args.limit)?;
+    let snapshot = cx.snapshot_info()?;
+    let in_period = |o: &Observation| since.as_deref().is_none_or(|s| o.observed_at.as_deref().is_some_and(|t| t >= s));
+    let by_code = results_by_code(cx, p.id)?;
+    if args.code.is_none() && args.summary != Some(false) {
+        // One trend line per code, critical first, then abnormal, then by code.
+        let mut trends: Vec<Trend> = by_code
+            .iter()
+            .filter_map(|results| {
+                let period: Vec<Observation> = results.iter().filter(|o| in_period(o)).cloned().collect();
+                let older = results.iter().skip_while(|o| in_period(o)).take(1);
+                let mut t = trends::trend(&period)?;
+                if t.count == 1 {
+                    // The one before the period still gives the change.
+                    t.latest = trends::with_history(t.latest.clone(), &older.cloned().collect::<Vec<_>>());
+                }
+                Some(t)
+            })
+            .collect();
+        trends.sort_by(|a, b| {
+            let rank = |t: &Trend| (t.critical == 0, trends::of(&t.latest), t.abnormal == 0);
+            rank(a).cmp(&rank(b)).then_with(|| a.code.cmp(&b.code))
+        });
+        let offset = args.cursor.as_deref().map(decode_cursor::<usize>).transpose()?.unwrap_or(0);
+        let rest: Vec<Trend> = trends.iter().skip(offset).take(limit).cloned().collect();
+        let mut notes = vec!["one line per code: the latest result with the one before it; get_observations with \
+                              `code` lists one code's results"
+            .to_string()];
+        if trends.is_empty() {
+            notes.push("no result matches".into());
+        }
+        let page = |n: usize| ObservationList {
+            snapshot: snapshot.clone(),
+            mrn: p.mrn.clone(),
+            trends: rest[..n].to_vec(),
+            observations: Vec::new(),
+            next_cursor: (offset + n < trends.len()).then(|| encode_cursor(&serde_json::json!(offset + n))),
+            omitted: omitted_codes(offset + n, trends.len()),
+            notes: notes.clone(),
+        };
+        let n = cx.fitting(rest.len(), page)?;
+        return Ok(page(n));
+    }
     let after = args.cursor.as_deref().map(decode_cursor::<(String, i64)>).transpose()?;
-    let mut rows = snapshot::observations(
+    let rows = snapshot::observations(
         cx.conn,
         &snapshot::ObservationQuery {
             patient_id: p.id,
@@ -542,41 +678,72 @@ pub fn get_observations(cx: &Context<'_>, args: &ObservationsArgs) -> Result<Obs
             limit: limit + 1,
         },
     )?;
-    let next_cursor =
-        page_cursor(&mut rows, limit, |o| serde_json::json!([o.observed_at.clone().unwrap_or_default(), o.id]));
+    let observations: Vec<(i64, Observation)> = rows
+        .iter()
+        .map(|row| {
+            let same_code = by_code.iter().find(|r| r.first().is_some_and(|o| o.code == row.code));
+            let older: Vec<Observation> = same_code
+                .map(|r| r.iter().skip_while(|o| o.observed_at != row.observed_at || o.order_id != row.order_id).skip(1).take(1).cloned().collect())
+                .unwrap_or_default();
+            (row.id, trends::with_history(cx.observation(row), &older))
+        })
+        .collect();
     let mut notes = Vec::new();
-    if rows.is_empty() {
+    if observations.is_empty() {
         notes.push("no result matches".to_string());
     }
-    Ok(ObservationList {
-        snapshot: cx.snapshot_info()?,
-        mrn: p.mrn,
-        observations: rows.iter().map(observation).collect(),
-        next_cursor,
-        notes,
-    })
+    let page = |n: usize| ObservationList {
+        snapshot: snapshot.clone(),
+        mrn: p.mrn.clone(),
+        trends: Vec::new(),
+        observations: observations[..n].iter().map(|(_, o)| o.clone()).collect(),
+        next_cursor: (n < observations.len()).then(|| {
+            let (id, last) = &observations[n - 1];
+            encode_cursor(&serde_json::json!([last.observed_at.clone().unwrap_or_default(), id]))
+        }),
+        omitted: Vec::new(),
+        notes: notes.clone(),
+    };
+    let n = cx.fitting(observations.len().min(limit), page)?;
+    Ok(page(n))
+}
+
+fn omitted_codes(shown: usize, total: usize) -> Vec<Omitted> {
+    if shown >= total {
+        return Vec::new();
+    }
+    vec![Omitted {
+        what: format!("{} more codes (of {total})", total - shown),
+        call: "get_observations with the same arguments and cursor = next_cursor".into(),
+    }]
 }
 
 pub fn get_medications(cx: &Context<'_>, args: &MedicationsArgs) -> Result<MedicationList, ToolError> {
     cx.require(RecordKind::Medications)?;
     let p = cx.patient(&args.mrn)?;
     let limit = cx.limit(args.limit)?;
+    let include_inactive = args.include_inactive.unwrap_or(false);
     let offset = args.cursor.as_deref().map(decode_cursor::<usize>).transpose()?.unwrap_or(0);
-    let all = snapshot::medications(cx.conn, p.id, args.include_inactive.unwrap_or(false), None)?;
-    let (medications, next_cursor) = page_by_offset(all.iter().map(medication).collect(), offset, limit);
+    let all: Vec<Medication> = snapshot::medications(cx.conn, p.id, include_inactive, None)?
+        .iter()
+        .map(|m| cx.medication(m))
+        .filter(|m| include_inactive || m.exported_status.is_none())
+        .collect();
+    let rest: Vec<Medication> = all.iter().skip(offset).take(limit).cloned().collect();
     let mut notes = vec![ONLY_WHAT_WAS_EXPORTED.to_string()];
-    if !args.include_inactive.unwrap_or(false) {
-        notes.push("active and held orders only; include_inactive shows stopped ones".into());
+    if !include_inactive {
+        notes.push("active and held orders only (an order past its end_at is completed); include_inactive shows the others".into());
     }
-    Ok(MedicationList { snapshot: cx.snapshot_info()?, mrn: p.mrn, medications, next_cursor, notes })
-}
-
-/// One page of an already-ordered list, and the cursor of the next.
-fn page_by_offset<T>(all: Vec<T>, offset: usize, limit: usize) -> (Vec<T>, Option<String>) {
-    let total = all.len();
-    let page: Vec<T> = all.into_iter().skip(offset).take(limit).collect();
-    let next = (offset + page.len() < total).then(|| encode_cursor(&serde_json::json!(offset + page.len())));
-    (page, next)
+    let snapshot = cx.snapshot_info()?;
+    let page = |n: usize| MedicationList {
+        snapshot: snapshot.clone(),
+        mrn: p.mrn.clone(),
+        medications: rest[..n].to_vec(),
+        next_cursor: (offset + n < all.len()).then(|| encode_cursor(&serde_json::json!(offset + n))),
+        notes: notes.clone(),
+    };
+    let n = cx.fitting(rest.len(), page)?;
+    Ok(page(n))
 }
 
 pub fn get_documents(cx: &Context<'_>, args: &DocumentsArgs) -> Result<DocumentList, ToolError> {
@@ -584,16 +751,40 @@ pub fn get_documents(cx: &Context<'_>, args: &DocumentsArgs) -> Result<DocumentL
     let p = cx.patient(&args.mrn)?;
     let limit = cx.limit(args.limit)?;
     let offset = args.cursor.as_deref().map(decode_cursor::<usize>).transpose()?.unwrap_or(0);
-    let mut rows = snapshot::documents(cx.conn, p.id, None, offset, limit + 1)?;
-    let next_cursor = (rows.len() > limit).then(|| encode_cursor(&serde_json::json!(offset + limit)));
-    rows.truncate(limit);
-    Ok(DocumentList {
-        snapshot: cx.snapshot_info()?,
-        mrn: p.mrn,
-        documents: rows.iter().map(document_summary).collect(),
-        next_cursor,
+    let rows = snapshot::documents(cx.conn, p.id, None, offset, limit + 1)?;
+    let documents: Vec<DocumentSummary> = rows.iter().map(document_summary).collect();
+    let snapshot = cx.snapshot_info()?;
+    let page = |n: usize| DocumentList {
+        snapshot: snapshot.clone(),
+        mrn: p.mrn.clone(),
+        documents: documents[..n].to_vec(),
+        next_cursor: (n < documents.len()).then(|| encode_cursor(&serde_json::json!(offset + n))),
         notes: vec![ONLY_WHAT_WAS_EXPORTED.to_string(), "read_document gives a document's full text".into()],
-    })
+    };
+    let n = cx.fitting(documents.len().min(limit), page)?;
+    Ok(page(n))
+}
+
+/// A long text is read in pieces of at most this many characters, cut at line ends where a line
+/// allows.
+const TEXT_PIECE: usize = 2_000;
+
+/// The text's pieces: (start, end) character offsets.
+fn text_pieces(text: &str) -> Vec<(usize, usize)> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut pieces = Vec::new();
+    let mut start = 0;
+    while start < chars.len() {
+        let hard_end = (start + TEXT_PIECE).min(chars.len());
+        let end = if hard_end == chars.len() {
+            hard_end
+        } else {
+            chars[start..hard_end].iter().rposition(|c| *c == '\n').map_or(hard_end, |i| start + i + 1)
+        };
+        pieces.push((start, end));
+        start = end;
+    }
+    pieces
 }
 
 pub fn read_document(cx: &Context<'_>, args: &ReadDocumentArgs) -> Result<Document, ToolError> {
@@ -601,14 +792,33 @@ pub fn read_document(cx: &Context<'_>, args: &ReadDocumentArgs) -> Result<Docume
     check_text("document_id", &args.document_id)?;
     let (row, text, addenda) = snapshot::document(cx.conn, &args.document_id)?
         .ok_or_else(|| ToolError::UnknownDocument(args.document_id.clone()))?;
-    Ok(Document {
-        snapshot: cx.snapshot_info()?,
-        mrn: row.mrn.clone(),
-        document: document_summary(&row),
-        text,
-        addenda,
-        untrusted_fields: vec!["text".into()],
-    })
+    let first = args.cursor.as_deref().map(decode_cursor::<usize>).transpose()?.unwrap_or(0);
+    let pieces = text_pieces(&text);
+    if first > pieces.len() || (first > 0 && first == pieces.len()) {
+        return Err(ToolError::Invalid("cursor", "not a cursor this server gave out".into()));
+    }
+    let text_chars = text.chars().count();
+    let snapshot = cx.snapshot_info()?;
+    let page = |n: usize| {
+        let last = first + n;
+        let (from, to) = match (pieces.get(first), last.checked_sub(1).and_then(|l| pieces.get(l))) {
+            (Some((from, _)), Some((_, to))) => (*from, *to),
+            _ => (0, 0),
+        };
+        Document {
+            snapshot: snapshot.clone(),
+            mrn: row.mrn.clone(),
+            document: document_summary(&row),
+            text: text.chars().skip(from).take(to - from).collect(),
+            addenda: addenda.clone(),
+            untrusted_fields: vec!["text".into()],
+            text_chars,
+            text_range: (from > 0 || to < text_chars).then_some([from, to]),
+            next_cursor: (last < pieces.len()).then(|| encode_cursor(&serde_json::json!(last))),
+        }
+    };
+    let n = cx.fitting(pieces.len() - first, page)?;
+    Ok(page(n))
 }
 
 /// User words → an FTS5 query that matches all of them, each quoted (no FTS syntax gets through).
@@ -626,127 +836,36 @@ pub fn search_documents(cx: &Context<'_>, args: &SearchArgs) -> Result<SearchRes
     cx.require(RecordKind::Documents)?;
     check_text("query", &args.query)?;
     let patient_id = args.mrn.as_deref().map(|m| cx.patient(m)).transpose()?.map(|p| p.id);
-    let limit = cx.limit(args.limit)?;
+    let limit = cx.limit(args.limit.or(Some(SEARCH_PAGE)))?;
     let offset = args.cursor.as_deref().map(decode_cursor::<usize>).transpose()?.unwrap_or(0);
     let fts = fts_query(&args.query).ok_or_else(|| ToolError::Invalid("query", "needs at least one word".into()))?;
-    let mut rows = snapshot::search_documents(cx.conn, &fts, patient_id, offset, limit + 1)?;
-    let next_cursor = (rows.len() > limit).then(|| encode_cursor(&serde_json::json!(offset + limit)));
-    rows.truncate(limit);
+    let rows = snapshot::search_documents(cx.conn, &fts, patient_id, offset, limit + 1)?;
+    let hits: Vec<SearchHit> = rows
+        .iter()
+        .map(|(d, snippet)| SearchHit {
+            document: document_summary(d),
+            mrn: d.mrn.clone(),
+            snippet: snippet.clone(),
+            untrusted_fields: vec!["snippet".into()],
+        })
+        .collect();
     let mut notes = vec![ONLY_WHAT_WAS_EXPORTED.to_string()];
-    if rows.is_empty() {
+    if hits.is_empty() {
         notes.push("no document contains all of these words".into());
     }
-    Ok(SearchResults {
-        snapshot: cx.snapshot_info()?,
+    let snapshot = cx.snapshot_info()?;
+    let page = |n: usize| SearchResults {
+        snapshot: snapshot.clone(),
         query: args.query.clone(),
-        results: rows
-            .iter()
-            .map(|(d, snippet)| SearchHit {
-                document: document_summary(d),
-                mrn: d.mrn.clone(),
-                snippet: snippet.clone(),
-            })
-            .collect(),
-        next_cursor,
-        notes,
-    })
+        results: hits[..n].to_vec(),
+        next_cursor: (n < hits.len()).then(|| encode_cursor(&serde_json::json!(offset + n))),
+        notes: notes.clone(),
+    };
+    let n = cx.fitting(hits.len().min(limit), page)?;
+    Ok(page(n))
 }
 
-pub fn panel_changes(cx: &Context<'_>, args: &PanelChangesArgs) -> Result<PanelChanges, ToolError> {
-    cx.require(RecordKind::Panel)?;
-    cx.require(RecordKind::Patients)?;
-    let (since, since_basis) = match &args.since {
-        Some(s) => (Some(check_time("since", s)?), "argument"),
-        None => match snapshot::export_runs(cx.conn, 2)?.get(1) {
-            Some(previous) => (Some(previous.clone()), "previous export run"),
-            None => (None, "no previous export run"),
-        },
-    };
-    let limit = cx.limit(args.limit)?;
-    let offset = args.cursor.as_deref().map(decode_cursor::<usize>).transpose()?.unwrap_or(0);
-    let with_results = cx.role.allows(RecordKind::Observations);
-    let after = |t: &Option<String>| match (t, &since) {
-        (Some(t), Some(s)) => t > s,
-        (Some(_), None) => true,
-        (None, _) => false,
-    };
-    let mut changes = Vec::new();
-    for entry in snapshot::panel_with_recent_leavers(cx.conn, since.as_deref())? {
-        let s = &entry.stay;
-        let mut events = Vec::new();
-        let event = |kind: &str, trigger: &[&str], at: &Option<String>| StayEvent {
-            kind: kind.into(),
-            event: s.last_event.clone().filter(|e| trigger.is_empty() || trigger.contains(&e.as_str())),
-            at: at.clone(),
-            location: s.location.clone(),
-            attending: s.attending.clone(),
-            freshness: freshness(&s.provenance),
-        };
-        if after(&s.admitted_at) {
-            events.push(event("admission", &["A01", "A04"], &s.admitted_at));
-        }
-        if s.active == Some(false) && after(&s.discharged_at) {
-            events.push(event("discharge", &["A03"], &s.discharged_at));
-        }
-        if after(&s.last_event_at) && !matches!(s.last_event.as_deref(), Some("A01" | "A03" | "A04")) {
-            events.push(event("update", &[], &s.last_event_at));
-        }
-        let mut new_results: Vec<Observation> = if with_results {
-            snapshot::observations_new_since(cx.conn, entry.patient.id, since.as_deref())?
-                .iter()
-                .map(observation)
-                .collect()
-        } else {
-            Vec::new()
-        };
-        new_results.sort_by_key(severity);
-        let abnormal_results = new_results.iter().filter(|o| severity(o) < 2).count();
-        let new_documents: Vec<DocumentSummary> = if cx.role.allows(RecordKind::Documents) {
-            snapshot::documents(cx.conn, entry.patient.id, since.as_deref(), 0, PATIENT_DOCUMENTS)?
-                .iter()
-                .map(document_summary)
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let medication_changes: Vec<Medication> = if cx.role.allows(RecordKind::Medications) {
-            snapshot::medications(cx.conn, entry.patient.id, true, since.as_deref())?.iter().map(medication).collect()
-        } else {
-            Vec::new()
-        };
-        if events.is_empty() && new_results.is_empty() && new_documents.is_empty() && medication_changes.is_empty() {
-            continue;
-        }
-        changes.push(PatientChanges {
-            mrn: entry.patient.mrn.clone(),
-            name: display_name(&entry.patient.family_name, &entry.patient.given_name),
-            location: s.location.clone(),
-            on_panel: s.active == Some(true),
-            events,
-            new_results,
-            abnormal_results,
-            new_documents,
-            medication_changes,
-        });
-    }
-    changes.sort_by_key(|c| {
-        let critical = c.new_results.iter().filter(|o| severity(o) == 0).count();
-        (std::cmp::Reverse(critical), std::cmp::Reverse(c.abnormal_results))
-    });
-    let total = changes.len();
-    let patients: Vec<PatientChanges> = changes.into_iter().skip(offset).take(limit).collect();
-    let next_cursor =
-        (offset + patients.len() < total).then(|| encode_cursor(&serde_json::json!(offset + patients.len())));
-    let mut notes = vec![ONLY_WHAT_WAS_EXPORTED.to_string()];
-    if !with_results {
-        notes.push(format!("results withheld: role {:?} may not read observations", cx.role.name));
-    }
-    Ok(PanelChanges {
-        snapshot: cx.snapshot_info()?,
-        since,
-        since_basis: since_basis.into(),
-        patients,
-        next_cursor,
-        notes,
-    })
-}
+/// Search hits per page unless `limit` says otherwise: pointers to documents, not the documents.
+const SEARCH_PAGE: usize = 10;
+
+pub use super::digest::panel_changes;

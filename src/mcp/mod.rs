@@ -3,8 +3,11 @@
 
 pub mod answers;
 pub mod bridge;
+pub mod budget;
+pub mod digest;
 pub mod dto;
 pub mod http;
 pub mod render;
 pub mod server;
 pub mod stdio;
+pub mod trends;

@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0004_document_manifest.sql"),
     include_str!("../../migrations/0005_remote_files.sql"),
     include_str!("../../migrations/0006_document_parent_index.sql"),
+    include_str!("../../migrations/0007_history.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

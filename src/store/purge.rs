@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 /// The snapshot's tables that hold a patient's records, children first.
 const PATIENT_TABLES: &[&str] =
-    &["observations", "medications", "problems", "allergies", "documents", "patient_identifiers", "panel"];
+    &["observations", "medications", "medication_history", "panel_history", "problems", "allergies", "documents", "patient_identifiers", "panel"];
 
 /// Patients on no panel (no row with `active = 1`) whose newest panel or demographics export is
 /// older than `cutoff` (RFC 3339): purged with every row of theirs, in one transaction, or with

@@ -241,39 +241,8 @@ pub fn observations(conn: &Connection, q: &ObservationQuery<'_>) -> rusqlite::Re
     rows.collect()
 }
 
-/// The newest result per code (by observed time).
-pub fn latest_observations(conn: &Connection, patient_id: i64) -> rusqlite::Result<Vec<ObservationRow>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {OBSERVATION_COLUMNS}
-         FROM observations o JOIN patients p ON p.id = o.patient_id JOIN source_files f ON f.id = o.source_file_id
-         WHERE o.patient_id = ?1 AND o.id = (
-             SELECT o2.id FROM observations o2 WHERE o2.patient_id = o.patient_id AND o2.code = o.code AND o2.deleted = 0
-             ORDER BY o2.observed_at DESC, o2.id DESC LIMIT 1)
-         ORDER BY o.code"
-    ))?;
-    let rows = stmt.query_map([patient_id], observation_row)?;
-    rows.collect()
-}
-
-/// Results that are new to the snapshot since `since` (first carried by a later export), or were
-/// corrected by one, for a patient.
-pub fn observations_new_since(
-    conn: &Connection,
-    patient_id: i64,
-    since: Option<&str>,
-) -> rusqlite::Result<Vec<ObservationRow>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {OBSERVATION_COLUMNS}
-         FROM observations o JOIN patients p ON p.id = o.patient_id JOIN source_files f ON f.id = o.source_file_id
-         WHERE o.patient_id = ?1 AND o.deleted = 0
-           AND (?2 IS NULL OR o.first_exported_at > ?2 OR (o.status = 'C' AND o.exported_at > ?2))
-         ORDER BY o.observed_at DESC, o.id DESC"
-    ))?;
-    let rows = stmt.query_map(params![patient_id, since], observation_row)?;
-    rows.collect()
-}
-
-/// Everyone on a panel now, or who left it after `since`, with their stays.
+/// Everyone on a panel now, or whose stay was last changed by an export after `since` and is off
+/// the panel (discharged, or absent from a census), with their stays.
 pub fn panel_with_recent_leavers(conn: &Connection, since: Option<&str>) -> rusqlite::Result<Vec<PanelEntry>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {PATIENT_COLUMNS}, {STAY_COLUMNS}, {PROVENANCE}
@@ -281,7 +250,7 @@ pub fn panel_with_recent_leavers(conn: &Connection, since: Option<&str>) -> rusq
          JOIN patients p ON p.id = x.patient_id
          JOIN source_files pf ON pf.id = p.source_file_id
          JOIN source_files f ON f.id = x.source_file_id
-         WHERE x.active = 1 OR (x.active = 0 AND (?1 IS NULL OR x.discharged_at > ?1 OR x.last_event_at > ?1))
+         WHERE x.active = 1 OR (x.active = 0 AND (?1 IS NULL OR x.exported_at > ?1))
          ORDER BY ifnull(x.location, ''), p.mrn"
     ))?;
     let rows =
@@ -289,13 +258,99 @@ pub fn panel_with_recent_leavers(conn: &Connection, since: Option<&str>) -> rusq
     rows.collect()
 }
 
-/// The distinct export times of files that went in, newest first: the export runs.
-pub fn export_runs(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<String>> {
+/// One export time of a source, as the ledger has it: where the time came from, how many files
+/// carried it, and when the last of them went in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportTime {
+    pub source: String,
+    pub exported_at: String,
+    /// `FHS-7`, `BHS-7`, `MSH-7`, `file name`, `mtime`, …
+    pub origin: String,
+    pub files: i64,
+    pub ingested_at: String,
+}
+
+/// Every export time of the files that went in, per source and origin, newest first.
+pub fn export_times(conn: &Connection) -> rusqlite::Result<Vec<ExportTime>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT DISTINCT exported_at FROM source_files WHERE status IN ('ingested', 'ingested_with_rejects')
-         ORDER BY exported_at DESC LIMIT ?1",
+        "SELECT source, exported_at, exported_at_origin, count(*), max(ingested_at) FROM source_files
+         WHERE status IN ('ingested', 'ingested_with_rejects')
+         GROUP BY source, exported_at, exported_at_origin ORDER BY source, exported_at DESC",
     )?;
-    let rows = stmt.query_map([limit as i64], |r| r.get(0))?;
+    let rows = stmt.query_map([], |r| {
+        Ok(ExportTime {
+            source: r.get(0)?,
+            exported_at: r.get(1)?,
+            origin: r.get(2)?,
+            files: r.get(3)?,
+            ingested_at: r.get(4)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// What one export said of a stay (`panel_history`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StayHistoryRow {
+    pub source: String,
+    /// `join`, `leave`, `update`, `cancel_admit`, `cancel_discharge`, `census_absent` or `current`.
+    pub action: String,
+    pub event: Option<String>,
+    pub event_at: Option<String>,
+    pub location: Option<String>,
+    pub attending: Option<String>,
+    pub admitted_at: Option<String>,
+    pub discharged_at: Option<String>,
+    pub provenance: Provenance,
+}
+
+/// Everything the exports said of a patient's stays, per source in export order; within one
+/// export, ADT events (in event order) before the census.
+pub fn stay_history(conn: &Connection, patient_id: i64) -> rusqlite::Result<Vec<StayHistoryRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT x.source, x.action, x.event, x.event_at, x.location, x.attending, x.admitted_at, x.discharged_at,
+                {PROVENANCE}
+         FROM panel_history x JOIN source_files f ON f.id = x.source_file_id
+         WHERE x.patient_id = ?1 ORDER BY x.source, x.exported_at, x.event IS NULL, ifnull(x.event_at, ''), x.id"
+    ))?;
+    let rows = stmt.query_map([patient_id], |r| {
+        Ok(StayHistoryRow {
+            source: r.get(0)?,
+            action: r.get(1)?,
+            event: r.get(2)?,
+            event_at: r.get(3)?,
+            location: r.get(4)?,
+            attending: r.get(5)?,
+            admitted_at: r.get(6)?,
+            discharged_at: r.get(7)?,
+            provenance: provenance(r, 8)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Every version of a patient's medication orders as the exports carried them, per order in export
+/// order.
+pub fn medication_history(conn: &Connection, patient_id: i64) -> rusqlite::Result<Vec<MedicationRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT x.order_id, x.name, x.code, NULL, x.dose, x.route, x.frequency, x.status, x.start_at, x.end_at,
+                {PROVENANCE}
+         FROM medication_history x JOIN source_files f ON f.id = x.source_file_id
+         WHERE x.patient_id = ?1 ORDER BY x.order_id, x.exported_at, x.id"
+    ))?;
+    let rows = stmt.query_map([patient_id], medication_row)?;
+    rows.collect()
+}
+
+/// Every result of a patient that is not withdrawn, by code, newest observed first.
+pub fn results_by_code(conn: &Connection, patient_id: i64) -> rusqlite::Result<Vec<ObservationRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {OBSERVATION_COLUMNS}
+         FROM observations o JOIN patients p ON p.id = o.patient_id JOIN source_files f ON f.id = o.source_file_id
+         WHERE o.patient_id = ?1 AND o.deleted = 0
+         ORDER BY o.code, o.observed_at DESC, o.id DESC"
+    ))?;
+    let rows = stmt.query_map([patient_id], observation_row)?;
     rows.collect()
 }
 
@@ -340,22 +395,24 @@ pub fn medications(
                 OR (x.exported_at > ?3 AND x.status IN ('discontinued', 'cancelled', 'completed')))
          ORDER BY ifnull(x.start_at, '') DESC, x.order_id"
     ))?;
-    let rows = stmt.query_map(params![patient_id, include_inactive, changed_after], |r| {
-        Ok(MedicationRow {
-            order_id: r.get(0)?,
-            name: r.get(1)?,
-            code: r.get(2)?,
-            code_system: r.get(3)?,
-            dose: r.get(4)?,
-            route: r.get(5)?,
-            frequency: r.get(6)?,
-            status: r.get(7)?,
-            start_at: r.get(8)?,
-            end_at: r.get(9)?,
-            provenance: provenance(r, 10)?,
-        })
-    })?;
+    let rows = stmt.query_map(params![patient_id, include_inactive, changed_after], medication_row)?;
     rows.collect()
+}
+
+fn medication_row(r: &Row<'_>) -> rusqlite::Result<MedicationRow> {
+    Ok(MedicationRow {
+        order_id: r.get(0)?,
+        name: r.get(1)?,
+        code: r.get(2)?,
+        code_system: r.get(3)?,
+        dose: r.get(4)?,
+        route: r.get(5)?,
+        frequency: r.get(6)?,
+        status: r.get(7)?,
+        start_at: r.get(8)?,
+        end_at: r.get(9)?,
+        provenance: provenance(r, 10)?,
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

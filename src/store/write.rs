@@ -474,9 +474,26 @@ impl RecordWriter<'_> {
     fn census(&mut self, mrns: &[String]) -> rusqlite::Result<()> {
         let s = self.stamp;
         let listed = serde_json::to_string(mrns).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        self.census_history(&listed)?;
         self.tx
             .prepare_cached(
                 "UPDATE panel SET active = 0, source_file_id = ?3, exported_at = ?4, ingested_at = ?5
+                 WHERE source = ?1 AND active = 1 AND exported_at <= ?4
+                   AND patient_id NOT IN (SELECT id FROM patients WHERE mrn IN (SELECT value FROM json_each(?2)))",
+            )?
+            .execute(params![self.source, listed, s.file_id, s.exported_at, s.ingested_at])?;
+        Ok(())
+    }
+
+    /// Before a census takes the absent off the panel: one `census_absent` history row each.
+    fn census_history(&mut self, listed: &str) -> rusqlite::Result<()> {
+        let s = self.stamp;
+        self.tx
+            .prepare_cached(
+                "INSERT INTO panel_history (source, patient_id, action, location, attending, admitted_at,
+                     source_file_id, exported_at, ingested_at)
+                 SELECT source, patient_id, 'census_absent', location, attending, admitted_at, ?3, ?4, ?5
+                 FROM panel
                  WHERE source = ?1 AND active = 1 AND exported_at <= ?4
                    AND patient_id NOT IN (SELECT id FROM patients WHERE mrn IN (SELECT value FROM json_each(?2)))",
             )?
@@ -621,6 +638,33 @@ impl RecordWriter<'_> {
                 s.exported_at,
                 s.ingested_at,
                 cancels_admission
+            ])?;
+        let action = match e.action {
+            PanelAction::Join => "join",
+            PanelAction::Leave => "leave",
+            PanelAction::Update => "update",
+            PanelAction::CancelAdmit => "cancel_admit",
+            PanelAction::CancelDischarge => "cancel_discharge",
+        };
+        self.tx
+            .prepare_cached(
+                "INSERT INTO panel_history (source, patient_id, action, event, event_at, location, attending,
+                     admitted_at, discharged_at, source_file_id, exported_at, ingested_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?
+            .execute(params![
+                self.source,
+                patient_id,
+                action,
+                (!e.event.is_empty()).then_some(&e.event),
+                e.event_at.map(rfc3339),
+                e.location,
+                e.attending,
+                e.admitted_at.map(rfc3339),
+                e.discharged_at.map(rfc3339),
+                s.file_id,
+                s.exported_at,
+                s.ingested_at
             ])?;
         Ok(())
     }
@@ -820,6 +864,27 @@ impl RecordWriter<'_> {
                 m.name,
                 m.code,
                 m.code_system,
+                m.dose,
+                m.route,
+                m.frequency,
+                m.status,
+                m.start_at.map(rfc3339),
+                m.end_at.map(rfc3339),
+                s.file_id,
+                s.exported_at,
+                s.ingested_at
+            ])?;
+        self.tx
+            .prepare_cached(
+                "INSERT INTO medication_history (patient_id, order_id, name, code, dose, route, frequency, status,
+                     start_at, end_at, source_file_id, exported_at, ingested_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )?
+            .execute(params![
+                patient_id,
+                m.order_id,
+                m.name,
+                m.code,
                 m.dose,
                 m.route,
                 m.frequency,
