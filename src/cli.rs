@@ -83,6 +83,11 @@ pub enum Command {
         /// Stop after the day that brings the export over this many MB.
         #[arg(long, value_name = "MB")]
         max_mb: Option<u64>,
+        /// Instead: one 32-bed ward over `--days` mornings (default 7; 3 shows every scripted
+        /// event) with a chemistry panel and a CBC a patient a day, notes, orders and a census,
+        /// and written-in trends, criticals, a transfer, discharges and a census departure.
+        #[arg(long)]
+        ward: bool,
     },
     /// Internal: extract a PDF's text and print it as one JSON line (the pipeline runs this in a
     /// child process, so that a panic or a hang in the extractor costs that file only).
@@ -144,7 +149,13 @@ pub fn main() -> ExitCode {
         }
         (Some(Command::Mcp { connect: Some(url), token_file }), _) => return bridge(url, token_file.as_deref()),
         (Some(Command::ExtractPdf { file }), _) => return crate::pdf::child_main(file),
-        (Some(Command::Generate { out, patients, days, results_per_patient, seed, max_mb }), _) => {
+        (Some(Command::Generate { out, days, seed, ward: true, .. }), _) => crate::generate::ward::generate(out, *days, *seed)
+            .map(|w| {
+                println!("{}: a {}-bed ward · {} days · {} files · {} OBX", out.display(), crate::generate::ward::BEDS, w.days, w.files, w.obx);
+                0
+            })
+            .map_err(|e| anyhow::anyhow!("{}: {e}", out.display())),
+        (Some(Command::Generate { out, patients, days, results_per_patient, seed, max_mb, .. }), _) => {
             let spec = crate::generate::Spec {
                 out: out.clone(),
                 patients: *patients,

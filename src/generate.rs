@@ -4,6 +4,8 @@
 //! notes, RDE orders, a census and a labs CSV, and a few PDF notes. The same seed gives the same
 //! bytes. Every person, value and note is invented.
 
+pub mod ward;
+
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 use rand::{RngExt, SeedableRng};
 use rand_pcg::Pcg64;

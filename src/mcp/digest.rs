@@ -406,7 +406,7 @@ pub fn panel_changes(cx: &Context<'_>, args: &PanelChangesArgs) -> Result<PanelC
         let count = |kind: &str| events.iter().filter(|e| e.kind == kind).count();
         totals.admissions += count("admission");
         totals.transfers += count("transfer");
-        totals.discharges += count("discharge") + count("left_census");
+        totals.discharges += usize::from(count("discharge") + count("left_census") > 0);
         totals.critical_results += counts[0];
         totals.abnormal_results += counts[1];
         totals.normal_results += counts[2];

@@ -483,6 +483,7 @@ pub struct DigestTotals {
     pub patients_with_changes: usize,
     pub admissions: usize,
     pub transfers: usize,
+    /// Patients discharged or no longer on a census (each counted once).
     pub discharges: usize,
     pub critical_results: usize,
     pub abnormal_results: usize,

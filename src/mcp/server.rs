@@ -135,7 +135,7 @@ impl IngestMcp {
     /// A patient's results over time. Without `code`: one trend line per code (latest, previous,
     /// change, min–max, count, first and last time within `since`), critical first — the cheap way
     /// to see trends. With `code`: that code's results one by one, newest first, each with the one
-    /// before it. Paged by `limit` and the answer budget.
+    /// before it. About 60 tokens a line; paged by `limit` and the answer budget.
     #[tool(name = "get_observations", annotations(read_only_hint = true, open_world_hint = false),
         output_schema = schema_for_type::<dto::ObservationList>(),
         input_schema = input_schema::<answers::ObservationsArgs>())]

@@ -7,6 +7,7 @@ mod corpus;
 mod crash;
 mod csv;
 mod daemon;
+mod digest;
 mod disk;
 mod logs;
 mod mcp_http;
