@@ -556,7 +556,7 @@ fn pre_rounds_text(role: &crate::config::Role, location: Option<&str>) -> String
     };
     let mut steps = vec![format!(
         "Call panel_changes{} and follow next_cursor until it is null: it is the overnight digest, already sorted \
-         criticals first. Its first lines say whether the data is STALE: if so, open the summary with that warning, \
+         criticals first. Its first lines say whether the data is stale: if so, open the summary with that warning, \
          quoting the reasons and the snapshot time. Also say which export window it covers.",
         location.map(|l| format!(" with location {l:?}")).unwrap_or_default()
     )];

@@ -192,9 +192,9 @@ fn a_clinician_token_reads_the_panel_over_http_with_freshness_and_snapshot() {
     assert_eq!(patient["patient"]["mrn"], "MRN57552");
     assert!(check_freshness(patient) > 10);
     let observations = answer(&results[3]);
-    let rows = observations["observations"].as_array().expect("observations");
+    let rows = observations["trends"].as_array().expect("one trend line per code by default");
     assert!(!rows.is_empty());
-    assert_eq!(check_freshness(observations), rows.len(), "freshness on every observation");
+    assert_eq!(check_freshness(observations), rows.len(), "freshness on every code's latest result");
 
     let audit = audit_lines(&ws);
     let calls: Vec<(&str, &str, &str)> = audit
