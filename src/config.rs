@@ -1485,6 +1485,10 @@ mod tests {
             ("surprise = 1", "line 1"),
             ("[hl7]\ndefault_charset = \"klingon\"", "hl7.default_charset"),
             ("[mcp]\nbind = \"0.0.0.0\"", "mcp.bind"),
+            ("[mcp]\nanswer_budget = 40000", "mcp.answer_budget"),
+            ("[[mcp.critical]]\ncode = \"2823-3\"", "mcp.critical[0].low"),
+            ("[[mcp.critical]]\nlow = 2.8", "mcp.critical[0].code"),
+            ("[[mcp.critical]]\ncode = \"2823-3\"\nlow = 7.0\nhigh = 6.2", "mcp.critical[0].low"),
             ("[[csv.mapping]]\npattern = \"a*.csv\"\nkind = \"census\"", "csv.mapping[0].columns.mrn"),
             ("[[csv.mapping]]\npattern = \"a*.csv\"\nkind = \"vitals\"", "csv.mapping[0].kind"),
             (

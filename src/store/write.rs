@@ -1237,5 +1237,14 @@ mod tests {
         write(&mut conn, 4, "2026-11-23T11:00:00Z", census(&["M1", "M2"]));
         assert_eq!(active(&conn), ["M11", "M20", "M31"]);
         assert_eq!(strings(&conn, "SELECT ifnull(last_event, '-') FROM panel GROUP BY last_event"), ["-"]);
+        // The history says what each export did: M2 left with the census of the 24th, once.
+        assert_eq!(
+            strings(
+                &conn,
+                "SELECT p.mrn || ' ' || h.action || ' ' || h.exported_at FROM panel_history h
+                 JOIN patients p ON p.id = h.patient_id WHERE h.action = 'census_absent'"
+            ),
+            ["M2 census_absent 2026-11-24T11:00:00Z"]
+        );
     }
 }
