@@ -480,7 +480,7 @@ pub fn panel_changes(cx: &Context<'_>, args: &PanelChangesArgs) -> Result<PanelC
             notes: notes.clone(),
         }
     };
-    let n = cx.fitting(rest.len(), |n| page(n))?;
+    let n = cx.fitting(rest.len(), page)?;
     Ok(page(n))
 }
 
