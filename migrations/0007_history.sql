@@ -31,6 +31,7 @@ CREATE TABLE medication_history (
     order_id       TEXT    NOT NULL,
     name           TEXT    NOT NULL,
     code           TEXT,
+    code_system    TEXT,
     dose           TEXT,
     route          TEXT,
     frequency      TEXT,
@@ -49,8 +50,8 @@ INSERT INTO panel_history (source, patient_id, action, event, event_at, location
 SELECT source, patient_id, 'current', last_event, last_event_at, location, attending, admitted_at, discharged_at,
        source_file_id, exported_at, ingested_at
 FROM panel;
-INSERT INTO medication_history (patient_id, order_id, name, code, dose, route, frequency, status, start_at, end_at,
-                                source_file_id, exported_at, ingested_at)
-SELECT patient_id, order_id, name, code, dose, route, frequency, status, start_at, end_at, source_file_id,
-       exported_at, ingested_at
+INSERT INTO medication_history (patient_id, order_id, name, code, code_system, dose, route, frequency, status,
+                                start_at, end_at, source_file_id, exported_at, ingested_at)
+SELECT patient_id, order_id, name, code, code_system, dose, route, frequency, status, start_at, end_at,
+       source_file_id, exported_at, ingested_at
 FROM medications;

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 /// A clear, model-visible error (`isError: true`), not a protocol failure.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -158,14 +159,6 @@ pub(super) fn check_time(name: &'static str, value: &str) -> Result<String, Tool
 }
 
 impl Context<'_> {
-    pub(super) fn check_text(&self, name: &'static str, value: &str) -> Result<(), ToolError> {
-        check_text(name, value)
-    }
-
-    pub(super) fn check_time(&self, name: &'static str, value: &str) -> Result<String, ToolError> {
-        check_time(name, value)
-    }
-
     /// The answer budget in bytes (of the text and of the JSON, each).
     fn budget_bytes(&self) -> usize {
         super::budget::bytes_for(self.config.mcp.answer_budget)
@@ -556,6 +549,7 @@ pub fn get_patient(cx: &Context<'_>, args: &MrnArgs) -> Result<PatientRecord, To
         .map(|k| k.as_str().to_string())
         .collect();
     let abnormal = latest.iter().filter(|o| trends::of(o) != Severity::Normal).count();
+    let snapshot = cx.snapshot_info()?;
     let record = |results: usize, docs: usize| {
         let mut omitted = Vec::new();
         if results < latest.len() {
@@ -573,7 +567,7 @@ pub fn get_patient(cx: &Context<'_>, args: &MrnArgs) -> Result<PatientRecord, To
             });
         }
         PatientRecord {
-            snapshot: SnapshotInfo { as_of: None, stale: false, stale_reasons: Vec::new() },
+            snapshot: snapshot.clone(),
             patient: Demographics {
                 name: display_name(&p.family_name, &p.given_name),
                 mrn: p.mrn.clone(),
@@ -598,23 +592,18 @@ pub fn get_patient(cx: &Context<'_>, args: &MrnArgs) -> Result<PatientRecord, To
             ],
         }
     };
-    let snapshot = cx.snapshot_info()?;
-    let with_snapshot = |mut r: PatientRecord| {
-        r.snapshot = snapshot.clone();
-        r
-    };
     // Over the budget, normal results go first, then documents, then abnormal results.
     let all = (latest.len(), documents.len());
-    let (results, docs) = if cx.fits(&with_snapshot(record(all.0, all.1))) {
+    let (results, docs) = if cx.fits(&record(all.0, all.1)) {
         all
-    } else if cx.fits(&with_snapshot(record(abnormal, all.1))) {
-        (cx.fitting(all.0, |n| with_snapshot(record(n.max(abnormal), all.1)))?.max(abnormal), all.1)
-    } else if cx.fits(&with_snapshot(record(abnormal, 0))) {
-        (abnormal, cx.fitting(all.1, |d| with_snapshot(record(abnormal, d)))?)
+    } else if cx.fits(&record(abnormal, all.1)) {
+        (cx.fitting(all.0, |n| record(n.max(abnormal), all.1))?.max(abnormal), all.1)
+    } else if cx.fits(&record(abnormal, 0)) {
+        (abnormal, cx.fitting(all.1, |d| record(abnormal, d))?)
     } else {
-        (cx.fitting(abnormal, |n| with_snapshot(record(n, 0)))?, 0)
+        (cx.fitting(abnormal, |n| record(n, 0))?, 0)
     };
-    Ok(with_snapshot(record(results, docs)))
+    Ok(record(results, docs))
 }
 
 pub fn get_observations(cx: &Context<'_>, args: &ObservationsArgs) -> Result<ObservationList, ToolError> {
@@ -678,13 +667,19 @@ pub fn get_observations(cx: &Context<'_>, args: &ObservationsArgs) -> Result<Obs
             limit: limit + 1,
         },
     )?;
+    let by_code: HashMap<&str, &Vec<Observation>> =
+        by_code.iter().filter_map(|r| Some((r.first()?.code.as_str(), r))).collect();
     let observations: Vec<(i64, Observation)> = rows
         .iter()
         .map(|row| {
-            let same_code = by_code.iter().find(|r| r.first().is_some_and(|o| o.code == row.code));
-            let older: Vec<Observation> = same_code
-                .map(|r| r.iter().skip_while(|o| o.observed_at != row.observed_at || o.order_id != row.order_id).skip(1).take(1).cloned().collect())
-                .unwrap_or_default();
+            // The result of the same code just before this one.
+            let same = |o: &&Observation| o.observed_at == row.observed_at && o.order_id == row.order_id;
+            let older: Vec<Observation> = by_code
+                .get(row.code.as_str())
+                .and_then(|r| r.iter().skip_while(|o| !same(o)).nth(1))
+                .into_iter()
+                .cloned()
+                .collect();
             (row.id, trends::with_history(cx.observation(row), &older))
         })
         .collect();

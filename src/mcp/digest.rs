@@ -117,10 +117,7 @@ fn stay_events(history: &[StayHistoryRow], since: &HashMap<String, Option<String
     let mut state: HashMap<&str, (Option<&str>, Option<&str>, bool)> = HashMap::new();
     for row in history {
         let (location, attending, on_panel) = state.get(row.source.as_str()).copied().unwrap_or((None, None, false));
-        let new = match since.get(&row.source) {
-            Some(Some(s)) => row.provenance.exported_at.as_str() > s.as_str(),
-            _ => true,
-        };
+        let new = window_holds(since, &row.source, &row.provenance.exported_at);
         let event = |kind: &str, at: Option<&String>| StayEvent {
             kind: kind.into(),
             event: row.event.clone(),
@@ -244,10 +241,7 @@ fn medication_changes(
     now: DateTime<Utc>,
 ) -> Vec<MedicationChange> {
     let now_text = crate::time::rfc3339(now);
-    let is_new = |m: &MedicationRow| match since.get(&m.provenance.source) {
-        Some(Some(s)) => m.provenance.exported_at.as_str() > s.as_str(),
-        _ => true,
-    };
+    let is_new = |m: &MedicationRow| window_holds(since, &m.provenance.source, &m.provenance.exported_at);
     let mut changes = Vec::new();
     for order in current {
         let versions: Vec<&MedicationRow> = history.iter().filter(|v| v.order_id == order.order_id).collect();
@@ -324,10 +318,10 @@ struct Entry {
 pub fn panel_changes(cx: &Context<'_>, args: &PanelChangesArgs) -> Result<PanelChanges, ToolError> {
     cx.require(RecordKind::Panel)?;
     cx.require(RecordKind::Patients)?;
-    let since_arg = args.since.as_deref().map(|s| cx.check_time("since", s)).transpose()?;
+    let since_arg = args.since.as_deref().map(|s| super::answers::check_time("since", s)).transpose()?;
     for (name, value) in [("location", &args.location), ("attending", &args.attending), ("mrn", &args.mrn)] {
         if let Some(v) = value {
-            cx.check_text(name, v)?;
+            super::answers::check_text(name, v)?;
         }
     }
     if let Some(limit) = args.limit {

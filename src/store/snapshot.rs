@@ -333,7 +333,7 @@ pub fn stay_history(conn: &Connection, patient_id: i64) -> rusqlite::Result<Vec<
 /// order.
 pub fn medication_history(conn: &Connection, patient_id: i64) -> rusqlite::Result<Vec<MedicationRow>> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT x.order_id, x.name, x.code, NULL, x.dose, x.route, x.frequency, x.status, x.start_at, x.end_at,
+        "SELECT x.order_id, x.name, x.code, x.code_system, x.dose, x.route, x.frequency, x.status, x.start_at, x.end_at,
                 {PROVENANCE}
          FROM medication_history x JOIN source_files f ON f.id = x.source_file_id
          WHERE x.patient_id = ?1 ORDER BY x.order_id, x.exported_at, x.id"

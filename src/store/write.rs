@@ -841,6 +841,23 @@ impl RecordWriter<'_> {
     fn medication(&mut self, m: &Medication) -> rusqlite::Result<()> {
         let s = self.stamp;
         let patient_id = self.patient_id(&m.mrn)?;
+        let (start_at, end_at) = (m.start_at.map(rfc3339), m.end_at.map(rfc3339));
+        let values = params![
+            patient_id,
+            m.order_id,
+            m.name,
+            m.code,
+            m.code_system,
+            m.dose,
+            m.route,
+            m.frequency,
+            m.status,
+            start_at,
+            end_at,
+            s.file_id,
+            s.exported_at,
+            s.ingested_at
+        ];
         self.tx
             .prepare_cached(concat!(
                 "INSERT INTO medications (patient_id, order_id, name, code, code_system, dose, route, frequency, status,
@@ -858,43 +875,15 @@ impl RecordWriter<'_> {
                 fresher!("medications", "end_at"), ", ",
                 provenance!("medications")
             ))?
-            .execute(params![
-                patient_id,
-                m.order_id,
-                m.name,
-                m.code,
-                m.code_system,
-                m.dose,
-                m.route,
-                m.frequency,
-                m.status,
-                m.start_at.map(rfc3339),
-                m.end_at.map(rfc3339),
-                s.file_id,
-                s.exported_at,
-                s.ingested_at
-            ])?;
+            .execute(values)?;
+        // What this export said of the order, whatever precedence made of the current row.
         self.tx
             .prepare_cached(
-                "INSERT INTO medication_history (patient_id, order_id, name, code, dose, route, frequency, status,
-                     start_at, end_at, source_file_id, exported_at, ingested_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                "INSERT INTO medication_history (patient_id, order_id, name, code, code_system, dose, route, frequency,
+                     status, start_at, end_at, source_file_id, exported_at, ingested_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             )?
-            .execute(params![
-                patient_id,
-                m.order_id,
-                m.name,
-                m.code,
-                m.dose,
-                m.route,
-                m.frequency,
-                m.status,
-                m.start_at.map(rfc3339),
-                m.end_at.map(rfc3339),
-                s.file_id,
-                s.exported_at,
-                s.ingested_at
-            ])?;
+            .execute(values)?;
         Ok(())
     }
 

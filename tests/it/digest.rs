@@ -46,7 +46,7 @@ fn ward() -> Workspace {
 fn digest(ws: &Workspace, args: Value) -> Vec<Value> {
     let mut pages = Vec::new();
     let mut cursor: Option<String> = None;
-    for _ in 0..20 {
+    for _ in 0..50 {
         let mut args = args.clone();
         if let Some(c) = &cursor {
             args["cursor"] = json!(c);
@@ -58,7 +58,7 @@ fn digest(ws: &Workspace, args: Value) -> Vec<Value> {
             return pages;
         }
     }
-    panic!("the digest did not end in 20 pages");
+    panic!("the digest did not end in 50 pages");
 }
 
 fn patients(pages: &[Value]) -> Vec<Value> {
@@ -264,4 +264,78 @@ fn a_role_without_results_sees_them_withheld_and_is_offered_only_its_tools() {
     );
     let prompt = results[2]["messages"][0]["content"]["text"].as_str().unwrap_or_default();
     assert!(prompt.contains("Results are withheld from this role") && !prompt.contains("get_patient"), "{prompt}");
+}
+
+#[test]
+fn under_a_small_budget_answers_page_or_leave_out_normal_results_and_say_so() {
+    let ws = Workspace::with_config("", "[mcp]\nanswer_budget = 2000\n");
+    let out = ws.ingest(&["generate", "--ward", "--days", "3", "--out", "exports"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // A long note: 300 lines, about 25,000 characters, on the patient of bed 0.
+    let mut note = String::from(
+        "MSH|^~\\&|SYNTH|GENHOSP|INGEST|GENHOSP|20261203040000-0600||MDM^T02|LONG1|P|2.5.1\r\
+         EVN|T02|20261203040000\rPID|1||G0800001^^^GENHOSP^MR||LONG^NOTE\r\
+         TXA|1|DS^Discharge summary|TX|20261203040000|D100^Synth^Writer|||||||LONGNOTE1|||||AU\r",
+    );
+    for i in 1..=300 {
+        note.push_str(&format!(
+            "OBX|{i}|TX|NOTE^Note||Line {i:03}: the course was uneventful and the plan stands as written.||||||F\r"
+        ));
+    }
+    std::fs::write(ws.path("exports/2026-12-03/MDM_LONG_20261203050000.hl7"), note).expect("note");
+    assert_eq!(ws.replay(&[&ws.path("exports")]).0, 0);
+    ws.set_clock("2026-12-03T12:30:00Z");
+    const SMALL: usize = 6_000;
+    let within = |r: &Value| {
+        let text = r["content"][0]["text"].as_str().expect("text");
+        assert!(text.len() <= SMALL && answer(r).to_string().len() <= SMALL, "over 6,000 bytes: {text:.300}");
+    };
+
+    let pages = digest(&ws, json!({}));
+    pages.iter().for_each(within);
+    assert!(pages.len() >= 8, "a small budget means more pages: {}", pages.len());
+    assert_eq!(patients(&pages).len(), 33, "every patient still comes, on some page");
+
+    let k_mrn = patients(&pages)[1]["mrn"].as_str().expect("mrn").to_string();
+    let patient = call(&ws, json!([{"tool": "get_patient", "args": {"mrn": k_mrn}}])).remove(0);
+    within(&patient);
+    let record = answer(&patient);
+    let latest = record["latest_observations"].as_array().expect("latest");
+    assert!(latest.len() < 20, "normal results left out: {}", latest.len());
+    assert_eq!(latest[0]["critical"], json!(true), "the critical potassium stays");
+    assert!(latest.iter().any(|o| o["abnormal_flag"] != "N"));
+    let omitted = &record["omitted"][0];
+    assert!(omitted["what"].as_str().is_some_and(|w| w.contains("normal latest results (of 20)")), "{omitted}");
+    assert!(omitted["call"].as_str().is_some_and(|c| c.starts_with("get_observations")), "{omitted}");
+    let text = patient["content"][0]["text"].as_str().unwrap_or_default();
+    assert!(text.contains("Not shown (answer budget):"), "the text says what it left out: {text}");
+
+    // A long note comes in pages that put the whole text back together, cut at line ends.
+    let mut text = String::new();
+    let mut cursor: Option<String> = None;
+    let mut n = 0;
+    loop {
+        let mut args = json!({"document_id": "LONGNOTE1"});
+        if let Some(c) = &cursor {
+            args["cursor"] = json!(c);
+        }
+        let page = call(&ws, json!([{"tool": "read_document", "args": args}])).remove(0);
+        within(&page);
+        let a = answer(&page);
+        let piece = a["text"].as_str().expect("text");
+        assert!(piece.ends_with('\n') || a["next_cursor"].is_null(), "a page ends at a line end");
+        text.push_str(piece);
+        n += 1;
+        cursor = a["next_cursor"].as_str().map(str::to_string);
+        if cursor.is_none() {
+            assert_eq!(a["text_chars"].as_u64(), Some(text.chars().count() as u64));
+            break;
+        }
+    }
+    assert!(n >= 5, "{n} pages");
+    assert_eq!(text.lines().count(), 300);
+    assert!(
+        text.lines().enumerate().all(|(i, l)| l.starts_with(&format!("Line {:03}:", i + 1))),
+        "nothing lost or repeated"
+    );
 }
