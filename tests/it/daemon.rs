@@ -64,9 +64,11 @@ fn garbage_goes_to_quarantine_and_the_daemon_keeps_running() {
     let mut daemon = Daemon::start(&ws);
     std::fs::write(ws.path("drop/garbage.hl7"), b"\x00\x01binary junk\xff\xfe").expect("garbage");
     let report = ws.path("data/quarantine/ward/garbage.hl7.error.txt");
-    wait_for("the garbage to be quarantined", LIMIT, || report.exists());
-    assert!(ws.path("data/quarantine/ward/garbage.hl7").exists());
-    assert!(!ws.path("drop/garbage.hl7").exists());
+    // The report is written first, then the file moved beside it: wait for the end state.
+    let moved = ws.path("data/quarantine/ward/garbage.hl7");
+    wait_for("the garbage to be quarantined", LIMIT, || {
+        report.exists() && moved.exists() && !ws.path("drop/garbage.hl7").exists()
+    });
     let text = std::fs::read_to_string(&report).expect("report");
     assert!(text.contains("not a recognised export"), "{text}");
     assert!(daemon.alive());
