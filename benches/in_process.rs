@@ -123,7 +123,7 @@ fn mcp_answers(c: &mut Criterion) {
     group.bench_function("list_panel (50 per page)", |b| {
         b.iter(|| {
             let answer = answers::list_panel(&cx(), &ListPanelArgs::default()).expect("list_panel");
-            let value = serde_json::to_value(&answer).expect("json");
+            let value = ingest::mcp::untrusted::answer_json(&answer).expect("json");
             value.to_string().len() + answer.render(&Renderer { zone: config.zone }).len()
         })
     });
@@ -136,7 +136,7 @@ fn mcp_answers(c: &mut Criterion) {
             },
             |args| {
                 let answer = answers::get_patient(&cx(), &args).expect("get_patient");
-                let value = serde_json::to_value(&answer).expect("json");
+                let value = ingest::mcp::untrusted::answer_json(&answer).expect("json");
                 value.to_string().len() + answer.render(&Renderer { zone: config.zone }).len()
             },
             BatchSize::SmallInput,

@@ -87,13 +87,13 @@ fn main() -> anyhow::Result<()> {
         let cx = || Context { conn: &conn, config: &config, role: &role, now: chrono::Utc::now() };
         let list = measure(|_| {
             let a = answers::list_panel(&cx(), &ListPanelArgs::default()).expect("list_panel");
-            let v = serde_json::to_value(&a).expect("json");
+            let v = ingest::mcp::untrusted::answer_json(&a).expect("json");
             v.to_string().len() + a.render(&Renderer { zone: config.zone }).len()
         });
         let get = measure(|i| {
             let a = answers::get_patient(&cx(), &MrnArgs { mrn: mrns[(i * 7919) % PATIENTS].clone() })
                 .expect("get_patient");
-            let v = serde_json::to_value(&a).expect("json");
+            let v = ingest::mcp::untrusted::answer_json(&a).expect("json");
             v.to_string().len() + a.render(&Renderer { zone: config.zone }).len()
         });
         let stdio_list = measure(|_| stdio.call("list_panel", serde_json::json!({})));

@@ -173,7 +173,7 @@ impl Context<'_> {
 
     /// Whether an answer is within the budget, in its JSON and in its text.
     pub(super) fn fits<T: Serialize + Render>(&self, answer: &T) -> bool {
-        let json = serde_json::to_string(answer).map_or(usize::MAX, |j| j.len());
+        let json = super::untrusted::answer_json(answer).map_or(usize::MAX, |j| j.to_string().len());
         json.max(answer.render(&Renderer { zone: self.config.zone }).len()) <= self.budget_bytes()
     }
 
@@ -290,29 +290,25 @@ pub(super) fn freshness(p: &snapshot::Provenance) -> Freshness {
     }
 }
 
-pub(super) fn display_name(family: &Option<String>, given: &Option<String>) -> Option<String> {
+pub(super) fn display_name(family: &Option<String>, given: &Option<String>) -> Option<ClinicalText> {
     match (family, given) {
-        (Some(f), Some(g)) => Some(format!("{f}, {g}")),
-        (Some(f), None) => Some(f.clone()),
-        (None, Some(g)) => Some(g.clone()),
+        (Some(f), Some(g)) => Some(ClinicalText::new(format!("{f}, {g}"))),
+        (Some(f), None) => Some(ClinicalText::new(f.as_str())),
+        (None, Some(g)) => Some(ClinicalText::new(g.as_str())),
         (None, None) => None,
     }
 }
 
-/// Value types whose text is written by people, not chosen from a code list.
-const FREE_TEXT_TYPES: &[&str] = &["ST", "TX", "FT"];
-
 fn observation(o: &snapshot::ObservationRow) -> Observation {
-    let free_text = o.value.is_some() && o.value_type.as_deref().is_none_or(|t| FREE_TEXT_TYPES.contains(&t));
     Observation {
         code: o.code.clone(),
         code_system: o.code_system.clone(),
-        name: o.name.clone(),
-        value: o.value.clone(),
+        name: ClinicalText::opt(&o.name),
+        value: o.value.as_deref().map(ResultValue::of),
         value_type: o.value_type.clone(),
         numeric_value: o.numeric_value,
         unit: o.unit.clone(),
-        reference_range: o.reference_range.clone(),
+        reference_range: ClinicalText::opt(&o.reference_range),
         abnormal_flag: o.abnormal_flag.clone(),
         critical: false,
         status: o.status.clone(),
@@ -321,20 +317,19 @@ fn observation(o: &snapshot::ObservationRow) -> Observation {
         order_id: o.order_id.clone(),
         previous: None,
         earlier: Vec::new(),
-        untrusted_fields: if free_text { vec!["value".into()] } else { Vec::new() },
         freshness: freshness(&o.provenance),
     }
 }
 
 fn medication(m: &snapshot::MedicationRow) -> Medication {
     Medication {
-        name: m.name.clone(),
+        name: ClinicalText::new(m.name.as_str()),
         code: m.code.clone(),
         code_system: m.code_system.clone(),
         order_id: m.order_id.clone(),
-        dose: m.dose.clone(),
-        route: m.route.clone(),
-        frequency: m.frequency.clone(),
+        dose: ClinicalText::opt(&m.dose),
+        route: ClinicalText::opt(&m.route),
+        frequency: ClinicalText::opt(&m.frequency),
         status: m.status.clone(),
         exported_status: None,
         start_at: m.start_at.clone(),
@@ -347,7 +342,7 @@ fn problem(p: &snapshot::ProblemRow) -> Problem {
     Problem {
         code: p.code.clone(),
         code_system: p.code_system.clone(),
-        description: p.description.clone(),
+        description: ClinicalText::new(p.description.as_str()),
         status: p.status.clone(),
         onset_at: p.onset_at.clone(),
         resolved_at: p.resolved_at.clone(),
@@ -358,12 +353,12 @@ fn problem(p: &snapshot::ProblemRow) -> Problem {
 
 fn allergy(a: &snapshot::AllergyRow) -> Allergy {
     Allergy {
-        allergen: a.allergen.clone(),
+        allergen: ClinicalText::new(a.allergen.as_str()),
         code: a.code.clone(),
         code_system: a.code_system.clone(),
         allergy_type: a.allergy_type.clone(),
-        reaction: a.reaction.clone(),
-        severity: a.severity.clone(),
+        reaction: ClinicalText::opt(&a.reaction),
+        severity: ClinicalText::opt(&a.severity),
         identified_at: a.identified_at.clone(),
         freshness: freshness(&a.provenance),
     }
@@ -372,10 +367,10 @@ fn allergy(a: &snapshot::AllergyRow) -> Allergy {
 pub(super) fn document_summary(d: &snapshot::DocumentRow) -> DocumentSummary {
     DocumentSummary {
         document_id: d.document_id.clone(),
-        doc_type: d.doc_type.clone(),
-        title: d.title.clone(),
+        doc_type: ClinicalText::opt(&d.doc_type),
+        title: ClinicalText::opt(&d.title),
         authored_at: d.authored_at.clone(),
-        author: d.author.clone(),
+        author: ClinicalText::opt(&d.author),
         status: d.status.clone(),
         event: d.event.clone(),
         parent_id: d.parent_id.clone(),
@@ -396,7 +391,7 @@ fn stay(s: &snapshot::StayRow) -> Stay {
         panel_source: s.source.clone(),
         on_panel: s.active,
         location: s.location.clone(),
-        attending: s.attending.clone(),
+        attending: ClinicalText::opt(&s.attending),
         visit_number: s.visit_number.clone(),
         admitted_at: s.admitted_at.clone(),
         discharged_at: s.discharged_at.clone(),
@@ -467,7 +462,7 @@ pub fn list_panel(cx: &Context<'_>, args: &ListPanelArgs) -> Result<PanelList, T
             birth_date: e.patient.birth_date.clone(),
             sex: e.patient.sex.clone(),
             location: e.stay.location.clone(),
-            attending: e.stay.attending.clone(),
+            attending: ClinicalText::opt(&e.stay.attending),
             admitted_at: e.stay.admitted_at.clone(),
             panel_source: e.stay.source.clone(),
             freshness: freshness(&e.stay.provenance),
@@ -571,8 +566,8 @@ pub fn get_patient(cx: &Context<'_>, args: &MrnArgs) -> Result<PatientRecord, To
             patient: Demographics {
                 name: display_name(&p.family_name, &p.given_name),
                 mrn: p.mrn.clone(),
-                family_name: p.family_name.clone(),
-                given_name: p.given_name.clone(),
+                family_name: ClinicalText::opt(&p.family_name),
+                given_name: ClinicalText::opt(&p.given_name),
                 birth_date: p.birth_date.clone(),
                 sex: p.sex.clone(),
                 identifiers: identifiers.clone(),
@@ -804,9 +799,8 @@ pub fn read_document(cx: &Context<'_>, args: &ReadDocumentArgs) -> Result<Docume
             snapshot: snapshot.clone(),
             mrn: row.mrn.clone(),
             document: document_summary(&row),
-            text: text.chars().skip(from).take(to - from).collect(),
+            text: ClinicalText::new(text.chars().skip(from).take(to - from).collect::<String>()),
             addenda: addenda.clone(),
-            untrusted_fields: vec!["text".into()],
             text_chars,
             text_range: (from > 0 || to < text_chars).then_some([from, to]),
             next_cursor: (last < pieces.len()).then(|| encode_cursor(&serde_json::json!(last))),
@@ -840,8 +834,7 @@ pub fn search_documents(cx: &Context<'_>, args: &SearchArgs) -> Result<SearchRes
         .map(|(d, snippet)| SearchHit {
             document: document_summary(d),
             mrn: d.mrn.clone(),
-            snippet: snippet.clone(),
-            untrusted_fields: vec!["snippet".into()],
+            snippet: ClinicalText::new(snippet.as_str()),
         })
         .collect();
     let mut notes = vec![ONLY_WHAT_WAS_EXPORTED.to_string()];

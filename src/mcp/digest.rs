@@ -125,7 +125,7 @@ fn stay_events(history: &[StayHistoryRow], since: &HashMap<String, Option<String
             from_location: None,
             location: row.location.clone().or_else(|| location.map(str::to_string)),
             from_attending: None,
-            attending: row.attending.clone().or_else(|| attending.map(str::to_string)),
+            attending: ClinicalText::opt(&row.attending.clone().or_else(|| attending.map(str::to_string))),
             freshness: freshness(&row.provenance),
         };
         let moved = row.location.as_deref().is_some_and(|l| location.is_some_and(|before| before != l));
@@ -154,7 +154,7 @@ fn stay_events(history: &[StayHistoryRow], since: &HashMap<String, Option<String
                 }
                 if handed_over {
                     let mut e = event("attending_change", row.event_at.as_ref());
-                    e.from_attending = attending.map(str::to_string);
+                    e.from_attending = attending.map(ClinicalText::new);
                     found.push(e);
                 }
                 if found.is_empty() && row.event.is_some() {
@@ -186,11 +186,11 @@ fn stay_events(history: &[StayHistoryRow], since: &HashMap<String, Option<String
 
 fn state(m: &MedicationRow) -> MedicationState {
     MedicationState {
-        name: m.name.clone(),
+        name: ClinicalText::new(m.name.as_str()),
         order_id: m.order_id.clone(),
-        dose: m.dose.clone(),
-        route: m.route.clone(),
-        frequency: m.frequency.clone(),
+        dose: ClinicalText::opt(&m.dose),
+        route: ClinicalText::opt(&m.route),
+        frequency: ClinicalText::opt(&m.frequency),
         status: m.status.clone(),
         end_at: m.end_at.clone(),
     }
@@ -286,7 +286,7 @@ fn drug_key(name: &str, code: Option<&str>) -> String {
 fn pair_replacements(changes: Vec<MedicationChange>, current: &[MedicationRow]) -> Vec<MedicationChange> {
     let key = |s: &MedicationState| {
         let code = current.iter().find(|m| m.order_id == s.order_id).and_then(|m| m.code.as_deref());
-        drug_key(&s.name, code)
+        drug_key(s.name.raw(), code)
     };
     let mut out: Vec<MedicationChange> = Vec::new();
     let mut stops: Vec<MedicationChange> = Vec::new();
@@ -420,7 +420,7 @@ pub fn panel_changes(cx: &Context<'_>, args: &PanelChangesArgs) -> Result<PanelC
                 mrn: p.mrn.clone(),
                 name: display_name(&p.family_name, &p.given_name),
                 location: s.location.clone(),
-                attending: s.attending.clone(),
+                attending: ClinicalText::opt(&s.attending),
                 on_panel,
                 events,
                 critical_results: counts[0],
@@ -598,7 +598,7 @@ mod tests {
         let changes = medication_changes(&history, &current, &window(yesterday), now);
         let summary: Vec<_> = changes
             .iter()
-            .map(|c| (c.change.as_str(), c.before.as_ref().and_then(|b| b.dose.as_deref()), c.after.dose.as_deref()))
+            .map(|c| (c.change.as_str(), c.before.as_ref().and_then(|b| b.dose.as_ref().map(ClinicalText::raw)), c.after.dose.as_ref().map(ClinicalText::raw)))
             .collect();
         assert_eq!(
             summary,

@@ -11,3 +11,4 @@ pub mod render;
 pub mod server;
 pub mod stdio;
 pub mod trends;
+pub mod untrusted;

@@ -12,7 +12,7 @@ use crate::store;
 use crate::time::Clock;
 use rmcp::handler::server::common::schema_for_input;
 use rmcp::handler::server::router::tool::ToolRouter;
-use rmcp::handler::server::tool::schema_for_type;
+use super::untrusted::output_schema;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::*;
 use rmcp::service::RequestContext;
@@ -92,7 +92,7 @@ impl IngestMcp {
     /// deadline, files by status, rejects; records per kind. Small (under 1k tokens). Call it first
     /// when freshness matters; every other answer also starts with the stale flag.
     #[tool(name = "snapshot_status", annotations(read_only_hint = true, open_world_hint = false),
-        output_schema = schema_for_type::<dto::SnapshotStatus>(),
+        output_schema = output_schema::<dto::SnapshotStatus>(),
         input_schema = input_schema::<answers::NoArgs>())]
     async fn snapshot_status(
         &self,
@@ -106,7 +106,7 @@ impl IngestMcp {
     /// admission). Filter by location prefix or attending. About 40 tokens a patient; paged by
     /// `limit` and the answer budget (`next_cursor`). For what changed, use panel_changes instead.
     #[tool(name = "list_panel", annotations(read_only_hint = true, open_world_hint = false),
-        output_schema = schema_for_type::<dto::PanelList>(),
+        output_schema = output_schema::<dto::PanelList>(),
         input_schema = input_schema::<answers::ListPanelArgs>())]
     async fn list_panel(
         &self,
@@ -122,7 +122,7 @@ impl IngestMcp {
     /// fit (normal results first) is listed under `omitted` with the call that gets it. An unknown
     /// MRN is an error.
     #[tool(name = "get_patient", annotations(read_only_hint = true, open_world_hint = false),
-        output_schema = schema_for_type::<dto::PatientRecord>(),
+        output_schema = output_schema::<dto::PatientRecord>(),
         input_schema = input_schema::<answers::MrnArgs>())]
     async fn get_patient(
         &self,
@@ -137,7 +137,7 @@ impl IngestMcp {
     /// to see trends. With `code`: that code's results one by one, newest first, each with the one
     /// before it. About 60 tokens a line; paged by `limit` and the answer budget.
     #[tool(name = "get_observations", annotations(read_only_hint = true, open_world_hint = false),
-        output_schema = schema_for_type::<dto::ObservationList>(),
+        output_schema = output_schema::<dto::ObservationList>(),
         input_schema = input_schema::<answers::ObservationsArgs>())]
     async fn get_observations(
         &self,
@@ -151,7 +151,7 @@ impl IngestMcp {
     /// and held only unless include_inactive (an order past its end reads completed). Small; for
     /// what changed overnight, panel_changes already types each change.
     #[tool(name = "get_medications", annotations(read_only_hint = true, open_world_hint = false),
-        output_schema = schema_for_type::<dto::MedicationList>(),
+        output_schema = output_schema::<dto::MedicationList>(),
         input_schema = input_schema::<answers::MedicationsArgs>())]
     async fn get_medications(
         &self,
@@ -164,7 +164,7 @@ impl IngestMcp {
     /// A patient's documents (notes, reports, PDFs), newest first: id, type, title, author, time;
     /// no text. About 40 tokens a document. read_document gives one in full.
     #[tool(name = "get_documents", annotations(read_only_hint = true, open_world_hint = false),
-        output_schema = schema_for_type::<dto::DocumentList>(),
+        output_schema = output_schema::<dto::DocumentList>(),
         input_schema = input_schema::<answers::DocumentsArgs>())]
     async fn get_documents(
         &self,
@@ -177,7 +177,7 @@ impl IngestMcp {
     /// One document's text (untrusted clinical text), with its addenda's ids. A long text comes in
     /// pages within the answer budget (`next_cursor`); a typical note is 300–1,500 tokens.
     #[tool(name = "read_document", annotations(read_only_hint = true, open_world_hint = false),
-        output_schema = schema_for_type::<dto::Document>(),
+        output_schema = output_schema::<dto::Document>(),
         input_schema = input_schema::<answers::ReadDocumentArgs>())]
     async fn read_document(
         &self,
@@ -191,7 +191,7 @@ impl IngestMcp {
     /// with a short snippet each (10 per page by default), not the documents. read_document reads
     /// one.
     #[tool(name = "search_documents", annotations(read_only_hint = true, open_world_hint = false),
-        output_schema = schema_for_type::<dto::SearchResults>(),
+        output_schema = output_schema::<dto::SearchResults>(),
         input_schema = input_schema::<answers::SearchArgs>())]
     async fn search_documents(
         &self,
@@ -209,7 +209,7 @@ impl IngestMcp {
     /// Criticals first. Filters: location, attending, mrn, abnormal_only. A 32-bed ward takes about
     /// 4 pages within the answer budget (follow `next_cursor`), about 7k tokens of text in all.
     #[tool(name = "panel_changes", annotations(read_only_hint = true, open_world_hint = false),
-        output_schema = schema_for_type::<dto::PanelChanges>(),
+        output_schema = output_schema::<dto::PanelChanges>(),
         input_schema = input_schema::<answers::PanelChangesArgs>())]
     async fn panel_changes(
         &self,
@@ -309,7 +309,7 @@ impl IngestMcp {
                     drop(tx);
                     answer.and_then(|a| {
                         let text = a.render(&Renderer { zone: shared.config.zone });
-                        let json = serde_json::to_value(&a)
+                        let json = super::untrusted::answer_json(&a)
                             .map_err(|e| ToolError::Snapshot(format!("encoding the answer: {e}")))?;
                         within_hard_limit(&json, &text)?;
                         Ok((json, text))

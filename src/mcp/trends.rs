@@ -42,7 +42,7 @@ pub fn of(o: &Observation) -> Severity {
 pub fn delta(later: &Observation, earlier: &Observation) -> Option<f64> {
     let (a, b) = (later.numeric_value?, earlier.numeric_value?);
     let decimals = |o: &Observation| {
-        o.value.as_deref().and_then(|v| v.split_once('.')).map_or(0, |(_, frac)| frac.len().min(6)) as i32
+        o.value.as_ref().and_then(|v| v.raw().split_once('.')).map_or(0, |(_, frac)| frac.len().min(6)) as i32
     };
     let scale = 10f64.powi(decimals(later).max(decimals(earlier)));
     Some(((a - b) * scale).round() / scale)
@@ -98,18 +98,18 @@ pub fn trend(results: &[Observation]) -> Option<Trend> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mcp::dto::Freshness;
+    use crate::mcp::dto::{ClinicalText, Freshness, ResultValue};
 
     fn result(value: &str, flag: &str, at: &str) -> Observation {
         Observation {
             code: "718-7".into(),
             code_system: Some("LN".into()),
-            name: Some("Hemoglobin".into()),
-            value: Some(value.into()),
+            name: Some(ClinicalText::new("Hemoglobin")),
+            value: Some(ResultValue::of(value)),
             value_type: Some("NM".into()),
             numeric_value: value.parse().ok(),
             unit: Some("g/dL".into()),
-            reference_range: Some("12.0-17.5".into()),
+            reference_range: Some(ClinicalText::new("12.0-17.5")),
             abnormal_flag: (!flag.is_empty()).then(|| flag.into()),
             critical: flag == "LL",
             status: Some("F".into()),
@@ -118,7 +118,6 @@ mod tests {
             order_id: "O1".into(),
             previous: None,
             earlier: Vec::new(),
-            untrusted_fields: Vec::new(),
             freshness: Freshness {
                 exported_at: at.into(),
                 ingested_at: at.into(),
@@ -141,8 +140,8 @@ mod tests {
         assert_eq!((t.count, t.abnormal, t.critical), (5, 5, 1));
         assert_eq!((t.min, t.max), (Some(6.8), Some(11.0)));
         let previous = t.latest.previous.as_ref().expect("previous");
-        assert_eq!((previous.value.as_deref(), previous.delta), (Some("7.3"), Some(-0.5)));
-        let earlier: Vec<_> = t.latest.earlier.iter().map(|p| (p.value.as_deref(), p.delta)).collect();
+        assert_eq!((previous.value.as_ref().map(ResultValue::raw), previous.delta), (Some("7.3"), Some(-0.5)));
+        let earlier: Vec<_> = t.latest.earlier.iter().map(|p| (p.value.as_ref().map(ResultValue::raw), p.delta)).collect();
         assert_eq!(earlier, [(Some("7.4"), Some(-0.1)), (Some("9.0"), Some(-1.6))]);
         assert_eq!(t.first_at.as_deref(), Some("2026-11-29T10:00:00Z"));
     }
