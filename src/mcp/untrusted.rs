@@ -53,9 +53,11 @@ impl ClinicalText {
         ClinicalText(parts.join(separator))
     }
 
-    /// The whole text fenced, its lines kept (a note).
+    /// The whole text fenced, its lines kept (a note), each line marked `│ ` so that none can
+    /// pass for a line of the answer around it.
     pub fn fenced_block(&self) -> String {
-        format!("{FENCE_OPEN}{}{FENCE_CLOSE}", defang(&self.0, true))
+        let lines: Vec<String> = defang(&self.0, true).lines().map(|l| format!("│ {l}")).collect();
+        format!("{FENCE_OPEN}\n{}\n{FENCE_CLOSE}", lines.join("\n"))
     }
 }
 

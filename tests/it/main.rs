@@ -22,4 +22,5 @@ mod sftp;
 mod sshd;
 mod status_page;
 mod systemd;
+mod untrusted;
 mod util;

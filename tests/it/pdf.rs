@@ -46,7 +46,7 @@ const PAGE_WITH_FONT: &[u8] =
 const HELVETICA: &[u8] = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>";
 
 /// One page of Helvetica text, a line per entry.
-fn text_pdf(lines: &[&str]) -> Vec<u8> {
+pub(crate) fn text_pdf(lines: &[&str]) -> Vec<u8> {
     let mut content = b"BT /F1 11 Tf 72 720 Td 14 TL\n".to_vec();
     for line in lines {
         content.extend_from_slice(format!("({line}) Tj T*\n").as_bytes());
