@@ -85,7 +85,7 @@ const GENESIS: &str = "000000000000000000000000000000000000000000000000000000000
 pub struct AuditEntry {
     /// UTC, RFC 3339 with milliseconds, e.g. `2026-11-24T05:31:02.123Z`; set by [`AuditLog::append`].
     pub time: String,
-    /// Who: the token's identity, or `local:<user>` for stdio.
+    /// Who: the token's identity, or `local:<user> (uid N)` for stdio (from the OS, not `$USER`).
     pub identity: String,
     pub role: String,
     /// `stdio`, `http` or `bridge`.

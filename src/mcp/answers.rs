@@ -225,42 +225,51 @@ impl Context<'_> {
     /// of its `expected` export (or, without one, its newest export is older than `stale_after`),
     /// or it never delivered one. See `crate::schedule`.
     pub fn snapshot_info(&self) -> Result<SnapshotInfo, ToolError> {
-        let sources = self.sources()?;
-        Ok(SnapshotInfo {
-            as_of: snapshot::as_of(self.conn)?,
-            stale: sources.iter().any(|s| s.stale),
-            stale_reasons: sources.iter().filter_map(|s| s.stale_reason.clone()).collect(),
-        })
+        snapshot_of(self.conn, self.config, self.now)
     }
 
     fn sources(&self) -> Result<Vec<SourceInfo>, ToolError> {
-        let configured: Vec<String> = self.config.sources.iter().map(|s| s.name.clone()).collect();
-        let statuses = read::sources(self.conn, &configured)?;
-        Ok(statuses
-            .into_iter()
-            .map(|s| {
-                let freshness = source_freshness(
-                    self.config,
-                    &s.name,
-                    s.last_export_at.as_deref().and_then(crate::time::parse_rfc3339),
-                    self.now,
-                );
-                let n = |status: &str| s.files.get(status).copied().unwrap_or(0);
-                SourceInfo {
-                    stale: freshness.stale.is_some(),
-                    stale_reason: freshness.stale,
-                    files_ingested: n("ingested") + n("ingested_with_rejects"),
-                    files_duplicate: n("duplicate"),
-                    files_quarantined: n("quarantined"),
-                    records_rejected: s.rejects,
-                    next_expected_at: freshness.next_deadline.map(crate::time::rfc3339),
-                    name: s.name,
-                    last_export_at: s.last_export_at,
-                    last_ingested_at: s.last_ingested_at,
-                }
-            })
-            .collect())
+        sources(self.conn, self.config, self.now)
     }
+}
+
+/// How current the snapshot is, for any answer (errors included).
+pub fn snapshot_of(conn: &Connection, config: &Config, now: DateTime<Utc>) -> Result<SnapshotInfo, ToolError> {
+    let sources = sources(conn, config, now)?;
+    Ok(SnapshotInfo {
+        as_of: snapshot::as_of(conn)?,
+        stale: sources.iter().any(|s| s.stale),
+        stale_reasons: sources.iter().filter_map(|s| s.stale_reason.clone()).collect(),
+    })
+}
+
+fn sources(conn: &Connection, config: &Config, now: DateTime<Utc>) -> Result<Vec<SourceInfo>, ToolError> {
+    let configured: Vec<String> = config.sources.iter().map(|s| s.name.clone()).collect();
+    let statuses = read::sources(conn, &configured)?;
+    Ok(statuses
+        .into_iter()
+        .map(|s| {
+            let freshness = source_freshness(
+                config,
+                &s.name,
+                s.last_export_at.as_deref().and_then(crate::time::parse_rfc3339),
+                now,
+            );
+            let n = |status: &str| s.files.get(status).copied().unwrap_or(0);
+            SourceInfo {
+                stale: freshness.stale.is_some(),
+                stale_reason: freshness.stale,
+                files_ingested: n("ingested") + n("ingested_with_rejects"),
+                files_duplicate: n("duplicate"),
+                files_quarantined: n("quarantined"),
+                records_rejected: s.rejects,
+                next_expected_at: freshness.next_deadline.map(crate::time::rfc3339),
+                name: s.name,
+                last_export_at: s.last_export_at,
+                last_ingested_at: s.last_ingested_at,
+            }
+        })
+        .collect())
 }
 
 /// A source's freshness by its configuration: its `expected` schedule, else its `stale_after`

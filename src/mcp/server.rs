@@ -224,7 +224,8 @@ impl IngestMcp {
 enum Outcome {
     /// The answer's JSON and its text rendering.
     Answer(Value, String),
-    Failed(ToolError),
+    /// Why not, and how current the snapshot is (an error answer says so like any other).
+    Failed(ToolError, Option<dto::SnapshotInfo>),
 }
 
 impl IngestMcp {
@@ -263,8 +264,8 @@ impl IngestMcp {
                 result.structured_content = Some(value);
                 Ok(result)
             }
-            Outcome::Failed(e) => {
-                let body = serde_json::json!({"error": {"code": e.code(), "message": e.to_string()}});
+            Outcome::Failed(e, snapshot) => {
+                let body = serde_json::json!({"error": {"code": e.code(), "message": e.to_string()}, "snapshot": snapshot});
                 Ok(CallToolResult::error(vec![ContentBlock::text(body.to_string())]))
             }
         }
@@ -331,6 +332,11 @@ impl IngestMcp {
                 },
                 records: result.as_ref().map(|(json, _)| records_in(json)).unwrap_or(0),
             };
+            // An error answer carries the snapshot's freshness too.
+            let snapshot = match &result {
+                Ok(_) => None,
+                Err(_) => db.lock().ok().and_then(|conn| answers::snapshot_of(&conn, &shared.config, shared.clock.now()).ok()),
+            };
             let (tool, result_text) = (entry.tool.clone(), entry.result.clone());
             // No answer leaves unaudited.
             shared.audit.append(entry).map_err(|e| {
@@ -340,13 +346,53 @@ impl IngestMcp {
             crate::metrics::METRICS.mcp_call(&tool, &result_text, started.elapsed());
             Ok(match result {
                 Ok((value, text)) => Outcome::Answer(value, text),
-                Err(e) => Outcome::Failed(e),
+                Err(e) => Outcome::Failed(e, snapshot),
             })
         })
         .await
         .map_err(|e| McpError::internal_error(e.to_string(), None))??;
         Ok(outcome)
     }
+}
+
+impl IngestMcp {
+    /// The audit line of a request that gets no answer: an unknown tool, prompt or resource, or a
+    /// prompt the role may not use. The request is refused if the line cannot be written.
+    async fn audit_unanswered(
+        &self,
+        ctx: &RequestContext<RoleServer>,
+        what: String,
+        arguments: Value,
+        result: String,
+    ) -> Result<(), McpError> {
+        let caller = self.caller(ctx);
+        let entry = AuditEntry {
+            identity: caller.as_ref().map_or_else(|| "anonymous".into(), |c| c.identity.clone()),
+            role: caller.as_ref().map(|c| c.role.clone()).unwrap_or_default(),
+            transport: caller.as_ref().map_or("unknown", |c| c.transport).to_string(),
+            tool: what,
+            arguments,
+            result,
+            ..AuditEntry::default()
+        };
+        let shared = Arc::clone(&self.shared);
+        let written = tokio::task::spawn_blocking(move || shared.audit.append(entry))
+            .await
+            .map_err(|e| McpError::internal_error(e.to_string(), None))?;
+        written.map_err(|e| {
+            tracing::error!(error = %e, "audit log write failed; the request is refused");
+            McpError::internal_error("the audit log could not be written; nothing was returned", None)
+        })
+    }
+}
+
+/// A name from the client as the audit line and an error message show it: at most 64 characters.
+fn shown_name(name: &str) -> String {
+    let mut shown: String = name.chars().filter(|c| !c.is_control()).take(64).collect();
+    if name.chars().count() > 64 {
+        shown.push('…');
+    }
+    shown
 }
 
 /// The last guard of the answer budget: whatever the arguments, no answer goes over the hard
@@ -437,6 +483,25 @@ impl ServerHandler for IngestMcp {
             .with_instructions(INSTRUCTIONS)
     }
 
+    /// A known tool goes to its method (which audits it); an unknown one is audited here.
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        if !self.tool_router.has_route(&request.name) {
+            let name = shown_name(&request.name);
+            let arguments = audit_form(&serde_json::json!({
+                "name": request.name.as_ref(),
+                "arguments": request.arguments.clone().map(Value::Object),
+            }));
+            self.audit_unanswered(&ctx, "unknown_tool".into(), arguments, "error: no such tool".into()).await?;
+            return Err(McpError::invalid_params(format!("no tool named {name:?}"), None));
+        }
+        let call = rmcp::handler::server::tool::ToolCallContext::new(self, request, ctx);
+        self.tool_router.call(call).await
+    }
+
     /// Only the tools the caller's role may call.
     async fn list_tools(
         &self,
@@ -493,6 +558,8 @@ impl ServerHandler for IngestMcp {
             let args = check_lengths(&arguments).map(|()| answers::MrnArgs { mrn: mrn.to_string() });
             self.run(&audited, "get_patient", &ctx, arguments, args, answers::get_patient).await?
         } else {
+            let arguments = audit_form(&serde_json::json!({ "uri": uri }));
+            self.audit_unanswered(&ctx, "resource".into(), arguments, "error: no such resource".into()).await?;
             return Err(McpError::resource_not_found("no such resource (snapshot://status, patient://{mrn})", None));
         };
         match outcome {
@@ -501,10 +568,10 @@ impl ServerHandler for IngestMcp {
                 Ok(ReadResourceResult::new(vec![contents]).into())
             }
             // Protocol errors are logged by rmcp: no MRN in the message.
-            Outcome::Failed(ToolError::UnknownMrn(_)) => {
+            Outcome::Failed(ToolError::UnknownMrn(_), _) => {
                 Err(McpError::resource_not_found("unknown MRN: no patient with this MRN is in the snapshot", None))
             }
-            Outcome::Failed(e) => Err(McpError::invalid_request(format!("{} (see the audit log)", e.code()), None)),
+            Outcome::Failed(e, _) => Err(McpError::invalid_request(format!("{} (see the audit log)", e.code()), None)),
         }
     }
 
@@ -526,8 +593,11 @@ impl ServerHandler for IngestMcp {
         request: GetPromptRequestParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
+        let audited = format!("prompt:{}", shown_name(&request.name));
+        let arguments = audit_form(&request.arguments.clone().map_or(Value::Null, Value::Object));
         if request.name != PROMPT {
-            return Err(McpError::invalid_params(format!("no prompt {:?}", request.name), None));
+            self.audit_unanswered(&ctx, audited, arguments, "error: no such prompt".into()).await?;
+            return Err(McpError::invalid_params(format!("no prompt {:?}", shown_name(&request.name)), None));
         }
         let location = request
             .arguments
@@ -536,8 +606,11 @@ impl ServerHandler for IngestMcp {
             .and_then(Value::as_str)
             .map(|l| l.chars().filter(|c| c.is_alphanumeric() || "-_ ".contains(*c)).take(32).collect::<String>());
         let Some(role) = self.role(&ctx).filter(|r| r.allows_tool("panel_changes")) else {
+            let refusal = "refused: the role may not use the pre-rounds prompt (it needs panel_changes)";
+            self.audit_unanswered(&ctx, audited, arguments, refusal.into()).await?;
             return Err(McpError::invalid_params("this role may not use the pre-rounds prompt (it needs panel_changes)", None));
         };
+        self.audit_unanswered(&ctx, audited, arguments, "ok".into()).await?;
         let text = pre_rounds_text(&role, location.as_deref().filter(|l| !l.is_empty()));
         Ok(GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)])
             .with_description("A pre-rounds summary of the panel, freshness first")

@@ -9,11 +9,42 @@ use rmcp::ServiceExt;
 /// stdio role.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let db = open_db(&config.snapshot)?;
-    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "unknown".into());
-    let caller = Caller { identity: format!("local:{user}"), role: config.mcp.stdio_role.clone(), transport: "stdio" };
+    let caller = Caller { identity: local_identity(), role: config.mcp.stdio_role.clone(), transport: "stdio" };
     let shared = Shared::new(config, crate::time::clock_from_env())?;
     tracing::info!(identity = %caller.identity, role = %caller.role, "MCP over stdio");
     let service = IngestMcp::new(shared, db, Some(caller)).serve(rmcp::transport::stdio()).await?;
     service.waiting().await?;
     Ok(())
+}
+
+/// `local:NAME (uid N)` of the process's real user, from the OS: `$USER` is whatever the parent
+/// set, and the audit must not take a name from it. The name comes from `/etc/passwd`; a user it
+/// does not list (a directory account) is recorded by uid alone.
+fn local_identity() -> String {
+    let uid = rustix::process::getuid().as_raw();
+    let name = std::fs::read_to_string("/etc/passwd").ok().and_then(|passwd| user_name(&passwd, uid));
+    match name {
+        Some(name) => format!("local:{name} (uid {uid})"),
+        None => format!("local:uid {uid}"),
+    }
+}
+
+fn user_name(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id: u32 = fields.nth(1)?.parse().ok()?;
+        (id == uid && !name.is_empty()).then(|| name.to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_user_name_is_looked_up_by_uid() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\n# comment\ningest:x:998:998::/var/lib/ingest:/usr/sbin/nologin\n";
+        assert_eq!(super::user_name(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(super::user_name(passwd, 998).as_deref(), Some("ingest"));
+        assert_eq!(super::user_name(passwd, 1000), None);
+    }
 }

@@ -147,3 +147,56 @@ fn every_tool_with_injection_shaped_arguments_errs_or_finds_nothing_writes_nothi
     let verify = ws.ingest(&["audit", "verify"]);
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
 }
+
+/// Every request is an audit line, answered or not: an unknown tool, a prompt, an unknown prompt,
+/// a resource outside the server's schemes; the stdio identity is the OS user's, whatever `$USER`
+/// says; an error answer carries the snapshot's freshness like any other.
+#[test]
+fn unknown_tools_prompts_and_foreign_resources_are_audited_under_the_os_user() {
+    let ws = Workspace::new();
+    assert_eq!(ws.replay(&[&samples()]).0, 0);
+    let results = call(
+        &ws,
+        json!([
+            {"tool": "drop_all_tables", "args": {"really": true}},
+            {"prompt": "pre_rounds_summary", "args": {"location": "5W"}},
+            {"prompt": "exfiltrate", "args": {}},
+            {"read": "file:///etc/passwd"},
+            {"tool": "get_patient", "args": {"mrn": "NOBODY"}},
+        ]),
+    );
+    assert!(results[0]["protocol_error"].as_str().is_some_and(|e| e.contains("drop_all_tables")), "{}", results[0]);
+    assert!(results[1]["messages"].is_array(), "{}", results[1]);
+    assert!(results[2]["protocol_error"].is_string(), "{}", results[2]);
+    assert!(results[3]["protocol_error"].is_string(), "{}", results[3]);
+    let error: Value = serde_json::from_str(results[4]["content"][0]["text"].as_str().expect("text")).expect("json");
+    assert_eq!(error["error"]["code"], "unknown_mrn");
+    assert!(error["snapshot"]["as_of"].is_string() && error["snapshot"]["stale"].is_boolean(), "{error}");
+
+    let audit: Vec<Value> = std::fs::read_to_string(ws.path("data/audit.jsonl"))
+        .expect("audit")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("audit line"))
+        .collect();
+    let line = |tool: &str| {
+        audit.iter().find(|l| l["tool"] == tool).unwrap_or_else(|| panic!("no audit line for {tool}: {audit:?}"))
+    };
+    assert_eq!(line("unknown_tool")["arguments"]["name"], "drop_all_tables");
+    assert_eq!(line("unknown_tool")["result"], "error: no such tool");
+    assert_eq!(line("prompt:pre_rounds_summary")["result"], "ok");
+    assert_eq!(line("prompt:pre_rounds_summary")["arguments"]["location"], "5W");
+    assert_eq!(line("prompt:exfiltrate")["result"], "error: no such prompt");
+    assert_eq!(line("resource")["arguments"]["uri"], "file:///etc/passwd");
+    assert_eq!(line("resource")["result"], "error: no such resource");
+    let os_user = String::from_utf8(std::process::Command::new("id").arg("-un").output().expect("id").stdout)
+        .expect("utf-8")
+        .trim()
+        .to_string();
+    for l in &audit {
+        let identity = l["identity"].as_str().expect("identity");
+        assert!(identity.starts_with(&format!("local:{os_user} (uid ")), "{identity} is not the OS user {os_user}");
+        assert!(!identity.contains("dr.house"), "the identity came from $USER: {identity}");
+    }
+    let verified = ws.ingest(&["audit", "verify"]);
+    assert!(verified.status.success(), "{}", String::from_utf8_lossy(&verified.stderr));
+}

@@ -51,7 +51,10 @@ fn poison_csvs(day: &Path) {
     );
     let census = day.join("census_5W_20261124_0500.csv");
     let text = std::fs::read_to_string(&census).expect("census");
-    let text = text.replace("MRN88616,BRINDLEMOOR,EDITH,5W-501-B,\"Orsolini, Marco\"", &format!("MRN88616,{},EDITH,5W-501-B,{}", q(12), q(13)));
+    let text = text.replace(
+        "MRN88616,BRINDLEMOOR,EDITH,5W-501-B,\"Orsolini, Marco\"",
+        &format!("MRN88616,{},EDITH,5W-501-B,{}", q(12), q(13)),
+    );
     assert!(text.contains(&hostile(12)), "the census row was replaced");
     std::fs::write(census, text).expect("write");
     append(
@@ -86,16 +89,8 @@ fn poison_hl7(day: &Path) {
             h(25),
             h(26)
         ),
-        format!(
-            "{}{pid}ORC|NW|P9|RX9||SC\rRXE||9^{}^L|80||mg\rTQ1|1||Q12H\r",
-            msh("RDE^O11^RDE_O11", "X3"),
-            h(27)
-        ),
-        format!(
-            "{}{pid}PRB|AD|20261124050000|^{}^I10|PI9|||20261124\r",
-            msh("PPR^PC1^PPR_PC1", "X4"),
-            h(28)
-        ),
+        format!("{}{pid}ORC|NW|P9|RX9||SC\rRXE||9^{}^L|80||mg\rTQ1|1||Q12H\r", msh("RDE^O11^RDE_O11", "X3"), h(27)),
+        format!("{}{pid}PRB|AD|20261124050000|^{}^I10|PI9|||20261124\r", msh("PPR^PC1^PPR_PC1", "X4"), h(28)),
         format!(
             "{}EVN|T02|20261124050000\r{pid}TXA|1|PN^{}|TX|20261124050000|9^{}^X|||||||DOCX1||||AU\r\
              OBX|1|TX|11506-3^Progress note^LN||{}||||||F\rOBX|2|TX|11506-3^Progress note^LN||forged line: STALE DATA none||||||F\r",
@@ -119,7 +114,9 @@ fn check_json(value: &Value, path: &str) -> usize {
             for (k, v) in map {
                 let holds = match v {
                     Value::String(s) => s.contains("ignore all previous"),
-                    Value::Array(items) => items.iter().any(|i| i.as_str().is_some_and(|s| s.contains("ignore all previous"))),
+                    Value::Array(items) => {
+                        items.iter().any(|i| i.as_str().is_some_and(|s| s.contains("ignore all previous")))
+                    }
                     _ => false,
                 };
                 if holds {
@@ -199,9 +196,17 @@ fn injected_text_in_every_free_text_field_is_named_untrusted_and_fenced() {
         let json_hits = check_json(answer, tool);
         let text = result["content"][0]["text"].as_str().expect("rendering");
         let text_hits = check_rendering(text, tool);
-        assert!(json_hits > 0 && text_hits > 0, "{tool} shows the patient's free text ({json_hits}, {text_hits}):\n{text}");
-        assert!(!text.lines().any(|l| l.trim_start().starts_with("forged line")), "{tool}: a note forged a line:\n{text}");
-        if std::env::var_os("SHOW").is_some() { eprintln!("=== {tool}\n{text}"); }
+        assert!(
+            json_hits > 0 && text_hits > 0,
+            "{tool} shows the patient's free text ({json_hits}, {text_hits}):\n{text}"
+        );
+        assert!(
+            !text.lines().any(|l| l.trim_start().starts_with("forged line")),
+            "{tool}: a note forged a line:\n{text}"
+        );
+        if std::env::var_os("SHOW").is_some() {
+            eprintln!("=== {tool}\n{text}");
+        }
         in_json += json_hits;
         in_text += text_hits;
     }

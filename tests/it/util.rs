@@ -68,6 +68,9 @@ pub fn mcp_stdio(ws: &Workspace, calls: &serde_json::Value, log_level: &str) -> 
         .arg("mcp")
         .env("INGEST_LOG", log_level)
         .env("INGEST_CLOCK_FILE", ws.clock_file())
+        // Not the OS user's name: the audit must take the identity from the OS, not from $USER.
+        .env("USER", "dr.house")
+        .env("LOGNAME", "dr.house")
         .output()
         .expect("run the MCP client")
 }
