@@ -222,7 +222,7 @@ async fn deliver_all(
             crate::metrics::METRICS.alert(alert.event.as_str(), true);
             tracing::warn!(alert = alert.event.as_str(), source = %alert.source, held_back,
                 "alert not sent: over the rate limit ({} per {}); the next alert sent counts it",
-                config.rate_limit, humantime::format_duration(config.rate_window));
+                config.rate_limit, crate::time::human_duration(config.rate_window));
             continue;
         }
         alert.held_back = std::mem::take(&mut held_back);
@@ -270,7 +270,7 @@ where
                 n += 1;
                 let wait = retry_wait(config.retry_wait, n);
                 tracing::warn!(alert = alert.event.as_str(), source = %alert.source, via, error = %f.message,
-                    "alert delivery failed; trying again in {}", humantime::format_duration(wait));
+                    "alert delivery failed; trying again in {}", crate::time::human_duration(wait));
                 tokio::time::sleep(wait).await;
             }
         }
@@ -310,7 +310,7 @@ async fn run_command(argv: &[String], alert: &Alert, body: &[u8], timeout: Durat
         child.wait_with_output().await
     };
     match tokio::time::timeout(timeout, run).await {
-        Err(_) => Err(fail(format!("{} ran past {}", argv[0], humantime::format_duration(timeout)))),
+        Err(_) => Err(fail(format!("{} ran past {}", argv[0], crate::time::human_duration(timeout)))),
         Ok(Err(e)) => Err(fail(format!("{}: {e}", argv[0]))),
         Ok(Ok(out)) if out.status.success() => Ok(()),
         Ok(Ok(out)) => {

@@ -493,7 +493,7 @@ impl Config {
         out.push_str(&format!(
             "MCP over HTTP: {} · {} token(s) · roles: {} · stdio role: {} · audit log: {}\n",
             if m.http_enabled {
-                format!("{}://{}:{}{}", if m.tls.is_some() { "https" } else { "http" }, m.bind, m.port, m.path)
+                format!("{}://{}{}", if m.tls.is_some() { "https" } else { "http" }, std::net::SocketAddr::new(m.bind, m.port), m.path)
             } else {
                 "off".to_string()
             },
@@ -528,7 +528,7 @@ impl Config {
             if via.is_empty() { "log lines only".to_string() } else { via.join(" and ") },
             a.retries,
             a.rate_limit,
-            humantime::format_duration(a.rate_window)
+            crate::time::human_duration(a.rate_window)
         ));
         for s in &self.sources {
             out.push_str(&format!(
@@ -536,8 +536,8 @@ impl Config {
                 s.name,
                 s.path.display(),
                 if s.recursive { " (recursive)" } else { "" },
-                humantime::format_duration(s.settle),
-                humantime::format_duration(s.rescan_interval),
+                crate::time::human_duration(s.settle),
+                crate::time::human_duration(s.rescan_interval),
                 if s.require_trigger {
                     format!("requires a trigger file ({})", s.trigger_suffixes.join(", "))
                 } else {
@@ -1348,6 +1348,12 @@ mod tests {
             assert_eq!(e.key, "mcp.path", "{e}");
         }
         assert!(load("[mcp]\npath = \"/assistant/mcp\"\n").is_ok());
+    }
+
+    #[test]
+    fn an_ipv6_bind_is_described_with_brackets() {
+        let config = load("[mcp]\nbind = \"::1\"\nport = 8765\n").expect("config");
+        assert!(config.describe().contains("http://[::1]:8765/mcp"), "{}", config.describe());
     }
 
     #[test]

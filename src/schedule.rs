@@ -112,7 +112,7 @@ pub fn judge_expected(
     let period = before.map_or(chrono::Duration::days(1), |b| due - b);
     let counts_from = due - period / 2;
     let local = |t: DateTime<Utc>| zone.format(t, "%Y-%m-%d %H:%M %Z");
-    let grace_text = humantime::format_duration(exp.grace);
+    let grace_text = crate::time::human_duration(exp.grace);
     let stale = match last_export {
         Some(last) if last >= counts_from => None,
         Some(last) => Some(format!(
@@ -136,13 +136,13 @@ pub fn judge_age(
     last_export: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Freshness {
-    let limit = humantime::format_duration(stale_after);
+    let limit = crate::time::human_duration(stale_after);
     let stale = match last_export {
         None => Some(format!("source {source}: no export has been ingested yet")),
         Some(last) => {
             let age = (now - last).to_std().unwrap_or_default();
             (age > stale_after).then(|| {
-                let age = humantime::format_duration(Duration::from_secs(age.as_secs() / 60 * 60));
+                let age = crate::time::human_duration(Duration::from_secs(age.as_secs() / 60 * 60));
                 format!(
                     "source {source}: no export since {} ({age} ago; one is expected at least every {limit})",
                     rfc3339(last)
@@ -300,7 +300,7 @@ mod tests {
             after.stale.as_deref(),
             Some(
                 "source ward: no export since 2026-11-23T11:02:00Z; one was expected at 2026-11-24 05:00 CST \
-                 (grace 45m, due by 2026-11-24T11:45:00Z)"
+                 (grace 45 min, due by 2026-11-24T11:45:00Z)"
             )
         );
         assert_eq!(after.next_deadline, Some(at("2026-11-25T11:45:00Z")));
@@ -382,7 +382,7 @@ mod tests {
         let old = judge_age("w", day, Some(at("2026-11-22T11:00:00Z")), at("2026-11-24T11:00:00Z"));
         assert_eq!(
             old.stale.as_deref(),
-            Some("source w: no export since 2026-11-22T11:00:00Z (2days ago; one is expected at least every 1day 2h)")
+            Some("source w: no export since 2026-11-22T11:00:00Z (2 days ago; one is expected at least every 1 day 2 h)")
         );
     }
 }

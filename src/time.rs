@@ -90,6 +90,29 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// A duration as a person reads it: the two largest units, spaced (`8 days 19 h`, `2 h 5 min`,
+/// `45 s`); `0 s` for nothing.
+pub fn human_duration(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    let units = [(86_400, "day"), (3_600, "h"), (60, "min"), (1, "s")];
+    let mut parts = Vec::new();
+    let mut rest = secs;
+    for (size, name) in units {
+        let n = rest / size;
+        rest %= size;
+        if n > 0 || !parts.is_empty() {
+            parts.push((n, name));
+        }
+    }
+    let shown: Vec<String> = parts
+        .iter()
+        .take(2)
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, name)| if *name == "day" && *n != 1 { format!("{n} days") } else { format!("{n} {name}") })
+        .collect();
+    if shown.is_empty() { "0 s".into() } else { shown.join(" ") }
+}
+
 /// Parse what [`rfc3339`] wrote.
 pub fn parse_rfc3339(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
@@ -159,5 +182,16 @@ mod tests {
         let err = Zone::parse("Mars/Olympus").expect_err("must fail");
         assert!(err.contains("Mars/Olympus"), "{err}");
         assert_eq!(Zone::parse("host"), Ok(Zone::Host));
+    }
+
+    #[test]
+    fn durations_read_as_words_with_spaces() {
+        let d = |s: u64| human_duration(std::time::Duration::from_secs(s));
+        assert_eq!(d(8 * 86_400 + 19 * 3_600 + 13 * 60), "8 days 19 h");
+        assert_eq!(d(86_400 + 2 * 3_600), "1 day 2 h");
+        assert_eq!(d(2 * 86_400 + 30), "2 days");
+        assert_eq!(d(2 * 3_600 + 5 * 60), "2 h 5 min");
+        assert_eq!(d(45), "45 s");
+        assert_eq!(d(0), "0 s");
     }
 }

@@ -143,10 +143,13 @@ pub struct SearchArgs {
 pub use super::digest::PanelChangesArgs;
 
 /// The longest text argument accepted (MRNs, codes, queries, cursors).
-const MAX_ARG: usize = 256;
+/// The longest text argument read (an MRN, a code, an id, search words, a location).
+pub const MAX_ARG: usize = 256;
+/// The longest cursor this server gives out is far shorter; a longer one is not ours.
+pub const MAX_CURSOR: usize = 1024;
 
 pub(super) fn check_text(name: &'static str, value: &str) -> Result<(), ToolError> {
-    if value.is_empty() || value.len() > MAX_ARG || value.chars().any(char::is_control) {
+    if value.is_empty() || value.chars().count() > MAX_ARG || value.chars().any(char::is_control) {
         return Err(ToolError::Invalid(name, format!("must be 1 to {MAX_ARG} printable characters")));
     }
     Ok(())
@@ -417,7 +420,7 @@ pub(super) fn encode_cursor(parts: &serde_json::Value) -> String {
 
 pub(super) fn decode_cursor<T: serde::de::DeserializeOwned>(cursor: &str) -> Result<T, ToolError> {
     let invalid = || ToolError::Invalid("cursor", "not a cursor this server gave out".into());
-    if cursor.len() > 2 * MAX_ARG || !cursor.len().is_multiple_of(2) {
+    if cursor.len() > MAX_CURSOR || !cursor.len().is_multiple_of(2) {
         return Err(invalid());
     }
     let bytes: Option<Vec<u8>> =

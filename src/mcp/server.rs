@@ -406,18 +406,20 @@ fn within_hard_limit(json: &Value, text: &str) -> Result<(), ToolError> {
     Ok(())
 }
 
-/// The longest string argument answered: MRNs, ids, codes, times and search words are short, and
-/// a longer string is more likely an attempt to make the server work hard than a question.
-pub const MAX_ARGUMENT_CHARS: usize = 1024;
+/// The longest string the audit line records whole (longer ones are shortened to a digest).
+pub const MAX_ARGUMENT_CHARS: usize = answers::MAX_CURSOR;
 
-/// Refuse a string argument over [`MAX_ARGUMENT_CHARS`].
+/// Refuse a string argument over the limit that applies to it: a cursor [`answers::MAX_CURSOR`]
+/// characters, any other [`answers::MAX_ARG`]. MRNs, ids, codes, times and search words are short,
+/// and a longer string is more likely an attempt to make the server work hard than a question.
 fn check_lengths(arguments: &Value) -> Result<(), ToolError> {
     let Value::Object(map) = arguments else { return Ok(()) };
     for (name, value) in map {
+        let limit = if name == "cursor" { answers::MAX_CURSOR } else { answers::MAX_ARG };
         if let Value::String(text) = value
-            && text.chars().count() > MAX_ARGUMENT_CHARS
+            && text.chars().count() > limit
         {
-            let reason = format!("{} characters; at most {MAX_ARGUMENT_CHARS} are read", text.chars().count());
+            let reason = format!("{} characters; at most {limit} are read", text.chars().count());
             return Err(ToolError::Arguments(format!("`{name}` is too long: {reason}")));
         }
     }
@@ -639,12 +641,13 @@ fn pre_rounds_text(role: &crate::config::Role, location: Option<&str>) -> String
             .into(),
     );
     if role.allows(RecordKind::Observations) {
-        steps.push(
-            "Critical results first, with value, unit, flag, time and the change from the value before; then the \
-             abnormal ones that moved; say how many normal results came in rather than listing them. Where a trend \
-             matters, get_observations for that patient gives one trend line per code."
-                .into(),
-        );
+        let mut step = "Critical results first, with value, unit, flag, time and the change from the value before; \
+                        then the abnormal ones that moved; say how many normal results came in rather than listing them."
+            .to_string();
+        if role.allows_tool("get_observations") {
+            step.push_str(" Where a trend matters, get_observations for that patient gives one trend line per code.");
+        }
+        steps.push(step);
     } else {
         steps.push("Results are withheld from this role: say so; do not write \"no new results\".".into());
     }
@@ -652,7 +655,8 @@ fn pre_rounds_text(role: &crate::config::Role, location: Option<&str>) -> String
         steps.push("Medication changes as the digest types them (new, stopped, held, resumed, dose before → after).".into());
     }
     if role.allows(RecordKind::Documents) {
-        steps.push("New notes by title, author and time; read_document only when a note's content is needed.".into());
+        let read = if role.allows_tool("read_document") { "; read_document only when a note's content is needed" } else { "" };
+        steps.push(format!("New notes by title, author and time{read}."));
     }
     if role.allows_tool("get_patient") {
         steps.push("get_patient only for a patient who needs the full picture (allergies, problems, all latest results).".into());
@@ -683,6 +687,34 @@ fn pre_rounds_prompt() -> Prompt {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_prompt_names_only_tools_the_role_may_call() {
+        use crate::config::{RecordKind, Role};
+        let role = Role {
+            name: "pharmacy".into(),
+            tools: Some(vec!["snapshot_status".into(), "panel_changes".into(), "get_medications".into()]),
+            kinds: RecordKind::ALL.to_vec(),
+        };
+        let everything = Role { tools: None, ..role.clone() };
+        for tool in ["get_observations", "read_document", "get_patient"] {
+            assert!(pre_rounds_text(&everything, None).contains(tool), "a role with every tool is offered {tool}");
+        }
+        let text = pre_rounds_text(&role, None);
+        for tool in IngestMcp::tool_router().list_all() {
+            assert!(!text.contains(tool.name.as_ref()) || role.allows_tool(&tool.name), "{}: {text}", tool.name);
+        }
+    }
+
+    #[test]
+    fn a_long_argument_is_refused_naming_the_limit_that_applies() {
+        let refused = |args: Value| check_lengths(&args).expect_err("too long").to_string();
+        let message = refused(json!({"mrn": "M".repeat(1025)}));
+        assert!(message.contains("1025 characters; at most 256 are read"), "{message}");
+        assert!(refused(json!({"query": "q".repeat(257)})).contains("at most 256"));
+        assert!(check_lengths(&json!({"mrn": "M".repeat(256), "cursor": "a".repeat(900)})).is_ok());
+        assert!(refused(json!({"cursor": "a".repeat(1025)})).contains("at most 1024"));
+    }
 
     #[test]
     fn mrns_and_records_are_counted_from_the_answer() {

@@ -155,7 +155,7 @@ fn section(source: &SourceReport, now: DateTime<Utc>, zone: Zone, names: Names) 
         t.and_then(crate::time::parse_rfc3339).map_or("never".to_string(), |t| zone.format(t, "%a %Y-%m-%d %H:%M %Z"))
     };
     let t = &source.timeline;
-    let span = |seconds: u64| humantime::format_duration(std::time::Duration::from_secs(seconds));
+    let span = |seconds: u64| crate::time::human_duration(std::time::Duration::from_secs(seconds));
     let schedule = match (&t.expected, t.grace_seconds, t.stale_after_seconds) {
         (Some(cron), Some(grace), _) => format!("expected {cron} (cron, {zone}), grace {}", span(grace)),
         (_, _, Some(after)) => format!("no schedule: stale when the newest export is older than {}", span(after)),

@@ -108,7 +108,7 @@ fn details(out: &mut String, source: &SourceReport, zone: Zone, colour: bool) {
         let _ = writeln!(
             out,
             "  expected {expected:?} (grace {}): in {} days, {} on time, {} late, {} missed",
-            humantime::format_duration(std::time::Duration::from_secs(t.grace_seconds.unwrap_or(0))),
+            crate::time::human_duration(std::time::Duration::from_secs(t.grace_seconds.unwrap_or(0))),
             super::TIMELINE_DAYS,
             t.tally(Verdict::OnTime),
             t.tally(Verdict::Late),

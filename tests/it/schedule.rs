@@ -51,7 +51,7 @@ fn a_missed_deadline_makes_the_source_stale_everywhere_and_a_late_export_clears_
         reasons,
         [json!(
             "source ward: no export since 2026-11-23T11:00:00Z; one was expected at 2026-11-24 05:00 CST \
-             (grace 45m, due by 2026-11-24T11:45:00Z)"
+             (grace 45 min, due by 2026-11-24T11:45:00Z)"
         )]
     );
     // Every answer carries it, not only snapshot_status.
