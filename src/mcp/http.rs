@@ -8,11 +8,14 @@
 //! request's extensions, where `IngestMcp` reads it back. A request without a valid token never
 //! reaches rmcp: it gets 401 and an audit line.
 
-use super::server::{Caller, IngestMcp, Shared, open_db};
+use super::server::{Caller, IngestMcp, Shared};
 use crate::audit::AuditEntry;
 use crate::config::{Config, TokenConfig};
 use crate::fsutil::hex;
 use crate::store;
+use crate::store::readers::Readers;
+use std::collections::HashMap;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use anyhow::Context as _;
 use axum::Router;
 use axum::extract::connect_info::Connected;
@@ -141,23 +144,32 @@ pub async fn bind(config: &Config, shared: Arc<Shared>, shutdown: CancellationTo
         })?;
         origins.push(rule);
     }
+    let hosts = allowed_hosts(mcp.bind, local_addr.port(), &mcp.allowed_hosts);
     let gate = Arc::new(Gate {
         tokens: mcp.tokens.clone(),
         origins,
+        hosts: hosts.clone(),
         shared: Arc::clone(&shared),
         snapshot: config.snapshot.clone(),
+        in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
+        per_identity: std::sync::Mutex::new(HashMap::new()),
     });
+    // Stateless Streamable HTTP: every POST is answered on its own, with no session kept between
+    // requests (the MCP 2026-07-28 revision drops sessions; older clients work unchanged, they
+    // only see no `Mcp-Session-Id`). A client that leaves without a DELETE leaves nothing behind:
+    // no session, no connection, no task.
     let rmcp_config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(false)
+        .with_json_response(true)
+        .with_max_request_body_bytes(MAX_BODY_BYTES)
         .with_cancellation_token(shutdown.child_token())
-        .with_allowed_hosts(allowed_hosts(mcp.bind, local_addr.port(), &mcp.allowed_hosts))
+        .with_allowed_hosts(hosts)
         .with_allowed_origins(gate.origins.iter().map(OriginRule::to_string))
         .enforce_origin_validation();
-    let snapshot = config.snapshot.clone();
-    let factory = move || {
-        // One read-only connection per session (a few syscalls: cheap enough for the async side).
-        let db = open_db(&snapshot).map_err(|e| std::io::Error::other(format!("{e:#}")))?;
-        Ok(IngestMcp::new(Arc::clone(&shared), db, None))
-    };
+    // The readers are shared by all requests; the snapshot may not exist yet when the daemon
+    // binds (its first ingest creates it), so they are opened on first use.
+    let readers = Arc::new(Readers::lazy(&config.snapshot, IDLE_READERS));
+    let factory = move || Ok(IngestMcp::new(Arc::clone(&shared), Arc::clone(&readers), None));
     let service = StreamableHttpService::new(factory, Arc::new(LocalSessionManager::default()), rmcp_config);
     let app = Router::new()
         .route_service(&mcp.path, service)
@@ -247,14 +259,29 @@ fn allowed_hosts(bind: IpAddr, port: u16, configured: &[String]) -> Vec<String> 
     all
 }
 
-/// What the gate needs: the tokens, the allowed origins, the audit log, the snapshot (for `/readyz`).
+/// What the gate needs: the tokens, the allowed origins and hosts, the audit log, the snapshot
+/// (for `/readyz`), and the limits on requests in flight.
 #[derive(Debug)]
 struct Gate {
     tokens: Vec<TokenConfig>,
     origins: Vec<OriginRule>,
+    hosts: Vec<String>,
     shared: Arc<Shared>,
     snapshot: PathBuf,
+    in_flight: Arc<Semaphore>,
+    per_identity: std::sync::Mutex<HashMap<String, Arc<Semaphore>>>,
 }
+
+/// Requests answered at once, in all and per token identity. A request over either waits up to
+/// [`ADMISSION_WAIT`] (a burst of many clients is absorbed: each answer takes milliseconds), then
+/// is refused with 503 and `Retry-After`.
+const MAX_IN_FLIGHT: usize = 64;
+const MAX_IN_FLIGHT_PER_IDENTITY: usize = 32;
+const ADMISSION_WAIT: Duration = Duration::from_secs(10);
+/// The largest request body read (a tool call is a few hundred bytes).
+const MAX_BODY_BYTES: usize = 256 * 1024;
+/// Idle read-only connections kept between requests.
+const IDLE_READERS: usize = 4;
 
 /// The remote address of a connection, plain or TLS.
 #[derive(Debug, Clone, Copy)]
@@ -272,57 +299,137 @@ impl Connected<IncomingStream<'_, TlsListener>> for Peer {
     }
 }
 
-/// In front of the MCP endpoint: a foreign `Origin` gets 403, a missing or unknown token 401 (and
-/// an audit line); a known token becomes the request's [`Caller`].
+/// In front of the MCP endpoint and the pages: a foreign `Host` or `Origin` gets 403, a missing or
+/// unknown token 401, too many requests in flight 503; a known token becomes the request's
+/// [`Caller`]. Every refusal is an audit line, and so is a refusal by rmcp behind the gate (a
+/// body over the size limit, 413).
 async fn check_request(
     State(gate): State<Arc<Gate>>,
     ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     mut request: Request,
     next: Next,
 ) -> Response {
+    let caller = authenticate(&gate.tokens, request.headers());
+    let refusal = Refusal {
+        gate: Arc::clone(&gate),
+        caller: caller.clone(),
+        peer,
+        method: request.method().as_str().to_string(),
+        path: request.uri().path().to_string(),
+    };
+    let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok());
+    if !host.is_some_and(|h| host_allowed(h, &gate.hosts)) {
+        tracing::warn!(peer = %peer.ip(), host = ?host, "HTTP: refused a request for a foreign Host");
+        return refusal.audited(StatusCode::FORBIDDEN, "refused: Host not allowed", "Forbidden: Host not allowed\n").await;
+    }
     if let Some(origin) = request.headers().get(header::ORIGIN)
         && !gate.origin_allowed(origin)
     {
-        tracing::warn!(peer = %peer.ip(), origin = ?origin, "MCP over HTTP: refused a request from a foreign Origin");
-        return (StatusCode::FORBIDDEN, "Forbidden: Origin not allowed\n").into_response();
+        tracing::warn!(peer = %peer.ip(), origin = ?origin, "HTTP: refused a request from a foreign Origin");
+        return refusal.audited(StatusCode::FORBIDDEN, "refused: Origin not allowed", "Forbidden: Origin not allowed\n").await;
     }
     let page_request = request.uri().path() == "/status" || request.uri().path().starts_with("/status/");
-    let Some(mut caller) = authenticate(&gate.tokens, request.headers()) else {
-        tracing::warn!(peer = %peer.ip(), "MCP over HTTP: refused a request with a bad or missing bearer token");
-        let entry = AuditEntry {
-            identity: "anonymous".into(),
-            transport: "http".into(),
-            tool: "http:unauthenticated".into(),
-            arguments: serde_json::json!({
-                "peer": peer.ip().to_string(),
-                "method": request.method().as_str(),
-                "path": request.uri().path(),
-            }),
-            result: "refused: bad or missing token".into(),
-            ..AuditEntry::default()
-        };
-        let shared = Arc::clone(&gate.shared);
-        match tokio::task::spawn_blocking(move || shared.audit.append(entry)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "audit log write failed for a refused request"),
-            Err(e) => tracing::error!(error = %e, "audit task failed for a refused request"),
+    let Some(mut caller) = caller else {
+        tracing::warn!(peer = %peer.ip(), "HTTP: refused a request with a bad or missing bearer token");
+        let mut response = refusal
+            .audited(StatusCode::UNAUTHORIZED, "refused: bad or missing token", "Unauthorized: a valid bearer token is required\n")
+            .await;
+        if response.status() == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"ingest\""));
+            if page_request {
+                // A browser asks for the token (as the password) only when Basic is offered.
+                let basic = HeaderValue::from_static("Basic realm=\"ingest status\", charset=\"UTF-8\"");
+                response.headers_mut().append(header::WWW_AUTHENTICATE, basic);
+            }
         }
-        let mut response =
-            (StatusCode::UNAUTHORIZED, "Unauthorized: a valid bearer token is required\n").into_response();
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"ingest\""));
-        if page_request {
-            // A browser asks for the token (as the password) only when Basic is offered.
-            let basic = HeaderValue::from_static("Basic realm=\"ingest status\", charset=\"UTF-8\"");
-            response.headers_mut().append(header::WWW_AUTHENTICATE, basic);
-        }
+        return response;
+    };
+    let Some(_permits) = gate.admit(&caller.identity).await else {
+        tracing::warn!(identity = %caller.identity, "HTTP: refused a request: too many in flight");
+        let mut response = refusal
+            .audited(StatusCode::SERVICE_UNAVAILABLE, "refused: too many requests in flight", "Service Unavailable: too many requests in flight; retry shortly\n")
+            .await;
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return response;
     };
     if request.headers().get(TRANSPORT_HEADER).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"bridge")) {
         caller.transport = "bridge";
     }
-    tracing::debug!(identity = %caller.identity, role = %caller.role, "MCP over HTTP: authenticated");
+    tracing::debug!(identity = %caller.identity, role = %caller.role, "HTTP: authenticated");
     request.extensions_mut().insert(caller);
-    next.run(request).await
+    let response = next.run(request).await;
+    let why = match response.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => Some(format!("refused: request body over {MAX_BODY_BYTES} bytes")),
+        StatusCode::FORBIDDEN => Some("refused: forbidden by the MCP transport (Host or Origin)".to_string()),
+        _ => None,
+    };
+    match why {
+        Some(why) => {
+            if let Err(e) = refusal.audit("http:refused", &why).await {
+                tracing::error!(error = %e, "audit log write failed for a refused request");
+            }
+            response
+        }
+        None => response,
+    }
+}
+
+/// A request the gate (or rmcp behind it) refused, for its audit line.
+struct Refusal {
+    gate: Arc<Gate>,
+    caller: Option<Caller>,
+    peer: SocketAddr,
+    method: String,
+    path: String,
+}
+
+impl Refusal {
+    /// `tool` is `http:unauthenticated` for a missing or unknown token, else `http:refused`.
+    async fn audit(&self, tool: &str, result: &str) -> Result<(), String> {
+        let entry = AuditEntry {
+            identity: self.caller.as_ref().map_or_else(|| "anonymous".into(), |c| c.identity.clone()),
+            role: self.caller.as_ref().map(|c| c.role.clone()).unwrap_or_default(),
+            transport: "http".into(),
+            tool: tool.into(),
+            arguments: serde_json::json!({
+                "peer": self.peer.ip().to_string(),
+                "method": self.method,
+                "path": self.path,
+            }),
+            result: result.to_string(),
+            ..AuditEntry::default()
+        };
+        let shared = Arc::clone(&self.gate.shared);
+        match tokio::task::spawn_blocking(move || shared.audit.append(entry)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// The refusal's response, once its audit line is written (503 if it cannot be).
+    async fn audited(&self, status: StatusCode, result: &str, body: &'static str) -> Response {
+        let tool = if status == StatusCode::UNAUTHORIZED { "http:unauthenticated" } else { "http:refused" };
+        match self.audit(tool, result).await {
+            Ok(()) => (status, body).into_response(),
+            Err(e) => {
+                tracing::error!(error = %e, "audit log write failed for a refused request");
+                (StatusCode::SERVICE_UNAVAILABLE, "the audit log cannot be written\n").into_response()
+            }
+        }
+    }
+}
+
+/// Whether a `Host` header names this server: one of `allowed` (an entry without a port allows
+/// any port).
+fn host_allowed(value: &str, allowed: &[String]) -> bool {
+    let split = |text: &str| -> Option<(String, Option<u16>)> {
+        let authority: axum::http::uri::Authority = text.trim().parse().ok()?;
+        let host = authority.host().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        Some((host, authority.port_u16()))
+    };
+    let Some((host, port)) = split(value) else { return false };
+    allowed.iter().filter_map(|a| split(a)).any(|(h, p)| h == host && (p.is_none() || p == port))
 }
 
 /// `/metrics` (behind the gate): for a role that may call `snapshot_status` (the figures are the
@@ -482,6 +589,23 @@ fn authenticate(tokens: &[TokenConfig], headers: &HeaderMap) -> Option<Caller> {
 }
 
 impl Gate {
+    /// Permits for one request: one of this identity's, then one of all; none when either stays
+    /// used up for [`ADMISSION_WAIT`].
+    async fn admit(&self, identity: &str) -> Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)> {
+        let mine = {
+            let mut per = self.per_identity.lock().ok()?;
+            Arc::clone(per.entry(identity.to_string()).or_insert_with(|| Arc::new(Semaphore::new(MAX_IN_FLIGHT_PER_IDENTITY))))
+        };
+        let all = Arc::clone(&self.in_flight);
+        tokio::time::timeout(ADMISSION_WAIT, async move {
+            let mine = mine.acquire_owned().await.ok()?;
+            Some((mine, all.acquire_owned().await.ok()?))
+        })
+        .await
+        .ok()
+        .flatten()
+    }
+
     fn origin_allowed(&self, origin: &HeaderValue) -> bool {
         let Some(origin) = origin.to_str().ok().and_then(Origin::parse) else { return false };
         self.origins.iter().any(|rule| rule.matches(&origin))

@@ -4,6 +4,7 @@
 
 pub mod purge;
 pub mod read;
+pub mod readers;
 pub mod snapshot;
 pub mod write;
 
