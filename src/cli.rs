@@ -59,6 +59,20 @@ pub enum Command {
         /// The bearer token for --connect, in a file readable only by its owner (default: $INGEST_TOKEN).
         #[arg(long, value_name = "FILE", requires = "connect")]
         token_file: Option<PathBuf>,
+        /// Trust the CAs in this PEM file instead of the system's (e.g. the hospital's CA); a
+        /// self-signed daemon certificate in it is trusted as itself.
+        #[arg(long, value_name = "FILE", requires = "connect")]
+        ca_file: Option<PathBuf>,
+        /// Trust exactly the daemon certificate with this fingerprint, `sha256:…` as `ingest
+        /// tls-fingerprint` prints it on the daemon's host (repeat for a certificate change-over).
+        #[arg(long, value_name = "sha256:HEX", requires = "connect")]
+        pin: Vec<String>,
+    },
+    /// Print the SHA-256 fingerprint of the daemon's TLS certificate (mcp.tls_cert, or FILE), for
+    /// `ingest mcp --connect … --pin` on a clinician's machine.
+    TlsFingerprint {
+        /// A PEM certificate file (default: the configured mcp.tls_cert).
+        file: Option<PathBuf>,
     },
     /// The access audit log.
     Audit {
@@ -116,7 +130,8 @@ pub fn main() -> ExitCode {
         _ if interactive_replay => "warn",
         // The bridge's stderr lands in the assistant's log: rmcp's per-request lines would echo
         // request details (MRNs in error messages) there.
-        Some(Command::Mcp { connect: Some(_), .. }) => "info,rmcp=error",
+        // The TLS verifier's and rmcp's error lines are debug dumps; the bridge says what failed.
+        Some(Command::Mcp { connect: Some(_), .. }) => "info,rmcp=off,rustls_platform_verifier=off",
         // Six rmcp lines per HTTP session would drown the daemon's own; its warnings (a refused
         // Host header) stay.
         Some(Command::Run) => "info,rmcp=warn",
@@ -147,7 +162,10 @@ pub fn main() -> ExitCode {
         (Some(Command::Mcp { connect: None, .. }), _) => {
             runtime().and_then(|rt| rt.block_on(crate::mcp::stdio::serve(config))).map(|()| 0)
         }
-        (Some(Command::Mcp { connect: Some(url), token_file }), _) => return bridge(url, token_file.as_deref()),
+        (Some(Command::Mcp { connect: Some(url), token_file, ca_file, pin }), _) => {
+            return bridge(url, token_file.as_deref(), ca_file.as_deref(), pin);
+        }
+        (Some(Command::TlsFingerprint { file }), _) => return tls_fingerprint(&config, file.as_deref()),
         (Some(Command::ExtractPdf { file }), _) => return crate::pdf::child_main(file),
         (Some(Command::Generate { out, days, seed, ward: true, .. }), _) => crate::generate::ward::generate(out, *days, *seed)
             .map(|w| {
@@ -256,8 +274,28 @@ fn run_daemon(config: Config, reload: impl Fn() -> Result<Config, ConfigError>) 
 
 /// `ingest mcp --connect URL`: 2 for a bad URL or token file, 1 when the daemon cannot be reached
 /// or refuses the token.
-fn bridge(url: &str, token_file: Option<&std::path::Path>) -> ExitCode {
+fn bridge(url: &str, token_file: Option<&std::path::Path>, ca_file: Option<&std::path::Path>, pins: &[String]) -> ExitCode {
     use crate::mcp::bridge;
+    let pins: Result<Vec<[u8; 32]>, String> = pins.iter().map(|p| crate::mcp::trust::parse_pin(p)).collect();
+    let trust = match pins {
+        Ok(pins) => bridge::TrustOptions { ca_file: ca_file.map(std::path::Path::to_path_buf), pins },
+        Err(e) => {
+            eprintln!("ingest: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if trust.ca_file.is_some() || !trust.pins.is_empty() {
+        if let Some(path) = &trust.ca_file
+            && let Err(e) = crate::mcp::trust::read_certificates(path)
+        {
+            eprintln!("ingest: --ca-file {e}");
+            return ExitCode::from(2);
+        }
+        if url.starts_with("http://") {
+            eprintln!("ingest: --ca-file and --pin apply to https:// only; {url} is plain http");
+            return ExitCode::from(2);
+        }
+    }
     let token = match bridge::check_url(url).and_then(|()| bridge::token(token_file)) {
         Ok(token) => token,
         Err(e) => {
@@ -265,11 +303,36 @@ fn bridge(url: &str, token_file: Option<&std::path::Path>) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime().and_then(|rt| rt.block_on(bridge::serve(url, token))) {
+    match runtime().and_then(|rt| rt.block_on(bridge::serve(url, token, &trust))) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ingest: {e:#}");
             ExitCode::from(1)
+        }
+    }
+}
+
+/// `ingest tls-fingerprint [FILE]`: the fingerprint of the first certificate (the one the daemon
+/// presents) of FILE or of the configured `mcp.tls_cert`.
+fn tls_fingerprint(config: &Config, file: Option<&std::path::Path>) -> ExitCode {
+    let Some(path) = file.map(std::path::Path::to_path_buf).or_else(|| config.mcp.tls.as_ref().map(|(cert, _)| cert.clone()))
+    else {
+        eprintln!("ingest: no certificate: give a PEM file, or set mcp.tls_cert in the configuration");
+        return ExitCode::from(2);
+    };
+    match crate::mcp::trust::read_certificates(&path) {
+        Ok(certs) => {
+            println!("{}", crate::mcp::trust::fingerprint(certs[0].as_ref()));
+            eprintln!(
+                "the certificate in {} (the first of {}); on a clinician's machine: ingest mcp --connect URL --pin <this>",
+                path.display(),
+                certs.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ingest: {e}");
+            ExitCode::from(2)
         }
     }
 }

@@ -8,6 +8,7 @@
 //! unchanged.
 
 use super::http::TRANSPORT_HEADER;
+pub use super::trust::TrustOptions;
 use anyhow::Context as _;
 use rmcp::model::*;
 use rmcp::service::{Peer, RequestContext, RunningService, ServiceError};
@@ -83,8 +84,8 @@ pub fn check_url(url: &str) -> Result<(), UsageError> {
 }
 
 /// Connect to the daemon, then serve MCP on stdio until the client closes stdin.
-pub async fn serve(url: &str, token: String) -> anyhow::Result<()> {
-    let upstream = connect(url, token).await?;
+pub async fn serve(url: &str, token: String, trust: &TrustOptions) -> anyhow::Result<()> {
+    let upstream = connect(url, token, trust).await?;
     let info = upstream.peer().peer_info();
     let bridge = Bridge { upstream: upstream.peer().clone(), info: info.as_deref().cloned() };
     tracing::info!(url, "MCP bridge: connected to the daemon; serving on stdio");
@@ -96,19 +97,25 @@ pub async fn serve(url: &str, token: String) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn connect(url: &str, token: String) -> anyhow::Result<RunningService<RoleClient, ()>> {
+async fn connect(url: &str, token: String, trust: &TrustOptions) -> anyhow::Result<RunningService<RoleClient, ()>> {
     let mut headers = HashMap::new();
     headers
         .insert(axum::http::HeaderName::from_static(TRANSPORT_HEADER), axum::http::HeaderValue::from_static("bridge"));
     let config = StreamableHttpClientTransportConfig::with_uri(url).auth_header(token).custom_headers(headers);
-    let transport = StreamableHttpClientTransport::from_config(config);
+    let transport = match super::trust::client(trust).map_err(UsageError)? {
+        Some(client) => StreamableHttpClientTransport::with_client(client, config),
+        None => StreamableHttpClientTransport::from_config(config),
+    };
     match tokio::time::timeout(CONNECT_TIMEOUT, ().serve(transport)).await {
         Err(_) => anyhow::bail!("no MCP answer from {url} within {CONNECT_TIMEOUT:?}"),
         Ok(Err(e)) if e.auth_challenge().is_some() => anyhow::bail!(
             "the daemon at {url} refused the token (401 Unauthorized): check --token-file or INGEST_TOKEN \
              against the daemon's [[mcp.token]] entries"
         ),
-        Ok(Err(e)) => Err(anyhow::Error::new(e).context(format!("cannot connect to the daemon's MCP at {url}"))),
+        Ok(Err(e)) => match super::trust::advice(&format!("{e:?}"), trust) {
+            Some(advice) => anyhow::bail!("cannot connect to the daemon's MCP at {url}: {advice}"),
+            None => anyhow::bail!("cannot connect to the daemon's MCP at {url}: {}", root_cause(&e)),
+        },
         Ok(Ok(running)) => Ok(running),
     }
 }

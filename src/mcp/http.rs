@@ -723,6 +723,8 @@ fn tls_acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
     let private_key =
         PrivateKeyDer::from_pem_file(key).with_context(|| format!("mcp.tls_key: reading {}", key.display()))?;
     warn_if_key_readable(key);
+    tracing::info!(certificate = %super::trust::fingerprint(certs[0].as_ref()), file = %cert.display(),
+        "MCP over HTTPS: the daemon's certificate (a bridge can pin it with --pin)");
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

@@ -11,4 +11,5 @@ pub mod render;
 pub mod server;
 pub mod stdio;
 pub mod trends;
+pub mod trust;
 pub mod untrusted;

@@ -948,3 +948,88 @@ fn thousands_of_abandoned_clients_leave_open_files_and_memory_bounded() {
     assert_eq!(code, 0, "{results}");
     assert_eq!(answer(&results[0])["patient"]["mrn"], "MRNLEFT");
 }
+
+/// A single self-signed certificate, as `openssl req -x509` makes it on an internal network
+/// (marked as a CA, so a chain check refuses it as the server's own).
+fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
+    let out = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
+        .args(["-subj", "/CN=ingest.ward5.example", "-days", "1", "-keyout", "self.key", "-out", "self.pem"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        .current_dir(dir)
+        .output()
+        .expect("run openssl");
+    assert!(out.status.success(), "openssl: {}", String::from_utf8_lossy(&out.stderr));
+    (dir.join("self.pem"), dir.join("self.key"))
+}
+
+/// The bridge run alone (stdin closed): its exit code and stderr, for a failed connection.
+fn bridge_alone(url: &str, token_file: &Path, extra: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(crate::util::bin())
+        .args(["mcp", "--connect", url, "--token-file"])
+        .arg(token_file)
+        .args(extra)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the bridge");
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn bridge_with(ws: &Workspace, url: &str, token_file: &Path, extra: &[&str], calls: &Value) -> (i32, Value) {
+    let spec = ws.path(&format!("calls-{}.json", sha256(&format!("{calls}{extra:?}"))));
+    std::fs::write(&spec, calls.to_string()).expect("write calls");
+    let mut cmd = Command::new(python());
+    cmd.arg(mcp_client()).arg("stdio").arg(format!("@{}", spec.display())).arg("--");
+    cmd.arg(crate::util::bin()).args(["mcp", "--connect", url, "--token-file"]).arg(token_file).args(extra);
+    parse_client(cmd.output().expect("run the MCP client"))
+}
+
+#[test]
+fn the_bridge_trusts_a_self_signed_daemon_by_ca_file_or_pin_and_says_what_to_do_otherwise() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cert, key) = self_signed(dir.path());
+    let ws = workspace(&format!("tls_cert = \"{}\"\ntls_key = \"{}\"", cert.display(), key.display()));
+    let daemon = HttpDaemon::start(&ws);
+    let tokens = token_file(&ws, "ops.token", OPERATIONS);
+    let calls = json!([{"tool": "snapshot_status"}]);
+
+    // The fingerprint, printed on the daemon's host from its configuration.
+    let out = ws.ingest(&["tls-fingerprint"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pin = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(pin.starts_with("sha256:") && pin.len() == 7 + 64, "{pin}");
+    assert!(daemon.log_text().contains(&pin), "the daemon logs the fingerprint it serves");
+
+    // Without either: refused, with what to do, not a debug dump.
+    let (code, stderr) = bridge_alone(&daemon.url, &tokens, &[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("not trusted") && stderr.contains("--ca-file") && stderr.contains("--pin"), "{stderr}");
+    assert!(stderr.contains("ingest tls-fingerprint"), "{stderr}");
+    assert!(!stderr.contains("Transport [") && !stderr.contains("WorkerTransport"), "a debug dump: {stderr}");
+
+    // The certificate itself as the CA file, and the pin, each work.
+    let ca = cert.display().to_string();
+    for extra in [vec!["--ca-file", ca.as_str()], vec!["--pin", pin.as_str()]] {
+        let (code, value) = bridge_with(&ws, &daemon.url, &tokens, &extra, &calls);
+        assert_eq!(code, 0, "{extra:?}: {value}");
+        assert_eq!(answer(&value[0])["counts"]["patients"], 21, "{extra:?}");
+    }
+
+    // A wrong pin: refused, saying the certificate is not the pinned one.
+    let wrong = format!("sha256:{}", "00".repeat(32));
+    let (code, stderr) = bridge_alone(&daemon.url, &tokens, &["--pin", &wrong]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("is not the pinned certificate") && stderr.contains(&pin), "{stderr}");
+    // Another certificate as the CA file: refused, naming the file.
+    let other = tempfile::tempdir().expect("tempdir");
+    let (other_cert, _) = self_signed(other.path());
+    let (code, stderr) = bridge_alone(&daemon.url, &tokens, &["--ca-file", &other_cert.display().to_string()]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("not trusted") && stderr.contains(&other_cert.display().to_string()), "{stderr}");
+    // Usage errors before anything is sent.
+    let (code, stderr) = bridge_alone(&daemon.url, &tokens, &["--pin", "sha256:1234"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    let (code, stderr) = bridge_alone(&daemon.url, &tokens, &["--ca-file", "/nonexistent.pem"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("/nonexistent.pem"), "{stderr}");
+}
