@@ -486,6 +486,13 @@ impl Config {
             self.mrn.id_type,
             self.mrn.authority.as_deref().map(|a| format!(" from {a}")).unwrap_or_default(),
         );
+        if self.zone == crate::time::Zone::Host {
+            out.push_str(
+                "WARNING: time_zone is the host's. Export times without a UTC offset (CSV file names and \
+                 columns, HL7 times without one) are read in it; if the EHR writes another zone's local time, \
+                 set time_zone to it (e.g. time_zone = \"America/Chicago\").\n",
+            );
+        }
         let mappings: Vec<String> =
             self.csv.iter().map(|m| format!("{} ({} → {})", m.name, m.pattern, m.kind.as_str())).collect();
         out.push_str(&format!("CSV mappings: {}\n", mappings.join(", ")));

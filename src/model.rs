@@ -326,6 +326,9 @@ impl ExportedAtOrigin {
 pub struct ParsedFile {
     /// From FHS-7, else BHS-7, else the first MSH-7; `None` means use the file's mtime.
     pub exported_at: Option<(DateTime<Utc>, &'static str)>,
+    /// Why the export time is doubtful, as the file itself shows (a header time without a UTC
+    /// offset against messages that carry a different one).
+    pub export_time_note: Option<String>,
     pub messages: Vec<ParsedMessage>,
     pub rejects: Vec<Reject>,
 }

@@ -332,6 +332,20 @@ impl Pipeline {
             }
         };
         let (exported_at, exported_at_origin) = exported_at.unwrap_or((mtime, "mtime"));
+        let note = match &parsed {
+            Some(Ok((_, file))) => file.export_time_note.as_deref(),
+            _ => None,
+        };
+        let export_time_warning = crate::schedule::doubtful_export_time(
+            exported_at,
+            exported_at_origin,
+            self.clock.now(),
+            &self.options.zone,
+            note,
+        );
+        if let Some(warning) = &export_time_warning {
+            tracing::warn!(source = intake.source, file = %safe_name(&name), warning = %warning, "doubtful export time");
+        }
         let mut meta = FileMeta {
             source: intake.source.to_string(),
             path: shown.clone(),
@@ -343,6 +357,7 @@ impl Pipeline {
             exported_at_origin,
             received_at,
             disposition: None,
+            export_time_warning,
         };
 
         if let Some(of) = write::find_ingested(&self.conn, &meta.sha256).map_err(store)? {

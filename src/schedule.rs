@@ -259,6 +259,34 @@ impl Monitor {
     }
 }
 
+/// How far ahead of this host's clock an export time may be before it is doubtful (clocks drift,
+/// and an export job may stamp its start).
+pub const FUTURE_TOLERANCE: chrono::Duration = chrono::Duration::minutes(15);
+
+/// Why a file's export time cannot be right, if it cannot: it lies ahead of `now`, or `note` (from
+/// the parser) says the file's own offsets disagree with how its time was read.
+pub fn doubtful_export_time(
+    exported_at: DateTime<Utc>,
+    origin: &str,
+    now: DateTime<Utc>,
+    zone: &Zone,
+    note: Option<&str>,
+) -> Option<String> {
+    let ahead = exported_at - now;
+    let future = (ahead > FUTURE_TOLERANCE).then(|| {
+        format!(
+            "the export time {} (from {origin}) is {} ahead of this host's clock: a time without a UTC offset read \
+             in time_zone {zone} does this when that is not the EHR's zone; set time_zone",
+            rfc3339(exported_at),
+            crate::time::human_duration(ahead.to_std().unwrap_or_default())
+        )
+    });
+    match (future, note) {
+        (Some(future), Some(note)) => Some(format!("{future}; {note}")),
+        (future, note) => future.or_else(|| note.map(str::to_string)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,5 +412,17 @@ mod tests {
             old.stale.as_deref(),
             Some("source w: no export since 2026-11-22T11:00:00Z (2 days ago; one is expected at least every 1 day 2 h)")
         );
+    }
+
+    #[test]
+    fn an_export_time_ahead_of_the_clock_is_doubtful_beyond_the_tolerance() {
+        let zone = Zone::parse("UTC").expect("zone");
+        let now = at("2026-11-24T04:10:00Z");
+        let doubt = |t: &str, note| doubtful_export_time(at(t), "file name", now, &zone, note);
+        assert_eq!(doubt("2026-11-24T04:20:00Z", None), None, "within the tolerance");
+        let ahead = doubt("2026-11-24T05:00:00Z", None).expect("ahead");
+        assert!(ahead.contains("(from file name) is 50 min ahead of this host's clock") && ahead.contains("UTC"), "{ahead}");
+        assert_eq!(doubt("2026-11-23T05:00:00Z", Some("offsets differ")).as_deref(), Some("offsets differ"));
+        assert!(doubt("2026-11-24T05:00:00Z", Some("offsets differ")).is_some_and(|d| d.ends_with("; offsets differ")));
     }
 }

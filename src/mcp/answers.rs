@@ -266,6 +266,11 @@ fn sources(conn: &Connection, config: &Config, now: DateTime<Utc>) -> Result<Vec
                 files_duplicate: n("duplicate"),
                 files_quarantined: n("quarantined"),
                 records_rejected: s.rejects,
+                export_time_warnings: s
+                    .export_time_warnings
+                    .iter()
+                    .map(|w| format!("file #{} (export time {}): {}", w.file_id, w.exported_at, w.warning))
+                    .collect(),
                 next_expected_at: freshness.next_deadline.map(crate::time::rfc3339),
                 name: s.name,
                 last_export_at: s.last_export_at,

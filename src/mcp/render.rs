@@ -298,6 +298,9 @@ impl Render for SnapshotStatus {
             if let Some(reason) = &s.stale_reason {
                 let _ = writeln!(out, "  why stale: {reason}");
             }
+            for warning in &s.export_time_warnings {
+                let _ = writeln!(out, "  DOUBTFUL EXPORT TIME: {warning}");
+            }
         }
         let c = &self.counts;
         let _ = writeln!(

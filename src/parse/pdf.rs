@@ -175,6 +175,7 @@ pub fn parse(
     };
     ParsedFile {
         exported_at: facts.date.map(|t| (t, "file name")),
+        export_time_note: None,
         messages: vec![ParsedMessage {
             index: 1,
             control_id: None,

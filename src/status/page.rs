@@ -233,6 +233,21 @@ fn section(source: &SourceReport, now: DateTime<Utc>, zone: Zone, names: Names) 
                     }
                 }
             }
+            @if !s.export_time_warnings.is_empty() {
+                h3 { "Doubtful export times" }
+                table.time-warnings {
+                    thead { tr { th { "File" } th { "Exported at" } th { "Why" } } }
+                    tbody {
+                        @for w in &s.export_time_warnings {
+                            tr data-file-id=(w.file_id) {
+                                td { (names.of(w.file_id, &w.path)) }
+                                td { (w.exported_at) }
+                                td.reason { (w.warning) }
+                            }
+                        }
+                    }
+                }
+            }
             h3 { "Recent rejects" }
             @if source.recent_rejects.is_empty() { p.none { "No message rejected." } } @else {
                 table.rejects {

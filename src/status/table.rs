@@ -130,6 +130,15 @@ fn details(out: &mut String, source: &SourceReport, zone: Zone, colour: bool) {
         }
         indent(out, &table);
     }
+    if !s.export_time_warnings.is_empty() {
+        let _ = writeln!(out, "  {}", paint("doubtful export times (newest first):", YELLOW, colour));
+        let mut table = new_table(colour);
+        table.set_header(["FILE", "NAME", "EXPORTED AT", "WHY"]);
+        for w in &s.export_time_warnings {
+            table.add_row([format!("#{}", w.file_id), super::file_name(&w.path), w.exported_at.clone(), w.warning.clone()]);
+        }
+        indent(out, &table);
+    }
     if !source.recent_rejects.is_empty() {
         let _ = writeln!(out, "  {}", paint("rejected messages (newest first):", YELLOW, colour));
         let mut table = new_table(colour);

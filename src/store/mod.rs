@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0005_remote_files.sql"),
     include_str!("../../migrations/0006_document_parent_index.sql"),
     include_str!("../../migrations/0007_history.sql"),
+    include_str!("../../migrations/0008_export_time_warning.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

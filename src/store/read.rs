@@ -18,7 +18,22 @@ pub struct SourceStatus {
     pub rejects: i64,
     pub quarantined: Vec<QuarantinedFile>,
     pub recent_files: Vec<RecentFile>,
+    /// Files of the last [`TIME_WARNING_DAYS`] whose export time is doubtful, newest first.
+    pub export_time_warnings: Vec<TimeWarning>,
 }
+
+/// A file whose export time cannot be right, and why.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TimeWarning {
+    pub file_id: i64,
+    pub path: String,
+    pub exported_at: String,
+    pub received_at: String,
+    pub warning: String,
+}
+
+/// How far back status views look for files with a doubtful export time.
+pub const TIME_WARNING_DAYS: i64 = 7;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct QuarantinedFile {
@@ -131,6 +146,23 @@ fn source(conn: &Connection, name: &str) -> rusqlite::Result<SourceStatus> {
             })
         })?
         .collect::<rusqlite::Result<_>>()?;
+    let mut stmt = conn.prepare(
+        "SELECT id, path, exported_at, received_at, export_time_warning FROM source_files
+         WHERE source = ?1 AND export_time_warning IS NOT NULL AND status != 'duplicate'
+           AND received_at >= strftime('%Y-%m-%dT%H:%M:%SZ', (SELECT max(received_at) FROM source_files WHERE source = ?1), ?3)
+         ORDER BY id DESC LIMIT ?2",
+    )?;
+    let export_time_warnings = stmt
+        .query_map(params![name, LIST_LIMIT, format!("-{TIME_WARNING_DAYS} days")], |r| {
+            Ok(TimeWarning {
+                file_id: r.get(0)?,
+                path: r.get(1)?,
+                exported_at: r.get(2)?,
+                received_at: r.get(3)?,
+                warning: r.get(4)?,
+            })
+        })?
+        .collect::<rusqlite::Result<_>>()?;
     Ok(SourceStatus {
         name: name.to_string(),
         last_export_at,
@@ -139,6 +171,7 @@ fn source(conn: &Connection, name: &str) -> rusqlite::Result<SourceStatus> {
         rejects,
         quarantined,
         recent_files,
+        export_time_warnings,
     })
 }
 

@@ -31,6 +31,8 @@ pub struct FileMeta {
     /// `deleted` or `replayed in place`. Written with the ledger row, so that a crash between the
     /// commit and the move leaves a row that says what is left to do (see `Pipeline::finish_pending`).
     pub disposition: Option<String>,
+    /// Why the export time is doubtful (see `schedule::doubtful_export_time`).
+    pub export_time_warning: Option<String>,
 }
 
 /// The ledger statuses (`source_files.status`).
@@ -315,8 +317,9 @@ fn insert_ledger_row(
 ) -> rusqlite::Result<i64> {
     conn.prepare_cached(
         "INSERT INTO source_files (source, path, size, mtime, sha256, kind, exported_at, exported_at_origin,
-             received_at, ingested_at, status, duplicate_of, messages, records, rejects, error, disposition)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+             received_at, ingested_at, status, duplicate_of, messages, records, rejects, error, disposition,
+             export_time_warning)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
     )?
     .execute(params![
         meta.source,
@@ -336,6 +339,7 @@ fn insert_ledger_row(
         counts.rejects as i64,
         error,
         meta.disposition,
+        meta.export_time_warning,
     ])?;
     Ok(conn.last_insert_rowid())
 }
@@ -1004,12 +1008,14 @@ mod tests {
             exported_at_origin: "FHS-7",
             received_at: at(exported_at),
             disposition: None,
+            export_time_warning: None,
         }
     }
 
     fn file(records: Vec<Record>) -> ParsedFile {
         ParsedFile {
             exported_at: None,
+            export_time_note: None,
             messages: vec![ParsedMessage { index: 1, control_id: None, message_type: "X".into(), records }],
             rejects: Vec::new(),
         }

@@ -9,6 +9,7 @@ mod csv;
 mod daemon;
 mod digest;
 mod disk;
+mod export_time;
 mod logs;
 mod mcp_http;
 mod mcp_stdio;

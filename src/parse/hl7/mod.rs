@@ -38,7 +38,11 @@ pub fn parse(bytes: &[u8], options: &ParseOptions) -> Result<ParsedFile, String>
     let text = framing::decode_text(bytes, options.default_charset);
     let framed = framing::frame(&text);
     framed.check_envelope(options.require_batch_trailers)?;
-    let mut file = ParsedFile { exported_at: exported_at(&framed, &options.zone), ..ParsedFile::default() };
+    let mut file = ParsedFile {
+        exported_at: exported_at(&framed, &options.zone),
+        export_time_note: offset_disagreement(&framed, &options.zone),
+        ..ParsedFile::default()
+    };
     for (i, framed_message) in framed.messages.iter().enumerate() {
         let index = i + 1;
         let control_id = framed_message
@@ -126,6 +130,37 @@ fn exported_at(framed: &Framed<'_>, zone: &Zone) -> Option<(DateTime<Utc>, &'sta
         .or_else(|| Some((ts::instant(first_msh?.header_field(7)?, zone).ok()??, "MSH-7")))
 }
 
+/// The UTC offset written at the end of an HL7 time (`-0600`), if any.
+fn written_offset(field: &str) -> Option<&str> {
+    let at = field.rfind(['+', '-'])?;
+    let offset = &field[at..];
+    (at >= 8 && offset.len() == 5 && offset[1..].bytes().all(|b| b.is_ascii_digit())).then_some(offset)
+}
+
+/// When the export time's field has no UTC offset (so it was read in `time_zone`) but the file's
+/// own MSH-7 carry one that differs from that zone's at that time, the export time is likely hours
+/// off: say so, with both offsets.
+fn offset_disagreement(framed: &Framed<'_>, zone: &Zone) -> Option<String> {
+    let fields = |id: &'static str| {
+        framed
+            .batch
+            .iter()
+            .chain(framed.messages.iter().flat_map(|m| m.segments.first()))
+            .filter(move |s| s.text.starts_with(id))
+    };
+    let (origin, field) =
+        ["FHS", "BHS", "MSH"].into_iter().find_map(|id| fields(id).find_map(|s| s.header_field(7)).map(|f| (id, f)))?;
+    if written_offset(field).is_some() {
+        return None;
+    }
+    let read_as = zone.format(ts::instant(field, zone).ok()??, "%z");
+    let carried = fields("MSH").filter_map(|s| written_offset(s.header_field(7)?)).find(|o| *o != read_as)?;
+    Some(format!(
+        "{origin}-7 {field} has no UTC offset and was read in time_zone {zone} ({read_as}), but the file's MSH-7 \
+         carry {carried}: the export time is probably off by the difference; set time_zone to the EHR's zone"
+    ))
+}
+
 /// Why one message is rejected: the segment (and field) at fault when known, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Fault {
@@ -183,6 +218,21 @@ mod tests {
             Some(("2026-11-24T11:00:00Z".into(), "MSH-7"))
         );
         assert_eq!(exported("MSH|^~\\&|EHR||||\rPID|1"), None);
+    }
+
+    #[test]
+    fn a_header_time_without_an_offset_against_messages_with_another_is_noted() {
+        let file = "FHS|^~\\&|||||20261124050000\rMSH|^~\\&|EHR|GENHOSP|||20261124050000-0600||ADT^A04|C1|P|2.5\rPID|1||M1\rFTS|1";
+        let in_utc = ParseOptions { zone: Zone::parse("UTC").expect("zone"), ..ParseOptions::default() };
+        let note = parse(file.as_bytes(), &in_utc).expect("parsed").export_time_note.expect("a note");
+        assert!(note.contains("FHS-7 20261124050000 has no UTC offset") && note.contains("(+0000)"), "{note}");
+        assert!(note.contains("carry -0600"), "{note}");
+        // Read in the EHR's own zone, the same times agree.
+        assert_eq!(parse_text(file).export_time_note, None);
+        // With offsets everywhere, or nowhere, there is nothing to compare.
+        assert_eq!(parse(ADT.as_bytes(), &in_utc).expect("parsed").export_time_note, None);
+        let offsets = file.replace("|||||20261124050000\r", "|||||20261124050000-0600\r");
+        assert_eq!(parse(offsets.as_bytes(), &in_utc).expect("parsed").export_time_note, None);
     }
 
     #[test]
