@@ -313,6 +313,25 @@ fn a_foreign_origin_or_host_is_refused_with_403() {
     assert_eq!(status, 200, "{head}");
     let (status, head) = with(&[]);
     assert_eq!(status, 200, "{head}");
+    // A body over the size limit: 413 from rmcp behind the gate.
+    let big = format!("{{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\",\"params\":{{\"pad\":\"{}\"}}}}", "x".repeat(300_000));
+    let headers = [
+        ("Accept", "application/json, text/event-stream"),
+        ("Content-Type", "application/json"),
+        ("Authorization", bearer.as_str()),
+    ];
+    let (status, head) = raw(daemon.authority(), "POST", "/mcp", &headers, &big);
+    assert_eq!(status, 413, "{head}");
+    // Each refusal is an audit line: who (when the token was good), from where, why.
+    let refused: Vec<Value> = audit_lines(&ws).into_iter().filter(|l| l["tool"] == "http:refused").collect();
+    let results: Vec<&str> = refused.iter().filter_map(|l| l["result"].as_str()).collect();
+    assert_eq!(results.iter().filter(|r| r.contains("Origin not allowed")).count(), 4, "{results:?}");
+    assert_eq!(results.iter().filter(|r| r.contains("Host not allowed")).count(), 1, "{results:?}");
+    assert!(results.iter().any(|r| r.contains("request body over")), "{results:?}");
+    let anonymous = refused.iter().filter(|l| l["identity"] == "anonymous").count();
+    assert_eq!(anonymous, 1, "only the request without a token is anonymous: {refused:?}");
+    assert!(refused.iter().all(|l| l["identity"] == "anonymous" || l["identity"] == "dr-ward-5w"), "{refused:?}");
+    assert!(refused.iter().all(|l| l["arguments"]["peer"] == "127.0.0.1" && l["arguments"]["path"] == "/mcp"));
 }
 
 #[test]
