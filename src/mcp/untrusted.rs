@@ -176,7 +176,8 @@ fn unmark(value: &mut Value) {
             for (name, v) in map.iter_mut() {
                 let marked = match &mut *v {
                     Value::Array(items) if items.iter().all(Value::is_string) => {
-                        items.iter_mut().fold(false, |any, i| take_mark(i) || any)
+                        // Every item loses its mark, not only the first one found.
+                        items.iter_mut().map(take_mark).filter(|marked| *marked).count() > 0
                     }
                     other => take_mark(other),
                 };
