@@ -147,7 +147,10 @@ fn the_overnight_digest_of_a_32_bed_ward_fits_its_budget_and_misses_no_one() {
     // The text says the same, a line per result with the change.
     let text = pages[0]["content"][0]["text"].as_str().unwrap_or_default();
     assert!(
-        text.contains("!! Hemoglobin [718-7] 6.8 g/dL LL (12-17.5) 12-03 04:00 ← 7.3 L 12-02 04:00 (-0.5)"),
+        text.contains(
+            "!! <untrusted-clinical-text>Hemoglobin (ref 12-17.5)</untrusted-clinical-text> [718-7] 6.8 g/dL LL \
+             12-03 04:00 ← 7.3 L 12-02 04:00 (-0.5)"
+        ),
         "{text}"
     );
 }
