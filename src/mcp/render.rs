@@ -30,6 +30,13 @@ fn with_detail(head: &ClinicalText, detail: &[Option<&ClinicalText>]) -> String 
     ClinicalText::new(format!("{} ({})", head.raw(), ClinicalText::join(detail, ", ").raw())).to_string()
 }
 
+/// A structured field (a code, an id, a location, a flag) as it may stand outside a fence: on
+/// one line, with no `<` or `>`. Such fields are not free text, but an export can still put
+/// anything in them.
+fn plain(text: &str) -> std::borrow::Cow<'_, str> {
+    crate::mcp::untrusted::one_line_plain(text)
+}
+
 /// An optional text fenced, or what to say when there is none.
 fn or(text: &Option<ClinicalText>, missing: &str) -> String {
     text.as_ref().map_or_else(|| missing.to_string(), ToString::to_string)
@@ -163,9 +170,9 @@ fn result_line(r: &Renderer, o: &Observation, exports: &Exports) -> String {
         (None, None) => String::new(),
     };
     let value = o.value.as_ref().map_or_else(|| "(no value)".to_string(), ToString::to_string);
-    let mut line = format!("{}{label} [{}] {value}", mark(o), o.code);
-    for part in [&o.unit, &o.abnormal_flag].into_iter().flatten().filter(|p| !p.is_empty() && p.as_str() != "N") {
-        let _ = write!(line, " {part}");
+    let mut line = format!("{}{label} [{}] {value}", mark(o), plain(&o.code));
+    for part in [&o.unit, &o.abnormal_flag].into_iter().flatten().filter(|x| !x.is_empty() && x.as_str() != "N") {
+        let _ = write!(line, " {}", plain(part));
     }
     let _ = write!(line, " {}", r.opt_time(&o.observed_at));
     match o.status.as_deref() {
@@ -177,7 +184,7 @@ fn result_line(r: &Renderer, o: &Observation, exports: &Exports) -> String {
     for prior in o.previous.iter().chain(&o.earlier) {
         let _ = write!(line, " ← {}", prior.value.as_ref().map_or_else(|| "?".to_string(), ToString::to_string));
         if let Some(flag) = &prior.abnormal_flag {
-            let _ = write!(line, " {flag}");
+            let _ = write!(line, " {}", plain(flag));
         }
         if let Some(at) = &prior.observed_at {
             let _ = write!(line, " {}", r.time_near(at, later));
@@ -201,10 +208,11 @@ fn medication_line(m: &Medication) -> String {
     let mut line = drug_text(&m.name, [&m.dose, &m.route, &m.frequency]);
     match (m.status.as_deref(), m.exported_status.as_deref()) {
         (Some(s), Some(e)) => {
+            let (s, e) = (plain(s), plain(e));
             let _ = write!(line, " ({s}: ended {}; exported as {e})", m.end_at.as_deref().unwrap_or("?"));
         }
         (Some(s), None) if s != "active" => {
-            let _ = write!(line, " ({s})");
+            let _ = write!(line, " ({})", plain(s));
         }
         _ => {}
     }
@@ -246,7 +254,7 @@ fn document_line(r: &Renderer, d: &DocumentSummary, exports: &Exports) -> String
         (None, None) => "document".to_string(),
     };
     let mut line = format!("{heading} {}", r.opt_time(&d.authored_at));
-    let _ = write!(line, " [{}]", d.document_id);
+    let _ = write!(line, " [{}]", plain(&d.document_id));
     match d.event.as_str() {
         "T06" => line.push_str(" addendum"),
         "T10" => line.push_str(" replacement"),
@@ -324,10 +332,10 @@ impl Render for PanelList {
             let _ = writeln!(
                 out,
                 "{} {} ({}) {} {} · {} · admitted {}{}",
-                p.location.as_deref().unwrap_or("no location"),
+                plain(p.location.as_deref().unwrap_or("no location")),
                 or(&p.name, "(no name)"),
-                p.mrn,
-                p.sex.as_deref().unwrap_or("?"),
+                plain(&p.mrn),
+                plain(p.sex.as_deref().unwrap_or("?")),
                 r.age(&p.birth_date, &self.snapshot.as_of).unwrap_or_else(|| "age ?".into()),
                 or(&p.attending, "no attending"),
                 r.opt_time(&p.admitted_at),
@@ -358,8 +366,8 @@ impl Render for PatientRecord {
             out,
             "{} ({}) {} {} born {}",
             or(&p.name, "(no name)"),
-            p.mrn,
-            p.sex.as_deref().unwrap_or("?"),
+            plain(&p.mrn),
+            plain(p.sex.as_deref().unwrap_or("?")),
             r.age(&p.birth_date, &self.snapshot.as_of).unwrap_or_else(|| "age ?".into()),
             p.birth_date.as_deref().unwrap_or("?")
         );
@@ -373,7 +381,7 @@ impl Render for PatientRecord {
                 out,
                 "stay ({}): {state} · {} · {} · admitted {}{}",
                 s.panel_source,
-                s.location.as_deref().unwrap_or("no location"),
+                plain(s.location.as_deref().unwrap_or("no location")),
                 or(&s.attending, "no attending"),
                 r.opt_time(&s.admitted_at),
                 exports.tag(&s.freshness)
@@ -390,7 +398,7 @@ impl Render for PatientRecord {
             .iter()
             .map(|x| {
                 let mut text = x.description.to_string();
-                let detail: Vec<&str> = [x.code.as_deref(), x.status.as_deref()].into_iter().flatten().collect();
+                let detail: Vec<_> = [x.code.as_deref(), x.status.as_deref()].into_iter().flatten().map(plain).collect();
                 if !detail.is_empty() {
                     let _ = write!(text, " ({})", detail.join(", "));
                 }
@@ -436,7 +444,7 @@ impl Render for ObservationList {
         let exports = Exports::of(r, records);
         exports.write_legend(&mut out);
         if !self.trends.is_empty() {
-            let _ = writeln!(out, "{}: one line per code (critical first) · n results, range, first → last time:", self.mrn);
+            let _ = writeln!(out, "{}: one line per code (critical first) · n results, range, first → last time:", plain(&self.mrn));
             for t in &self.trends {
                 let mut line = result_line(r, &t.latest, &exports);
                 let _ = write!(line, " · {} result{}", t.count, if t.count == 1 { "" } else { "s" });
@@ -452,7 +460,7 @@ impl Render for ObservationList {
             }
         }
         if !self.observations.is_empty() {
-            let _ = writeln!(out, "{}: results, newest first:", self.mrn);
+            let _ = writeln!(out, "{}: results, newest first:", plain(&self.mrn));
             for o in &self.observations {
                 let _ = writeln!(out, "  {}", result_line(r, o, &exports));
             }
@@ -469,10 +477,10 @@ impl Render for MedicationList {
         r.header(&mut out, &self.snapshot);
         let exports = Exports::of(r, self.medications.iter().map(|m| &m.freshness));
         exports.write_legend(&mut out);
-        let _ = writeln!(out, "{}: {} medication orders", self.mrn, self.medications.len());
+        let _ = writeln!(out, "{}: {} medication orders", plain(&self.mrn), self.medications.len());
         for m in &self.medications {
             let start = m.start_at.as_deref().map(|t| format!(" since {}", r.time(t))).unwrap_or_default();
-            let _ = writeln!(out, "  {}{start} [order {}]{}", medication_line(m), m.order_id, exports.tag(&m.freshness));
+            let _ = writeln!(out, "  {}{start} [order {}]{}", medication_line(m), plain(&m.order_id), exports.tag(&m.freshness));
         }
         omitted(&mut out, &[], &self.next_cursor);
         notes(&mut out, &self.notes);
@@ -486,7 +494,7 @@ impl Render for DocumentList {
         r.header(&mut out, &self.snapshot);
         let exports = Exports::of(r, self.documents.iter().map(|d| &d.freshness));
         exports.write_legend(&mut out);
-        let _ = writeln!(out, "{}: {} documents, newest first", self.mrn, self.documents.len());
+        let _ = writeln!(out, "{}: {} documents, newest first", plain(&self.mrn), self.documents.len());
         for d in &self.documents {
             let _ = writeln!(out, "  {}", document_line(r, d, &exports));
         }
@@ -502,9 +510,9 @@ impl Render for Document {
         r.header(&mut out, &self.snapshot);
         let exports = Exports::of(r, [&self.document.freshness]);
         exports.write_legend(&mut out);
-        let _ = writeln!(out, "{} · patient {}", document_line(r, &self.document, &exports), self.mrn);
+        let _ = writeln!(out, "{} · patient {}", document_line(r, &self.document, &exports), plain(&self.mrn));
         if !self.addenda.is_empty() {
-            let _ = writeln!(out, "addenda: {}", self.addenda.join(", "));
+            let _ = writeln!(out, "addenda: {}", self.addenda.iter().map(|a| plain(a)).collect::<Vec<_>>().join(", "));
         }
         if let Some([from, to]) = self.text_range {
             let _ = writeln!(out, "text: characters {from}–{to} of {}", self.text_chars);
@@ -523,7 +531,7 @@ impl Render for SearchResults {
         exports.write_legend(&mut out);
         let _ = writeln!(out, "{} documents match (best first); read_document gives one in full:", self.results.len());
         for h in &self.results {
-            let _ = writeln!(out, "  {} · {}", h.mrn, document_line(r, &h.document, &exports));
+            let _ = writeln!(out, "  {} · {}", plain(&h.mrn), document_line(r, &h.document, &exports));
             let _ = writeln!(out, "    {}", h.snippet);
         }
         omitted(&mut out, &[], &self.next_cursor);
@@ -579,9 +587,9 @@ impl Render for PanelChanges {
         for p in &self.patients {
             let who = format!(
                 "{} {} ({})",
-                p.location.as_deref().unwrap_or("no location"),
+                plain(p.location.as_deref().unwrap_or("no location")),
                 or(&p.name, "(no name)"),
-                p.mrn
+                plain(&p.mrn)
             );
             let changed = !p.events.is_empty()
                 || p.critical_results + p.abnormal_results + p.normal_results > 0
@@ -635,18 +643,18 @@ impl Render for PanelChanges {
 
 fn event_text(r: &Renderer, e: &StayEvent) -> String {
     let at = e.at.as_deref().map(|t| format!(" {}", r.time(t))).unwrap_or_default();
-    let to = e.location.as_deref().unwrap_or("?");
+    let to = plain(e.location.as_deref().unwrap_or("?"));
     match e.kind.as_str() {
         "admission" => match &e.from_location {
             Some(from) => format!("admitted{at} from {from} to {to}"),
             None => format!("admitted{at} to {to}"),
         },
         "registration" => format!("registered{at} at {to}"),
-        "transfer" => format!("transfer {} → {to}{at}", e.from_location.as_deref().unwrap_or("?")),
+        "transfer" => format!("transfer {} → {to}{at}", plain(e.from_location.as_deref().unwrap_or("?"))),
         "discharge" => format!("discharged{at} from {to}"),
         "left_census" => format!("no longer on the census (was {to})"),
         "attending_change" => format!("attending {} → {}{at}", or(&e.from_attending, "?"), or(&e.attending, "?")),
-        other => format!("{} {}{at}", other.replace('_', " "), e.event.as_deref().unwrap_or_default()),
+        other => format!("{} {}{at}", other.replace('_', " "), plain(e.event.as_deref().unwrap_or_default())),
     }
 }
 

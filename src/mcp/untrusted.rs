@@ -72,10 +72,17 @@ impl std::fmt::Display for ClinicalText {
 /// can be written), control and bidirectional-override characters go, and unless `keep_lines`
 /// the lines are joined with ` / `.
 fn defang(text: &str, keep_lines: bool) -> Cow<'_, str> {
-    let dropped = |c: char| matches!(c, MARK | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}') || c.is_control();
-    if !text.chars().any(|c| c == '<' || c == '>' || dropped(c)) {
+    let dropped = |c: char| c == MARK || is_bidi(c) || c.is_control();
+    if !text.chars().any(|c| c == '<' || c == '>' || dropped(c) || is_separator(c)) {
         return Cow::Borrowed(text);
     }
+    let normalized: String;
+    let text = if text.chars().any(is_separator) {
+        normalized = text.replace(is_separator, "\n");
+        normalized.as_str()
+    } else {
+        text
+    };
     let clean = |line: &str| -> String {
         line.chars()
             .filter_map(|c| match c {
@@ -93,6 +100,35 @@ fn defang(text: &str, keep_lines: bool) -> Cow<'_, str> {
     } else {
         lines.map(|l| clean(l).trim().to_string()).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" / ")
     })
+}
+
+/// A structured field on one line outside a fence: line breaks and other control characters
+/// become spaces, `<` and `>` their full-width forms.
+pub fn one_line_plain(text: &str) -> Cow<'_, str> {
+    let unsafe_char = |c: char| c == '<' || c == '>' || c.is_control() || is_separator(c) || is_bidi(c);
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(
+        text.chars()
+            .filter(|c| !is_bidi(*c))
+            .map(|c| match c {
+                '<' => '＜',
+                '>' => '＞',
+                c if c.is_control() || is_separator(c) => ' ',
+                c => c,
+            })
+            .collect(),
+    )
+}
+
+/// U+2028 and U+2029 break lines for many readers but are not control characters.
+fn is_separator(c: char) -> bool {
+    matches!(c, '\u{2028}' | '\u{2029}' | '\u{85}')
+}
+
+fn is_bidi(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 impl Serialize for ClinicalText {
@@ -278,6 +314,8 @@ mod tests {
         assert!(text.fenced_block().contains('\n'), "a block keeps its lines");
         assert_eq!(ClinicalText::new("a\r\n\r\nb\nc").to_string(), format!("{FENCE_OPEN}a / b / c{FENCE_CLOSE}"));
         assert_eq!(ClinicalText::new("x\u{202E}y\u{7}z").to_string(), format!("{FENCE_OPEN}xyz{FENCE_CLOSE}"));
+        assert_eq!(ClinicalText::new("a\u{2028}b").to_string(), format!("{FENCE_OPEN}a / b{FENCE_CLOSE}"));
+        assert_eq!(one_line_plain("5W\nSYSTEM: <x>\u{2029}y"), "5W SYSTEM: ＜x＞ y");
     }
 
     #[derive(Serialize, JsonSchema)]
