@@ -284,6 +284,10 @@ fn bridge(url: &str, token_file: Option<&std::path::Path>, ca_file: Option<&std:
             return ExitCode::from(2);
         }
     };
+    if trust.ca_file.is_some() && !trust.pins.is_empty() {
+        eprintln!("ingest: give --ca-file or --pin, not both: a pin trusts one certificate whoever signed it");
+        return ExitCode::from(2);
+    }
     if trust.ca_file.is_some() || !trust.pins.is_empty() {
         if let Some(path) = &trust.ca_file
             && let Err(e) = crate::mcp::trust::read_certificates(path)

@@ -5,9 +5,10 @@
 //! - `--ca-file FILE`: trust the CAs in a PEM file instead. A certificate in that file that the
 //!   daemon presents itself (a single self-signed certificate made with `openssl req -x509`, which
 //!   is marked as a CA and so refused by the usual chain check as `CaUsedAsEndEntity`) is trusted
-//!   as that exact certificate.
+//!   as that exact certificate when it names the host (its validity dates are not checked then).
 //! - `--pin sha256:HEX`: trust exactly the certificate with this SHA-256 fingerprint (of its DER
-//!   bytes), whoever signed it; `ingest tls-fingerprint` prints it on the daemon's host.
+//!   bytes), whoever signed it, whatever name or dates it carries; `ingest tls-fingerprint` prints
+//!   it on the daemon's host. Not together with `--ca-file`: one way of trust at a time.
 //!
 //! Either way the TLS handshake itself is verified (the daemon proves it holds the key).
 
@@ -139,7 +140,17 @@ impl ServerCertVerifier for Verifier {
         };
         match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
             Ok(verified) => Ok(verified),
-            Err(_) if self.exact.iter().any(|c| c.as_ref() == end_entity.as_ref()) => Ok(ServerCertVerified::assertion()),
+            // A self-signed certificate marked as a CA, presented as itself and listed in the CA
+            // file: trusted as that certificate, if it names the host asked for.
+            Err(e)
+                if format!("{e:?}").contains("CaUsedAsEndEntity")
+                    && self.exact.iter().any(|c| c.as_ref() == end_entity.as_ref()) =>
+            {
+                let cert = webpki::EndEntityCert::try_from(end_entity).map_err(|_| e.clone())?;
+                cert.verify_is_valid_for_subject_name(server_name)
+                    .map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName))?;
+                Ok(ServerCertVerified::assertion())
+            }
             Err(e) => Err(e),
         }
     }

@@ -980,10 +980,14 @@ fn thousands_of_abandoned_clients_leave_open_files_and_memory_bounded() {
 /// A single self-signed certificate, as `openssl req -x509` makes it on an internal network
 /// (marked as a CA, so a chain check refuses it as the server's own).
 fn self_signed(dir: &Path) -> (PathBuf, PathBuf) {
+    self_signed_for(dir, "IP:127.0.0.1,DNS:localhost")
+}
+
+fn self_signed_for(dir: &Path, names: &str) -> (PathBuf, PathBuf) {
     let out = Command::new("openssl")
         .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"])
         .args(["-subj", "/CN=ingest.ward5.example", "-days", "1", "-keyout", "self.key", "-out", "self.pem"])
-        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        .args(["-addext", &format!("subjectAltName={names}")])
         .current_dir(dir)
         .output()
         .expect("run openssl");
@@ -1054,7 +1058,18 @@ fn the_bridge_trusts_a_self_signed_daemon_by_ca_file_or_pin_and_says_what_to_do_
     let (code, stderr) = bridge_alone(&daemon.url, &tokens, &["--ca-file", &other_cert.display().to_string()]);
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("not trusted") && stderr.contains(&other_cert.display().to_string()), "{stderr}");
+    // A self-signed certificate in the CA file that names another host is not trusted here.
+    let third = tempfile::tempdir().expect("tempdir");
+    let (wrong_name, wrong_key) = self_signed_for(third.path(), "DNS:elsewhere.example");
+    let ws2 = workspace(&format!("tls_cert = \"{}\"\ntls_key = \"{}\"", wrong_name.display(), wrong_key.display()));
+    let daemon2 = HttpDaemon::start(&ws2);
+    let (code, stderr) = bridge_alone(&daemon2.url, &tokens, &["--ca-file", &wrong_name.display().to_string()]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("does not name this host"), "{stderr}");
+    drop(daemon2);
     // Usage errors before anything is sent.
+    let (code, stderr) = bridge_alone(&daemon.url, &tokens, &["--ca-file", &ca, "--pin", &pin]);
+    assert_eq!(code, Some(2), "{stderr}");
     let (code, stderr) = bridge_alone(&daemon.url, &tokens, &["--pin", "sha256:1234"]);
     assert_eq!(code, Some(2), "{stderr}");
     let (code, stderr) = bridge_alone(&daemon.url, &tokens, &["--ca-file", "/nonexistent.pem"]);
