@@ -274,9 +274,16 @@ pub fn doubtful_export_time(
 ) -> Option<String> {
     let ahead = exported_at - now;
     let future = (ahead > FUTURE_TOLERANCE).then(|| {
+        let why = if origin == "mtime" {
+            "the file's modification time is ahead: the exporting host's clock (or this one's) is off".to_string()
+        } else {
+            format!(
+                "a time without a UTC offset read in time_zone {zone} does this when that is not the EHR's zone \
+                 (set time_zone); a time with an offset, when a clock is off"
+            )
+        };
         format!(
-            "the export time {} (from {origin}) is {} ahead of this host's clock: a time without a UTC offset read \
-             in time_zone {zone} does this when that is not the EHR's zone; set time_zone",
+            "the export time {} (from {origin}) is {} ahead of this host's clock: {why}",
             rfc3339(exported_at),
             crate::time::human_duration(ahead.to_std().unwrap_or_default())
         )

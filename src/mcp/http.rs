@@ -168,7 +168,7 @@ pub async fn bind(config: &Config, shared: Arc<Shared>, shutdown: CancellationTo
         .enforce_origin_validation();
     // The readers are shared by all requests; the snapshot may not exist yet when the daemon
     // binds (its first ingest creates it), so they are opened on first use.
-    let readers = Arc::new(Readers::lazy(&config.snapshot, IDLE_READERS));
+    let readers = Arc::new(Readers::lazy(&config.snapshot, super::server::IDLE_READERS));
     let factory = move || Ok(IngestMcp::new(Arc::clone(&shared), Arc::clone(&readers), None));
     let service = StreamableHttpService::new(factory, Arc::new(LocalSessionManager::default()), rmcp_config);
     let app = Router::new()
@@ -280,8 +280,7 @@ const MAX_IN_FLIGHT_PER_IDENTITY: usize = 32;
 const ADMISSION_WAIT: Duration = Duration::from_secs(10);
 /// The largest request body read (a tool call is a few hundred bytes).
 const MAX_BODY_BYTES: usize = 256 * 1024;
-/// Idle read-only connections kept between requests.
-const IDLE_READERS: usize = 4;
+
 
 /// The remote address of a connection, plain or TLS.
 #[derive(Debug, Clone, Copy)]

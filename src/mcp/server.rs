@@ -73,7 +73,7 @@ says what it left out and which call gets it. Start with `panel_changes` (the ov
 a few pages), then `get_patient` or `get_observations` only where a patient needs a closer look.";
 
 /// Idle read-only connections kept for the next calls.
-const IDLE_READERS: usize = 4;
+pub const IDLE_READERS: usize = 4;
 
 /// The snapshot's readers, for every session of a server. A missing snapshot is a clear error at
 /// start.
@@ -307,12 +307,16 @@ impl IngestMcp {
                 }
                 (Some(_), Err(e)) => Err(e),
                 (Some(role), Ok(args)) => {
-                    let conn = db.get().map_err(|e| McpError::internal_error(e.to_string(), None))?;
-                    let tx = conn.unchecked_transaction().map_err(|e| McpError::internal_error(e.to_string(), None))?;
-                    let cx = Context { conn: &tx, config: &shared.config, role: &role, now: shared.clock.now() };
-                    let answer = answer(&cx, &args);
-                    drop(tx);
-                    answer.and_then(|a| {
+                    // A snapshot that cannot be read is an answer (audited), not a protocol failure.
+                    let answered = db
+                        .get()
+                        .map_err(|e| ToolError::Snapshot(e.to_string()))
+                        .and_then(|conn| {
+                            let tx = conn.unchecked_transaction()?;
+                            let cx = Context { conn: &tx, config: &shared.config, role: &role, now: shared.clock.now() };
+                            answer(&cx, &args)
+                        });
+                    answered.and_then(|a| {
                         let text = a.render(&Renderer { zone: shared.config.zone });
                         let json = super::untrusted::answer_json(&a)
                             .map_err(|e| ToolError::Snapshot(format!("encoding the answer: {e}")))?;
@@ -336,10 +340,13 @@ impl IngestMcp {
                 },
                 records: result.as_ref().map(|(json, _)| records_in(json)).unwrap_or(0),
             };
-            // An error answer carries the snapshot's freshness too.
+            // An error answer carries the snapshot's freshness too, for a role that may see it.
+            let may_see = shared.config.mcp.role(&caller.role).is_some_and(|r| r.allows_tool("snapshot_status"));
             let snapshot = match &result {
-                Ok(_) => None,
-                Err(_) => db.get().ok().and_then(|conn| answers::snapshot_of(&conn, &shared.config, shared.clock.now()).ok()),
+                Err(_) if may_see => {
+                    db.get().ok().and_then(|conn| answers::snapshot_of(&conn, &shared.config, shared.clock.now()).ok())
+                }
+                _ => None,
             };
             let (tool, result_text) = (entry.tool.clone(), entry.result.clone());
             // No answer leaves unaudited.

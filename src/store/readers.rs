@@ -62,8 +62,11 @@ impl std::ops::Deref for Lease<'_> {
 
 impl Drop for Lease<'_> {
     fn drop(&mut self) {
+        // Only a connection with no transaction left open goes back: one still inside a read
+        // transaction would pin an old state of the snapshot for the next call.
         if let (Some(conn), Ok(mut idle)) = (self.conn.take(), self.pool.idle.lock())
             && idle.len() < self.pool.keep
+            && conn.is_autocommit()
         {
             idle.push(conn);
         }
@@ -88,6 +91,11 @@ mod tests {
             }
         }
         assert_eq!(pool.idle(), 2, "five were open at once; two are kept");
+        {
+            let lease = pool.get().expect("lease");
+            lease.execute_batch("BEGIN; SELECT count(*) FROM sqlite_master;").expect("begin");
+        }
+        assert_eq!(pool.idle(), 1, "a connection left inside a transaction is not reused");
         assert!(Readers::open(&dir.path().join("missing.db"), 2).is_err());
     }
 }

@@ -132,29 +132,37 @@ fn exported_at(framed: &Framed<'_>, zone: &Zone) -> Option<(DateTime<Utc>, &'sta
 
 /// The UTC offset written at the end of an HL7 time (`-0600`), if any.
 fn written_offset(field: &str) -> Option<&str> {
+    let field = field.trim();
     let at = field.rfind(['+', '-'])?;
     let offset = &field[at..];
-    (at >= 8 && offset.len() == 5 && offset[1..].bytes().all(|b| b.is_ascii_digit())).then_some(offset)
+    (at >= 4 && offset.len() == 5 && offset[1..].bytes().all(|b| b.is_ascii_digit())).then_some(offset)
 }
 
-/// When the export time's field has no UTC offset (so it was read in `time_zone`) but the file's
-/// own MSH-7 carry one that differs from that zone's at that time, the export time is likely hours
-/// off: say so, with both offsets.
+/// When the export time's field has no UTC offset (so it was read in `time_zone`) but one of the
+/// file's own MSH-7 carries an offset that differs from that zone's at that message's time, the
+/// export time is likely hours off: say so, with both offsets.
 fn offset_disagreement(framed: &Framed<'_>, zone: &Zone) -> Option<String> {
-    let fields = |id: &'static str| {
+    let headers = |id: &'static str| {
         framed
             .batch
             .iter()
             .chain(framed.messages.iter().flat_map(|m| m.segments.first()))
             .filter(move |s| s.text.starts_with(id))
     };
-    let (origin, field) =
-        ["FHS", "BHS", "MSH"].into_iter().find_map(|id| fields(id).find_map(|s| s.header_field(7)).map(|f| (id, f)))?;
+    let valid = |f: &&str| ts::instant(f, zone).ok().flatten().is_some();
+    // The field `exported_at` took: the first of FHS-7, BHS-7, MSH-7 that is a valid time.
+    let (origin, field) = ["FHS", "BHS", "MSH"]
+        .into_iter()
+        .find_map(|id| headers(id).filter_map(|s| s.header_field(7)).find(valid).map(|f| (id, f)))?;
     if written_offset(field).is_some() {
         return None;
     }
     let read_as = zone.format(ts::instant(field, zone).ok()??, "%z");
-    let carried = fields("MSH").filter_map(|s| written_offset(s.header_field(7)?)).find(|o| *o != read_as)?;
+    let carried = headers("MSH").filter_map(|s| s.header_field(7)).find_map(|f| {
+        let carried = written_offset(f)?;
+        let at = ts::instant(f, zone).ok()??;
+        (zone.format(at, "%z") != carried).then_some(carried)
+    })?;
     Some(format!(
         "{origin}-7 {field} has no UTC offset and was read in time_zone {zone} ({read_as}), but the file's MSH-7 \
          carry {carried}: the export time is probably off by the difference; set time_zone to the EHR's zone"
@@ -233,6 +241,11 @@ mod tests {
         assert_eq!(parse(ADT.as_bytes(), &in_utc).expect("parsed").export_time_note, None);
         let offsets = file.replace("|||||20261124050000\r", "|||||20261124050000-0600\r");
         assert_eq!(parse(offsets.as_bytes(), &in_utc).expect("parsed").export_time_note, None);
+        // A night that crosses the fall-back: each message's offset is the zone's at its own time.
+        let dst = "FHS|^~\\&|||||20261031230000\rMSH|^~\\&|EHR|GENHOSP|||20261101040000-0600 ||ADT^A04|C1|P|2.5\rPID|1||M1\rFTS|1";
+        assert_eq!(parse_text(dst).export_time_note, None, "05:00 CDT before, 04:00 CST after");
+        assert_eq!(written_offset("20261124050000.1234-0600 "), Some("-0600"));
+        assert_eq!(written_offset("2026112405"), None);
     }
 
     #[test]
