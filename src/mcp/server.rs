@@ -211,7 +211,7 @@ impl IngestMcp {
     /// results with the value before and the change (normal ones counted), typed medication
     /// changes (new, stopped, held, resumed, dose/route/frequency before → after), new documents.
     /// Criticals first. Filters: location, attending, mrn, abnormal_only. A 32-bed ward takes about
-    /// 4 pages within the answer budget (follow `next_cursor`), about 7k tokens of text in all.
+    /// 4 pages within the answer budget (follow `next_cursor`), about 10k tokens of text in all.
     #[tool(name = "panel_changes", annotations(read_only_hint = true, open_world_hint = false),
         output_schema = output_schema::<dto::PanelChanges>(),
         input_schema = input_schema::<answers::PanelChangesArgs>())]
