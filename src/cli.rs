@@ -135,6 +135,8 @@ pub fn main() -> ExitCode {
         // Six rmcp lines per HTTP session would drown the daemon's own; its warnings (a refused
         // Host header) stay.
         Some(Command::Run) => "info,rmcp=warn",
+        // rmcp logs each client's whole self-description at info.
+        Some(Command::Mcp { connect: None, .. }) => "info,rmcp=warn",
         _ => "info",
     };
     init_logging(level);

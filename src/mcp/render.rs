@@ -529,7 +529,11 @@ impl Render for SearchResults {
         r.header(&mut out, &self.snapshot);
         let exports = Exports::of(r, self.results.iter().map(|h| &h.document.freshness));
         exports.write_legend(&mut out);
-        let _ = writeln!(out, "{} documents match (best first); read_document gives one in full:", self.results.len());
+        if self.results.is_empty() {
+            let _ = writeln!(out, "No document matches on this page.");
+        } else {
+            let _ = writeln!(out, "{} documents match (best first); read_document gives one in full:", self.results.len());
+        }
         for h in &self.results {
             let _ = writeln!(out, "  {} · {}", plain(&h.mrn), document_line(r, &h.document, &exports));
             let _ = writeln!(out, "    {}", h.snippet);
