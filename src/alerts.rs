@@ -1,5 +1,7 @@
-//! Alerts: the on-call engineer is told when a source turns stale, a file is quarantined, and a
-//! stale source recovers, through a configured command (the alert's JSON on stdin) and/or a JSON
+//! Alerts: the on-call engineer is told when a source turns stale, a file is quarantined, a
+//! stale source recovers, a source starts failing (its SFTP server refuses the host key or the
+//! login, cannot be reached, its folder is gone…) and works again, and an export run is held for
+//! its marker past the source's `hold_limit`, through a configured command (the alert's JSON on stdin) and/or a JSON
 //! webhook. Every alert is also a log line (WARN for stale and quarantined, INFO for recovered).
 //!
 //! The payload carries no PHI: the source, the event, the time, the file's ledger id (`ingest
@@ -34,16 +36,32 @@ pub enum AlertKind {
     Stale,
     Quarantined,
     Recovered,
+    /// A poll or scan failed, after the last one worked.
+    Failing,
+    /// A poll or scan worked, after failing.
+    Working,
+    /// An export run's files have waited for its marker longer than `hold_limit`.
+    Held,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 3] = [AlertKind::Stale, AlertKind::Quarantined, AlertKind::Recovered];
+    pub const ALL: [AlertKind; 6] = [
+        AlertKind::Stale,
+        AlertKind::Quarantined,
+        AlertKind::Recovered,
+        AlertKind::Failing,
+        AlertKind::Working,
+        AlertKind::Held,
+    ];
 
     pub fn as_str(&self) -> &'static str {
         match self {
             AlertKind::Stale => "stale",
             AlertKind::Quarantined => "quarantined",
             AlertKind::Recovered => "recovered",
+            AlertKind::Failing => "failing",
+            AlertKind::Working => "working",
+            AlertKind::Held => "held",
         }
     }
 
@@ -106,6 +124,34 @@ impl Alert {
         Alert { reason: Some(reason.to_string()), file_id: Some(file_id), ..alert }.with_id()
     }
 
+    pub fn failing(source: &str, failure: &crate::health::Failure, now: DateTime<Utc>) -> Alert {
+        let summary = format!(
+            "ingest: source {source} is FAILING: {}; no new export can arrive until this is fixed",
+            failure.kind.phrase()
+        );
+        Alert { reason: Some(failure.message.clone()), ..Alert::new(AlertKind::Failing, source, now, summary) }.with_id()
+    }
+
+    pub fn working(source: &str, failing_since: DateTime<Utc>, now: DateTime<Utc>) -> Alert {
+        let summary = format!("ingest: source {source} works again (it was failing since {})", rfc3339(failing_since));
+        Alert::new(AlertKind::Working, source, now, summary).with_id()
+    }
+
+    pub fn held(source: &str, held: &crate::health::Held, limit: Duration, now: DateTime<Utc>) -> Alert {
+        let summary = format!(
+            "ingest: source {source}: {} file(s) of an export run have waited over {} for the run marker {}",
+            held.files,
+            crate::time::human_duration(limit),
+            held.marker
+        );
+        let reason = format!(
+            "staged since {} in {}; nothing of the run is published until its marker arrives",
+            rfc3339(held.since),
+            held.run
+        );
+        Alert { reason: Some(reason), ..Alert::new(AlertKind::Held, source, now, summary) }.with_id()
+    }
+
     /// The id: a digest of everything that makes this alert this one (so a retry keeps it).
     fn with_id(mut self) -> Alert {
         use sha2::{Digest, Sha256};
@@ -118,7 +164,7 @@ impl Alert {
         let (event, source, file_id, reason) =
             (self.event.as_str(), &self.source, self.file_id, self.reason.as_deref().unwrap_or(""));
         match self.event {
-            AlertKind::Recovered => tracing::info!(alert = event, source, "alert: {}", self.summary),
+            AlertKind::Recovered | AlertKind::Working => tracing::info!(alert = event, source, "alert: {}", self.summary),
             _ => tracing::warn!(alert = event, source, file_id, reason, "alert: {}", self.summary),
         }
     }

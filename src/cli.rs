@@ -39,8 +39,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Check the configuration and print what it means.
-    CheckConfig,
+    /// Check the configuration and what it points at (SFTP keys and known_hosts, folders), and
+    /// print what it means. Exits 2 on any error, so that the unit's ExecStartPre stops a bad start.
+    CheckConfig {
+        /// Also connect once to each SFTP source: host key fingerprint, login, listing.
+        #[arg(long)]
+        probe: bool,
+    },
     /// Apply the retention policy now (`[retention]`; the daemon does at start and on its
     /// schedule): delete archived exports and purge patients off every panel beyond the limits.
     Retention {
@@ -118,6 +123,30 @@ pub enum AuditCommand {
     },
 }
 
+/// `ingest check-config [--probe]`: the description, then each check; exit 2 on any error.
+fn check_config(config: &Config, probe: bool) -> ExitCode {
+    use crate::preflight::Level;
+    print!("{}", config.describe());
+    let mut findings = crate::preflight::check(config);
+    if probe {
+        findings.extend(crate::preflight::probe(config));
+    }
+    for finding in &findings {
+        println!("{finding}");
+    }
+    let errors = findings.iter().filter(|f| f.level == Level::Error).count();
+    let warnings = findings.iter().filter(|f| f.level == Level::Warning).count();
+    if errors > 0 {
+        println!("configuration NOT OK: {errors} error(s), {warnings} warning(s)");
+        return ExitCode::from(2);
+    }
+    match warnings {
+        0 => println!("configuration OK"),
+        n => println!("configuration OK, with {n} warning(s)"),
+    }
+    ExitCode::SUCCESS
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // The extractor child needs no config and no logging: stdout is its answer.
@@ -135,6 +164,8 @@ pub fn main() -> ExitCode {
         // Six rmcp lines per HTTP session would drown the daemon's own; its warnings (a refused
         // Host header) stay.
         Some(Command::Run) => "info,rmcp=warn",
+        // A probe's connection is reported by check-config itself.
+        Some(Command::CheckConfig { .. }) => "warn",
         // rmcp logs each client's whole self-description at info.
         Some(Command::Mcp { connect: None, .. }) => "info,rmcp=warn",
         _ => "info",
@@ -149,11 +180,7 @@ pub fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let result = match (&cli.command, cli.replay.is_empty()) {
-        (Some(Command::CheckConfig), _) => {
-            print!("{}", config.describe());
-            println!("configuration OK");
-            return ExitCode::SUCCESS;
-        }
+        (Some(Command::CheckConfig { probe }), _) => return check_config(&config, *probe),
         (Some(Command::Status { json }), _) => crate::status::run(&config, *json).map(|()| 0),
         (Some(Command::Retention { dry_run }), _) => retention(&config, *dry_run).map(|()| 0),
         (Some(Command::Run), _) => {

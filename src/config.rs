@@ -267,6 +267,8 @@ pub struct SourceConfig {
     /// its directory is there. The files of a run are held until then and published together.
     /// Without it, each file is published on its own.
     pub run_marker: Option<globset::GlobMatcher>,
+    /// With `run_marker`: files held for their marker longer than this raise an alert.
+    pub hold_limit: Duration,
     /// Only names matching one of these are exports; the rest are left alone.
     pub include: GlobSet,
     /// An SFTP source: where to fetch from. Its files are downloaded into `path` (the staging
@@ -475,6 +477,88 @@ impl Config {
         self.sources.iter().find(|s| s.name == name)
     }
 
+    /// One source: where its files come from, when they are due, how they are taken.
+    fn describe_source(&self, s: &SourceConfig, now: chrono::DateTime<chrono::Utc>) -> String {
+        let zone = self.zone;
+        let span = crate::time::human_duration;
+        let mut out = String::new();
+        match &s.sftp {
+            Some(c) => {
+                out.push_str(&format!(
+                    "source {}: SFTP sftp://{}@{}:{}{}{} · key {} ({}) · known_hosts {} · timeout {}\n",
+                    s.name,
+                    c.user,
+                    c.host,
+                    c.port,
+                    c.remote_dir,
+                    if c.recursive { " (recursive)" } else { "" },
+                    c.key_file.display(),
+                    match &c.passphrase {
+                        Passphrase::None => "no passphrase".to_string(),
+                        Passphrase::File(p) => format!("passphrase from {}", p.display()),
+                        Passphrase::Credential(n) => format!("passphrase from the systemd credential {n:?}"),
+                    },
+                    c.known_hosts.display(),
+                    span(c.timeout),
+                ));
+                let poll = match &s.poll {
+                    Some(cron) => format!(
+                        "poll {:?} (cron, {zone}; next {})",
+                        cron.as_str(),
+                        cron.next_after(now, zone).map_or("never".to_string(), |t| zone.stamp(t))
+                    ),
+                    None => "poll every minute".to_string(),
+                };
+                let after = match &c.after {
+                    RemoteAfter::None => "left on the server (the ledger keeps it from being downloaded twice)".to_string(),
+                    RemoteAfter::Delete => "deleted on the server".to_string(),
+                    RemoteAfter::Move(dir) => format!("moved on the server to {dir}"),
+                };
+                out.push_str(&format!(
+                    "  {poll} · a file is taken once two listings agree · downloaded files are {after} · staged in {}\n",
+                    s.path.display()
+                ));
+            }
+            None => out.push_str(&format!(
+                "source {}: folder {}{} · settle {} · rescan every {}\n",
+                s.name,
+                s.path.display(),
+                if s.recursive { " (recursive)" } else { "" },
+                span(s.settle),
+                span(s.rescan_interval),
+            )),
+        }
+        let due = match &s.expected {
+            Some(exp) => {
+                let next = exp.expected.next_after(now, zone);
+                format!(
+                    "expected {:?} (cron, {zone}) with grace {}: next at {}, stale if none by {}",
+                    exp.expected.as_str(),
+                    span(exp.grace),
+                    next.map_or("never".to_string(), |t| zone.stamp(t)),
+                    next.and_then(|t| chrono::Duration::from_std(exp.grace).ok().map(|g| t + g))
+                        .map_or("never".to_string(), |t| zone.stamp(t)),
+                )
+            }
+            None => format!("no schedule: stale when the newest export is older than {}", span(s.stale_after)),
+        };
+        let run = match &s.run_marker {
+            Some(m) => format!(
+                "export runs: files wait for the marker {:?}, alert after {} held",
+                m.glob().glob(),
+                span(s.hold_limit)
+            ),
+            None => "each file on its own (no run marker)".to_string(),
+        };
+        let trigger = if s.require_trigger {
+            format!("requires a trigger file ({})", s.trigger_suffixes.join(", "))
+        } else {
+            format!("trigger files {}", s.trigger_suffixes.join(", "))
+        };
+        out.push_str(&format!("  {due} · {run} · {trigger} · after ingest: {:?}\n", s.after_ingest));
+        out
+    }
+
     /// A short human description, for `check-config` and the daemon's first log line.
     pub fn describe(&self) -> String {
         let mut out = format!(
@@ -537,21 +621,9 @@ impl Config {
             a.rate_limit,
             crate::time::human_duration(a.rate_window)
         ));
+        let now = crate::time::clock_from_env().now();
         for s in &self.sources {
-            out.push_str(&format!(
-                "source {}: folder {}{} · settle {} · rescan every {} · {} · after ingest: {:?}\n",
-                s.name,
-                s.path.display(),
-                if s.recursive { " (recursive)" } else { "" },
-                crate::time::human_duration(s.settle),
-                crate::time::human_duration(s.rescan_interval),
-                if s.require_trigger {
-                    format!("requires a trigger file ({})", s.trigger_suffixes.join(", "))
-                } else {
-                    format!("trigger files {}", s.trigger_suffixes.join(", "))
-                },
-                s.after_ingest,
-            ));
+            out.push_str(&self.describe_source(s, now));
         }
         out
     }
@@ -1190,6 +1262,7 @@ struct RawSource {
     after_ingest: Option<String>,
     stale_after: Option<String>,
     run_marker: Option<String>,
+    hold_limit: Option<String>,
     poll: Option<String>,
     expected: Option<String>,
     grace: Option<String>,
@@ -1197,6 +1270,9 @@ struct RawSource {
     include: Option<Vec<String>>,
     ignore: Option<Vec<String>>,
 }
+
+/// How long an export run's files may wait for its marker before an alert says so.
+pub const DEFAULT_HOLD_LIMIT: Duration = Duration::from_secs(3600);
 
 /// How old the newest export may be before a source's data is reported stale.
 pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(26 * 3600);
@@ -1297,9 +1373,14 @@ fn check_source(raw: RawSource, base: &Path, data_dir: &Path) -> Result<SourceCo
                 .compile_matcher(),
         ),
     };
+    let hold_limit = match (&run_marker, raw.hold_limit) {
+        (None, Some(_)) => return Err(("hold_limit".into(), "is set but run_marker is not".into())),
+        (_, limit) => duration("hold_limit", limit, DEFAULT_HOLD_LIMIT)?,
+    };
     let include = globs("include", raw.include, DEFAULT_INCLUDE)?;
     let ignore = globs("ignore", raw.ignore, DEFAULT_IGNORE)?;
     Ok(SourceConfig {
+        hold_limit,
         name,
         path: base.join(path),
         recursive: raw.recursive.unwrap_or(true),

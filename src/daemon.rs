@@ -7,6 +7,7 @@ mod sftp;
 
 use crate::alerts::{Alert, Alerts};
 use crate::config::{AfterIngest, Config, SourceConfig};
+use crate::health::{Check, Held, SourceHealth, UNTAKEN_EXAMPLES, Untaken};
 use crate::pipeline::{Handling, Intake, Outcome, Pipeline};
 use crate::source::folder::{self, FolderEvent};
 use crate::source::ready::{Hint, Rules, Stat, Tracker};
@@ -39,6 +40,9 @@ struct Watched {
     /// since (so that no file of the run is still unknown) and no file under it is still pending.
     markers: BTreeMap<PathBuf, Instant>,
     last_rescan: Option<Instant>,
+    /// The source's health as this loop last wrote it: the held run and its alert (every
+    /// source), the scan's result (folder sources; an SFTP source's poll task writes its own).
+    health: SourceHealth,
 }
 
 /// `ingest run`: [`run`] until `shutdown`, starting again with a new configuration on SIGHUP.
@@ -102,13 +106,18 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     for source in config.sources.iter().filter(|s| s.sftp.is_some()) {
         crate::fsutil::create_private_dir(&source.path)?;
     }
-    let pollers = sftp::spawn_all(&config, &clock, &shutdown);
+    let pollers = sftp::spawn_all(&config, &clock, &alerts, &shutdown);
     let (tx, mut rx) = mpsc::unbounded_channel();
     let now = Instant::now();
+    let healths = load_health(&pipeline, &config, clock.now()).await?;
+    // A source already reported stale before a restart or reload is not alerted again.
+    let mut monitor =
+        crate::schedule::Monitor::already_stale(healths.iter().filter(|h| h.1.stale_since.is_some()).map(|h| h.0.clone()));
     let mut sources: Vec<Watched> = config
         .sources
         .iter()
-        .map(|s| Watched {
+        .zip(healths)
+        .map(|(s, health)| Watched {
             config: s.clone(),
             watcher: None,
             tracker: Tracker::default(),
@@ -117,6 +126,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             held: BTreeSet::new(),
             markers: BTreeMap::new(),
             last_rescan: None,
+            health: health.1,
         })
         .collect();
     tracing::info!(
@@ -127,7 +137,6 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     );
     crate::systemd::ready(&format!("watching {} source(s); snapshot {}", sources.len(), config.snapshot.display()));
 
-    let mut monitor = crate::schedule::Monitor::default();
     let mut next_freshness = Instant::now();
     let mut poll = tokio::time::interval(READY_POLL);
     poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -151,7 +160,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                 }
                 for (index, watched) in sources.iter_mut().enumerate() {
                     if Instant::now() >= watched.next_rescan {
-                        rescan(index, watched, &pipeline, &tx).await;
+                        rescan(index, watched, &pipeline, &tx, &alerts, clock.now()).await;
                     }
                     let ready = watched.tracker.take_ready(Instant::now(), rules(&watched.config), stat, |p| {
                         folder::trigger_of(&watched.config, p).is_some()
@@ -177,6 +186,9 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                     if !watched.markers.is_empty() && !shutdown.is_cancelled() {
                         complete_runs(watched, &pipeline, &config, &shutdown, &alerts, &*clock).await;
                     }
+                    if watched.config.run_marker.is_some() {
+                        note_held(watched, &pipeline, &alerts, clock.now()).await;
+                    }
                 }
             }
         }
@@ -200,13 +212,14 @@ async fn check_freshness(
     monitor: &mut crate::schedule::Monitor,
     alerts: &Alerts,
 ) {
-    let pipeline = Arc::clone(pipeline);
+    let reader = Arc::clone(pipeline);
     let last = tokio::task::spawn_blocking(move || {
-        let pipeline = pipeline.lock().map_err(|_| anyhow::anyhow!("pipeline lock poisoned"))?;
-        Ok::<_, anyhow::Error>(crate::store::read::last_exports(pipeline.conn())?)
+        let pipeline = reader.lock().map_err(|_| anyhow::anyhow!("pipeline lock poisoned"))?;
+        let conn = pipeline.conn();
+        Ok::<_, anyhow::Error>((crate::store::read::last_exports(conn)?, crate::store::health::load_all(conn)?))
     })
     .await;
-    let last = match last {
+    let (last, health) = match last {
         Ok(Ok(last)) => last,
         Ok(Err(e)) => return tracing::error!(error = %e, "cannot read the ledger to judge freshness"),
         Err(e) => return tracing::error!(error = %e, "freshness task failed"),
@@ -216,21 +229,110 @@ async fn check_freshness(
         .iter()
         .map(|s| {
             let exported = last.get(&s.name).and_then(|t| crate::time::parse_rfc3339(t));
-            (s.name.clone(), crate::mcp::answers::source_freshness(config, &s.name, exported, now))
+            (s.name.clone(), crate::health::freshness(config, &s.name, exported, health.get(&s.name), now))
         })
         .collect();
     for transition in monitor.check(judged.iter().map(|(name, f)| (name.as_str(), f))) {
-        match transition {
+        let (source, since) = match transition {
             crate::schedule::Transition::BecameStale { source, reason } => {
                 tracing::warn!(source = %source, reason = %reason, "source is stale: MCP answers now say so");
                 alerts.raise(Alert::stale(&source, &reason, now));
+                (source, Some(now))
             }
             crate::schedule::Transition::Recovered { source } => {
                 tracing::info!(source = %source, "source is fresh again");
                 alerts.raise(Alert::recovered(&source, now));
+                (source, None)
             }
+        };
+        let writer = Arc::clone(pipeline);
+        let saved = tokio::task::spawn_blocking(move || {
+            let pipeline = writer.lock().map_err(|_| anyhow::anyhow!("pipeline lock poisoned"))?;
+            Ok::<_, anyhow::Error>(crate::store::health::save_stale_since(pipeline.conn(), &source, since)?)
+        })
+        .await;
+        if let Ok(Err(e)) = saved {
+            tracing::error!(error = %e, "cannot record the stale state; a restart may alert again");
         }
     }
+}
+
+/// Every configured source's health row (created on first start), in the order of the config.
+async fn load_health(
+    pipeline: &Arc<Mutex<Pipeline>>,
+    config: &Config,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<Vec<(String, SourceHealth)>> {
+    let pipeline = Arc::clone(pipeline);
+    let sources: Vec<(String, &'static str)> =
+        config.sources.iter().map(|s| (s.name.clone(), if s.sftp.is_some() { "sftp" } else { "folder" })).collect();
+    tokio::task::spawn_blocking(move || {
+        let pipeline = pipeline.lock().map_err(|_| anyhow::anyhow!("pipeline lock poisoned"))?;
+        sources
+            .into_iter()
+            .map(|(name, kind)| {
+                let health = crate::store::health::ensure(pipeline.conn(), &name, kind, now)?;
+                Ok((name, health))
+            })
+            .collect()
+    })
+    .await?
+}
+
+/// Write what the folder holds for its run marker when that changed, and alert once when a run
+/// has been held past the source's `hold_limit`.
+async fn note_held(
+    watched: &mut Watched,
+    pipeline: &Arc<Mutex<Pipeline>>,
+    alerts: &Alerts,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    if watched.last_rescan.is_none() {
+        // Before the first rescan the held files are not known again yet (after a restart).
+        return;
+    }
+    let mut health = watched.health.clone();
+    health.held = held_run(watched);
+    // One alert per run: an alert sent after the run's oldest file was staged stands for it, across
+    // restarts too; a later run (staged after that alert) gets its own.
+    let alerted = |h: &Held| health.held_alerted_at.is_some_and(|at| at >= h.since);
+    if let Some(h) = health.held_too_long(watched.config.hold_limit, now).filter(|h| !alerted(h)) {
+        alerts.raise(Alert::held(&watched.config.name, h, watched.config.hold_limit, now));
+        health.held_alerted_at = Some(now);
+    }
+    if health == watched.health {
+        return;
+    }
+    let (writer, name, saved) = (Arc::clone(pipeline), watched.config.name.clone(), health.clone());
+    let result = tokio::task::spawn_blocking(move || {
+        let pipeline = writer.lock().map_err(|_| anyhow::anyhow!("pipeline lock poisoned"))?;
+        Ok::<_, anyhow::Error>(crate::store::health::save_holding(pipeline.conn(), &name, &saved)?)
+    })
+    .await;
+    match result {
+        Ok(Ok(())) => watched.health = health,
+        Ok(Err(e)) => tracing::error!(source = %watched.config.name, error = %e, "cannot record the held run"),
+        Err(e) => tracing::error!(error = %e, "held run task failed"),
+    }
+}
+
+/// The files held for their run marker: how many, since when (the oldest file's mtime, which a
+/// restart does not reset), and the folder of that oldest file.
+fn held_run(watched: &Watched) -> Option<Held> {
+    let marker = watched.config.run_marker.as_ref()?.glob().glob().to_string();
+    let oldest = watched
+        .held
+        .iter()
+        .filter_map(|p| {
+            let mtime = std::fs::metadata(p).and_then(|m| m.modified()).ok()?;
+            Some((chrono::DateTime::<chrono::Utc>::from(mtime), p))
+        })
+        .min()?;
+    let run = oldest.1.parent().and_then(|d| d.strip_prefix(&watched.config.path).ok()).map(Path::display);
+    let run = run.map(|r| r.to_string()).filter(|r| !r.is_empty()).unwrap_or_else(|| ".".to_string());
+    // Whole seconds: the row is compared to decide whether to write it again.
+    let since = chrono::DateTime::from_timestamp(oldest.0.timestamp(), 0).unwrap_or(oldest.0);
+    Some(Held { files: watched.held.len() as i64, since, run, marker })
 }
 
 /// Apply the retention policy (DESIGN §8) between files, and say when it is next due (`None` when
@@ -398,12 +500,15 @@ fn on_event(watched: &mut Watched, event: FolderEvent) -> bool {
     }
 }
 
-/// (Re)establish the watch if needed, then find every file not yet in the ledger.
+/// (Re)establish the watch if needed, then find every file not yet in the ledger. For a folder
+/// source the scan is its health check (an SFTP source's poll is its own).
 async fn rescan(
     index: usize,
     watched: &mut Watched,
     pipeline: &Arc<Mutex<Pipeline>>,
     tx: &mpsc::UnboundedSender<(usize, FolderEvent)>,
+    alerts: &Alerts,
+    now: chrono::DateTime<chrono::Utc>,
 ) {
     watched.next_rescan = Instant::now() + watched.config.rescan_interval;
     if watched.watcher.is_none() {
@@ -412,33 +517,76 @@ async fn rescan(
                 tracing::info!(source = %watched.config.name, folder = %watched.config.path.display(), "watching");
                 watched.watcher = Some(w);
             }
-            Err(e) => {
-                tracing::error!(source = %watched.config.name, folder = %watched.config.path.display(), error = %e,
-                    "cannot watch the folder; retrying at the next rescan");
-                return;
-            }
+            // The scan still runs: it finds the files (at each rescan) or says why it cannot.
+            Err(e) => tracing::error!(source = %watched.config.name, folder = %watched.config.path.display(),
+                error = %e, "cannot watch the folder; retrying at the next rescan"),
         }
     }
     let source = watched.config.clone();
     let pipeline = Arc::clone(pipeline);
-    let found = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<PathBuf>> {
-        let found = folder::scan(&source)?;
+    let checks = source.sftp.is_none();
+    let mut health = watched.health.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        let scanned = folder::scan(&source);
         let pipeline = pipeline.lock().map_err(|_| std::io::Error::other("pipeline lock poisoned"))?;
         // A file with a ledger row is not taken again; if a crash interrupted its move to the
         // archive or quarantine after its commit, that is finished here.
-        let mut new = Vec::new();
-        for path in found {
-            match pipeline.finish_pending(&source.name, &path, folder::trigger_of(&source, &path).as_deref()) {
-                Ok(true) => {}
-                Ok(false) => new.push(path),
-                Err(e) => tracing::error!(source = %source.name, error = %e, "could not finish an interrupted move"),
+        let found = scanned.map(|scan| {
+            let mut new = Vec::new();
+            for path in &scan.exports {
+                match pipeline.finish_pending(&source.name, path, folder::trigger_of(&source, path).as_deref()) {
+                    Ok(true) => {}
+                    Ok(false) => new.push(path.clone()),
+                    Err(e) => tracing::error!(source = %source.name, error = %e, "could not finish an interrupted move"),
+                }
+            }
+            (new, scan)
+        });
+        let mut change = None;
+        if checks {
+            let check = match &found {
+                Ok((new, scan)) => {
+                    health.untaken = Untaken {
+                        files: scan.untaken.len() as i64,
+                        examples: scan.untaken.iter().take(UNTAKEN_EXAMPLES).cloned().collect(),
+                    };
+                    let mut summary = format!("found {} export(s), {} not yet in", scan.exports.len(), new.len());
+                    if !scan.untaken.is_empty() {
+                        summary.push_str(&format!(" · {} not taken (no include pattern)", scan.untaken.len()));
+                    }
+                    Check::Ok { summary }
+                }
+                Err(e) => Check::Failed {
+                    kind: crate::health::ErrorKind::of_io(e),
+                    message: format!("cannot read the folder {}: {e}", source.path.display()),
+                },
+            };
+            change = health.record(check, now);
+            if let Err(e) = crate::store::health::save_check(pipeline.conn(), &source.name, &health) {
+                tracing::error!(source = %source.name, error = %e, "cannot record the folder's health");
             }
         }
-        Ok(new)
+        Ok::<_, std::io::Error>((found.map(|(new, _)| new), health, change))
     })
     .await;
+    let (found, health, change) = match found {
+        Ok(Ok(found)) => found,
+        Ok(Err(e)) => return tracing::error!(source = %watched.config.name, error = %e, "rescan failed"),
+        Err(e) => return tracing::error!(source = %watched.config.name, error = %e, "rescan task failed"),
+    };
+    if checks {
+        let (held, alerted) = (watched.health.held.clone(), watched.health.held_alerted_at);
+        watched.health = SourceHealth { held, held_alerted_at: alerted, ..health };
+        match change {
+            Some(crate::health::Change::StartedFailing(f)) => alerts.raise(Alert::failing(&watched.config.name, &f, now)),
+            Some(crate::health::Change::Recovered { since, .. }) => {
+                alerts.raise(Alert::working(&watched.config.name, since, now))
+            }
+            None => {}
+        }
+    }
     match found {
-        Ok(Ok(paths)) => {
+        Ok(paths) => {
             let now = Instant::now();
             for path in &paths {
                 if !watched.held.contains(path) && !watched.markers.contains_key(path) {
@@ -448,8 +596,7 @@ async fn rescan(
             watched.last_rescan = Some(now);
             tracing::debug!(source = %watched.config.name, new = paths.len(), "rescan");
         }
-        Ok(Err(e)) => tracing::error!(source = %watched.config.name, error = %e, "rescan failed"),
-        Err(e) => tracing::error!(source = %watched.config.name, error = %e, "rescan task failed"),
+        Err(e) => tracing::error!(source = %watched.config.name, error = %e, "rescan failed"),
     }
 }
 

@@ -15,6 +15,19 @@ pub fn hex(bytes: &[u8]) -> String {
     })
 }
 
+/// The SHA-256 of a file's bytes, in [`hex`].
+pub fn sha256_file(path: &Path) -> io::Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    io::copy(&mut fs::File::open(path)?, &mut hasher)?;
+    Ok(hex(&hasher.finalize()))
+}
+
+/// Whether the file at `path` holds exactly the bytes whose SHA-256 is `sha256`.
+pub fn same_sha256(path: &Path, sha256: &str) -> bool {
+    sha256_file(path).is_ok_and(|s| s == sha256)
+}
+
 /// Create `dir` and its missing parents; the directories created are 0700.
 pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)

@@ -23,6 +23,6 @@ macro_rules! service_modules {
 }
 
 service_modules!(
-    alerts, audit, cli, config, daemon, faults, fsutil, generate, mcp, metrics, pipeline, replay, retention, schedule,
-    source, status, store, systemd,
+    alerts, audit, cli, config, daemon, faults, fsutil, generate, health, mcp, metrics, pipeline, preflight, replay,
+    retention, schedule, source, status, store, systemd,
 );

@@ -46,6 +46,12 @@ struct FileLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    source: String,
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabel {
     kind: String,
 }
@@ -125,6 +131,9 @@ pub fn render(report: &Report) -> String {
     let stale = Family::<SourceLabel, Gauge>::default();
     let age = Family::<SourceLabel, FloatGauge>::default();
     let records = Family::<KindLabel, Gauge>::default();
+    let up = Family::<SourceLabel, Gauge>::default();
+    let errors = Family::<ErrorLabels, Counter>::default();
+    let held = Family::<SourceLabel, Gauge>::default();
     let seconds = |t: &Option<String>| t.as_deref().and_then(crate::time::parse_rfc3339);
     for source in &report.sources {
         let s = &source.status;
@@ -141,6 +150,15 @@ pub fn render(report: &Report) -> String {
             last_ingest.get_or_create(&label).set(t.timestamp() as f64);
         }
         stale.get_or_create(&label).set(i64::from(source.stale));
+        up.get_or_create(&label).set(i64::from(source.up));
+        if let Some(h) = &source.health {
+            held.get_or_create(&label).set(h.held.as_ref().map_or(0, |h| h.files));
+            for kind in crate::health::ErrorKind::ALL {
+                let n = h.errors.get(kind.as_str()).copied().unwrap_or(0);
+                let labels = ErrorLabels { source: s.name.clone(), kind: kind.as_str().to_string() };
+                errors.get_or_create(&labels).inc_by(n.max(0) as u64);
+            }
+        }
     }
     let c = &report.counts;
     for (kind, n) in [
@@ -172,6 +190,9 @@ pub fn render(report: &Report) -> String {
     );
     registry.register_with_unit("export_age", "How old the newest export is", Unit::Seconds, age);
     registry.register("source_stale", "1 when the source is stale (answers say so), else 0", stale);
+    registry.register("source_up", "1 when the source's last poll or scan worked (or none ran yet), else 0", up);
+    registry.register("source_errors", "Failed polls or scans since the source was first watched, by kind", errors);
+    registry.register("source_held_files", "Files staged and waiting for their export run's marker", held);
     let m = &*METRICS;
     registry.register("mcp_calls", "MCP calls answered, by tool and result (ok, error, refused)", m.mcp_calls.clone());
     registry.register_with_unit(

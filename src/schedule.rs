@@ -64,11 +64,14 @@ impl Cron {
         }
     }
 
-    /// The last occurrence at or before `t`.
+    /// The last occurrence at or before `t`. (Going back from one second after `t` can meet an
+    /// occurrence later than a `t` with a fraction of a second: that one is skipped, so that a
+    /// deadline is never judged passed before it is.)
     pub fn last_at_or_before(&self, t: DateTime<Utc>, zone: Zone) -> Option<DateTime<Utc>> {
         fn back<Z: TimeZone>(s: &cron::Schedule, t: DateTime<Z>) -> Option<DateTime<Utc>> {
-            let just_after = t.clone() + chrono::Duration::seconds(1);
-            s.after(&just_after).next_back().map(|d| d.with_timezone(&Utc))
+            let limit = t.with_timezone(&Utc);
+            let mut earlier = s.after(&(t + chrono::Duration::seconds(1)));
+            std::iter::from_fn(|| earlier.next_back()).take(3).map(|d| d.with_timezone(&Utc)).find(|d| *d <= limit)
         }
         match zone {
             Zone::Host => back(&self.schedule, t.with_timezone(&chrono::Local)),
@@ -111,19 +114,18 @@ pub fn judge_expected(
     let before = exp.expected.last_at_or_before(due - chrono::Duration::seconds(1), zone);
     let period = before.map_or(chrono::Duration::days(1), |b| due - b);
     let counts_from = due - period / 2;
-    let local = |t: DateTime<Utc>| zone.format(t, "%Y-%m-%d %H:%M %Z");
     let grace_text = crate::time::human_duration(exp.grace);
     let stale = match last_export {
         Some(last) if last >= counts_from => None,
         Some(last) => Some(format!(
             "source {source}: no export since {}; one was expected at {} (grace {grace_text}, due by {})",
-            rfc3339(last),
-            local(due),
-            rfc3339(due + grace)
+            zone.stamp(last),
+            zone.stamp(due),
+            zone.stamp(due + grace)
         )),
         None => Some(format!(
             "source {source}: no export has been ingested yet; one was expected at {} (grace {grace_text})",
-            local(due)
+            zone.stamp(due)
         )),
     };
     Freshness { stale, next_deadline }
@@ -135,6 +137,7 @@ pub fn judge_age(
     stale_after: Duration,
     last_export: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
+    zone: Zone,
 ) -> Freshness {
     let limit = crate::time::human_duration(stale_after);
     let stale = match last_export {
@@ -145,7 +148,7 @@ pub fn judge_age(
                 let age = crate::time::human_duration(Duration::from_secs(age.as_secs() / 60 * 60));
                 format!(
                     "source {source}: no export since {} ({age} ago; one is expected at least every {limit})",
-                    rfc3339(last)
+                    zone.stamp(last)
                 )
             })
         }
@@ -239,6 +242,11 @@ pub struct Monitor {
 }
 
 impl Monitor {
+    /// A monitor that knows these sources were stale already (reported before a restart).
+    pub fn already_stale(sources: impl IntoIterator<Item = String>) -> Monitor {
+        Monitor { stale: sources.into_iter().collect() }
+    }
+
     /// Compare with the last check; the first check reports every stale source.
     pub fn check<'a>(&mut self, now: impl IntoIterator<Item = (&'a str, &'a Freshness)>) -> Vec<Transition> {
         let mut out = Vec::new();
@@ -334,8 +342,8 @@ mod tests {
         assert_eq!(
             after.stale.as_deref(),
             Some(
-                "source ward: no export since 2026-11-23T11:02:00Z; one was expected at 2026-11-24 05:00 CST \
-                 (grace 45 min, due by 2026-11-24T11:45:00Z)"
+                "source ward: no export since 2026-11-23 05:02 CST; one was expected at 2026-11-24 05:00 CST \
+                 (grace 45 min, due by 2026-11-24 05:45 CST)"
             )
         );
         assert_eq!(after.next_deadline, Some(at("2026-11-25T11:45:00Z")));
@@ -346,6 +354,29 @@ mod tests {
         }
         let never = judge_expected("ward", &exp, None, at("2026-11-24T12:00:00Z"), chicago());
         assert!(never.stale.is_some_and(|r| r.contains("no export has been ingested yet")));
+    }
+
+    #[test]
+    fn the_flag_appears_at_the_deadline_not_a_moment_before_and_seconds_are_shown() {
+        // Due by 00:30:30 local (a 6-field schedule with seconds, grace 30 s).
+        let exp = Expectation { expected: Cron::parse("0 30 0 * * *").expect("cron"), grace: Duration::from_secs(30) };
+        let last = Some(at("2026-11-23T06:30:00Z"));
+        let deadline = at("2026-11-24T06:30:30Z");
+        for early in [chrono::Duration::milliseconds(1), chrono::Duration::milliseconds(500), chrono::Duration::milliseconds(999)] {
+            let judged = judge_expected("ward", &exp, last, deadline - early, chicago());
+            assert_eq!(judged.stale, None, "{early} before the deadline");
+            assert_eq!(judged.next_deadline, Some(deadline));
+        }
+        let at_deadline = judge_expected("ward", &exp, last, deadline, chicago()).stale.expect("stale at the deadline");
+        assert!(at_deadline.ends_with("due by 2026-11-24 00:30:30 CST)"), "{at_deadline}");
+        assert!(!at_deadline.contains('Z'), "one time form in one sentence: {at_deadline}");
+    }
+
+    #[test]
+    fn a_monitor_that_knows_a_source_was_stale_does_not_report_it_again() {
+        let stale = Freshness { stale: Some("late".into()), next_deadline: None };
+        let mut monitor = Monitor::already_stale(["a".to_string()]);
+        assert_eq!(monitor.check([("a", &stale)]), []);
     }
 
     #[test]
@@ -413,11 +444,12 @@ mod tests {
     #[test]
     fn without_a_schedule_the_age_of_the_newest_export_decides() {
         let day = Duration::from_secs(26 * 3600);
-        assert_eq!(judge_age("w", day, Some(at("2026-11-24T11:00:00Z")), at("2026-11-25T12:00:00Z")).stale, None);
-        let old = judge_age("w", day, Some(at("2026-11-22T11:00:00Z")), at("2026-11-24T11:00:00Z"));
+        let utc = Zone::parse("UTC").expect("zone");
+        assert_eq!(judge_age("w", day, Some(at("2026-11-24T11:00:00Z")), at("2026-11-25T12:00:00Z"), utc).stale, None);
+        let old = judge_age("w", day, Some(at("2026-11-22T11:00:00Z")), at("2026-11-24T11:00:00Z"), chicago());
         assert_eq!(
             old.stale.as_deref(),
-            Some("source w: no export since 2026-11-22T11:00:00Z (2 days ago; one is expected at least every 1 day 2 h)")
+            Some("source w: no export since 2026-11-22 05:00 CST (2 days ago; one is expected at least every 1 day 2 h)")
         );
     }
 

@@ -2,8 +2,10 @@
 //! ssh2 blocks) and stages complete files in the source's staging folder, which the folder loop
 //! watches like any other: renamed into place, they are taken at once.
 
+use crate::alerts::{Alert, Alerts};
 use crate::config::{Config, SourceConfig};
-use crate::source::sftp::Poller;
+use crate::health::{Change, Check, SourceHealth, UNTAKEN_EXAMPLES, Untaken};
+use crate::source::sftp::{PollReport, Poller, SftpError, WaitReason};
 use crate::store;
 use crate::time::{Clock, Zone};
 use chrono::{DateTime, Utc};
@@ -18,6 +20,7 @@ const DEFAULT_EVERY: Duration = Duration::from_secs(60);
 pub(super) fn spawn_all(
     config: &Config,
     clock: &Arc<dyn Clock>,
+    alerts: &Alerts,
     shutdown: &CancellationToken,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     config
@@ -25,8 +28,14 @@ pub(super) fn spawn_all(
         .iter()
         .filter(|s| s.sftp.is_some())
         .map(|source| {
-            let task =
-                poll_loop(source.clone(), config.snapshot.clone(), config.zone, Arc::clone(clock), shutdown.clone());
+            let task = poll_loop(
+                source.clone(),
+                config.snapshot.clone(),
+                config.zone,
+                Arc::clone(clock),
+                alerts.clone(),
+                shutdown.clone(),
+            );
             tokio::spawn(task)
         })
         .collect()
@@ -39,11 +48,20 @@ fn next_poll(source: &SourceConfig, now: DateTime<Utc>, zone: Zone) -> DateTime<
     })
 }
 
+/// What a poll task keeps between polls: its own connection to the snapshot (the remote file
+/// ledger and the source's health) and the health as last written.
+#[derive(Default)]
+struct State {
+    conn: Option<rusqlite::Connection>,
+    health: Option<SourceHealth>,
+}
+
 async fn poll_loop(
     source: SourceConfig,
     snapshot: std::path::PathBuf,
     zone: Zone,
     clock: Arc<dyn Clock>,
+    alerts: Alerts,
     shutdown: CancellationToken,
 ) {
     let Some(sftp) = source.sftp.clone() else { return };
@@ -52,8 +70,7 @@ async fn poll_loop(
         staging = %source.path.display(), "polling SFTP");
     let poller = Poller::new(&source.name, sftp, source.path.clone()).with_run_marker(source.run_marker.clone());
     let poller = Arc::new(Mutex::new(poller));
-    // The ledger of remote files lives in the snapshot; this task has its own connection to it.
-    let ledger: Arc<Mutex<Option<rusqlite::Connection>>> = Arc::new(Mutex::new(None));
+    let state = Arc::new(Mutex::new(State::default()));
     // The first poll runs at once: it lists, and files are taken at the next one.
     let mut due = clock.now();
     loop {
@@ -62,36 +79,70 @@ async fn poll_loop(
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
         }
-        let (poller, ledger, source_name) = (Arc::clone(&poller), Arc::clone(&ledger), source.name.clone());
+        let (poller, state, name) = (Arc::clone(&poller), Arc::clone(&state), source.name.clone());
         let (wanted, token, snapshot, now) = (source.clone(), shutdown.clone(), snapshot.clone(), clock.now());
-        let result = tokio::task::spawn_blocking(move || -> anyhow::Result<crate::source::sftp::PollReport> {
-            let mut ledger = ledger.lock().map_err(|_| anyhow::anyhow!("ledger lock poisoned"))?;
-            if ledger.is_none() {
-                *ledger = Some(store::open_writer(&snapshot)?);
-            }
-            let conn = ledger.as_ref().ok_or_else(|| anyhow::anyhow!("no ledger connection"))?;
+        let result = tokio::task::spawn_blocking(move || -> anyhow::Result<(Result<PollReport, SftpError>, Option<Change>)> {
+            let mut state = state.lock().map_err(|_| anyhow::anyhow!("poll state lock poisoned"))?;
+            let State { conn, health } = &mut *state;
+            let conn = match conn {
+                Some(conn) => conn,
+                None => conn.insert(store::open_writer(&snapshot)?),
+            };
+            let health = match health {
+                Some(health) => health,
+                None => health.insert(store::health::ensure(conn, &name, "sftp", now)?),
+            };
             let mut poller = poller.lock().map_err(|_| anyhow::anyhow!("poller lock poisoned"))?;
-            let wants = |name: &str| wanted.wants(name) || wanted.is_run_marker(name);
-            Ok(poller.poll(conn, &wants, now, &|| token.is_cancelled())?)
+            let wants = |file: &str| wanted.wants(file) || wanted.is_run_marker(file);
+            let outcome = poller.poll(conn, &wants, now, &|| token.is_cancelled());
+            let check = match &outcome {
+                Err(SftpError::Cancelled) => return Ok((outcome, None)),
+                Err(e) => Check::Failed { kind: e.kind(), message: e.to_string() },
+                Ok(report) => {
+                    health.untaken = Untaken {
+                        files: report.untaken.len() as i64,
+                        examples: report.untaken.iter().take(UNTAKEN_EXAMPLES).cloned().collect(),
+                    };
+                    Check::Ok { summary: report.summary() }
+                }
+            };
+            let change = health.record(check, now);
+            store::health::save_check(conn, &name, health)?;
+            Ok((outcome, change))
         })
         .await;
         match result {
-            Ok(Ok(report)) => tracing::info!(
-                source = %source_name,
-                listed = report.listed,
-                staged = report.staged.len(),
-                waiting = report.waiting,
-                known = report.known,
-                refused = report.refused.len(),
-                "SFTP poll"
-            ),
-            Ok(Err(e)) if shutdown.is_cancelled() => {
-                tracing::info!(source = %source_name, error = %e, "SFTP poll stopped")
+            Ok(Ok((outcome, change))) => {
+                log_poll(&source.name, &outcome, shutdown.is_cancelled());
+                match change {
+                    Some(Change::StartedFailing(failure)) => alerts.raise(Alert::failing(&source.name, &failure, now)),
+                    Some(Change::Recovered { since, .. }) => alerts.raise(Alert::working(&source.name, since, now)),
+                    None => {}
+                }
             }
-            Ok(Err(e)) => tracing::error!(source = %source_name, error = %e,
-                "SFTP poll failed; nothing partial was staged; the next poll tries again"),
-            Err(e) => tracing::error!(source = %source_name, error = %e, "SFTP poll task failed"),
+            Ok(Err(e)) => tracing::error!(source = %source.name, error = %e,
+                "SFTP poll: the snapshot (remote file ledger, health) cannot be written; the next poll tries again"),
+            Err(e) => tracing::error!(source = %source.name, error = %e, "SFTP poll task failed"),
         }
         due = next_poll(&source, clock.now(), zone);
+    }
+}
+
+fn log_poll(source: &str, outcome: &Result<PollReport, SftpError>, stopping: bool) {
+    match outcome {
+        Ok(report) => {
+            tracing::info!(source, summary = %report.summary(), "SFTP poll");
+            for w in &report.waiting {
+                let why = match w.why {
+                    WaitReason::Changing => "new or changed since the previous listing: taken once two listings agree",
+                    WaitReason::RunIncomplete => "a run marker: staged once every other file of its run is",
+                    WaitReason::StagedNotTaken => "its previous version is still in staging, not yet taken",
+                };
+                tracing::debug!(source, remote = %w.name, why, "SFTP file waiting");
+            }
+        }
+        Err(e) if stopping => tracing::info!(source, error = %e, "SFTP poll stopped"),
+        Err(e) => tracing::error!(source, kind = e.kind().as_str(), error = %e,
+            "SFTP poll failed; nothing partial was staged; the next poll tries again"),
     }
 }

@@ -249,15 +249,14 @@ pub fn snapshot_of(conn: &Connection, config: &Config, now: DateTime<Utc>) -> Re
 fn sources(conn: &Connection, config: &Config, now: DateTime<Utc>) -> Result<Vec<SourceInfo>, ToolError> {
     let configured: Vec<String> = config.sources.iter().map(|s| s.name.clone()).collect();
     let statuses = read::sources(conn, &configured)?;
+    let health = crate::store::health::load_all(conn)?;
     Ok(statuses
         .into_iter()
         .map(|s| {
-            let freshness = source_freshness(
-                config,
-                &s.name,
-                s.last_export_at.as_deref().and_then(crate::time::parse_rfc3339),
-                now,
-            );
+            let health = health.get(&s.name);
+            let last = s.last_export_at.as_deref().and_then(crate::time::parse_rfc3339);
+            let freshness = crate::health::freshness(config, &s.name, last, health, now);
+            let hold_limit = config.source(&s.name).filter(|c| c.run_marker.is_some()).map(|c| c.hold_limit);
             let n = |status: &str| s.files.get(status).copied().unwrap_or(0);
             SourceInfo {
                 stale: freshness.stale.is_some(),
@@ -272,30 +271,13 @@ fn sources(conn: &Connection, config: &Config, now: DateTime<Utc>) -> Result<Vec
                     .map(|w| format!("file #{} (export time {}): {}", w.file_id, w.exported_at, w.warning))
                     .collect(),
                 next_expected_at: freshness.next_deadline.map(crate::time::rfc3339),
+                health_problems: health.map(|h| h.problems_for_assistant(config.zone, now, hold_limit)).unwrap_or_default(),
                 name: s.name,
                 last_export_at: s.last_export_at,
                 last_ingested_at: s.last_ingested_at,
             }
         })
         .collect())
-}
-
-/// A source's freshness by its configuration: its `expected` schedule, else its `stale_after`
-/// (a source that is in the snapshot but no longer configured: the default `stale_after`).
-pub fn source_freshness(
-    config: &crate::config::Config,
-    name: &str,
-    last_export: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-) -> crate::schedule::Freshness {
-    use crate::schedule::{judge_age, judge_expected};
-    match config.source(name) {
-        Some(source) => match &source.expected {
-            Some(expected) => judge_expected(name, expected, last_export, now, config.zone),
-            None => judge_age(name, source.stale_after, last_export, now),
-        },
-        None => judge_age(name, crate::config::DEFAULT_STALE_AFTER, last_export, now),
-    }
 }
 
 pub(super) fn freshness(p: &snapshot::Provenance) -> Freshness {

@@ -54,6 +54,11 @@ pub struct SourceInfo {
     /// may be hours off.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub export_time_warnings: Vec<String>,
+    /// What keeps new exports from arriving: the source failing (its server refusing the host key
+    /// or the login, unreachable, its folder gone…) since when, or an export run held for its
+    /// marker. Empty when nothing does.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub health_problems: Vec<String>,
 }
 
 /// Records per kind in the snapshot.
@@ -549,7 +554,7 @@ mod tests {
     const STRUCTURED: &[&str] = &[
         "abnormal_flag", "addenda", "admitted_at", "allergy_type", "as_of", "at", "authored_at", "basis", "birth_date", "call",
         "change", "code", "code_system", "discharged_at", "document_id", "end_at", "event", "exported_at",
-        "exported_status", "export_time_warnings", "first_at", "from_location", "identified_at", "ingested_at", "kind", "last_at",
+        "exported_status", "export_time_warnings", "health_problems", "first_at", "from_location", "identified_at", "ingested_at", "kind", "last_at",
         "last_event", "last_event_at", "last_export_at", "last_ingested_at", "location", "mrn",
         "next_cursor", "next_expected_at", "notes", "observed_at", "onset_at", "order_id", "origin",
         "original_path", "panel_source", "parent_id", "query", "replaced_by", "resolved_at", "resulted_at",

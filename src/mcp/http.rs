@@ -177,8 +177,14 @@ pub async fn bind(config: &Config, shared: Arc<Shared>, shutdown: CancellationTo
         .route("/status", get(status_page))
         .route("/status/{source}", get(source_status_page))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&gate), check_request))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
+        .merge(
+            // No token (a load balancer's probe has none), but the Host header is checked as for
+            // the rest: a DNS-rebinding page must not reach them either.
+            Router::new()
+                .route("/healthz", get(|| async { "ok" }))
+                .route("/readyz", get(readyz))
+                .route_layer(middleware::from_fn_with_state(Arc::clone(&gate), check_host)),
+        )
         .with_state(gate);
 
     let socket = match acceptor {
@@ -296,6 +302,16 @@ impl Connected<IncomingStream<'_, TlsListener>> for Peer {
     fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Peer {
         Peer(*stream.remote_addr())
     }
+}
+
+/// In front of `/healthz` and `/readyz`: a foreign `Host` gets 403.
+async fn check_host(State(gate): State<Arc<Gate>>, request: Request, next: Next) -> Response {
+    let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok());
+    if !host.is_some_and(|h| host_allowed(h, &gate.hosts)) {
+        tracing::warn!(host = ?host, path = %request.uri().path(), "HTTP: refused a request for a foreign Host");
+        return (StatusCode::FORBIDDEN, "Forbidden: Host not allowed\n").into_response();
+    }
+    next.run(request).await
 }
 
 /// In front of the MCP endpoint and the pages: a foreign `Host` or `Origin` gets 403, a missing or

@@ -306,6 +306,9 @@ impl Render for SnapshotStatus {
             if let Some(reason) = &s.stale_reason {
                 let _ = writeln!(out, "  why stale: {reason}");
             }
+            for problem in &s.health_problems {
+                let _ = writeln!(out, "  {problem}");
+            }
             for warning in &s.export_time_warnings {
                 let _ = writeln!(out, "  DOUBTFUL EXPORT TIME: {warning}");
             }

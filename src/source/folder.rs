@@ -68,24 +68,49 @@ fn translate(event: &notify::Event) -> Vec<FolderEvent> {
     }
 }
 
-/// Every regular file or symbolic link under the source's folder whose name it takes, plus the
-/// export named by each trigger file. Symlinks are not followed: a link is found as itself, and the
+/// What a scan of a source's folder found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Scan {
+    /// Every regular file or symbolic link whose name the source takes, plus the export named by
+    /// each trigger file, in name order.
+    pub exports: Vec<PathBuf>,
+    /// Files that no include pattern takes (ignored temporary names aside), relative to the
+    /// folder: left alone, and said so.
+    pub untaken: Vec<String>,
+}
+
+/// Scan the source's folder. Symlinks are not followed: a link is found as itself, and the
 /// pipeline quarantines it unread. An unreadable folder gives an error.
-pub fn scan(source: &SourceConfig) -> std::io::Result<Vec<PathBuf>> {
+pub fn scan(source: &SourceConfig) -> std::io::Result<Scan> {
     let depth = if source.recursive { usize::MAX } else { 1 };
-    let mut found = Vec::new();
+    let mut found = Scan::default();
     for entry in walkdir::WalkDir::new(&source.path).max_depth(depth).follow_links(false) {
-        let entry = entry.map_err(std::io::Error::other)?;
+        let entry = entry.map_err(|e| {
+            let kind = e.io_error().map_or(std::io::ErrorKind::Other, std::io::Error::kind);
+            std::io::Error::new(kind, e.to_string())
+        })?;
         if !entry.file_type().is_file() && !entry.path_is_symlink() {
             continue;
         }
-        if let Some(path) = export_path(source, entry.path()) {
-            found.push(path);
+        match export_path(source, entry.path()) {
+            Some(path) => found.exports.push(path),
+            None if !is_ignored(source, entry.path()) => {
+                let relative = entry.path().strip_prefix(&source.path).unwrap_or(entry.path());
+                found.untaken.push(relative.display().to_string());
+            }
+            None => {}
         }
     }
-    found.sort();
-    found.dedup();
+    found.exports.sort();
+    found.exports.dedup();
+    found.untaken.sort();
     Ok(found)
+}
+
+/// A temporary name the source ignores on purpose, or a trigger file (whose export is taken).
+fn is_ignored(source: &SourceConfig, path: &Path) -> bool {
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    source.ignore.is_match(name.as_ref()) || source.trigger_for(name.as_ref()).is_some()
 }
 
 /// The export that an event on `path` concerns: the file itself if the source takes its name (or

@@ -10,12 +10,20 @@
 //! opt-in remote after-action. A broken connection ends the poll: the partial download is removed
 //! and the file is taken at a later poll. The ledger is what makes a restart download nothing twice;
 //! the pipeline's sha256 ledger is what makes it ingest nothing twice.
+//!
+//! With export runs (a run marker), staged files wait in staging for the marker. A remote file
+//! that changes after its download, while its run is still held, is downloaded again and its
+//! staged copy replaced (a WARN line gives both sizes and times): the run then gets the final
+//! version, and its marker is not held back for ever behind a stale copy. Once a run is published
+//! (its marker staged), a changed remote file is a new file.
 
 use crate::config::{Passphrase, RemoteAfter, SftpConfig};
+use crate::health::ErrorKind;
+use crate::store::remote::{self, Download, Staged};
 use crate::time::rfc3339;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 use ssh2::{CheckResult, HashType, KnownHostFileKind, Session};
 use std::collections::{HashMap, HashSet};
@@ -60,6 +68,39 @@ pub enum SftpError {
     Cancelled,
 }
 
+impl SftpError {
+    /// What kind of failure this is, for the source's health.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            SftpError::Connect { source, .. } => match ErrorKind::of_io(source) {
+                ErrorKind::Other | ErrorKind::NotFound => ErrorKind::Unreachable,
+                kind => kind,
+            },
+            SftpError::Handshake { .. } => ErrorKind::Unreachable,
+            SftpError::UnknownHostKey { .. } => ErrorKind::HostKeyUnknown,
+            SftpError::HostKeyMismatch { .. } => ErrorKind::HostKeyChanged,
+            SftpError::KnownHosts { .. } => ErrorKind::NotFound,
+            SftpError::Passphrase { source, .. } => ErrorKind::of_io(source),
+            SftpError::Auth { .. } => ErrorKind::AuthRefused,
+            SftpError::Remote { source, .. } => match source.code() {
+                // SSH_FX_NO_SUCH_FILE, SSH_FX_NO_SUCH_PATH
+                ssh2::ErrorCode::SFTP(2 | 10) => ErrorKind::NotFound,
+                ssh2::ErrorCode::SFTP(3) => ErrorKind::PermissionDenied,
+                // SSH_FX_NO_SPACE_ON_FILESYSTEM, SSH_FX_QUOTA_EXCEEDED (a move on the server)
+                ssh2::ErrorCode::SFTP(14 | 15) => ErrorKind::DiskFull,
+                ssh2::ErrorCode::Session(_) => ErrorKind::Unreachable,
+                ssh2::ErrorCode::SFTP(_) => ErrorKind::Other,
+            },
+            SftpError::Transfer { source, .. } if source.kind() == std::io::ErrorKind::UnexpectedEof => {
+                ErrorKind::RemoteFileChanged
+            }
+            SftpError::Transfer { .. } => ErrorKind::Unreachable,
+            SftpError::Staging { source, .. } => ErrorKind::of_io(source),
+            SftpError::Ledger(_) | SftpError::Cancelled => ErrorKind::Other,
+        }
+    }
+}
+
 /// What one poll did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct PollReport {
@@ -67,13 +108,66 @@ pub struct PollReport {
     pub listed: usize,
     /// Downloaded, complete, under their final names in the staging folder.
     pub staged: Vec<PathBuf>,
-    /// Listed but not taken yet: new or still changing since the previous listing, or their name
-    /// is still waiting in the staging folder.
-    pub waiting: usize,
+    /// Staged copies replaced by a newer download: the remote file changed while its run was held.
+    pub replaced: Vec<String>,
+    /// Listed but not taken yet, each with why.
+    pub waiting: Vec<Waiting>,
     /// Already in the ledger (downloaded at an earlier poll, before a restart too).
     pub known: usize,
     /// Remote names refused (a path that would leave the staging folder), with the reason.
     pub refused: Vec<(String, String)>,
+    /// Remote files that no include pattern takes (hidden names aside), by name.
+    pub untaken: Vec<String>,
+}
+
+/// A listed file not taken at this poll.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiting {
+    pub name: String,
+    pub why: WaitReason,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitReason {
+    /// New, or its size or mtime changed since the previous listing: it may still be written.
+    Changing,
+    /// A run marker whose run is not wholly staged yet.
+    RunIncomplete,
+    /// The previous version of this name is still in staging, not yet taken (and not replaceable:
+    /// no run holds it, or its run is being published).
+    StagedNotTaken,
+}
+
+impl PollReport {
+    /// One line of what the poll saw, for the log and the source's health.
+    pub fn summary(&self) -> String {
+        let count = |why| self.waiting.iter().filter(|w| w.why == why).count();
+        let mut parts = vec![format!("listed {}", self.listed), format!("staged {}", self.staged.len())];
+        for (n, what) in [
+            (self.replaced.len(), "staged copy replaced (the remote file changed)"),
+            (count(WaitReason::Changing), "still changing"),
+            (count(WaitReason::RunIncomplete), "run marker waiting for its run"),
+            (count(WaitReason::StagedNotTaken), "waiting for the staged copy to be taken"),
+            (self.known, "downloaded before"),
+            (self.refused.len(), "refused"),
+            (self.untaken.len(), "not taken (no include pattern)"),
+        ] {
+            if n > 0 {
+                parts.push(format!("{n} {what}"));
+            }
+        }
+        parts.join(" · ")
+    }
+}
+
+/// What `check-config --probe` learns from one connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    pub key_type: String,
+    pub fingerprint: String,
+    /// Files in the remote folder (recursively when configured), and how many the source takes.
+    pub listed: usize,
+    pub wanted: usize,
 }
 
 /// A remote file as listed.
@@ -137,8 +231,9 @@ impl Poller {
         let session = self.connect()?;
         let sftp = session.sftp().map_err(|source| self.remote("open the SFTP channel", source))?;
         let mut listing = Vec::new();
-        self.list(&sftp, Path::new(&self.config.remote_dir), Path::new(""), wants, &mut listing)?;
-        let mut report = PollReport { listed: listing.len(), ..PollReport::default() };
+        let mut untaken = Vec::new();
+        self.list(&sftp, Path::new(&self.config.remote_dir), Path::new(""), wants, &mut listing, &mut untaken)?;
+        let mut report = PollReport { listed: listing.len(), untaken, ..PollReport::default() };
         let previous = std::mem::take(&mut self.previous);
         self.previous = listing.iter().map(|(rel, listed)| (rel.display().to_string(), *listed)).collect();
         // Run markers last; folders with a file not staged in this poll hold their marker back.
@@ -151,8 +246,9 @@ impl Poller {
             }
             let shown = relative.display().to_string();
             let folder = relative.parent().unwrap_or(Path::new("")).to_path_buf();
+            let wait = |report: &mut PollReport, why| report.waiting.push(Waiting { name: shown.clone(), why });
             if self.is_marker(&relative) && incomplete.iter().any(|f| f.starts_with(&folder)) {
-                report.waiting += 1;
+                wait(&mut report, WaitReason::RunIncomplete);
                 continue;
             }
             if let Err(reason) = check_relative(&relative) {
@@ -164,44 +260,92 @@ impl Poller {
                 continue;
             }
             if previous.get(&shown) != Some(&listed) {
-                report.waiting += 1;
+                wait(&mut report, WaitReason::Changing);
                 incomplete.push(folder);
                 continue;
             }
-            if self.known(ledger, &shown, listed)? {
+            if remote::is_known(ledger, &self.source, &shown, listed.size, listed.mtime)? {
                 report.known += 1;
                 continue;
             }
             let target = self.staging.join(&relative);
-            if target.exists() {
-                // The last version of this name is still waiting to be taken: never overwrite it.
-                report.waiting += 1;
-                incomplete.push(folder);
-                continue;
-            }
+            let replacing = match target.exists() {
+                false => None,
+                true => match self.replaceable(ledger, &shown, &target)? {
+                    Some(old) => Some(old),
+                    None => {
+                        // The last version of this name is still waiting to be taken: never
+                        // overwrite it.
+                        wait(&mut report, WaitReason::StagedNotTaken);
+                        incomplete.push(folder);
+                        continue;
+                    }
+                },
+            };
             let remote = Path::new(&self.config.remote_dir).join(&relative);
             let sha256 = self.download(&sftp, &remote, &target, listed, cancelled)?;
             let after = self.after_action(&sftp, &remote, &relative);
-            ledger.execute(
-                "INSERT INTO remote_files (source, remote_path, size, mtime, sha256, staged_path, downloaded_at,
-                     after_action)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT (source, remote_path, size, mtime) DO NOTHING",
-                params![
-                    self.source,
-                    shown,
-                    listed.size as i64,
-                    listed.mtime as i64,
-                    sha256,
-                    target.display().to_string(),
-                    rfc3339(now),
-                    after
-                ],
+            let staged_path = target.display().to_string();
+            remote::record(
+                ledger,
+                &Download {
+                    source: &self.source,
+                    remote_path: &shown,
+                    size: listed.size,
+                    mtime: listed.mtime,
+                    sha256: &sha256,
+                    staged_path: &staged_path,
+                    downloaded_at: &rfc3339(now),
+                    after_action: after.as_deref(),
+                },
             )?;
-            tracing::info!(source = %self.source, remote = %shown, bytes = listed.size, after = after.as_deref().unwrap_or("none"), "staged from SFTP");
+            match replacing {
+                Some(old) => {
+                    let mtime = |t: u64| DateTime::from_timestamp(t as i64, 0).map(rfc3339).unwrap_or_default();
+                    tracing::warn!(source = %self.source, remote = %shown, old_bytes = old.size,
+                        old_mtime = %mtime(old.mtime), downloaded_at = %old.downloaded_at, new_bytes = listed.size,
+                        new_mtime = %mtime(listed.mtime),
+                        "a remote file changed after it was downloaded; its run is still held, so its staged copy \
+                         is replaced by the new version");
+                    report.replaced.push(shown);
+                }
+                None => tracing::info!(source = %self.source, remote = %shown, bytes = listed.size,
+                    after = after.as_deref().unwrap_or("none"), "staged from SFTP"),
+            }
             report.staged.push(target);
         }
         Ok(report)
+    }
+
+    /// Whether the file at `target` is our own download of an older version of `remote_path`
+    /// that its export run still holds, and so may be replaced: the source has run markers, the
+    /// staged bytes are what the ledger says we downloaded, and no marker is staged beside it (a
+    /// staged marker means the run is being published).
+    fn replaceable(&self, ledger: &Connection, remote_path: &str, target: &Path) -> Result<Option<Staged>, SftpError> {
+        let Some(marker) = &self.run_marker else { return Ok(None) };
+        let Some(old) = remote::latest(ledger, &self.source, remote_path)? else { return Ok(None) };
+        if Path::new(&old.staged_path) != target {
+            return Ok(None);
+        }
+        let dir = target.parent().unwrap_or(&self.staging);
+        let marker_staged = std::fs::read_dir(dir)
+            .map_err(|source| SftpError::Staging { path: dir.display().to_string(), source })?
+            .filter_map(Result::ok)
+            .any(|e| marker.is_match(e.file_name().to_string_lossy().as_ref()));
+        if marker_staged || !crate::fsutil::same_sha256(target, &old.sha256) {
+            return Ok(None);
+        }
+        Ok(Some(old))
+    }
+
+    /// Connect once, check the host key, log in and list: what `check-config --probe` reports.
+    pub fn probe(&self, wants: &dyn Fn(&str) -> bool) -> Result<Probe, SftpError> {
+        let session = self.connect()?;
+        let (key_type, fingerprint) = host_key_of(&session);
+        let sftp = session.sftp().map_err(|source| self.remote("open the SFTP channel", source))?;
+        let (mut listing, mut untaken) = (Vec::new(), Vec::new());
+        self.list(&sftp, Path::new(&self.config.remote_dir), Path::new(""), wants, &mut listing, &mut untaken)?;
+        Ok(Probe { key_type, fingerprint, listed: listing.len() + untaken.len(), wanted: listing.len() })
     }
 
     /// TCP, handshake, host key, authentication.
@@ -254,12 +398,8 @@ impl Poller {
         let known_hosts = c.known_hosts.display().to_string();
         let failed =
             |reason: String| SftpError::KnownHosts { server: self.server(), known_hosts: known_hosts.clone(), reason };
-        let (key, key_type) = session.host_key().ok_or_else(|| failed("the server sent no host key".into()))?;
-        let key_type = format!("{key_type:?}");
-        let fingerprint = session
-            .host_key_hash(HashType::Sha256)
-            .map(|h| format!("SHA256:{}", base64::engine::general_purpose::STANDARD_NO_PAD.encode(h)))
-            .unwrap_or_else(|| "(no fingerprint)".into());
+        let (key, _) = session.host_key().ok_or_else(|| failed("the server sent no host key".into()))?;
+        let (key_type, fingerprint) = host_key_of(session);
         let mut known = session.known_hosts().map_err(|e| failed(e.message().to_string()))?;
         if !c.known_hosts.is_file() {
             return Err(failed("no such file".into()));
@@ -318,6 +458,7 @@ impl Poller {
         relative: &Path,
         wants: &dyn Fn(&str) -> bool,
         out: &mut Vec<(PathBuf, Listed)>,
+        untaken: &mut Vec<String>,
     ) -> Result<(), SftpError> {
         let entries = sftp.readdir(dir).map_err(|source| self.remote(&format!("list {}", dir.display()), source))?;
         for (path, stat) in entries {
@@ -328,25 +469,16 @@ impl Poller {
             let rel = relative.join(&name);
             if stat.is_dir() {
                 if self.config.recursive {
-                    self.list(sftp, &path, &rel, wants, out)?;
+                    self.list(sftp, &path, &rel, wants, out, untaken)?;
                 }
             } else if stat.is_file() && wants(&name) {
                 out.push((rel, Listed { size: stat.size.unwrap_or(0), mtime: stat.mtime.unwrap_or(0) }));
+            } else if stat.is_file() && !name.starts_with('.') {
+                untaken.push(rel.display().to_string());
             }
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(())
-    }
-
-    fn known(&self, ledger: &Connection, remote: &str, listed: Listed) -> Result<bool, SftpError> {
-        Ok(ledger
-            .query_row(
-                "SELECT 1 FROM remote_files WHERE source = ?1 AND remote_path = ?2 AND size = ?3 AND mtime = ?4",
-                params![self.source, remote, listed.size as i64, listed.mtime as i64],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some())
     }
 
     /// Download to `.NAME.part` beside `target`, then fsync and rename; the partial file is removed
@@ -441,6 +573,16 @@ impl Poller {
             format!("failed: {e}")
         }))
     }
+}
+
+/// The server's host key type and SHA-256 fingerprint, as `ssh-keygen -l` prints it.
+fn host_key_of(session: &Session) -> (String, String) {
+    let key_type = session.host_key().map_or_else(|| "(no key)".to_string(), |(_, t)| format!("{t:?}"));
+    let fingerprint = session
+        .host_key_hash(HashType::Sha256)
+        .map(|h| format!("SHA256:{}", base64::engine::general_purpose::STANDARD_NO_PAD.encode(h)))
+        .unwrap_or_else(|| "(no fingerprint)".into());
+    (key_type, fingerprint)
 }
 
 /// A remote path relative to the remote folder may only name something inside the staging folder:

@@ -33,6 +33,14 @@ pub struct SourceReport {
     pub stale_reason: Option<String>,
     /// The next expected export's deadline (expected time + grace), for sources with `expected`.
     pub next_deadline: Option<DateTime<Utc>>,
+    /// Whether the daemon can reach the source: its last poll or scan worked (true when the
+    /// daemon has not checked it yet).
+    pub up: bool,
+    /// What is wrong, one line each, worst first: failing since when and why, a run held for its
+    /// marker, files no include pattern takes. Empty when nothing is.
+    pub problems: Vec<String>,
+    /// The health as the daemon last wrote it (absent until the daemon has run with the source).
+    pub health: Option<crate::health::SourceHealth>,
     pub recent_rejects: Vec<read::RecentReject>,
     pub timeline: Timeline,
 }
@@ -40,6 +48,8 @@ pub struct SourceReport {
 /// The last [`TIMELINE_DAYS`] of a source: each expected export against its deadline, and every file.
 #[derive(Debug, Clone, Serialize)]
 pub struct Timeline {
+    /// The start of the window: [`TIMELINE_DAYS`] ago, or when the source began (first watched,
+    /// or its first export), whichever is later: expected times before it are not counted.
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     /// The `expected` schedule as written, when the source has one.
@@ -68,11 +78,18 @@ impl SourceReport {
 /// Gather the report from the ledger, for the configured sources and any other the ledger knows.
 pub fn report(conn: &rusqlite::Connection, config: &Config, now: DateTime<Utc>) -> rusqlite::Result<Report> {
     let configured: Vec<String> = config.sources.iter().map(|s| s.name.clone()).collect();
-    let from = now - chrono::Duration::days(TIMELINE_DAYS);
+    let health = crate::store::health::load_all(conn)?;
     let mut sources = Vec::new();
     for status in read::sources(conn, &configured)? {
+        let health = health.get(&status.name).cloned();
         let last = status.last_export_at.as_deref().and_then(crate::time::parse_rfc3339);
-        let freshness = crate::mcp::answers::source_freshness(config, &status.name, last, now);
+        let freshness = crate::health::freshness(config, &status.name, last, health.as_ref(), now);
+        let began = [health.as_ref().map(|h| h.watched_since), read::first_export(conn, &status.name)?]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(now);
+        let from = (now - chrono::Duration::days(TIMELINE_DAYS)).max(began);
         let arrivals = read::arrivals(conn, &status.name, &crate::time::rfc3339(from))?;
         let source = config.source(&status.name);
         let expectation = source.and_then(|s| s.expected.as_ref());
@@ -94,7 +111,11 @@ pub fn report(conn: &rusqlite::Connection, config: &Config, now: DateTime<Utc>) 
             (Some(s), None) => Some(s.stale_after),
             (None, None) => Some(crate::config::DEFAULT_STALE_AFTER),
         };
+        let hold_limit = source.filter(|s| s.run_marker.is_some()).map(|s| s.hold_limit);
         sources.push(SourceReport {
+            up: health.as_ref().is_none_or(|h| h.is_up()),
+            problems: health.as_ref().map(|h| h.problems(config.zone, now, hold_limit)).unwrap_or_default(),
+            health,
             stale: freshness.stale.is_some(),
             stale_reason: freshness.stale,
             next_deadline: freshness.next_deadline,

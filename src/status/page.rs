@@ -95,10 +95,21 @@ footer { margin-top: 24px; font-size: 12px; color: var(--muted); }
 /// The whole page, for the sources in `report`; `all` names every source, for the links between
 /// the one-source pages (`/status/SOURCE`) and the page of all (`/status`).
 pub fn render(report: &Report, zone: Zone, names: Names, all: &[String]) -> String {
-    let stale: Vec<&str> = report.sources.iter().filter(|s| s.stale).map(|s| s.status.name.as_str()).collect();
-    let title = match stale.is_empty() {
+    let names_of = |keep: fn(&SourceReport) -> bool| -> Vec<&str> {
+        report.sources.iter().filter(|s| keep(s)).map(|s| s.status.name.as_str()).collect()
+    };
+    let stale = names_of(|s| s.stale);
+    let failing = names_of(|s| !s.up);
+    let held = names_of(|s| s.health.as_ref().is_some_and(|h| h.held.is_some()));
+    let mut verdicts = Vec::new();
+    for (word, list) in [("STALE", &stale), ("FAILING", &failing), ("HELD", &held)] {
+        if !list.is_empty() {
+            verdicts.push(format!("{word} ({})", list.join(", ")));
+        }
+    }
+    let title = match verdicts.is_empty() {
         true => "ingest status: all sources current".to_string(),
-        false => format!("ingest status: STALE ({})", stale.join(", ")),
+        false => format!("ingest status: {}", verdicts.join(" · ")),
     };
     let c = &report.counts;
     let page = html! {
@@ -126,13 +137,21 @@ pub fn render(report: &Report, zone: Zone, names: Names, all: &[String]) -> Stri
                         (c.patients) " patients (" (c.on_panel) " on a panel), " (c.observations) " results, "
                         (c.documents) " documents"
                     }
-                    @if stale.is_empty() {
-                        p.banner.fresh #overall data-stale="false" {
-                            "All " (report.sources.len()) " source(s) current."
+                    @if verdicts.is_empty() {
+                        p.banner.fresh #overall data-stale="false" data-failing="false" {
+                            "All " (report.sources.len()) " source(s) current and reachable."
                         }
                     } @else {
-                        p.banner.stale #overall data-stale="true" {
-                            "STALE: " (stale.join(", ")) ". The assistant is told this data is not current."
+                        p.banner.stale #overall data-stale=(!stale.is_empty()) data-failing=(!failing.is_empty()) {
+                            @if !stale.is_empty() {
+                                "STALE: " (stale.join(", ")) ". The assistant is told this data is not current. "
+                            }
+                            @if !failing.is_empty() {
+                                "FAILING: " (failing.join(", ")) ": no new export can arrive until this is fixed. "
+                            }
+                            @if !held.is_empty() {
+                                "HELD: " (held.join(", ")) ": staged files wait for their run marker."
+                            }
                         }
                     }
                 }
@@ -162,15 +181,51 @@ fn section(source: &SourceReport, now: DateTime<Utc>, zone: Zone, names: Names) 
         _ => "no schedule".to_string(),
     };
     let state = if source.stale { "stale" } else { "fresh" };
+    let health = source.health.as_ref();
+    let held = health.is_some_and(|h| h.held.is_some());
+    let problems: Vec<String> = source
+        .problems
+        .iter()
+        .map(|p| match (names, health) {
+            (Names::Masked, Some(h)) if p.starts_with("NOT TAKEN") => format!(
+                "NOT TAKEN: {} file(s) match no include pattern (their names are shown to roles that may see them)",
+                h.untaken.files
+            ),
+            _ => p.clone(),
+        })
+        .collect();
+    let check = health.map(|h| if h.kind == "sftp" { "poll" } else { "scan" }).unwrap_or("scan");
     html! {
-        section.source.(state) id=(format!("source-{}", s.name)) data-source=(s.name) data-stale=(source.stale) {
-            h2 { (s.name) span.badge.(state) { (state.to_uppercase()) } }
+        section.source.(state) id=(format!("source-{}", s.name)) data-source=(s.name) data-stale=(source.stale)
+            data-up=(source.up) data-held=(held) {
+            h2 {
+                (s.name) span.badge.(state) { (state.to_uppercase()) }
+                @if !source.up { " " span.badge.stale.failing { "FAILING" } }
+                @if held { " " span.badge.stale.held { "HELD" } }
+            }
             @if let Some(reason) = &source.stale_reason { p.reason { (reason) } }
+            @for problem in &problems { p.reason.problem { (problem) } }
             dl.facts {
+                @if let Some(h) = health {
+                    dt { "Last " (check) } dd.last-check {
+                        @match (h.last_check_at, &h.last_check) {
+                            (Some(at), Some(what)) => { (zone.format(at, "%a %Y-%m-%d %H:%M:%S %Z")) ": " (what) }
+                            _ => { "none yet" }
+                        }
+                    }
+                    @if !h.errors.is_empty() {
+                        dt { "Failures" } dd {
+                            @for (i, (kind, n)) in h.errors.iter().enumerate() {
+                                @if i > 0 { " · " } (kind) " " (n)
+                            }
+                            " (since " (zone.format(h.watched_since, "%Y-%m-%d %H:%M %Z")) ")"
+                        }
+                    }
+                }
                 dt { "Last export" } dd.last-export { (when(s.last_export_at.as_deref())) }
                 dt { "Last ingest" } dd { (when(s.last_ingested_at.as_deref())) }
                 @if let Some(due) = source.next_deadline {
-                    dt { "Next due by" } dd { (zone.format(due, "%a %Y-%m-%d %H:%M %Z")) }
+                    dt { "Next due by" } dd { (zone.format(due, "%a ") ) (zone.stamp(due)) }
                 }
                 dt { "Schedule" } dd { (schedule) }
                 dt { "Files" } dd {

@@ -44,9 +44,12 @@ pub fn render(report: &Report, zone: Zone, colour: bool) -> String {
         let when = |t: &Option<String>| {
             t.as_deref().and_then(crate::time::parse_rfc3339).map_or("never".to_string(), |t| short(zone, t))
         };
-        let state = match source.stale {
-            true => Cell::new("STALE").fg(Color::Red).add_attribute(Attribute::Bold),
-            false => Cell::new("fresh").fg(Color::Green),
+        let state = match (source.stale, state_notes(source)) {
+            (true, notes) => Cell::new(format!("STALE{notes}")).fg(Color::Red).add_attribute(Attribute::Bold),
+            (false, notes) if !notes.is_empty() => {
+                Cell::new(format!("fresh{notes}")).fg(Color::Yellow).add_attribute(Attribute::Bold)
+            }
+            (false, _) => Cell::new("fresh").fg(Color::Green),
         };
         let quarantined = source.files("quarantined");
         let files = format!(
@@ -85,6 +88,18 @@ pub fn render(report: &Report, zone: Zone, colour: bool) -> String {
     out
 }
 
+/// " FAILING", " HELD": what the STATE column adds to fresh or STALE.
+fn state_notes(source: &SourceReport) -> String {
+    let mut notes = String::new();
+    if !source.up {
+        notes.push_str(" FAILING");
+    }
+    if source.health.as_ref().is_some_and(|h| h.held.is_some()) {
+        notes.push_str(" HELD");
+    }
+    notes
+}
+
 fn new_table(colour: bool) -> Table {
     let mut table = Table::new();
     table.set_content_arrangement(ContentArrangement::Disabled);
@@ -102,6 +117,26 @@ fn details(out: &mut String, source: &SourceReport, zone: Zone, colour: bool) {
     let _ = writeln!(out, "\n{}", paint(&format!("source {}", s.name), BOLD, colour));
     if let Some(reason) = &source.stale_reason {
         let _ = writeln!(out, "  {} {reason}", paint("STALE:", BOLD_RED, colour));
+    }
+    for problem in &source.problems {
+        let (head, rest) = problem.split_once(':').unwrap_or((problem, ""));
+        let style = if head.starts_with("NOT TAKEN") { YELLOW } else { BOLD_RED };
+        let _ = writeln!(out, "  {}{rest}", paint(&format!("{head}:"), style, colour));
+    }
+    if let Some(h) = &source.health {
+        let check = if h.kind == "sftp" { "poll" } else { "scan" };
+        match (h.last_check_at, &h.last_check) {
+            (Some(at), Some(what)) => {
+                let _ = writeln!(out, "  last {check} {}: {what}", short(zone, at));
+            }
+            _ => {
+                let _ = writeln!(out, "  no {check} yet (the daemon has not run with this source)");
+            }
+        }
+        if !h.errors.is_empty() {
+            let counts: Vec<String> = h.errors.iter().map(|(kind, n)| format!("{kind} {n}")).collect();
+            let _ = writeln!(out, "  failures since {}: {}", short(zone, h.watched_since), counts.join(", "));
+        }
     }
     if let Some(expected) = &source.timeline.expected {
         let t = &source.timeline;
@@ -188,8 +223,10 @@ fn indent(out: &mut String, table: &Table) {
 }
 
 /// A time as the table shows it: `Tue 11-24 05:00 CST`.
+/// Seconds are shown when a time has some: a deadline of 00:30:30 is not "00:30".
 fn short(zone: Zone, t: chrono::DateTime<chrono::Utc>) -> String {
-    zone.format(t, "%a %m-%d %H:%M %Z")
+    use chrono::Timelike as _;
+    zone.format(t, if t.second() == 0 { "%a %m-%d %H:%M %Z" } else { "%a %m-%d %H:%M:%S %Z" })
 }
 
 fn received(zone: Zone, t: &str) -> String {

@@ -2,7 +2,9 @@
 //! `open_reader` is read-only. `write` holds the per-file transaction, `read` the queries,
 //! `purge` the deletes of retention.
 
+pub mod health;
 pub mod purge;
+pub mod remote;
 pub mod read;
 pub mod readers;
 pub mod snapshot;
@@ -24,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0006_document_parent_index.sql"),
     include_str!("../../migrations/0007_history.sql"),
     include_str!("../../migrations/0008_export_time_warning.sql"),
+    include_str!("../../migrations/0009_source_health.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -95,6 +95,17 @@ pub fn last_exports(conn: &Connection) -> rusqlite::Result<BTreeMap<String, Stri
     stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
 }
 
+/// The earliest `exported_at` of the files of `source` that went in: when the source began, for a
+/// snapshot the daemon has not watched (a replay).
+pub fn first_export(conn: &Connection, source: &str) -> rusqlite::Result<Option<chrono::DateTime<chrono::Utc>>> {
+    let first: Option<String> = conn.query_row(
+        "SELECT min(exported_at) FROM source_files WHERE source = ?1 AND status IN ('ingested', 'ingested_with_rejects')",
+        [source],
+        |r| r.get(0),
+    )?;
+    Ok(first.as_deref().and_then(crate::time::parse_rfc3339))
+}
+
 fn source(conn: &Connection, name: &str) -> rusqlite::Result<SourceStatus> {
     let (last_export_at, last_ingested_at, rejects) = conn.query_row(
         "SELECT max(CASE WHEN status IN ('ingested', 'ingested_with_rejects') THEN exported_at END),

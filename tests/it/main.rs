@@ -10,6 +10,7 @@ mod daemon;
 mod digest;
 mod disk;
 mod export_time;
+mod health;
 mod logs;
 mod mcp_http;
 mod mcp_stdio;

@@ -85,7 +85,7 @@ impl HttpDaemon {
         self.daemon.log_text()
     }
 
-    fn terminate(self) -> Option<i32> {
+    pub fn terminate(self) -> Option<i32> {
         self.daemon.terminate()
     }
 }

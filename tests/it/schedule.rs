@@ -50,8 +50,8 @@ fn a_missed_deadline_makes_the_source_stale_everywhere_and_a_late_export_clears_
     assert_eq!(
         reasons,
         [json!(
-            "source ward: no export since 2026-11-23T11:00:00Z; one was expected at 2026-11-24 05:00 CST \
-             (grace 45 min, due by 2026-11-24T11:45:00Z)"
+            "source ward: no export since 2026-11-23 05:00 CST; one was expected at 2026-11-24 05:00 CST \
+             (grace 45 min, due by 2026-11-24 05:45 CST)"
         )]
     );
     // Every answer carries it, not only snapshot_status.
@@ -75,19 +75,20 @@ fn a_missed_deadline_makes_the_source_stale_everywhere_and_a_late_export_clears_
     assert_eq!(answer["sources"][0]["next_expected_at"], json!("2026-11-25T11:45:00Z"));
     let status = status_json(&ws);
     assert_eq!(status["sources"][0]["stale"], json!(false));
-    // The timeline: 14 days of 05:00 exports; only Monday's (received on Tuesday at 05:40) and
-    // Tuesday's (received at 07:12) came, both after their 05:45 deadlines.
+    // The timeline starts with the source (its first export, Monday's: no daemon has watched it):
+    // the twelve 05:00 exports before it are not counted as missed. Monday's (received on Tuesday
+    // at 05:40) and Tuesday's (received at 07:12) came, both after their 05:45 deadlines.
     let windows = status["sources"][0]["timeline"]["windows"].as_array().expect("windows").clone();
-    assert_eq!(windows.len(), 14, "{windows:?}");
+    assert_eq!(status["sources"][0]["timeline"]["from"], "2026-11-23T11:00:00Z");
     let verdicts: Vec<&str> = windows.iter().map(|w| w["verdict"].as_str().expect("verdict")).collect();
-    assert_eq!(verdicts[..12], ["missing"; 12]);
-    assert_eq!(verdicts[12..], ["late", "late"]);
-    assert_eq!(windows[13]["expected_at"], "2026-11-24T11:00:00Z");
-    assert_eq!(windows[13]["deadline"], "2026-11-24T11:45:00Z");
-    assert_eq!(windows[13]["arrived_at"], "2026-11-24T13:12:00Z");
+    assert_eq!(verdicts, ["late", "late"], "{windows:?}");
+    assert_eq!(windows[1]["expected_at"], "2026-11-24T11:00:00Z");
+    assert_eq!(windows[1]["deadline"], "2026-11-24T11:45:00Z");
+    assert_eq!(windows[1]["arrived_at"], "2026-11-24T13:12:00Z");
     let text = String::from_utf8_lossy(&ws.ingest(&["status"]).stdout).into_owned();
     let row = text.lines().find(|l| l.starts_with("| ward")).unwrap_or_else(|| panic!("no row for ward: {text}"));
-    assert!(row.contains(" fresh ") && row.contains(" XXXXXXXXXXXXLL "), "{row}");
+    assert!(row.contains(" fresh ") && row.contains(" LL "), "{row}");
+    assert!(text.contains("in 14 days, 0 on time, 2 late, 0 missed"), "{text}");
 }
 
 #[test]
@@ -98,11 +99,17 @@ fn the_daemon_warns_once_when_a_source_turns_stale_and_says_when_it_recovers() {
     assert_eq!(ws.replay(&[&monday]).0, 0);
     let daemon = Daemon::start(&ws);
     wait_for("the stale warning", LIMIT, || daemon.log_text().contains("source is stale"));
+    let first = daemon.log_text();
+    assert!(first.contains("WARN") && first.contains("due by 2026-11-24 05:45 CST)"), "{first}");
+    assert_eq!(first.matches("alert=\"stale\"").count(), 1, "{first}");
+    assert_eq!(daemon.terminate(), Some(0));
+    // A restart (or a reload) does not warn or alert again: the source was reported stale already.
+    let daemon = Daemon::start(&ws);
     let tuesday = export(&ws, "ADT_TUE.hl7", "20261124071000-0600", "M2");
     std::fs::rename(&tuesday, ws.path("drop/ADT_TUE.hl7")).expect("drop");
     wait_for("the recovery", LIMIT, || daemon.log_text().contains("source is fresh again"));
     let log = daemon.log_text();
-    assert_eq!(log.matches("source is stale").count(), 1, "one WARN, not one per check:\n{log}");
-    assert!(log.contains("WARN") && log.contains("due by 2026-11-24T11:45:00Z"), "{log}");
+    assert_eq!(log.matches("source is stale").count(), 0, "the restart warned again:\n{log}");
+    assert_eq!(log.matches("alert=\"recovered\"").count(), 1, "{log}");
     assert_eq!(daemon.terminate(), Some(0));
 }

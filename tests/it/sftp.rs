@@ -165,13 +165,13 @@ fn a_file_still_growing_is_not_taken_until_two_listings_agree() {
     let first_half = hl7::oru("G1", "20261124040000", "M1", "O1", &[("2823-3", "4.1", "mmol/L", "N")]);
     std::fs::write(&path, &first_half).expect("write");
     let mut bench = Bench::new(settings(&sshd, RemoteAfter::None));
-    assert_eq!(bench.poll().expect("poll").waiting, 1);
+    assert_eq!(bench.poll().expect("poll").waiting.len(), 1);
     // The exporter appends (size and mtime change): not taken.
     let second = hl7::oru("G2", "20261124040000", "M2", "O2", &[("2823-3", "3.9", "mmol/L", "N")]);
     let whole = format!("{first_half}{second}");
     std::fs::write(&path, &whole).expect("append");
     let report = bench.poll().expect("poll");
-    assert_eq!((report.staged.len(), report.waiting), (0, 1), "{report:?}");
+    assert_eq!((report.staged.len(), report.waiting.len()), (0, 1), "{report:?}");
     assert!(bench.staged_names().is_empty());
     let report = bench.poll().expect("poll");
     assert_eq!(report.staged.len(), 1, "{report:?}");

@@ -1,0 +1,407 @@
+//! A source's health, beside its freshness: whether the daemon can reach it (the last poll or
+//! scan, its result, the last error and since when), what it holds (files staged and waiting for
+//! their run marker), and what it leaves (files that match no include pattern). Freshness says
+//! whether the data is current; health says why it is not, or soon will not be.
+//!
+//! The daemon writes it to the snapshot (`store::health`), so that every view that reads the
+//! snapshot shows the same state: `ingest status`, `/status`, `/metrics` and `snapshot_status`.
+//! Pure: what happened and the clock are arguments. No patient data: kinds, counts, file names of
+//! exports (never a PDF's name, which can carry an MRN), server addresses.
+
+use crate::schedule::{Freshness, judge_age, judge_expected};
+use crate::time::Zone;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// What kind of failure a poll or scan met: what the on-call engineer has to do differs for each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The SFTP server offered another host key than known_hosts holds.
+    HostKeyChanged,
+    /// The SFTP server's host key is not in known_hosts at all.
+    HostKeyUnknown,
+    /// The server refused the login (key not authorized, wrong user, wrong passphrase).
+    AuthRefused,
+    /// No connection: the name does not resolve, nothing listens, a firewall, a timeout.
+    Unreachable,
+    PermissionDenied,
+    /// A folder (local or remote) or a configured file is missing.
+    NotFound,
+    DiskFull,
+    /// A remote file changed while it was being downloaded.
+    RemoteFileChanged,
+    /// Anything else (a protocol error, an I/O error); the message says what.
+    Other,
+}
+
+impl ErrorKind {
+    pub const ALL: [ErrorKind; 9] = [
+        ErrorKind::HostKeyChanged,
+        ErrorKind::HostKeyUnknown,
+        ErrorKind::AuthRefused,
+        ErrorKind::Unreachable,
+        ErrorKind::PermissionDenied,
+        ErrorKind::NotFound,
+        ErrorKind::DiskFull,
+        ErrorKind::RemoteFileChanged,
+        ErrorKind::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::HostKeyChanged => "host_key_changed",
+            ErrorKind::HostKeyUnknown => "host_key_unknown",
+            ErrorKind::AuthRefused => "auth_refused",
+            ErrorKind::Unreachable => "unreachable",
+            ErrorKind::PermissionDenied => "permission_denied",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::DiskFull => "disk_full",
+            ErrorKind::RemoteFileChanged => "remote_file_changed",
+            ErrorKind::Other => "other",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<ErrorKind> {
+        ErrorKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// A few words for a sentence: "the SFTP server's host key changed".
+    pub fn phrase(self) -> &'static str {
+        match self {
+            ErrorKind::HostKeyChanged => "the SFTP server's host key changed",
+            ErrorKind::HostKeyUnknown => "the SFTP server's host key is not in known_hosts",
+            ErrorKind::AuthRefused => "the SFTP server refused the login",
+            ErrorKind::Unreachable => "the server cannot be reached",
+            ErrorKind::PermissionDenied => "permission was denied",
+            ErrorKind::NotFound => "a folder or file is missing",
+            ErrorKind::DiskFull => "the disk is full",
+            ErrorKind::RemoteFileChanged => "a remote file changed during its download",
+            ErrorKind::Other => "polling failed",
+        }
+    }
+
+    /// A local I/O error's kind.
+    pub fn of_io(e: &std::io::Error) -> ErrorKind {
+        use std::io::ErrorKind as K;
+        match e.kind() {
+            K::PermissionDenied => ErrorKind::PermissionDenied,
+            K::NotFound => ErrorKind::NotFound,
+            K::StorageFull | K::QuotaExceeded => ErrorKind::DiskFull,
+            K::ConnectionRefused
+            | K::ConnectionReset
+            | K::ConnectionAborted
+            | K::HostUnreachable
+            | K::NetworkUnreachable
+            | K::TimedOut => ErrorKind::Unreachable,
+            _ => ErrorKind::Other,
+        }
+    }
+}
+
+/// What one poll (SFTP) or scan (folder) found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    /// It worked; the summary says what it saw ("listed 3 · staged 1 · 2 still changing").
+    Ok { summary: String },
+    Failed { kind: ErrorKind, message: String },
+}
+
+/// Files of an export run, staged and waiting for the run's marker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Held {
+    pub files: i64,
+    /// The oldest held file's time in the folder (its mtime: a restart does not reset it).
+    pub since: DateTime<Utc>,
+    /// The run's folder relative to the source's folder ("." for the folder itself).
+    pub run: String,
+    /// The marker name the run waits for.
+    pub marker: String,
+}
+
+/// Files in the folder that no include pattern takes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Untaken {
+    pub files: i64,
+    /// A few of their names, for the person looking.
+    pub examples: Vec<String>,
+}
+
+/// How many untaken names are kept as examples.
+pub const UNTAKEN_EXAMPLES: usize = 5;
+
+/// A source's health as stored, and as `ingest status --json` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceHealth {
+    /// `sftp` or `folder`.
+    pub kind: String,
+    /// When the daemon first watched or polled this source (expected exports before are not
+    /// counted as missed).
+    pub watched_since: DateTime<Utc>,
+    pub last_check_at: Option<DateTime<Utc>>,
+    /// What the last check saw, or why it failed.
+    pub last_check: Option<String>,
+    pub last_ok_at: Option<DateTime<Utc>>,
+    /// The current failure (`None` when the last check worked).
+    pub failing: Option<Failure>,
+    pub held: Option<Held>,
+    pub untaken: Untaken,
+    /// Failures counted per kind since the source was first watched.
+    pub errors: BTreeMap<String, i64>,
+    /// Since when the daemon has reported (and alerted) the source stale; kept so that a restart
+    /// does not alert again.
+    pub stale_since: Option<DateTime<Utc>>,
+    /// When the last held-run alert went out: it stands for every run staged before it.
+    pub held_alerted_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    pub kind: ErrorKind,
+    pub message: String,
+    /// The first failed check of this spell.
+    pub since: DateTime<Utc>,
+}
+
+/// A change worth an alert, from one check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    StartedFailing(Failure),
+    /// Working again after failing since `since`.
+    Recovered { since: DateTime<Utc>, kind: ErrorKind },
+}
+
+impl SourceHealth {
+    pub fn new(kind: &str, now: DateTime<Utc>) -> SourceHealth {
+        SourceHealth {
+            kind: kind.to_string(),
+            watched_since: now,
+            last_check_at: None,
+            last_check: None,
+            last_ok_at: None,
+            failing: None,
+            held: None,
+            untaken: Untaken::default(),
+            errors: BTreeMap::new(),
+            stale_since: None,
+            held_alerted_at: None,
+        }
+    }
+
+    /// Take in one check; a failure of another kind than the current one starts no new spell
+    /// (the kind and message are updated), so an alert goes out when failing starts and ends.
+    pub fn record(&mut self, check: Check, now: DateTime<Utc>) -> Option<Change> {
+        self.last_check_at = Some(now);
+        match check {
+            Check::Ok { summary } => {
+                self.last_check = Some(summary);
+                self.last_ok_at = Some(now);
+                self.failing.take().map(|f| Change::Recovered { since: f.since, kind: f.kind })
+            }
+            Check::Failed { kind, message } => {
+                self.last_check = Some(format!("failed: {message}"));
+                *self.errors.entry(kind.as_str().to_string()).or_insert(0) += 1;
+                match &mut self.failing {
+                    Some(f) => {
+                        f.kind = kind;
+                        f.message = message;
+                        None
+                    }
+                    None => {
+                        let failure = Failure { kind, message, since: now };
+                        self.failing = Some(failure.clone());
+                        Some(Change::StartedFailing(failure))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether the source works: its last check did not fail.
+    pub fn is_up(&self) -> bool {
+        self.failing.is_none()
+    }
+
+    /// A held run past `limit` that has not been alerted yet.
+    pub fn held_too_long(&self, limit: std::time::Duration, now: DateTime<Utc>) -> Option<&Held> {
+        let held = self.held.as_ref()?;
+        let age = (now - held.since).to_std().unwrap_or_default();
+        (age >= limit).then_some(held)
+    }
+
+    /// What is wrong, one line each, worst first; empty when nothing is. For the status views
+    /// and the assistant.
+    pub fn problems(&self, zone: Zone, now: DateTime<Utc>, hold_limit: Option<std::time::Duration>) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(f) = &self.failing {
+            let last_ok = match self.last_ok_at {
+                Some(t) => format!("last good {} {}", self.check_word(), zone.stamp(t)),
+                None => format!("no {} has worked yet", self.check_word()),
+            };
+            out.push(format!(
+                "FAILING since {} ({} ago): {}. {last_ok}. {}",
+                zone.stamp(f.since),
+                ago(f.since, now),
+                f.kind.phrase(),
+                f.message
+            ));
+        }
+        if let Some(h) = &self.held {
+            let over = hold_limit.filter(|limit| (now - h.since).to_std().unwrap_or_default() >= *limit);
+            out.push(format!(
+                "HELD: {} file(s) of the export run in {} staged since {} ({} ago), waiting for its marker {}{}",
+                h.files,
+                h.run,
+                zone.stamp(h.since),
+                ago(h.since, now),
+                h.marker,
+                match over {
+                    Some(limit) => format!(
+                        " — over the {} hold limit: the marker never came, or a file is missing",
+                        crate::time::human_duration(limit)
+                    ),
+                    None => String::new(),
+                }
+            ));
+        }
+        if self.untaken.files > 0 {
+            out.push(format!(
+                "NOT TAKEN: {} file(s) match no include pattern, e.g. {}",
+                self.untaken.files,
+                self.untaken.examples.join(", ")
+            ));
+        }
+        out
+    }
+
+    /// The part of the stale reason an assistant reads that says why: "the SFTP server's host key
+    /// changed at 04:12 CST", "2 file(s) of this morning's run are held for their marker".
+    pub fn why_stale(&self, zone: Zone) -> Option<String> {
+        if let Some(f) = &self.failing {
+            return Some(format!("{} at {}, see ingest status", f.kind.phrase(), zone.stamp(f.since)));
+        }
+        self.held.as_ref().map(|h| {
+            format!(
+                "{} file(s) staged since {} are held waiting for the run marker {}, see ingest status",
+                h.files,
+                zone.stamp(h.since),
+                h.marker
+            )
+        })
+    }
+
+    /// What an assistant needs of the problems: short, without messages or file names (a name can
+    /// carry an identifier), and what it means for the data.
+    pub fn problems_for_assistant(
+        &self,
+        zone: Zone,
+        now: DateTime<Utc>,
+        hold_limit: Option<std::time::Duration>,
+    ) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(f) = &self.failing {
+            out.push(format!(
+                "FAILING since {} ({} ago): {}; no new export can arrive until the integration team fixes it",
+                zone.stamp(f.since),
+                ago(f.since, now),
+                f.kind.phrase()
+            ));
+        }
+        if let Some(h) = &self.held {
+            let over = hold_limit.is_some_and(|limit| (now - h.since).to_std().unwrap_or_default() >= limit);
+            out.push(format!(
+                "HELD: {} file(s) of an export run, staged since {}, wait for the run's marker{}; they are not in \
+                 the snapshot yet",
+                h.files,
+                zone.stamp(h.since),
+                if over { " (past the hold limit)" } else { "" }
+            ));
+        }
+        out
+    }
+
+    fn check_word(&self) -> &'static str {
+        if self.kind == "sftp" { "poll" } else { "scan" }
+    }
+}
+
+/// A source's freshness by its configuration (its `expected` schedule, else its `stale_after`; a
+/// source that is in the snapshot but no longer configured: the default `stale_after`), with why
+/// from its health when it is stale: "…; the SFTP server's host key changed at 04:12 CST, see
+/// ingest status".
+pub fn freshness(
+    config: &crate::config::Config,
+    name: &str,
+    last_export: Option<DateTime<Utc>>,
+    health: Option<&SourceHealth>,
+    now: DateTime<Utc>,
+) -> Freshness {
+    let zone = config.zone;
+    let mut freshness = match config.source(name) {
+        Some(source) => match &source.expected {
+            Some(expected) => judge_expected(name, expected, last_export, now, zone),
+            None => judge_age(name, source.stale_after, last_export, now, zone),
+        },
+        None => judge_age(name, crate::config::DEFAULT_STALE_AFTER, last_export, now, zone),
+    };
+    if let (Some(reason), Some(why)) = (&mut freshness.stale, health.and_then(|h| h.why_stale(zone))) {
+        reason.push_str("; ");
+        reason.push_str(&why);
+    }
+    freshness
+}
+
+fn ago(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let secs = (now - t).num_seconds().max(0) as u64;
+    crate::time::human_duration(std::time::Duration::from_secs(if secs >= 3600 { secs / 60 * 60 } else { secs }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        crate::time::parse_rfc3339(s).expect("time")
+    }
+
+    #[test]
+    fn failing_is_one_spell_from_the_first_failure_to_the_first_success() {
+        let mut h = SourceHealth::new("sftp", at("2026-12-03T10:00:00Z"));
+        assert_eq!(h.record(Check::Ok { summary: "listed 0".into() }, at("2026-12-03T10:01:00Z")), None);
+        let failed = |kind| Check::Failed { kind, message: "x".into() };
+        let change = h.record(failed(ErrorKind::Unreachable), at("2026-12-03T10:12:00Z"));
+        assert!(matches!(change, Some(Change::StartedFailing(ref f)) if f.kind == ErrorKind::Unreachable));
+        // Another kind in the same spell: no second alert, the kind is the newest.
+        assert_eq!(h.record(failed(ErrorKind::HostKeyChanged), at("2026-12-03T10:13:00Z")), None);
+        assert_eq!(h.failing.as_ref().map(|f| (f.kind, f.since)), Some((ErrorKind::HostKeyChanged, at("2026-12-03T10:12:00Z"))));
+        assert_eq!(h.errors.get("unreachable"), Some(&1));
+        assert_eq!(h.errors.get("host_key_changed"), Some(&1));
+        assert!(!h.is_up());
+        let change = h.record(Check::Ok { summary: "listed 2".into() }, at("2026-12-03T10:20:00Z"));
+        assert_eq!(
+            change,
+            Some(Change::Recovered { since: at("2026-12-03T10:12:00Z"), kind: ErrorKind::HostKeyChanged })
+        );
+        assert!(h.is_up());
+    }
+
+    #[test]
+    fn problems_say_since_when_in_the_zone_and_what_was_last_good() {
+        let zone = Zone::parse("America/Chicago").expect("zone");
+        let mut h = SourceHealth::new("sftp", at("2026-12-03T10:00:00Z"));
+        h.record(Check::Ok { summary: "listed 0".into() }, at("2026-12-03T10:11:00Z"));
+        h.record(Check::Failed { kind: ErrorKind::HostKeyChanged, message: "it offered …".into() }, at("2026-12-03T10:12:00Z"));
+        h.held = Some(Held { files: 2, since: at("2026-12-03T11:02:00Z"), run: "2026-12-03".into(), marker: "DONE".into() });
+        let now = at("2026-12-03T12:40:00Z");
+        let lines = h.problems(zone, now, Some(std::time::Duration::from_secs(3600)));
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(lines[0].starts_with("FAILING since 2026-12-03 04:12 CST (2 h 28 min ago): the SFTP server's host key changed. last good poll 2026-12-03 04:11 CST"), "{}", lines[0]);
+        assert!(lines[1].contains("2 file(s) of the export run in 2026-12-03 staged since 2026-12-03 05:02 CST"), "{}", lines[1]);
+        assert!(lines[1].contains("over the 1 h hold limit"), "{}", lines[1]);
+        assert_eq!(
+            h.why_stale(zone).as_deref(),
+            Some("the SFTP server's host key changed at 2026-12-03 04:12 CST, see ingest status")
+        );
+    }
+}

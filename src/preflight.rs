@@ -1,0 +1,247 @@
+//! `ingest check-config`'s checks of what the configuration points at, beyond its syntax: for an
+//! SFTP source its key file (exists, readable, private), its passphrase file, its known_hosts (exists,
+//! readable, names the server); for a folder source its folder. With `--probe`, one connection per
+//! SFTP source: the host key's fingerprint, whether login and listing work. An error fails the
+//! command (and so the unit's `ExecStartPre`); a warning is printed and passes.
+
+use crate::config::{Config, Passphrase, SftpConfig, SourceConfig};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Level {
+    Error,
+    Warning,
+    Ok,
+}
+
+/// One thing checked, and what was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub level: Level,
+    pub source: String,
+    pub text: String,
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let level = match self.level {
+            Level::Error => "ERROR",
+            Level::Warning => "WARNING",
+            Level::Ok => "ok",
+        };
+        write!(f, "{level}: source {}: {}", self.source, self.text)
+    }
+}
+
+/// Check every source's files and folders.
+pub fn check(config: &Config) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for source in &config.sources {
+        let mut say = |level, text: String| out.push(Finding { level, source: source.name.clone(), text });
+        match &source.sftp {
+            Some(sftp) => check_sftp(sftp, &mut say),
+            None => check_folder(source, &mut say),
+        }
+    }
+    out
+}
+
+/// Connect once to every SFTP source: host key, login, listing.
+pub fn probe(config: &Config) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for source in config.sources.iter().filter(|s| s.sftp.is_some()) {
+        let Some(sftp) = source.sftp.clone() else { continue };
+        let server = format!("sftp://{}@{}:{}{}", sftp.user, sftp.host, sftp.port, sftp.remote_dir);
+        let poller = crate::source::sftp::Poller::new(&source.name, sftp, source.path.clone());
+        let wants = |name: &str| source.wants(name) || source.is_run_marker(name);
+        let (level, text) = match poller.probe(&wants) {
+            Ok(p) => (
+                Level::Ok,
+                format!(
+                    "probe {server}: host key {} {} is the one in known_hosts; login worked; the folder lists {} \
+                     file(s), {} of them taken by this source",
+                    p.key_type, p.fingerprint, p.listed, p.wanted
+                ),
+            ),
+            Err(e) => (Level::Error, format!("probe failed ({}): {e}", e.kind().as_str())),
+        };
+        out.push(Finding { level, source: source.name.clone(), text });
+    }
+    out
+}
+
+fn check_folder(source: &SourceConfig, say: &mut impl FnMut(Level, String)) {
+    let path = &source.path;
+    match std::fs::read_dir(path) {
+        Ok(_) => say(Level::Ok, format!("folder {} is readable", path.display())),
+        Err(e) => say(
+            Level::Warning,
+            format!(
+                "folder {}: {e}. The daemon keeps retrying and reports the source FAILING until it can read it",
+                path.display()
+            ),
+        ),
+    }
+}
+
+fn check_sftp(c: &SftpConfig, say: &mut impl FnMut(Level, String)) {
+    match readable(&c.key_file) {
+        Err(e) => say(Level::Error, format!("sftp.key_file {}: {e}", c.key_file.display())),
+        Ok(mode) if mode & 0o077 != 0 => say(
+            Level::Error,
+            format!(
+                "sftp.key_file {} can be read by others (mode {:o}): a private key must be private \
+                 (chmod 600, owned by the service's user)",
+                c.key_file.display(),
+                mode & 0o777
+            ),
+        ),
+        Ok(_) => say(Level::Ok, format!("sftp.key_file {} is readable and private", c.key_file.display())),
+    }
+    match &c.passphrase {
+        Passphrase::None => {}
+        Passphrase::File(path) => match readable(path) {
+            Err(e) => say(Level::Error, format!("sftp.passphrase_file {}: {e}", path.display())),
+            Ok(mode) if mode & 0o077 != 0 => say(
+                Level::Error,
+                format!("sftp.passphrase_file {} can be read by others (mode {:o}): chmod 600", path.display(), mode & 0o777),
+            ),
+            Ok(_) => say(Level::Ok, format!("sftp.passphrase_file {} is readable and private", path.display())),
+        },
+        Passphrase::Credential(name) => match std::env::var_os("CREDENTIALS_DIRECTORY") {
+            Some(dir) if Path::new(&dir).join(name).is_file() => {
+                say(Level::Ok, format!("the systemd credential {name:?} is present"))
+            }
+            _ => say(
+                Level::Warning,
+                format!(
+                    "the passphrase is the systemd credential {name:?}, which only the service sees \
+                     (LoadCredential= in the unit); not checked here"
+                ),
+            ),
+        },
+    }
+    let text = match std::fs::read_to_string(&c.known_hosts) {
+        Ok(text) => text,
+        Err(e) => {
+            return say(
+                Level::Error,
+                format!(
+                    "sftp.known_hosts {}: {e}. Every poll would refuse the server; create it with the server's \
+                     key, confirmed with the EHR's administrators: ssh-keyscan -p {} {} >> {}",
+                    c.known_hosts.display(),
+                    c.port,
+                    c.host,
+                    c.known_hosts.display()
+                ),
+            );
+        }
+    };
+    let name = if c.port == 22 { c.host.clone() } else { format!("[{}]:{}", c.host, c.port) };
+    let keys = keys_for(&text, &name);
+    if keys.is_empty() {
+        say(
+            Level::Error,
+            format!(
+                "sftp.known_hosts {} has no key for {name}: every poll would refuse the server. Add its key, \
+                 confirmed with the EHR's administrators: ssh-keyscan -p {} {} >> {}",
+                c.known_hosts.display(),
+                c.port,
+                c.host,
+                c.known_hosts.display()
+            ),
+        );
+    } else {
+        say(Level::Ok, format!("sftp.known_hosts {} has {} for {name}", c.known_hosts.display(), keys.join(", ")));
+    }
+}
+
+/// The mode of a file this process can open for reading.
+fn readable(path: &Path) -> std::io::Result<u32> {
+    let file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    Ok(meta.permissions().mode())
+}
+
+/// The key types known_hosts holds for `name` (`host`, or `[host]:port` off port 22), as OpenSSH
+/// matches it: comma-separated patterns with `*` and `?`, `!` negations, and hashed names
+/// (`|1|salt|hash`, HMAC-SHA1 of the name). Revoked keys and certificate authorities do not count.
+pub fn keys_for(known_hosts: &str, name: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for line in known_hosts.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') || line.starts_with('@') {
+            continue;
+        }
+        let mut fields = line.split_whitespace();
+        let (Some(hosts), Some(key_type)) = (fields.next(), fields.next()) else { continue };
+        let mut matched = false;
+        for pattern in hosts.split(',') {
+            if let Some(negated) = pattern.strip_prefix('!') {
+                if matches(negated, name) {
+                    matched = false;
+                    break;
+                }
+            } else if matches(pattern, name) {
+                matched = true;
+            }
+        }
+        if matched && !out.iter().any(|k| k == key_type) {
+            out.push(key_type.to_string());
+        }
+    }
+    out
+}
+
+fn matches(pattern: &str, name: &str) -> bool {
+    if let Some(hashed) = pattern.strip_prefix("|1|") {
+        return hashed_matches(hashed, name);
+    }
+    if !pattern.contains(['*', '?']) {
+        return pattern.eq_ignore_ascii_case(name);
+    }
+    globset::GlobBuilder::new(pattern)
+        .case_insensitive(true)
+        .literal_separator(false)
+        .build()
+        .is_ok_and(|g| g.compile_matcher().is_match(name))
+}
+
+fn hashed_matches(hashed: &str, name: &str) -> bool {
+    use base64::Engine as _;
+    use hmac::Mac as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let Some((salt, hash)) = hashed.split_once('|') else { return false };
+    let (Ok(salt), Ok(hash)) = (b64.decode(salt), b64.decode(hash)) else { return false };
+    let Ok(mut mac) = hmac::Hmac::<sha1::Sha1>::new_from_slice(&salt) else { return false };
+    mac.update(name.as_bytes());
+    mac.verify_slice(&hash).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_hosts_names_match_as_openssh_matches_them() {
+        let text = "# comment\n\
+            ehr.example.org,10.1.2.3 ssh-ed25519 AAAA\n\
+            [sftp.example.org]:2222 ecdsa-sha2-nistp256 AAAA\n\
+            *.ward.example.org,!bad.ward.example.org ssh-rsa AAAA\n\
+            @revoked revoked.example.org ssh-ed25519 AAAA\n\
+            |1|/Qyb5pmkh8CRowfEZmX4Tlr0mvQ=|/wcLfDqh5UuW+94o/d2nbqPji34= ssh-rsa AAAA\n";
+        assert_eq!(keys_for(text, "ehr.example.org"), ["ssh-ed25519"]);
+        assert_eq!(keys_for(text, "10.1.2.3"), ["ssh-ed25519"]);
+        assert_eq!(keys_for(text, "[sftp.example.org]:2222"), ["ecdsa-sha2-nistp256"]);
+        assert!(keys_for(text, "sftp.example.org").is_empty(), "the port is part of the name off 22");
+        assert_eq!(keys_for(text, "a.ward.example.org"), ["ssh-rsa"]);
+        assert!(keys_for(text, "bad.ward.example.org").is_empty(), "negated");
+        assert!(keys_for(text, "revoked.example.org").is_empty(), "a revoked key does not count");
+        // The hashed line is what `ssh-keygen -H` wrote for "192.168.1.61 ssh-rsa AAAA".
+        assert_eq!(keys_for(text, "192.168.1.61"), ["ssh-rsa"]);
+        assert!(keys_for(text, "192.168.1.62").is_empty());
+    }
+}
