@@ -86,29 +86,10 @@ fn check_folder(source: &SourceConfig, say: &mut impl FnMut(Level, String)) {
 }
 
 fn check_sftp(c: &SftpConfig, say: &mut impl FnMut(Level, String)) {
-    match readable(&c.key_file) {
-        Err(e) => say(Level::Error, format!("sftp.key_file {}: {e}", c.key_file.display())),
-        Ok(mode) if mode & 0o077 != 0 => say(
-            Level::Error,
-            format!(
-                "sftp.key_file {} can be read by others (mode {:o}): a private key must be private \
-                 (chmod 600, owned by the service's user)",
-                c.key_file.display(),
-                mode & 0o777
-            ),
-        ),
-        Ok(_) => say(Level::Ok, format!("sftp.key_file {} is readable and private", c.key_file.display())),
-    }
+    secret("sftp.key_file", &c.key_file, say);
     match &c.passphrase {
         Passphrase::None => {}
-        Passphrase::File(path) => match readable(path) {
-            Err(e) => say(Level::Error, format!("sftp.passphrase_file {}: {e}", path.display())),
-            Ok(mode) if mode & 0o077 != 0 => say(
-                Level::Error,
-                format!("sftp.passphrase_file {} can be read by others (mode {:o}): chmod 600", path.display(), mode & 0o777),
-            ),
-            Ok(_) => say(Level::Ok, format!("sftp.passphrase_file {} is readable and private", path.display())),
-        },
+        Passphrase::File(path) => secret("sftp.passphrase_file", path, say),
         Passphrase::Credential(name) => match std::env::var_os("CREDENTIALS_DIRECTORY") {
             Some(dir) if Path::new(&dir).join(name).is_file() => {
                 say(Level::Ok, format!("the systemd credential {name:?} is present"))
@@ -157,14 +138,32 @@ fn check_sftp(c: &SftpConfig, say: &mut impl FnMut(Level, String)) {
     }
 }
 
-/// The mode of a file this process can open for reading.
-fn readable(path: &Path) -> std::io::Result<u32> {
-    let file = std::fs::File::open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(std::io::Error::other("not a regular file"));
+/// A file that holds a secret: readable by this process, by no one else but its owner and, when
+/// someone else owns it (root, with the service's group), that group. As OpenSSH judges a key: a
+/// key of one's own that the group can read is refused too.
+fn secret(field: &str, path: &Path, say: &mut impl FnMut(Level, String)) {
+    use std::os::unix::fs::MetadataExt as _;
+    let opened = std::fs::File::open(path).and_then(|f| f.metadata());
+    let meta = match opened {
+        Ok(meta) if meta.is_file() => meta,
+        Ok(_) => return say(Level::Error, format!("{field} {}: not a regular file", path.display())),
+        Err(e) => return say(Level::Error, format!("{field} {}: {e}", path.display())),
+    };
+    let mode = meta.permissions().mode() & 0o777;
+    let own = meta.uid() == rustix::process::geteuid().as_raw();
+    if mode & 0o007 != 0 || (own && mode & 0o070 != 0) {
+        let who = if mode & 0o007 != 0 { "anyone on the host" } else { "its group" };
+        say(
+            Level::Error,
+            format!(
+                "{field} {} can be read by {who} (mode {mode:o}): a secret must be private (chmod 600, or 640 \
+                 owned by root with the service's group)",
+                path.display()
+            ),
+        );
+    } else {
+        say(Level::Ok, format!("{field} {} is readable and private", path.display()));
     }
-    Ok(meta.permissions().mode())
 }
 
 /// The key types known_hosts holds for `name` (`host`, or `[host]:port` off port 22), as OpenSSH

@@ -306,4 +306,12 @@ mod tests {
         assert!(!render(&report, zone, false).contains('\x1b'));
         assert!(render(&report, zone, true).contains("\x1b["));
     }
+
+    #[test]
+    fn a_time_with_seconds_is_shown_with_them() {
+        let zone = Zone::parse("America/Chicago").expect("zone");
+        let t = |s| crate::time::parse_rfc3339(s).expect("time");
+        assert_eq!(short(zone, t("2026-11-24T06:30:30Z")), "Tue 11-24 00:30:30 CST");
+        assert_eq!(short(zone, t("2026-11-24T06:30:00Z")), "Tue 11-24 00:30 CST");
+    }
 }

@@ -305,7 +305,7 @@ fn check_config_checks_describes_and_probes_an_sftp_source() {
     std::fs::write(ws.config(), &broken).expect("config");
     let (code, text) = run(&["check-config"]);
     assert_eq!(code, Some(2), "{text}");
-    assert!(text.contains("can be read by others (mode 644)"), "{text}");
+    assert!(text.contains("can be read by anyone on the host (mode 644)"), "{text}");
     assert!(
         text.contains(&format!("has no key for [127.0.0.1]:{}", sshd.port)) && text.contains("ssh-keyscan"),
         "{text}"

@@ -402,6 +402,11 @@ fn healthz_and_readyz_answer_without_a_token_and_readyz_follows_the_snapshot() {
     assert_eq!(status, 200, "alive all the same");
     std::fs::rename(ws.path("data/moved.db"), ws.db()).expect("put it back");
     assert_eq!(raw(daemon.authority(), "GET", "/readyz", &[], "").0, 200);
+    // A foreign Host (a DNS-rebinding page) is refused here too.
+    for path in ["/healthz", "/readyz"] {
+        let (status, head) = raw(daemon.authority(), "GET", path, &[("Host", "evil.example:8765")], "");
+        assert_eq!(status, 403, "{path}: {head}");
+    }
     assert!(audit_lines(&ws).is_empty(), "health checks are not MCP calls");
 }
 
