@@ -2,7 +2,7 @@
 //! stale source recovers, a source starts failing (its SFTP server refuses the host key or the
 //! login, cannot be reached, its folder is gone…) and works again, and an export run is held for
 //! its marker past the source's `hold_limit`, through a configured command (the alert's JSON on stdin) and/or a JSON
-//! webhook. Every alert is also a log line (WARN for stale and quarantined, INFO for recovered).
+//! webhook. Every alert is also a log line (INFO for recovered and working, WARN for the rest).
 //!
 //! The payload carries no PHI: the source, the event, the time, the file's ledger id (`ingest
 //! status` and the status page show the file), and the reason as the daemon logs it. Never a
@@ -135,6 +135,14 @@ impl Alert {
     pub fn working(source: &str, failing_since: DateTime<Utc>, now: DateTime<Utc>) -> Alert {
         let summary = format!("ingest: source {source} works again (it was failing since {})", rfc3339(failing_since));
         Alert::new(AlertKind::Working, source, now, summary).with_id()
+    }
+
+    /// The alert for a change of a source's health.
+    pub fn of_change(source: &str, change: &crate::health::Change, now: DateTime<Utc>) -> Alert {
+        match change {
+            crate::health::Change::StartedFailing(failure) => Alert::failing(source, failure, now),
+            crate::health::Change::Recovered { since, .. } => Alert::working(source, *since, now),
+        }
     }
 
     pub fn held(source: &str, held: &crate::health::Held, limit: Duration, now: DateTime<Utc>) -> Alert {

@@ -555,7 +555,8 @@ impl Config {
         } else {
             format!("trigger files {}", s.trigger_suffixes.join(", "))
         };
-        out.push_str(&format!("  {due} · {run} · {trigger} · after ingest: {:?}\n", s.after_ingest));
+        let after = format!("{:?}", s.after_ingest).to_lowercase();
+        out.push_str(&format!("  {due} · {run} · {trigger} · after ingest: {after}\n"));
         out
     }
 

@@ -7,14 +7,14 @@ mod sftp;
 
 use crate::alerts::{Alert, Alerts};
 use crate::config::{AfterIngest, Config, SourceConfig};
-use crate::health::{Check, Held, SourceHealth, UNTAKEN_EXAMPLES, Untaken};
+use crate::health::{Check, Held, SourceHealth, Untaken};
 use crate::pipeline::{Handling, Intake, Outcome, Pipeline};
 use crate::source::folder::{self, FolderEvent};
 use crate::source::ready::{Hint, Rules, Stat, Tracker};
 use crate::store;
 use crate::time::Clock;
 use notify::RecommendedWatcher;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -25,6 +25,9 @@ use tokio_util::sync::CancellationToken;
 const READY_POLL: Duration = Duration::from_millis(100);
 /// How often each source's freshness is judged (a change is logged once).
 const FRESHNESS_EVERY: Duration = Duration::from_secs(5);
+/// How long a source that has never delivered an export may fetch its backlog, from when it was
+/// first watched, before a stale alert.
+const NEW_SOURCE_GRACE: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 
 /// One watched folder and what is known of it.
 struct Watched {
@@ -34,8 +37,9 @@ struct Watched {
     next_rescan: Instant,
     /// PDFs waiting for a documents manifest: looked at again after the next file that goes in.
     deferred: Vec<PathBuf>,
-    /// Export runs: ready files held until their run's marker is ready.
-    held: BTreeSet<PathBuf>,
+    /// Export runs: ready files held until their run's marker is ready, with when each was first
+    /// held.
+    held: BTreeMap<PathBuf, chrono::DateTime<chrono::Utc>>,
     /// Ready run markers, with when they became ready. A run completes once a rescan has run
     /// since (so that no file of the run is still unknown) and no file under it is still pending.
     markers: BTreeMap<PathBuf, Instant>,
@@ -106,10 +110,10 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     for source in config.sources.iter().filter(|s| s.sftp.is_some()) {
         crate::fsutil::create_private_dir(&source.path)?;
     }
+    let healths = load_health(&pipeline, &config, clock.now()).await?;
     let pollers = sftp::spawn_all(&config, &clock, &alerts, &shutdown);
     let (tx, mut rx) = mpsc::unbounded_channel();
     let now = Instant::now();
-    let healths = load_health(&pipeline, &config, clock.now()).await?;
     // A source already reported stale before a restart or reload is not alerted again.
     let mut monitor =
         crate::schedule::Monitor::already_stale(healths.iter().filter(|h| h.1.stale_since.is_some()).map(|h| h.0.clone()));
@@ -123,7 +127,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             tracker: Tracker::default(),
             next_rescan: now,
             deferred: Vec::new(),
-            held: BTreeSet::new(),
+            held: BTreeMap::new(),
             markers: BTreeMap::new(),
             last_rescan: None,
             health: health.1,
@@ -170,7 +174,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                             break;
                         }
                         if watched.config.run_marker.is_some() {
-                            hold(watched, path);
+                            hold(watched, path, clock.now());
                             continue;
                         }
                         match ingest_one(&pipeline, &watched.config, path.clone(), &shutdown, &alerts, &*clock).await {
@@ -186,9 +190,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
                     if !watched.markers.is_empty() && !shutdown.is_cancelled() {
                         complete_runs(watched, &pipeline, &config, &shutdown, &alerts, &*clock).await;
                     }
-                    if watched.config.run_marker.is_some() {
-                        note_held(watched, &pipeline, &alerts, clock.now()).await;
-                    }
+                    note_held(watched, &pipeline, &alerts, clock.now()).await;
                 }
             }
         }
@@ -227,9 +229,14 @@ async fn check_freshness(
     let judged: Vec<(String, crate::schedule::Freshness)> = config
         .sources
         .iter()
-        .map(|s| {
+        .filter_map(|s| {
             let exported = last.get(&s.name).and_then(|t| crate::time::parse_rfc3339(t));
-            (s.name.clone(), crate::health::freshness(config, &s.name, exported, health.get(&s.name), now))
+            let health = health.get(&s.name);
+            // A source that has never delivered gets a few minutes from its first watch to fetch
+            // its backlog before it is alerted stale (the views say stale all the same).
+            let new = health.is_some_and(|h| now - h.watched_since < NEW_SOURCE_GRACE);
+            (exported.is_some() || !new)
+                .then(|| (s.name.clone(), crate::health::freshness(config, &s.name, exported, health, now)))
         })
         .collect();
     for transition in monitor.check(judged.iter().map(|(name, f)| (name.as_str(), f))) {
@@ -287,52 +294,44 @@ async fn note_held(
     alerts: &Alerts,
     now: chrono::DateTime<chrono::Utc>,
 ) {
-    if watched.last_rescan.is_none() {
-        // Before the first rescan the held files are not known again yet (after a restart).
+    let held = held_run(watched);
+    // After a restart the held files are known again only once they are ready again: until then
+    // the stored held run stands.
+    if watched.last_rescan.is_none() || (held.is_none() && !watched.tracker.is_empty()) {
         return;
     }
     let mut health = watched.health.clone();
-    health.held = held_run(watched);
-    // One alert per run: an alert sent after the run's oldest file was staged stands for it, across
-    // restarts too; a later run (staged after that alert) gets its own.
-    let alerted = |h: &Held| health.held_alerted_at.is_some_and(|at| at >= h.since);
-    if let Some(h) = health.held_too_long(watched.config.hold_limit, now).filter(|h| !alerted(h)) {
+    health.held = held;
+    if let Some(h) = health.held_unalerted_past(watched.config.hold_limit, now) {
         alerts.raise(Alert::held(&watched.config.name, h, watched.config.hold_limit, now));
         health.held_alerted_at = Some(now);
     }
     if health == watched.health {
         return;
     }
-    let (writer, name, saved) = (Arc::clone(pipeline), watched.config.name.clone(), health.clone());
+    // Kept in memory whether or not it is written: a failed write must not repeat the alert.
+    watched.health = health.clone();
+    let (writer, name) = (Arc::clone(pipeline), watched.config.name.clone());
     let result = tokio::task::spawn_blocking(move || {
         let pipeline = writer.lock().map_err(|_| anyhow::anyhow!("pipeline lock poisoned"))?;
-        Ok::<_, anyhow::Error>(crate::store::health::save_holding(pipeline.conn(), &name, &saved)?)
+        Ok::<_, anyhow::Error>(crate::store::health::save_holding(pipeline.conn(), &name, &health)?)
     })
     .await;
     match result {
-        Ok(Ok(())) => watched.health = health,
+        Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::error!(source = %watched.config.name, error = %e, "cannot record the held run"),
         Err(e) => tracing::error!(error = %e, "held run task failed"),
     }
 }
 
-/// The files held for their run marker: how many, since when (the oldest file's mtime, which a
-/// restart does not reset), and the folder of that oldest file.
+/// The files held for their run marker: how many, since when (when the first of them was held),
+/// and the folder of that one.
 fn held_run(watched: &Watched) -> Option<Held> {
     let marker = watched.config.run_marker.as_ref()?.glob().glob().to_string();
-    let oldest = watched
-        .held
-        .iter()
-        .filter_map(|p| {
-            let mtime = std::fs::metadata(p).and_then(|m| m.modified()).ok()?;
-            Some((chrono::DateTime::<chrono::Utc>::from(mtime), p))
-        })
-        .min()?;
-    let run = oldest.1.parent().and_then(|d| d.strip_prefix(&watched.config.path).ok()).map(Path::display);
+    let (path, since) = watched.held.iter().min_by_key(|(_, since)| **since)?;
+    let run = path.parent().and_then(|d| d.strip_prefix(&watched.config.path).ok()).map(Path::display);
     let run = run.map(|r| r.to_string()).filter(|r| !r.is_empty()).unwrap_or_else(|| ".".to_string());
-    // Whole seconds: the row is compared to decide whether to write it again.
-    let since = chrono::DateTime::from_timestamp(oldest.0.timestamp(), 0).unwrap_or(oldest.0);
-    Some(Held { files: watched.held.len() as i64, since, run, marker })
+    Some(Held { files: watched.held.len() as i64, since: *since, run, marker })
 }
 
 /// Apply the retention policy (DESIGN §8) between files, and say when it is next due (`None` when
@@ -378,14 +377,16 @@ fn stat(path: &Path) -> Option<Stat> {
 
 /// A ready file of a source with export runs: a marker waits for its run to be complete (after
 /// the next rescan), any other file waits for its marker.
-fn hold(watched: &mut Watched, path: PathBuf) {
+fn hold(watched: &mut Watched, path: PathBuf, now: chrono::DateTime<chrono::Utc>) {
     let is_marker = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| watched.config.is_run_marker(n));
     if is_marker {
         tracing::info!(source = %watched.config.name, marker = %path.display(), "export run marker seen");
         watched.markers.insert(path, Instant::now());
         watched.next_rescan = Instant::now();
     } else {
-        watched.held.insert(path);
+        // Files held again after a restart keep the time their run was first held.
+        let since = watched.health.held.as_ref().map_or(now, |h| h.since.min(now));
+        watched.held.entry(path).or_insert(since);
     }
 }
 
@@ -411,7 +412,7 @@ async fn complete_runs(
         .collect();
     for marker in complete {
         let dir = marker.parent().unwrap_or(Path::new("/")).to_path_buf();
-        let files: Vec<PathBuf> = watched.held.iter().filter(|p| p.starts_with(&dir)).cloned().collect();
+        let files: Vec<PathBuf> = watched.held.keys().filter(|p| p.starts_with(&dir)).cloned().collect();
         let source = watched.config.clone();
         let archive = config.archive_dir().join(&source.name);
         let token = shutdown.clone();
@@ -546,19 +547,17 @@ async fn rescan(
         if checks {
             let check = match &found {
                 Ok((new, scan)) => {
-                    health.untaken = Untaken {
-                        files: scan.untaken.len() as i64,
-                        examples: scan.untaken.iter().take(UNTAKEN_EXAMPLES).cloned().collect(),
-                    };
+                    health.untaken = Untaken::of(&scan.untaken);
                     let mut summary = format!("found {} export(s), {} not yet in", scan.exports.len(), new.len());
                     if !scan.untaken.is_empty() {
                         summary.push_str(&format!(" · {} not taken (no include pattern)", scan.untaken.len()));
                     }
                     Check::Ok { summary }
                 }
+                // The kind only: the error text can name a file under the folder.
                 Err(e) => Check::Failed {
                     kind: crate::health::ErrorKind::of_io(e),
-                    message: format!("cannot read the folder {}: {e}", source.path.display()),
+                    message: format!("cannot read the folder {}: {}", source.path.display(), e.kind()),
                 },
             };
             change = health.record(check, now);
@@ -577,19 +576,15 @@ async fn rescan(
     if checks {
         let (held, alerted) = (watched.health.held.clone(), watched.health.held_alerted_at);
         watched.health = SourceHealth { held, held_alerted_at: alerted, ..health };
-        match change {
-            Some(crate::health::Change::StartedFailing(f)) => alerts.raise(Alert::failing(&watched.config.name, &f, now)),
-            Some(crate::health::Change::Recovered { since, .. }) => {
-                alerts.raise(Alert::working(&watched.config.name, since, now))
-            }
-            None => {}
+        if let Some(change) = change {
+            alerts.raise(Alert::of_change(&watched.config.name, &change, now));
         }
     }
     match found {
         Ok(paths) => {
             let now = Instant::now();
             for path in &paths {
-                if !watched.held.contains(path) && !watched.markers.contains_key(path) {
+                if !watched.held.contains_key(path) && !watched.markers.contains_key(path) {
                     watched.tracker.discover(path, now);
                 }
             }

@@ -5,8 +5,9 @@
 //!
 //! The daemon writes it to the snapshot (`store::health`), so that every view that reads the
 //! snapshot shows the same state: `ingest status`, `/status`, `/metrics` and `snapshot_status`.
-//! Pure: what happened and the clock are arguments. No patient data: kinds, counts, file names of
-//! exports (never a PDF's name, which can carry an MRN), server addresses.
+//! Pure: what happened and the clock are arguments. Failure messages carry no file names (see
+//! `SftpError::without_names`); the untaken files' names are kept for `ingest status` and shown on
+//! `/status` only to roles that may see file names, never to the assistant.
 
 use crate::schedule::{Freshness, judge_age, judge_expected};
 use crate::time::Zone;
@@ -63,6 +64,11 @@ impl ErrorKind {
         }
     }
 
+    /// A refused host key or login: someone has to look, whatever else is going on.
+    pub fn is_alarming(self) -> bool {
+        matches!(self, ErrorKind::HostKeyChanged | ErrorKind::HostKeyUnknown | ErrorKind::AuthRefused)
+    }
+
     pub fn parse(name: &str) -> Option<ErrorKind> {
         ErrorKind::ALL.into_iter().find(|k| k.as_str() == name)
     }
@@ -73,8 +79,8 @@ impl ErrorKind {
             ErrorKind::HostKeyChanged => "the SFTP server's host key changed",
             ErrorKind::HostKeyUnknown => "the SFTP server's host key is not in known_hosts",
             ErrorKind::AuthRefused => "the SFTP server refused the login",
-            ErrorKind::Unreachable => "the server cannot be reached",
-            ErrorKind::PermissionDenied => "permission was denied",
+            ErrorKind::Unreachable => "the server cannot be reached or does not answer",
+            ErrorKind::PermissionDenied => "permission was denied (or the file system is read-only)",
             ErrorKind::NotFound => "a folder or file is missing",
             ErrorKind::DiskFull => "the disk is full",
             ErrorKind::RemoteFileChanged => "a remote file changed during its download",
@@ -86,14 +92,16 @@ impl ErrorKind {
     pub fn of_io(e: &std::io::Error) -> ErrorKind {
         use std::io::ErrorKind as K;
         match e.kind() {
-            K::PermissionDenied => ErrorKind::PermissionDenied,
-            K::NotFound => ErrorKind::NotFound,
+            K::PermissionDenied | K::ReadOnlyFilesystem => ErrorKind::PermissionDenied,
+            K::NotFound | K::NotADirectory => ErrorKind::NotFound,
             K::StorageFull | K::QuotaExceeded => ErrorKind::DiskFull,
             K::ConnectionRefused
             | K::ConnectionReset
             | K::ConnectionAborted
             | K::HostUnreachable
             | K::NetworkUnreachable
+            | K::NetworkDown
+            | K::StaleNetworkFileHandle
             | K::TimedOut => ErrorKind::Unreachable,
             _ => ErrorKind::Other,
         }
@@ -111,13 +119,22 @@ pub enum Check {
 /// Files of an export run, staged and waiting for the run's marker.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Held {
+    /// Files held, in every run of the source.
     pub files: i64,
-    /// The oldest held file's time in the folder (its mtime: a restart does not reset it).
+    /// When the oldest of them was first held (kept across a restart).
     pub since: DateTime<Utc>,
-    /// The run's folder relative to the source's folder ("." for the folder itself).
+    /// The folder of the run held longest, relative to the source's folder ("." for the folder
+    /// itself).
     pub run: String,
     /// The marker name the run waits for.
     pub marker: String,
+}
+
+impl Held {
+    /// Whether it has been held for `limit` or longer.
+    pub fn over(&self, limit: std::time::Duration, now: DateTime<Utc>) -> bool {
+        (now - self.since).to_std().unwrap_or_default() >= limit
+    }
 }
 
 /// Files in the folder that no include pattern takes.
@@ -128,6 +145,12 @@ pub struct Untaken {
     pub examples: Vec<String>,
 }
 
+impl Untaken {
+    pub fn of(names: &[String]) -> Untaken {
+        Untaken { files: names.len() as i64, examples: names.iter().take(UNTAKEN_EXAMPLES).cloned().collect() }
+    }
+}
+
 /// How many untaken names are kept as examples.
 pub const UNTAKEN_EXAMPLES: usize = 5;
 
@@ -136,8 +159,8 @@ pub const UNTAKEN_EXAMPLES: usize = 5;
 pub struct SourceHealth {
     /// `sftp` or `folder`.
     pub kind: String,
-    /// When the daemon first watched or polled this source (expected exports before are not
-    /// counted as missed).
+    /// When the daemon first watched or polled this source: the status timeline counts expected
+    /// exports from then (or from its first export, if earlier).
     pub watched_since: DateTime<Utc>,
     pub last_check_at: Option<DateTime<Utc>>,
     /// What the last check saw, or why it failed.
@@ -189,8 +212,10 @@ impl SourceHealth {
         }
     }
 
-    /// Take in one check; a failure of another kind than the current one starts no new spell
-    /// (the kind and message are updated), so an alert goes out when failing starts and ends.
+    /// Take in one check. A failure of another kind than the current one continues the spell (the
+    /// kind and message are updated), so an alert goes out when failing starts and when it ends;
+    /// except that a refused host key or login is alerted even inside a spell (an outage must not
+    /// hide an impostor).
     pub fn record(&mut self, check: Check, now: DateTime<Utc>) -> Option<Change> {
         self.last_check_at = Some(now);
         match check {
@@ -204,9 +229,10 @@ impl SourceHealth {
                 *self.errors.entry(kind.as_str().to_string()).or_insert(0) += 1;
                 match &mut self.failing {
                     Some(f) => {
+                        let alarming = f.kind != kind && kind.is_alarming();
                         f.kind = kind;
                         f.message = message;
-                        None
+                        alarming.then(|| Change::StartedFailing(f.clone()))
                     }
                     None => {
                         let failure = Failure { kind, message, since: now };
@@ -223,11 +249,12 @@ impl SourceHealth {
         self.failing.is_none()
     }
 
-    /// A held run past `limit` that has not been alerted yet.
-    pub fn held_too_long(&self, limit: std::time::Duration, now: DateTime<Utc>) -> Option<&Held> {
-        let held = self.held.as_ref()?;
-        let age = (now - held.since).to_std().unwrap_or_default();
-        (age >= limit).then_some(held)
+    /// The held run, if it is past `limit` and no alert has gone out for it (an alert sent after
+    /// the run was first held stands for it).
+    pub fn held_unalerted_past(&self, limit: std::time::Duration, now: DateTime<Utc>) -> Option<&Held> {
+        let held = self.held.as_ref().filter(|h| h.over(limit, now))?;
+        let alerted = self.held_alerted_at.is_some_and(|at| at >= held.since);
+        (!alerted).then_some(held)
     }
 
     /// What is wrong, one line each, worst first; empty when nothing is. For the status views
@@ -248,7 +275,7 @@ impl SourceHealth {
             ));
         }
         if let Some(h) = &self.held {
-            let over = hold_limit.filter(|limit| (now - h.since).to_std().unwrap_or_default() >= *limit);
+            let over = hold_limit.filter(|limit| h.over(*limit, now));
             out.push(format!(
                 "HELD: {} file(s) of the export run in {} staged since {} ({} ago), waiting for its marker {}{}",
                 h.files,
@@ -275,18 +302,28 @@ impl SourceHealth {
         out
     }
 
-    /// The part of the stale reason an assistant reads that says why: "the SFTP server's host key
-    /// changed at 04:12 CST", "2 file(s) of this morning's run are held for their marker".
+    /// The part of a stale reason that says why: "the SFTP server's host key changed at 04:12
+    /// CST", "2 file(s) staged since 05:02 CST are held waiting for the run marker DONE", or, when
+    /// nothing is wrong here, that the export did not come ("the last poll, at 05:46 CST, worked
+    /// and found nothing new: the export was not written or not delivered").
     pub fn why_stale(&self, zone: Zone) -> Option<String> {
         if let Some(f) = &self.failing {
-            return Some(format!("{} at {}, see ingest status", f.kind.phrase(), zone.stamp(f.since)));
+            return Some(format!("{} at {}", f.kind.phrase(), zone.stamp(f.since)));
         }
-        self.held.as_ref().map(|h| {
-            format!(
-                "{} file(s) staged since {} are held waiting for the run marker {}, see ingest status",
+        if let Some(h) = &self.held {
+            return Some(format!(
+                "{} file(s) staged since {} are held waiting for the run marker {}",
                 h.files,
                 zone.stamp(h.since),
                 h.marker
+            ));
+        }
+        self.last_ok_at.map(|at| {
+            let place = if self.kind == "sftp" { "on the SFTP server" } else { "in the folder" };
+            format!(
+                "the last {}, at {}, worked and found no new export {place}: the EHR has not written or delivered it",
+                self.check_word(),
+                zone.stamp(at)
             )
         })
     }
@@ -309,7 +346,7 @@ impl SourceHealth {
             ));
         }
         if let Some(h) = &self.held {
-            let over = hold_limit.is_some_and(|limit| (now - h.since).to_std().unwrap_or_default() >= limit);
+            let over = hold_limit.is_some_and(|limit| h.over(limit, now));
             out.push(format!(
                 "HELD: {} file(s) of an export run, staged since {}, wait for the run's marker{}; they are not in \
                  the snapshot yet",
@@ -321,7 +358,8 @@ impl SourceHealth {
         out
     }
 
-    fn check_word(&self) -> &'static str {
+    /// "poll" (SFTP) or "scan" (folder).
+    pub fn check_word(&self) -> &'static str {
         if self.kind == "sftp" { "poll" } else { "scan" }
     }
 }
@@ -352,6 +390,25 @@ pub fn freshness(
     freshness
 }
 
+/// How far back a quarantined file counts as part of this morning's trouble.
+pub const RECENT_QUARANTINE: chrono::TimeDelta = chrono::TimeDelta::hours(24);
+
+/// Files quarantined in the last [`RECENT_QUARANTINE`] (ledger id, when received), as one line:
+/// an export that came but did not go in is broken, not fresh. No names, no reasons (the views
+/// list those where they may).
+pub fn recently_quarantined(files: &[(i64, DateTime<Utc>)], now: DateTime<Utc>, zone: Zone) -> Option<String> {
+    let recent: Vec<&(i64, DateTime<Utc>)> = files.iter().filter(|(_, at)| now - *at < RECENT_QUARANTINE).collect();
+    let newest = recent.iter().map(|(_, at)| *at).max()?;
+    let ids: Vec<String> = recent.iter().map(|(id, _)| format!("#{id}")).collect();
+    Some(format!(
+        "QUARANTINED: {} file(s) received in the last 24 h did not go in (the newest at {}; ledger {}): \
+         what they held is not in the snapshot",
+        recent.len(),
+        zone.stamp(newest),
+        ids.join(", ")
+    ))
+}
+
 fn ago(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
     let secs = (now - t).num_seconds().max(0) as u64;
     crate::time::human_duration(std::time::Duration::from_secs(if secs >= 3600 { secs / 60 * 60 } else { secs }))
@@ -372,11 +429,15 @@ mod tests {
         let failed = |kind| Check::Failed { kind, message: "x".into() };
         let change = h.record(failed(ErrorKind::Unreachable), at("2026-12-03T10:12:00Z"));
         assert!(matches!(change, Some(Change::StartedFailing(ref f)) if f.kind == ErrorKind::Unreachable));
-        // Another kind in the same spell: no second alert, the kind is the newest.
-        assert_eq!(h.record(failed(ErrorKind::HostKeyChanged), at("2026-12-03T10:13:00Z")), None);
+        // Another kind in the same spell: no second alert, the kind is the newest; but a refused
+        // host key is alerted even inside a spell.
+        assert_eq!(h.record(failed(ErrorKind::Other), at("2026-12-03T10:12:30Z")), None);
+        let change = h.record(failed(ErrorKind::HostKeyChanged), at("2026-12-03T10:13:00Z"));
+        assert!(matches!(change, Some(Change::StartedFailing(ref f)) if f.since == at("2026-12-03T10:12:00Z")));
+        assert_eq!(h.record(failed(ErrorKind::HostKeyChanged), at("2026-12-03T10:14:00Z")), None);
         assert_eq!(h.failing.as_ref().map(|f| (f.kind, f.since)), Some((ErrorKind::HostKeyChanged, at("2026-12-03T10:12:00Z"))));
         assert_eq!(h.errors.get("unreachable"), Some(&1));
-        assert_eq!(h.errors.get("host_key_changed"), Some(&1));
+        assert_eq!(h.errors.get("host_key_changed"), Some(&2));
         assert!(!h.is_up());
         let change = h.record(Check::Ok { summary: "listed 2".into() }, at("2026-12-03T10:20:00Z"));
         assert_eq!(
@@ -384,6 +445,36 @@ mod tests {
             Some(Change::Recovered { since: at("2026-12-03T10:12:00Z"), kind: ErrorKind::HostKeyChanged })
         );
         assert!(h.is_up());
+    }
+
+    #[test]
+    fn a_file_quarantined_in_the_last_day_is_a_problem_without_its_name() {
+        let zone = Zone::parse("America/Chicago").expect("zone");
+        let now = at("2026-12-03T12:00:00Z");
+        let files = [(13, at("2026-12-03T11:02:00Z")), (9, at("2026-12-01T11:00:00Z"))];
+        assert_eq!(
+            recently_quarantined(&files, now, zone).as_deref(),
+            Some(
+                "QUARANTINED: 1 file(s) received in the last 24 h did not go in (the newest at 2026-12-03 05:02 CST; \
+                 ledger #13): what they held is not in the snapshot"
+            )
+        );
+        assert_eq!(recently_quarantined(&files[1..], now, zone), None, "two days ago is not this morning");
+    }
+
+    #[test]
+    fn a_stale_source_that_works_says_the_export_did_not_come() {
+        let zone = Zone::parse("America/Chicago").expect("zone");
+        let mut h = SourceHealth::new("sftp", at("2026-12-03T10:00:00Z"));
+        assert_eq!(h.why_stale(zone), None, "nothing known yet");
+        h.record(Check::Ok { summary: "listed 3".into() }, at("2026-12-03T11:46:00Z"));
+        assert_eq!(
+            h.why_stale(zone).as_deref(),
+            Some(
+                "the last poll, at 2026-12-03 05:46 CST, worked and found no new export on the SFTP server: the EHR \
+                 has not written or delivered it"
+            )
+        );
     }
 
     #[test]
@@ -401,7 +492,7 @@ mod tests {
         assert!(lines[1].contains("over the 1 h hold limit"), "{}", lines[1]);
         assert_eq!(
             h.why_stale(zone).as_deref(),
-            Some("the SFTP server's host key changed at 2026-12-03 04:12 CST, see ingest status")
+            Some("the SFTP server's host key changed at 2026-12-03 04:12 CST")
         );
     }
 }

@@ -120,7 +120,17 @@ fn check_sftp(c: &SftpConfig, say: &mut impl FnMut(Level, String)) {
         }
     };
     let name = if c.port == 22 { c.host.clone() } else { format!("[{}]:{}", c.host, c.port) };
-    let keys = keys_for(&text, &name);
+    if let Err(reason) = libssh2_reads(&c.known_hosts) {
+        return say(
+            Level::Error,
+            format!(
+                "sftp.known_hosts {}: libssh2 (which the daemon connects with) cannot read it: {reason}. Every \
+                 poll would refuse the server; remove or fix the line it stops at",
+                c.known_hosts.display()
+            ),
+        );
+    }
+    let keys = keys_for(&text, &c.host, c.port);
     if keys.is_empty() {
         say(
             Level::Error,
@@ -138,6 +148,13 @@ fn check_sftp(c: &SftpConfig, say: &mut impl FnMut(Level, String)) {
     }
 }
 
+/// Whether libssh2 reads the whole file: it refuses a file at its first line it cannot parse.
+fn libssh2_reads(path: &Path) -> Result<(), String> {
+    let session = ssh2::Session::new().map_err(|e| e.message().to_string())?;
+    let mut known = session.known_hosts().map_err(|e| e.message().to_string())?;
+    known.read_file(path, ssh2::KnownHostFileKind::OpenSSH).map(|_| ()).map_err(|e| e.message().to_string())
+}
+
 /// A file that holds a secret: readable by this process, by no one else but its owner and, when
 /// someone else owns it (root, with the service's group), that group. As OpenSSH judges a key: a
 /// key of one's own that the group can read is refused too.
@@ -151,25 +168,24 @@ fn secret(field: &str, path: &Path, say: &mut impl FnMut(Level, String)) {
     };
     let mode = meta.permissions().mode() & 0o777;
     let own = meta.uid() == rustix::process::geteuid().as_raw();
-    if mode & 0o007 != 0 || (own && mode & 0o070 != 0) {
-        let who = if mode & 0o007 != 0 { "anyone on the host" } else { "its group" };
-        say(
-            Level::Error,
-            format!(
-                "{field} {} can be read by {who} (mode {mode:o}): a secret must be private (chmod 600, or 640 \
-                 owned by root with the service's group)",
-                path.display()
-            ),
-        );
+    let fix = "a secret must be private (chmod 600, or 640 owned by root with the service's group)";
+    if mode & 0o007 != 0 {
+        say(Level::Error, format!("{field} {} can be read by anyone on the host (mode {mode:o}): {fix}", path.display()));
+    } else if own && mode & 0o070 != 0 {
+        // libssh2 takes it; OpenSSH's own tools would refuse a key of one's own that is this open.
+        say(Level::Warning, format!("{field} {} can be read by its group (mode {mode:o}): {fix}", path.display()));
     } else {
         say(Level::Ok, format!("{field} {} is readable and private", path.display()));
     }
 }
 
-/// The key types known_hosts holds for `name` (`host`, or `[host]:port` off port 22), as OpenSSH
-/// matches it: comma-separated patterns with `*` and `?`, `!` negations, and hashed names
-/// (`|1|salt|hash`, HMAC-SHA1 of the name). Revoked keys and certificate authorities do not count.
-pub fn keys_for(known_hosts: &str, name: &str) -> Vec<String> {
+/// The key types known_hosts holds for `host` on `port`, as libssh2 (what the daemon connects
+/// with) finds them: a name is compared exactly (no `*`, `?` or `!` patterns), hashed names
+/// (`|1|salt|hash`, HMAC-SHA1 of the name) included, and off port 22 `[host]:port` is tried, then
+/// `host`. Lines with a marker (`@cert-authority`, `@revoked`) do not count.
+pub fn keys_for(known_hosts: &str, host: &str, port: u16) -> Vec<String> {
+    let names: Vec<String> =
+        if port == 22 { vec![host.to_string()] } else { vec![format!("[{host}]:{port}"), host.to_string()] };
     let mut out = Vec::new();
     for line in known_hosts.lines().map(str::trim) {
         if line.is_empty() || line.starts_with('#') || line.starts_with('@') {
@@ -177,17 +193,7 @@ pub fn keys_for(known_hosts: &str, name: &str) -> Vec<String> {
         }
         let mut fields = line.split_whitespace();
         let (Some(hosts), Some(key_type)) = (fields.next(), fields.next()) else { continue };
-        let mut matched = false;
-        for pattern in hosts.split(',') {
-            if let Some(negated) = pattern.strip_prefix('!') {
-                if matches(negated, name) {
-                    matched = false;
-                    break;
-                }
-            } else if matches(pattern, name) {
-                matched = true;
-            }
-        }
+        let matched = hosts.split(',').any(|pattern| names.iter().any(|name| matches(pattern, name)));
         if matched && !out.iter().any(|k| k == key_type) {
             out.push(key_type.to_string());
         }
@@ -196,17 +202,10 @@ pub fn keys_for(known_hosts: &str, name: &str) -> Vec<String> {
 }
 
 fn matches(pattern: &str, name: &str) -> bool {
-    if let Some(hashed) = pattern.strip_prefix("|1|") {
-        return hashed_matches(hashed, name);
+    match pattern.strip_prefix("|1|") {
+        Some(hashed) => hashed_matches(hashed, name),
+        None => pattern == name,
     }
-    if !pattern.contains(['*', '?']) {
-        return pattern.eq_ignore_ascii_case(name);
-    }
-    globset::GlobBuilder::new(pattern)
-        .case_insensitive(true)
-        .literal_separator(false)
-        .build()
-        .is_ok_and(|g| g.compile_matcher().is_match(name))
 }
 
 fn hashed_matches(hashed: &str, name: &str) -> bool {
@@ -225,22 +224,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn known_hosts_names_match_as_openssh_matches_them() {
+    fn known_hosts_names_match_as_libssh2_matches_them() {
         let text = "# comment\n\
             ehr.example.org,10.1.2.3 ssh-ed25519 AAAA\n\
             [sftp.example.org]:2222 ecdsa-sha2-nistp256 AAAA\n\
-            *.ward.example.org,!bad.ward.example.org ssh-rsa AAAA\n\
+            plain.example.org ssh-ed25519 AAAA\n\
+            *.ward.example.org ssh-rsa AAAA\n\
             @revoked revoked.example.org ssh-ed25519 AAAA\n\
             |1|/Qyb5pmkh8CRowfEZmX4Tlr0mvQ=|/wcLfDqh5UuW+94o/d2nbqPji34= ssh-rsa AAAA\n";
-        assert_eq!(keys_for(text, "ehr.example.org"), ["ssh-ed25519"]);
-        assert_eq!(keys_for(text, "10.1.2.3"), ["ssh-ed25519"]);
-        assert_eq!(keys_for(text, "[sftp.example.org]:2222"), ["ecdsa-sha2-nistp256"]);
-        assert!(keys_for(text, "sftp.example.org").is_empty(), "the port is part of the name off 22");
-        assert_eq!(keys_for(text, "a.ward.example.org"), ["ssh-rsa"]);
-        assert!(keys_for(text, "bad.ward.example.org").is_empty(), "negated");
-        assert!(keys_for(text, "revoked.example.org").is_empty(), "a revoked key does not count");
+        assert_eq!(keys_for(text, "ehr.example.org", 22), ["ssh-ed25519"]);
+        assert_eq!(keys_for(text, "10.1.2.3", 22), ["ssh-ed25519"]);
+        assert_eq!(keys_for(text, "sftp.example.org", 2222), ["ecdsa-sha2-nistp256"]);
+        assert!(keys_for(text, "sftp.example.org", 22).is_empty(), "[host]:port is not the host on 22");
+        assert_eq!(keys_for(text, "plain.example.org", 2222), ["ssh-ed25519"], "off 22, the plain name is tried too");
+        assert!(keys_for(text, "a.ward.example.org", 22).is_empty(), "libssh2 has no wildcards");
+        assert!(keys_for(text, "revoked.example.org", 22).is_empty(), "a marker line does not count");
         // The hashed line is what `ssh-keygen -H` wrote for "192.168.1.61 ssh-rsa AAAA".
-        assert_eq!(keys_for(text, "192.168.1.61"), ["ssh-rsa"]);
-        assert!(keys_for(text, "192.168.1.62").is_empty());
+        assert_eq!(keys_for(text, "192.168.1.61", 22), ["ssh-rsa"]);
+        assert!(keys_for(text, "192.168.1.62", 22).is_empty());
     }
 }

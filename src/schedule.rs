@@ -247,7 +247,8 @@ impl Monitor {
         Monitor { stale: sources.into_iter().collect() }
     }
 
-    /// Compare with the last check; the first check reports every stale source.
+    /// Compare with the last check; the first check reports every stale source the monitor did
+    /// not know was stale (see [`Monitor::already_stale`]).
     pub fn check<'a>(&mut self, now: impl IntoIterator<Item = (&'a str, &'a Freshness)>) -> Vec<Transition> {
         let mut out = Vec::new();
         for (source, freshness) in now {

@@ -61,12 +61,6 @@ impl Zone {
         self.format(t, if t.second() == 0 { "%Y-%m-%d %H:%M %Z" } else { "%Y-%m-%d %H:%M:%S %Z" })
     }
 
-    /// `t` as a time of day for a table cell: `05:00`, or `00:30:30` when it has seconds.
-    pub fn clock_time(&self, t: DateTime<Utc>) -> String {
-        use chrono::Timelike as _;
-        self.format(t, if t.second() == 0 { "%H:%M" } else { "%H:%M:%S" })
-    }
-
     /// The wall-clock time of day of `t` in this zone, in seconds since midnight.
     pub fn seconds_of_day(&self, t: DateTime<Utc>) -> u32 {
         use chrono::Timelike as _;

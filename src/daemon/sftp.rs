@@ -4,7 +4,7 @@
 
 use crate::alerts::{Alert, Alerts};
 use crate::config::{Config, SourceConfig};
-use crate::health::{Change, Check, SourceHealth, UNTAKEN_EXAMPLES, Untaken};
+use crate::health::{Change, Check, SourceHealth, Untaken};
 use crate::source::sftp::{PollReport, Poller, SftpError, WaitReason};
 use crate::store;
 use crate::time::{Clock, Zone};
@@ -97,27 +97,25 @@ async fn poll_loop(
             let outcome = poller.poll(conn, &wants, now, &|| token.is_cancelled());
             let check = match &outcome {
                 Err(SftpError::Cancelled) => return Ok((outcome, None)),
-                Err(e) => Check::Failed { kind: e.kind(), message: e.to_string() },
+                Err(e) => Check::Failed { kind: e.kind(), message: e.without_names() },
                 Ok(report) => {
-                    health.untaken = Untaken {
-                        files: report.untaken.len() as i64,
-                        examples: report.untaken.iter().take(UNTAKEN_EXAMPLES).cloned().collect(),
-                    };
+                    health.untaken = Untaken::of(&report.untaken);
                     Check::Ok { summary: report.summary() }
                 }
             };
             let change = health.record(check, now);
-            store::health::save_check(conn, &name, health)?;
+            // The alert goes out even when the snapshot cannot be written (a full disk).
+            if let Err(e) = store::health::save_check(conn, &name, health) {
+                tracing::error!(source = %name, error = %e, "cannot record the source's health");
+            }
             Ok((outcome, change))
         })
         .await;
         match result {
             Ok(Ok((outcome, change))) => {
                 log_poll(&source.name, &outcome, shutdown.is_cancelled());
-                match change {
-                    Some(Change::StartedFailing(failure)) => alerts.raise(Alert::failing(&source.name, &failure, now)),
-                    Some(Change::Recovered { since, .. }) => alerts.raise(Alert::working(&source.name, since, now)),
-                    None => {}
+                if let Some(change) = change {
+                    alerts.raise(Alert::of_change(&source.name, &change, now));
                 }
             }
             Ok(Err(e)) => tracing::error!(source = %source.name, error = %e,

@@ -271,7 +271,12 @@ fn sources(conn: &Connection, config: &Config, now: DateTime<Utc>) -> Result<Vec
                     .map(|w| format!("file #{} (export time {}): {}", w.file_id, w.exported_at, w.warning))
                     .collect(),
                 next_expected_at: freshness.next_deadline.map(crate::time::rfc3339),
-                health_problems: health.map(|h| h.problems_for_assistant(config.zone, now, hold_limit)).unwrap_or_default(),
+                health_problems: health
+                    .map(|h| h.problems_for_assistant(config.zone, now, hold_limit))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .chain(crate::health::recently_quarantined(&s.quarantined_at(), now, config.zone))
+                    .collect(),
                 name: s.name,
                 last_export_at: s.last_export_at,
                 last_ingested_at: s.last_ingested_at,

@@ -303,9 +303,7 @@ impl Render for SnapshotStatus {
                 s.files_quarantined,
                 s.records_rejected
             );
-            if let Some(reason) = &s.stale_reason {
-                let _ = writeln!(out, "  why stale: {reason}");
-            }
+            // Why it is stale is in the header already.
             for problem in &s.health_problems {
                 let _ = writeln!(out, "  {problem}");
             }

@@ -54,8 +54,19 @@ pub enum SftpError {
     KnownHosts { server: String, known_hosts: String, reason: String },
     #[error("cannot read the SFTP key passphrase from {path}: {source}")]
     Passphrase { path: String, source: std::io::Error },
-    #[error("{server}: key authentication as {user} with {key_file} failed: {reason}")]
-    Auth { server: String, user: String, key_file: String, reason: String },
+    #[error(
+        "{server}: the server refused key authentication as {user} with {key} ({reason}). Ask the EHR's SFTP \
+         administrators to authorize this public key for {user}, or check user and key_file"
+    )]
+    Auth {
+        server: String,
+        user: String,
+        /// The key file, and its public key's fingerprint when `KEY.pub` is beside it.
+        key: String,
+        reason: String,
+    },
+    #[error("{server}: cannot use the key {key_file}: {reason}")]
+    Key { server: String, key_file: String, reason: String },
     #[error("{server}: {step}: {source}")]
     Remote { server: String, step: String, source: ssh2::Error },
     #[error("{server}: {step}: {source}")]
@@ -79,27 +90,45 @@ impl SftpError {
             SftpError::Handshake { .. } => ErrorKind::Unreachable,
             SftpError::UnknownHostKey { .. } => ErrorKind::HostKeyUnknown,
             SftpError::HostKeyMismatch { .. } => ErrorKind::HostKeyChanged,
-            SftpError::KnownHosts { .. } => ErrorKind::NotFound,
+            SftpError::KnownHosts { reason, .. } if reason == NO_SUCH_FILE => ErrorKind::NotFound,
             SftpError::Passphrase { source, .. } => ErrorKind::of_io(source),
             SftpError::Auth { .. } => ErrorKind::AuthRefused,
             SftpError::Remote { source, .. } => match source.code() {
                 // SSH_FX_NO_SUCH_FILE, SSH_FX_NO_SUCH_PATH
                 ssh2::ErrorCode::SFTP(2 | 10) => ErrorKind::NotFound,
                 ssh2::ErrorCode::SFTP(3) => ErrorKind::PermissionDenied,
-                // SSH_FX_NO_SPACE_ON_FILESYSTEM, SSH_FX_QUOTA_EXCEEDED (a move on the server)
-                ssh2::ErrorCode::SFTP(14 | 15) => ErrorKind::DiskFull,
-                ssh2::ErrorCode::Session(_) => ErrorKind::Unreachable,
-                ssh2::ErrorCode::SFTP(_) => ErrorKind::Other,
+                // SSH_FX_NO_CONNECTION, SSH_FX_CONNECTION_LOST
+                ssh2::ErrorCode::SFTP(6 | 7) => ErrorKind::Unreachable,
+                // libssh2's socket errors: send, timeout, disconnect, socket timeout, receive.
+                ssh2::ErrorCode::Session(-7 | -9 | -13 | -30 | -43) => ErrorKind::Unreachable,
+                ssh2::ErrorCode::Session(_) | ssh2::ErrorCode::SFTP(_) => ErrorKind::Other,
             },
-            SftpError::Transfer { source, .. } if source.kind() == std::io::ErrorKind::UnexpectedEof => {
-                ErrorKind::RemoteFileChanged
-            }
-            SftpError::Transfer { .. } => ErrorKind::Unreachable,
+            SftpError::Transfer { source, .. } => match source.kind() {
+                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::NotFound => ErrorKind::RemoteFileChanged,
+                _ => ErrorKind::Unreachable,
+            },
             SftpError::Staging { source, .. } => ErrorKind::of_io(source),
-            SftpError::Ledger(_) | SftpError::Cancelled => ErrorKind::Other,
+            SftpError::KnownHosts { .. } | SftpError::Key { .. } | SftpError::Ledger(_) | SftpError::Cancelled => {
+                ErrorKind::Other
+            }
+        }
+    }
+
+    /// The error without file names (a remote or staged file's name can carry an MRN), for the
+    /// source's health and alerts; the log line has the whole error.
+    pub fn without_names(&self) -> String {
+        match self {
+            SftpError::Remote { server, step, source } => {
+                format!("{server}: {}: {source}", step.split_whitespace().next().unwrap_or("a step"))
+            }
+            SftpError::Transfer { server, source, .. } => format!("{server}: a download failed: {source}"),
+            SftpError::Staging { source, .. } => format!("the staging folder: {source}"),
+            other => other.to_string(),
         }
     }
 }
+
+const NO_SUCH_FILE: &str = "no such file";
 
 /// What one poll did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -283,7 +312,20 @@ impl Poller {
                 },
             };
             let remote = Path::new(&self.config.remote_dir).join(&relative);
-            let sha256 = self.download(&sftp, &remote, &target, listed, cancelled)?;
+            let sha256 = match self.download(&sftp, &remote, &target, listed, cancelled) {
+                Ok(sha256) => sha256,
+                // Written again (or removed) while it was read: not a failure of the server.
+                // Nothing was staged; the file is taken once two listings agree again.
+                Err(e) if e.kind() == ErrorKind::RemoteFileChanged => {
+                    tracing::warn!(source = %self.source, remote = %shown, error = %e,
+                        "a remote file changed during its download; it is taken once it is still");
+                    self.previous.remove(&shown);
+                    wait(&mut report, WaitReason::Changing);
+                    incomplete.push(folder);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let after = self.after_action(&sftp, &remote, &relative);
             let staged_path = target.display().to_string();
             remote::record(
@@ -327,12 +369,21 @@ impl Poller {
         if Path::new(&old.staged_path) != target {
             return Ok(None);
         }
-        let dir = target.parent().unwrap_or(&self.staging);
-        let marker_staged = std::fs::read_dir(dir)
-            .map_err(|source| SftpError::Staging { path: dir.display().to_string(), source })?
-            .filter_map(Result::ok)
-            .any(|e| marker.is_match(e.file_name().to_string_lossy().as_ref()));
-        if marker_staged || !crate::fsutil::same_sha256(target, &old.sha256) {
+        // A run is its marker's folder and every folder under it: a marker staged in the target's
+        // folder or any folder above it (up to staging) is publishing the target's run.
+        let folders = target.ancestors().skip(1).take_while(|d| d.starts_with(&self.staging));
+        for dir in folders {
+            let entries = match std::fs::read_dir(dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(source) => return Err(SftpError::Staging { path: dir.display().to_string(), source }),
+            };
+            if entries.filter_map(Result::ok).any(|e| marker.is_match(e.file_name().to_string_lossy().as_ref())) {
+                return Ok(None);
+            }
+        }
+        let regular = std::fs::symlink_metadata(target).is_ok_and(|m| m.is_file());
+        if !regular || !crate::fsutil::same_sha256(target, &old.sha256) {
             return Ok(None);
         }
         Ok(Some(old))
@@ -375,9 +426,18 @@ impl Poller {
         session.handshake().map_err(|source| SftpError::Handshake { server: server.clone(), source })?;
         self.check_host_key(&session)?;
         let passphrase = self.passphrase()?;
-        session
-            .userauth_pubkey_file(&c.user, None, &c.key_file, passphrase.as_deref())
-            .map_err(|e| self.auth_error(e.message().to_string()))?;
+        session.userauth_pubkey_file(&c.user, None, &c.key_file, passphrase.as_deref()).map_err(|e| {
+            // LIBSSH2_ERROR_FILE: the key file could not be read or decrypted, nothing was sent.
+            if e.code() == ssh2::ErrorCode::Session(-16) {
+                SftpError::Key {
+                    server: server.clone(),
+                    key_file: c.key_file.display().to_string(),
+                    reason: format!("{} (unreadable, not a private key, or a wrong passphrase)", e.message()),
+                }
+            } else {
+                self.auth_error(e.message().to_string())
+            }
+        })?;
         if !session.authenticated() {
             return Err(self.auth_error("the server did not accept the key".into()));
         }
@@ -388,7 +448,11 @@ impl Poller {
         SftpError::Auth {
             server: self.server(),
             user: self.config.user.clone(),
-            key_file: self.config.key_file.display().to_string(),
+            key: format!(
+                "{}{}",
+                self.config.key_file.display(),
+                public_key_fingerprint(&self.config.key_file).map(|f| format!(" (public key {f})")).unwrap_or_default()
+            ),
             reason,
         }
     }
@@ -402,7 +466,7 @@ impl Poller {
         let (key_type, fingerprint) = host_key_of(session);
         let mut known = session.known_hosts().map_err(|e| failed(e.message().to_string()))?;
         if !c.known_hosts.is_file() {
-            return Err(failed("no such file".into()));
+            return Err(failed(NO_SUCH_FILE.into()));
         }
         known.read_file(&c.known_hosts, KnownHostFileKind::OpenSSH).map_err(|e| failed(e.message().to_string()))?;
         let result = if c.port == 22 { known.check(&c.host, key) } else { known.check_port(&c.host, c.port, key) };
@@ -474,7 +538,7 @@ impl Poller {
             } else if stat.is_file() && wants(&name) {
                 out.push((rel, Listed { size: stat.size.unwrap_or(0), mtime: stat.mtime.unwrap_or(0) }));
             } else if stat.is_file() && !name.starts_with('.') {
-                untaken.push(rel.display().to_string());
+                untaken.push(crate::pipeline::safe_name(&rel.display().to_string()));
             }
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));
@@ -573,6 +637,16 @@ impl Poller {
             format!("failed: {e}")
         }))
     }
+}
+
+/// The SHA-256 fingerprint of the public key beside a private key (`KEY.pub`), as `ssh-keygen -l`
+/// prints it, for the administrator who has to authorize it.
+fn public_key_fingerprint(key_file: &Path) -> Option<String> {
+    let mut public = key_file.as_os_str().to_owned();
+    public.push(".pub");
+    let text = std::fs::read_to_string(PathBuf::from(public)).ok()?;
+    let blob = base64::engine::general_purpose::STANDARD.decode(text.split_whitespace().nth(1)?).ok()?;
+    Some(format!("SHA256:{}", base64::engine::general_purpose::STANDARD_NO_PAD.encode(Sha256::digest(&blob))))
 }
 
 /// The server's host key type and SHA-256 fingerprint, as `ssh-keygen -l` prints it.

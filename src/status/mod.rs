@@ -69,6 +69,11 @@ impl Timeline {
 }
 
 impl SourceReport {
+    /// Whether a file received in the last 24 h was quarantined (what it held is missing).
+    pub fn recently_quarantined(&self) -> bool {
+        self.problems.iter().any(|p| p.starts_with("QUARANTINED"))
+    }
+
     /// Files with a ledger status (`ingested`, `ingested_with_rejects`, `duplicate`, `quarantined`).
     pub fn files(&self, status: &str) -> i64 {
         self.status.files.get(status).copied().unwrap_or(0)
@@ -84,15 +89,28 @@ pub fn report(conn: &rusqlite::Connection, config: &Config, now: DateTime<Utc>) 
         let health = health.get(&status.name).cloned();
         let last = status.last_export_at.as_deref().and_then(crate::time::parse_rfc3339);
         let freshness = crate::health::freshness(config, &status.name, last, health.as_ref(), now);
+        let source = config.source(&status.name);
+        let expectation = source.and_then(|s| s.expected.as_ref());
         let began = [health.as_ref().map(|h| h.watched_since), read::first_export(conn, &status.name)?]
             .into_iter()
             .flatten()
             .min()
             .unwrap_or(now);
+        // From the expected export the source's first file counts for: a file counts for the
+        // expected time E when exported no earlier than half a period before E, so a first export
+        // at 05:03 is this 05:00's, and one at 04:55 the 05:00 after it.
+        let first = began;
+        let began = expectation.map_or(began, |e| {
+            let (zone, cron) = (config.zone, &e.expected);
+            let period = match (cron.last_at_or_before(began, zone), cron.next_after(began, zone)) {
+                (Some(before), Some(after)) => after - before,
+                _ => chrono::Duration::days(1),
+            };
+            cron.last_at_or_before(began + period / 2, zone).unwrap_or(began)
+        });
         let from = (now - chrono::Duration::days(TIMELINE_DAYS)).max(began);
-        let arrivals = read::arrivals(conn, &status.name, &crate::time::rfc3339(from))?;
-        let source = config.source(&status.name);
-        let expectation = source.and_then(|s| s.expected.as_ref());
+        let received_from = (now - chrono::Duration::days(TIMELINE_DAYS)).max(first.min(began));
+        let arrivals = read::arrivals(conn, &status.name, &crate::time::rfc3339(received_from))?;
         let windows = match expectation {
             Some(exp) => {
                 let went_in: Vec<_> = arrivals
@@ -112,9 +130,11 @@ pub fn report(conn: &rusqlite::Connection, config: &Config, now: DateTime<Utc>) 
             (None, None) => Some(crate::config::DEFAULT_STALE_AFTER),
         };
         let hold_limit = source.filter(|s| s.run_marker.is_some()).map(|s| s.hold_limit);
+        let mut problems = health.as_ref().map(|h| h.problems(config.zone, now, hold_limit)).unwrap_or_default();
+        problems.extend(crate::health::recently_quarantined(&status.quarantined_at(), now, config.zone));
         sources.push(SourceReport {
             up: health.as_ref().is_none_or(|h| h.is_up()),
-            problems: health.as_ref().map(|h| h.problems(config.zone, now, hold_limit)).unwrap_or_default(),
+            problems,
             health,
             stale: freshness.stale.is_some(),
             stale_reason: freshness.stale,

@@ -101,8 +101,9 @@ pub fn render(report: &Report, zone: Zone, names: Names, all: &[String]) -> Stri
     let stale = names_of(|s| s.stale);
     let failing = names_of(|s| !s.up);
     let held = names_of(|s| s.health.as_ref().is_some_and(|h| h.held.is_some()));
+    let quarantined = names_of(SourceReport::recently_quarantined);
     let mut verdicts = Vec::new();
-    for (word, list) in [("STALE", &stale), ("FAILING", &failing), ("HELD", &held)] {
+    for (word, list) in [("STALE", &stale), ("FAILING", &failing), ("HELD", &held), ("QUARANTINED", &quarantined)] {
         if !list.is_empty() {
             verdicts.push(format!("{word} ({})", list.join(", ")));
         }
@@ -150,7 +151,11 @@ pub fn render(report: &Report, zone: Zone, names: Names, all: &[String]) -> Stri
                                 "FAILING: " (failing.join(", ")) ": no new export can arrive until this is fixed. "
                             }
                             @if !held.is_empty() {
-                                "HELD: " (held.join(", ")) ": staged files wait for their run marker."
+                                "HELD: " (held.join(", ")) ": staged files wait for their run marker. "
+                            }
+                            @if !quarantined.is_empty() {
+                                "QUARANTINED: " (quarantined.join(", "))
+                                    ": a file received in the last 24 h did not go in; what it held is missing."
                             }
                         }
                     }
@@ -194,7 +199,7 @@ fn section(source: &SourceReport, now: DateTime<Utc>, zone: Zone, names: Names) 
             _ => p.clone(),
         })
         .collect();
-    let check = health.map(|h| if h.kind == "sftp" { "poll" } else { "scan" }).unwrap_or("scan");
+    let check = health.map_or("scan", |h| h.check_word());
     html! {
         section.source.(state) id=(format!("source-{}", s.name)) data-source=(s.name) data-stale=(source.stale)
             data-up=(source.up) data-held=(held) {

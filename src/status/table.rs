@@ -97,6 +97,9 @@ fn state_notes(source: &SourceReport) -> String {
     if source.health.as_ref().is_some_and(|h| h.held.is_some()) {
         notes.push_str(" HELD");
     }
+    if source.recently_quarantined() {
+        notes.push_str(" QUARANTINED");
+    }
     notes
 }
 
@@ -124,7 +127,7 @@ fn details(out: &mut String, source: &SourceReport, zone: Zone, colour: bool) {
         let _ = writeln!(out, "  {}{rest}", paint(&format!("{head}:"), style, colour));
     }
     if let Some(h) = &source.health {
-        let check = if h.kind == "sftp" { "poll" } else { "scan" };
+        let check = h.check_word();
         match (h.last_check_at, &h.last_check) {
             (Some(at), Some(what)) => {
                 let _ = writeln!(out, "  last {check} {}: {what}", short(zone, at));

@@ -85,9 +85,18 @@ pub fn load(conn: &Connection, source: &str) -> rusqlite::Result<Option<SourceHe
     }
 }
 
-/// Every source's health, by name.
+/// Every source's health, by name. A snapshot from before health existed (read by a newer
+/// `ingest mcp` or `ingest status` until the daemon has migrated it) has none.
 pub fn load_all(conn: &Connection) -> rusqlite::Result<BTreeMap<String, SourceHealth>> {
-    let mut stmt = conn.prepare(SELECT)?;
+    let exists: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'source_health'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !exists {
+        return Ok(BTreeMap::new());
+    }
+    let mut stmt = conn.prepare_cached(SELECT)?;
     let rows: Vec<(String, SourceHealth)> = stmt.query_map([], of_row)?.collect::<rusqlite::Result<_>>()?;
     let mut out = BTreeMap::new();
     for (name, mut h) in rows {

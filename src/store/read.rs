@@ -22,6 +22,13 @@ pub struct SourceStatus {
     pub export_time_warnings: Vec<TimeWarning>,
 }
 
+impl SourceStatus {
+    /// The newest quarantined files (ledger id, when received).
+    pub fn quarantined_at(&self) -> Vec<(i64, chrono::DateTime<chrono::Utc>)> {
+        self.quarantined.iter().filter_map(|q| Some((q.file_id, crate::time::parse_rfc3339(&q.received_at)?))).collect()
+    }
+}
+
 /// A file whose export time cannot be right, and why.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct TimeWarning {

@@ -87,9 +87,15 @@ fn stale_quarantined_and_recovered_reach_the_command_and_the_webhook_within_the_
         command_out.display(),
         receiver.port
     );
-    // A daily 05:00 export due by 05:45 (America/Chicago: 11:45Z); at 05:46 nothing has come.
+    // A daily 05:00 export due by 05:45 (America/Chicago: 11:45Z); yesterday's came, and at 05:46
+    // today's has not.
     let ws = Workspace::with_config("expected = \"0 5 * * *\"\ngrace = \"45m\"", &tables);
     ws.set_clock("2026-11-24T11:46:00Z");
+    let yesterday = ws.path("ADT_MON.hl7");
+    let ts = "20261123050000-0600";
+    std::fs::write(&yesterday, hl7::batch(ts, &[hl7::adt("A01", "A0", ts, "M76", "Yesterday", "5W^502^A")]))
+        .expect("yesterday's export");
+    assert_eq!(ws.replay(&[&yesterday]).0, 0);
     let daemon = HttpDaemon::start(&ws);
     let delivered = |n: usize| {
         wait_for(&format!("{n} alert(s) delivered"), LIMIT, || receiver.delivered().len() >= n);

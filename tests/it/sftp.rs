@@ -249,3 +249,21 @@ fn a_run_marker_is_staged_last_and_only_once_the_rest_of_its_run_is() {
     let report = poll(&mut bench);
     assert_eq!(report.staged, [bench.staging().join("ADT_20261124.hl7"), bench.staging().join("EXPORT_COMPLETE")]);
 }
+
+#[test]
+fn a_refused_login_says_which_public_key_to_authorize_and_is_auth_refused() {
+    let sshd = Sshd::start();
+    std::fs::write(sshd.dir.path().join("authorized_keys"), "").expect("no key authorized");
+    let error = Bench::new(settings(&sshd, RemoteAfter::None)).poll().expect_err("a refused login");
+    let shown = error.to_string();
+    assert!(matches!(error, SftpError::Auth { .. }), "{shown}");
+    assert_eq!(error.kind(), ingest::health::ErrorKind::AuthRefused);
+    let printed = std::process::Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(sshd.client_key.with_extension("pub"))
+        .output()
+        .expect("ssh-keygen -l");
+    let fingerprint = String::from_utf8_lossy(&printed.stdout).split_whitespace().nth(1).expect("fp").to_string();
+    assert!(shown.contains(&format!("(public key {fingerprint})")), "{shown}");
+    assert!(shown.contains("Ask the EHR's SFTP administrators to authorize this public key"), "{shown}");
+}
