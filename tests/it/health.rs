@@ -9,16 +9,12 @@ use crate::mcp_http::{HttpDaemon, OPERATIONS, mcp_tables};
 use crate::mcp_stdio::call;
 use crate::sshd::Sshd;
 use crate::util::{LIMIT, Workspace, hl7, mcp::answer, raw, wait_for};
-use ingest::config::{Passphrase, RemoteAfter, SftpConfig};
+use crate::sftp::{settings, whoami};
+use ingest::config::RemoteAfter;
 use ingest::source::sftp::Poller;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-fn whoami() -> String {
-    let out = std::process::Command::new("id").arg("-un").output().expect("id -un");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 fn adt(mrn: &str) -> String {
     hl7::batch(
@@ -95,18 +91,7 @@ fn a_remote_file_changed_after_its_download_replaces_the_held_copy_and_the_run_i
     let dir = tempfile::tempdir().expect("tempdir");
     let ledger = ingest::store::open_writer(&dir.path().join("snapshot.db")).expect("snapshot");
     let staging: PathBuf = dir.path().join("staging");
-    let config = SftpConfig {
-        host: "127.0.0.1".into(),
-        port: sshd.port,
-        user: whoami(),
-        key_file: sshd.client_key.clone(),
-        passphrase: Passphrase::File(sshd.passphrase_file.clone()),
-        known_hosts: sshd.known_hosts.clone(),
-        remote_dir: sshd.remote.display().to_string(),
-        recursive: false,
-        after: RemoteAfter::None,
-        timeout: Duration::from_secs(5),
-    };
+    let config = settings(&sshd, RemoteAfter::None);
     let marker = globset::Glob::new("EXPORT_COMPLETE").expect("glob").compile_matcher();
     let mut poller = Poller::new("ehr", config, staging.clone()).with_run_marker(Some(marker));
     let wants = |n: &str| n.ends_with(".hl7") || n == "EXPORT_COMPLETE";

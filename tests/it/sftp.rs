@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::time::Duration;
 
-fn settings(sshd: &Sshd, after: RemoteAfter) -> SftpConfig {
+pub fn settings(sshd: &Sshd, after: RemoteAfter) -> SftpConfig {
     SftpConfig {
         host: "127.0.0.1".into(),
         port: sshd.port,
@@ -25,7 +25,7 @@ fn settings(sshd: &Sshd, after: RemoteAfter) -> SftpConfig {
     }
 }
 
-fn whoami() -> String {
+pub fn whoami() -> String {
     let out = std::process::Command::new("id").arg("-un").output().expect("id -un");
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
