@@ -44,6 +44,9 @@ struct Watched {
     /// since (so that no file of the run is still unknown) and no file under it is still pending.
     markers: BTreeMap<PathBuf, Instant>,
     last_rescan: Option<Instant>,
+    /// When the run held before a restart was first held: the time of the files held again after
+    /// it, until a run is published.
+    restored_since: Option<chrono::DateTime<chrono::Utc>>,
     /// The source's health as this loop last wrote it: the held run and its alert (every
     /// source), the scan's result (folder sources; an SFTP source's poll task writes its own).
     health: SourceHealth,
@@ -130,6 +133,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             held: BTreeMap::new(),
             markers: BTreeMap::new(),
             last_rescan: None,
+            restored_since: health.1.held.as_ref().map(|h| h.since),
             health: health.1,
         })
         .collect();
@@ -385,7 +389,7 @@ fn hold(watched: &mut Watched, path: PathBuf, now: chrono::DateTime<chrono::Utc>
         watched.next_rescan = Instant::now();
     } else {
         // Files held again after a restart keep the time their run was first held.
-        let since = watched.health.held.as_ref().map_or(now, |h| h.since.min(now));
+        let since = watched.restored_since.map_or(now, |since| since.min(now));
         watched.held.entry(path).or_insert(since);
     }
 }
@@ -456,6 +460,7 @@ async fn complete_runs(
                 for file in &files {
                     watched.held.remove(file);
                 }
+                watched.restored_since = None;
                 watched.markers.remove(&marker);
             }
             Ok(Err(e)) => {

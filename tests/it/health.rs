@@ -7,9 +7,9 @@
 
 use crate::mcp_http::{HttpDaemon, OPERATIONS, mcp_tables};
 use crate::mcp_stdio::call;
+use crate::sftp::{settings, whoami};
 use crate::sshd::Sshd;
 use crate::util::{LIMIT, Workspace, hl7, mcp::answer, raw, wait_for};
-use crate::sftp::{settings, whoami};
 use ingest::config::RemoteAfter;
 use ingest::source::sftp::Poller;
 use serde_json::{Value, json};
