@@ -134,6 +134,8 @@ pub fn render(report: &Report) -> String {
     let up = Family::<SourceLabel, Gauge>::default();
     let errors = Family::<ErrorLabels, Counter>::default();
     let held = Family::<SourceLabel, Gauge>::default();
+    let held_age = Family::<SourceLabel, FloatGauge>::default();
+    let untaken = Family::<SourceLabel, Gauge>::default();
     let seconds = |t: &Option<String>| t.as_deref().and_then(crate::time::parse_rfc3339);
     for source in &report.sources {
         let s = &source.status;
@@ -153,6 +155,9 @@ pub fn render(report: &Report) -> String {
         up.get_or_create(&label).set(i64::from(source.up));
         if let Some(h) = &source.health {
             held.get_or_create(&label).set(h.held.as_ref().map_or(0, |h| h.files));
+            let age = h.held.as_ref().map_or(0.0, |h| (report.now - h.since).num_milliseconds() as f64 / 1000.0);
+            held_age.get_or_create(&label).set(age.max(0.0));
+            untaken.get_or_create(&label).set(h.untaken.files);
             for kind in crate::health::ErrorKind::ALL {
                 let n = h.errors.get(kind.as_str()).copied().unwrap_or(0);
                 let labels = ErrorLabels { source: s.name.clone(), kind: kind.as_str().to_string() };
@@ -193,6 +198,13 @@ pub fn render(report: &Report) -> String {
     registry.register("source_up", "1 when the source's last poll or scan worked (or none ran yet), else 0", up);
     registry.register("source_errors", "Failed polls or scans since the source was first watched, by kind", errors);
     registry.register("source_held_files", "Files staged and waiting for their export run's marker", held);
+    registry.register_with_unit(
+        "source_held_age",
+        "How long the oldest held file has waited for its run's marker (0 when none is held)",
+        Unit::Seconds,
+        held_age,
+    );
+    registry.register("source_untaken_files", "Files in the source's folder that no include pattern takes", untaken);
     let m = &*METRICS;
     registry.register("mcp_calls", "MCP calls answered, by tool and result (ok, error, refused)", m.mcp_calls.clone());
     registry.register_with_unit(

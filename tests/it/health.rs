@@ -153,7 +153,9 @@ fn a_held_run_survives_a_restart_shows_in_every_view_and_alerts_once_past_its_li
     assert!(text.contains("waiting for its marker EXPORT_COMPLETE"), "{text}");
     let row = text.lines().find(|l| l.starts_with("| ehr")).unwrap_or_else(|| panic!("no row: {text}"));
     assert!(row.contains("HELD"), "{row}");
-    assert!(get(&daemon, "/metrics").contains("ingest_source_held_files{source=\"ehr\"} 1"));
+    let metrics = get(&daemon, "/metrics");
+    assert!(metrics.contains("ingest_source_held_files{source=\"ehr\"} 1"), "{metrics}");
+    assert!(metrics.contains("ingest_source_held_age_seconds{source=\"ehr\"}"), "{metrics}");
     let page = get(&daemon, "/status");
     assert!(page.contains("HELD: ehr") && page.contains("data-held=\"true\""), "{page}");
     let snapshot = snapshot_status(&ws);
@@ -309,6 +311,7 @@ fn a_folder_source_says_what_it_does_not_take_and_fails_while_its_folder_is_gone
     assert!(text.contains("last scan") && text.contains("1 not taken (no include pattern)"), "{text}");
     let page = get(&daemon, "/status");
     assert!(page.contains("NOT TAKEN: 1 file(s)") && !page.contains("notes.docx"), "names are masked for operations");
+    assert!(get(&daemon, "/metrics").contains("ingest_source_untaken_files{source=\"ward\"} 1"));
     assert!(snapshot_status(&ws)["sources"][0].get("health_problems").is_none(), "nothing for the assistant");
 
     // This morning's file arrives broken: the source is not "all current", it is broken.
