@@ -126,6 +126,7 @@ pub fn render(report: &Report) -> String {
     let mut registry = Registry::with_prefix("ingest");
     let files = Family::<FileLabels, Gauge>::default();
     let rejects = Family::<SourceLabel, Gauge>::default();
+    let field_warnings = Family::<SourceLabel, Gauge>::default();
     let last_export = Family::<SourceLabel, FloatGauge>::default();
     let last_ingest = Family::<SourceLabel, FloatGauge>::default();
     let stale = Family::<SourceLabel, Gauge>::default();
@@ -144,6 +145,7 @@ pub fn render(report: &Report) -> String {
             files.get_or_create(&FileLabels { source: s.name.clone(), status: status.clone() }).set(*n);
         }
         rejects.get_or_create(&label).set(s.rejects);
+        field_warnings.get_or_create(&label).set(s.field_warnings);
         if let Some(t) = seconds(&s.last_export_at) {
             last_export.get_or_create(&label).set(t.timestamp() as f64);
             age.get_or_create(&label).set((report.now - t).num_milliseconds() as f64 / 1000.0);
@@ -181,6 +183,11 @@ pub fn render(report: &Report) -> String {
     registry.register("files", "Files in the ledger, by source and status", files);
     registry.register("records", "Records in the snapshot, by kind", records);
     registry.register("rejected_messages", "Messages rejected inside files that went in, by source", rejects);
+    registry.register(
+        "field_warnings",
+        "Fields left empty (unreadable, not needed to identify their record) in messages that went in, by source",
+        field_warnings,
+    );
     registry.register_with_unit(
         "last_export_timestamp",
         "The newest exported_at among the files that went in (Unix time)",

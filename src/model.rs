@@ -302,6 +302,20 @@ pub struct Reject {
     pub raw: String,
 }
 
+/// A field that could not be read and was left empty: its message or row still landed. Where, and
+/// why; never the field's value (PHI).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldWarning {
+    /// 1-based position of the message (or row) in the file.
+    pub index: usize,
+    /// 1-based line of the file where the message (or row) starts.
+    pub line: usize,
+    pub control_id: Option<String>,
+    /// The field, e.g. `PID-7`.
+    pub field: Option<String>,
+    pub reason: String,
+}
+
 /// Where a file's `exported_at` came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExportedAtOrigin {
@@ -331,6 +345,8 @@ pub struct ParsedFile {
     pub export_time_note: Option<String>,
     pub messages: Vec<ParsedMessage>,
     pub rejects: Vec<Reject>,
+    /// Fields left empty in messages that landed.
+    pub warnings: Vec<FieldWarning>,
 }
 
 impl ParsedFile {

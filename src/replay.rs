@@ -29,6 +29,8 @@ pub struct Summary {
     pub failed: usize,
     pub records: usize,
     pub rejects: usize,
+    /// Fields left empty in messages that went in (not an error: their records are in).
+    pub field_warnings: usize,
     /// PDFs kept without text because their text could not be extracted.
     pub text_failed: usize,
     pub interrupted: bool,
@@ -57,7 +59,14 @@ impl Summary {
             Ok(Outcome::Ingested(w)) => {
                 self.records += w.records;
                 self.rejects += w.rejects;
+                self.field_warnings += w.warnings;
                 self.text_failed += w.text_failed;
+                if w.warnings > 0 {
+                    self.problems.push(format!(
+                        "{shown}: {} field(s) left empty, their records kept (see `ingest status`)",
+                        w.warnings
+                    ));
+                }
                 if w.text_failed > 0 {
                     self.problems.push(format!("{shown}: PDF text not extracted; kept with text_status \"failed\""));
                 }
@@ -177,8 +186,14 @@ pub fn print_summary(config: &Config, summary: &Summary) -> anyhow::Result<()> {
         if summary.failed > 0 { format!(" · {} failed", summary.failed) } else { String::new() },
     );
     println!(
-        "records written: {} · messages rejected: {} · {:.2} s",
-        summary.records, summary.rejects, summary.seconds
+        "records written: {} · messages rejected: {}{} · {:.2} s",
+        summary.records,
+        summary.rejects,
+        match summary.field_warnings {
+            0 => String::new(),
+            n => format!(" · fields left empty: {n}"),
+        },
+        summary.seconds
     );
     println!(
         "snapshot now holds: {} patients ({} on the panel) · {} results ({} abnormal)",

@@ -265,6 +265,7 @@ fn sources(conn: &Connection, config: &Config, now: DateTime<Utc>) -> Result<Vec
                 files_duplicate: n("duplicate"),
                 files_quarantined: n("quarantined"),
                 records_rejected: s.rejects,
+                fields_left_empty: s.field_warnings,
                 export_time_warnings: s
                     .export_time_warnings
                     .iter()

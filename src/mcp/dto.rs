@@ -49,6 +49,9 @@ pub struct SourceInfo {
     pub files_quarantined: i64,
     /// Messages or rows rejected inside ingested files.
     pub records_rejected: i64,
+    /// Fields left empty in messages that landed (a birth date or a time that could not be read):
+    /// those records are here, without that value.
+    pub fields_left_empty: i64,
     /// Files of the last week whose export time cannot be right (ahead of the clock, or at odds
     /// with their own UTC offsets): the file, its export time and why. Times from such a source
     /// may be hours off.

@@ -292,7 +292,7 @@ impl Render for SnapshotStatus {
         for s in &self.sources {
             let _ = writeln!(
                 out,
-                "source {}: {} · last export {} · ingested {} · next due {} · files {} in, {} duplicate, {} quarantined · {} records rejected",
+                "source {}: {} · last export {} · ingested {} · next due {} · files {} in, {} duplicate, {} quarantined · {} records rejected · {} fields left empty",
                 s.name,
                 if s.stale { "STALE" } else { "current" },
                 s.last_export_at.as_deref().map_or("never".into(), |t| r.time(t)),
@@ -301,7 +301,8 @@ impl Render for SnapshotStatus {
                 s.files_ingested,
                 s.files_duplicate,
                 s.files_quarantined,
-                s.records_rejected
+                s.records_rejected,
+                s.fields_left_empty
             );
             // Why it is stale is in the header already.
             for problem in &s.health_problems {

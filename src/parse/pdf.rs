@@ -183,6 +183,7 @@ pub fn parse(
             records: vec![Record::Document(document)],
         }],
         rejects: Vec::new(),
+        warnings: Vec::new(),
     }
 }
 

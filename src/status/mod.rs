@@ -42,6 +42,7 @@ pub struct SourceReport {
     /// The health as the daemon last wrote it (absent until the daemon has run with the source).
     pub health: Option<crate::health::SourceHealth>,
     pub recent_rejects: Vec<read::RecentReject>,
+    pub recent_warnings: Vec<read::RecentWarning>,
     pub timeline: Timeline,
 }
 
@@ -140,6 +141,7 @@ pub fn report(conn: &rusqlite::Connection, config: &Config, now: DateTime<Utc>) 
             stale_reason: freshness.stale,
             next_deadline: freshness.next_deadline,
             recent_rejects: read::recent_rejects(conn, &status.name)?,
+            recent_warnings: read::recent_warnings(conn, &status.name)?,
             timeline: Timeline {
                 from,
                 to: now,

@@ -237,7 +237,7 @@ fn section(source: &SourceReport, now: DateTime<Utc>, zone: Zone, names: Names) 
                     (source.files("ingested")) " ingested · "
                     (source.files("ingested_with_rejects")) " with rejects · "
                     (source.files("duplicate")) " duplicate · " (source.files("quarantined")) " quarantined · "
-                    (s.rejects) " message(s) rejected"
+                    (s.rejects) " message(s) rejected · " (s.field_warnings) " field(s) left empty"
                 }
                 @if !t.windows.is_empty() {
                     dt { "Last " (super::TIMELINE_DAYS) " days" } dd {
@@ -303,6 +303,27 @@ fn section(source: &SourceReport, now: DateTime<Utc>, zone: Zone, names: Names) 
                                 td { (names.of(w.file_id, &w.path)) }
                                 td { (w.exported_at) }
                                 td.reason { (w.warning) }
+                            }
+                        }
+                    }
+                }
+            }
+            @if !source.recent_warnings.is_empty() {
+                h3 { "Fields left empty (" (s.field_warnings) "; their records kept)" }
+                table.warnings {
+                    thead { tr {
+                        th { "File" } th { "Message" } th { "Line" } th { "Control id (MSH-10)" }
+                        th { "Field" } th { "Why" }
+                    } }
+                    tbody {
+                        @for w in &source.recent_warnings {
+                            tr data-file-id=(w.file_id) {
+                                td { (names.of(w.file_id, &w.path)) }
+                                td.num { (w.message_index) }
+                                td.num { (w.line) }
+                                td { (w.control_id.as_deref().unwrap_or("-")) }
+                                td { (w.field.as_deref().unwrap_or("-")) }
+                                td.reason { (w.reason) }
                             }
                         }
                     }

@@ -194,6 +194,28 @@ fn details(out: &mut String, source: &SourceReport, zone: Zone, colour: bool) {
         }
         indent(out, &table);
     }
+    if !source.recent_warnings.is_empty() {
+        let _ = writeln!(
+            out,
+            "  {} {} in all",
+            paint("fields left empty, their records kept (newest first):", YELLOW, colour),
+            s.field_warnings
+        );
+        let mut table = new_table(colour);
+        table.set_header(["FILE", "NAME", "MESSAGE", "LINE", "CONTROL ID", "FIELD", "REASON"]);
+        for w in &source.recent_warnings {
+            table.add_row([
+                format!("#{}", w.file_id),
+                super::file_name(&w.path),
+                w.message_index.to_string(),
+                w.line.to_string(),
+                w.control_id.clone().unwrap_or_default(),
+                w.field.clone().unwrap_or_default(),
+                w.reason.clone(),
+            ]);
+        }
+        indent(out, &table);
+    }
     if !s.recent_files.is_empty() {
         let _ = writeln!(out, "  newest files:");
         let mut table = new_table(colour);

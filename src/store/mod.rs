@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0007_history.sql"),
     include_str!("../../migrations/0008_export_time_warning.sql"),
     include_str!("../../migrations/0009_source_health.sql"),
+    include_str!("../../migrations/0010_field_warnings.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

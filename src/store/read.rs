@@ -16,6 +16,8 @@ pub struct SourceStatus {
     pub files: BTreeMap<String, i64>,
     /// Messages rejected inside files.
     pub rejects: i64,
+    /// Fields left empty (unreadable, not needed to identify their record) in messages that landed.
+    pub field_warnings: i64,
     pub quarantined: Vec<QuarantinedFile>,
     pub recent_files: Vec<RecentFile>,
     /// Files of the last [`TIME_WARNING_DAYS`] whose export time is doubtful, newest first.
@@ -114,13 +116,14 @@ pub fn first_export(conn: &Connection, source: &str) -> rusqlite::Result<Option<
 }
 
 fn source(conn: &Connection, name: &str) -> rusqlite::Result<SourceStatus> {
-    let (last_export_at, last_ingested_at, rejects) = conn.query_row(
+    let (last_export_at, last_ingested_at, rejects, field_warnings) = conn.query_row(
         "SELECT max(CASE WHEN status IN ('ingested', 'ingested_with_rejects') THEN exported_at END),
                 max(CASE WHEN status IN ('ingested', 'ingested_with_rejects') THEN ingested_at END),
-                coalesce(sum(CASE WHEN status != 'quarantined' THEN rejects END), 0)
+                coalesce(sum(CASE WHEN status != 'quarantined' THEN rejects END), 0),
+                coalesce(sum(warnings), 0)
          FROM source_files WHERE source = ?1",
         [name],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
     )?;
     let mut files = BTreeMap::new();
     for status in ["ingested", "ingested_with_rejects", "duplicate", "quarantined"] {
@@ -187,6 +190,7 @@ fn source(conn: &Connection, name: &str) -> rusqlite::Result<SourceStatus> {
         last_ingested_at,
         files,
         rejects,
+        field_warnings,
         quarantined,
         recent_files,
         export_time_warnings,
@@ -231,6 +235,39 @@ pub struct RecentReject {
     pub control_id: Option<String>,
     pub segment: Option<String>,
     pub reason: String,
+}
+
+/// A field left empty in a message that landed: where, and why. Not its value (PHI).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RecentWarning {
+    pub file_id: i64,
+    pub path: String,
+    pub message_index: i64,
+    pub line: i64,
+    pub control_id: Option<String>,
+    pub field: Option<String>,
+    pub reason: String,
+}
+
+/// The newest field warnings of `source`, newest first.
+pub fn recent_warnings(conn: &Connection, source: &str) -> rusqlite::Result<Vec<RecentWarning>> {
+    let mut stmt = conn.prepare(
+        "SELECT f.id, f.path, w.message_index, w.line, w.control_id, w.field, w.reason
+         FROM field_warnings w JOIN source_files f ON f.id = w.source_file_id
+         WHERE f.source = ?1 ORDER BY w.id DESC LIMIT ?2",
+    )?;
+    stmt.query_map(params![source, LIST_LIMIT], |r| {
+        Ok(RecentWarning {
+            file_id: r.get(0)?,
+            path: r.get(1)?,
+            message_index: r.get(2)?,
+            line: r.get(3)?,
+            control_id: r.get(4)?,
+            field: r.get(5)?,
+            reason: r.get(6)?,
+        })
+    })?
+    .collect()
 }
 
 /// The newest rejects of `source`, newest first.

@@ -6,7 +6,7 @@
 //! the order in which exports are ingested.
 
 use crate::faults;
-use crate::model::{
+use crate::model::{FieldWarning, 
     Allergy, Document, ManifestEntry, Medication, Observation, ObservationRemoval, PanelAction, PanelEvent, ParsedFile,
     Patient, Problem, ProblemOrigin, Reject,
 };
@@ -63,6 +63,8 @@ pub struct Written {
     pub messages: usize,
     pub records: usize,
     pub rejects: usize,
+    /// Fields left empty (unreadable, not needed to identify their record).
+    pub warnings: usize,
     /// PDF documents kept without text because extraction failed (`text_status` `failed`).
     pub text_failed: usize,
 }
@@ -256,8 +258,12 @@ pub fn write_file(
 ) -> Result<Written, WriteError> {
     // A savepoint: its own transaction, or nested in an export run's.
     let tx = conn.savepoint()?;
-    let counts =
-        Counts { messages: parsed.messages.len(), records: parsed.record_count(), rejects: parsed.rejects.len() };
+    let counts = Counts {
+        messages: parsed.messages.len(),
+        records: parsed.record_count(),
+        rejects: parsed.rejects.len(),
+        warnings: parsed.warnings.len(),
+    };
     let status = if counts.rejects == 0 { FileStatus::Ingested } else { FileStatus::IngestedWithRejects };
     let file_id = insert_ledger_row(&tx, meta, status, None, &counts, None, now)?;
     faults::point("ledger row written, no record yet");
@@ -280,6 +286,7 @@ pub fn write_file(
     }
     drop(writer);
     insert_rejects(&tx, file_id, &parsed.rejects)?;
+    insert_warnings(&tx, file_id, &parsed.warnings)?;
     faults::point("file written, not committed");
     tx.commit()?;
     faults::point("file committed");
@@ -295,6 +302,7 @@ pub fn write_file(
         messages: counts.messages,
         records: counts.records,
         rejects: counts.rejects,
+        warnings: counts.warnings,
         text_failed,
     })
 }
@@ -304,6 +312,7 @@ struct Counts {
     messages: usize,
     records: usize,
     rejects: usize,
+    warnings: usize,
 }
 
 fn insert_ledger_row(
@@ -318,8 +327,8 @@ fn insert_ledger_row(
     conn.prepare_cached(
         "INSERT INTO source_files (source, path, size, mtime, sha256, kind, exported_at, exported_at_origin,
              received_at, ingested_at, status, duplicate_of, messages, records, rejects, error, disposition,
-             export_time_warning)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+             export_time_warning, warnings)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
     )?
     .execute(params![
         meta.source,
@@ -340,6 +349,7 @@ fn insert_ledger_row(
         error,
         meta.disposition,
         meta.export_time_warning,
+        counts.warnings as i64,
     ])?;
     Ok(conn.last_insert_rowid())
 }
@@ -351,6 +361,17 @@ fn insert_rejects(conn: &Connection, file_id: i64, rejects: &[Reject]) -> rusqli
     )?;
     for r in rejects {
         insert.execute(params![file_id, r.index as i64, r.line as i64, r.control_id, r.segment, r.reason, r.raw])?;
+    }
+    Ok(())
+}
+
+fn insert_warnings(conn: &Connection, file_id: i64, warnings: &[FieldWarning]) -> rusqlite::Result<()> {
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO field_warnings (source_file_id, message_index, line, control_id, field, reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for w in warnings {
+        insert.execute(params![file_id, w.index as i64, w.line as i64, w.control_id, w.field, w.reason])?;
     }
     Ok(())
 }
@@ -1018,6 +1039,7 @@ mod tests {
             export_time_note: None,
             messages: vec![ParsedMessage { index: 1, control_id: None, message_type: "X".into(), records }],
             rejects: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 

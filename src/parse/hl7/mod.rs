@@ -14,7 +14,7 @@ mod message;
 mod ts;
 
 use super::ParseOptions;
-use crate::model::{ParsedFile, ParsedMessage, Reject};
+use crate::model::{FieldWarning, ParsedFile, ParsedMessage, Reject};
 use crate::time::Zone;
 use chrono::{DateTime, Utc};
 use delims::Delimiters;
@@ -52,12 +52,21 @@ pub fn parse(bytes: &[u8], options: &ParseOptions) -> Result<ParsedFile, String>
             .and_then(|msh| msh.header_field(10))
             .map(str::to_owned);
         match read(framed_message, control_id.as_deref(), options) {
-            Ok(mapped) => file.messages.push(ParsedMessage {
-                index,
-                control_id,
-                message_type: mapped.message_type,
-                records: mapped.records,
-            }),
+            Ok(mapped) => {
+                file.warnings.extend(mapped.warnings.into_iter().map(|fault| FieldWarning {
+                    index,
+                    line: framed_message.line(),
+                    control_id: control_id.clone(),
+                    field: fault.segment,
+                    reason: fault.reason,
+                }));
+                file.messages.push(ParsedMessage {
+                    index,
+                    control_id,
+                    message_type: mapped.message_type,
+                    records: mapped.records,
+                });
+            }
             Err(fault) => file.rejects.push(Reject {
                 index,
                 line: framed_message.line(),

@@ -2,7 +2,7 @@
 //! A11 A13), allergies (AL1) and diagnoses (DG1). Other ADT triggers (A28, A31, …) give the patient,
 //! allergies and diagnoses but no panel event.
 
-use super::{Coded, Fault, coded, coded_field, either, first, instant, no_pid, patient, person_field};
+use super::{Coded, Fault, Warnings, coded, coded_field, first, instant, no_pid, patient, person_field};
 use crate::model::{Allergy, PanelAction, PanelEvent, Problem, ProblemOrigin, Record};
 use crate::parse::ParseOptions;
 use crate::parse::hl7::message::Seg;
@@ -13,19 +13,20 @@ pub(super) fn map(
     msh: Seg<'_>,
     trigger: Option<&str>,
     options: &ParseOptions,
+    w: &Warnings,
 ) -> Result<Vec<Record>, Fault> {
     let pid = first(segments, "PID").ok_or_else(|| no_pid(""))?;
-    let patient = patient(pid, &options.mrn, true)?;
+    let patient = patient(pid, &options.mrn, true, w)?;
     let mrn = patient.mrn.clone();
     let zone = &options.zone;
     let mut records = vec![Record::Patient(patient)];
     if let Some(action) = action(trigger) {
-        records.push(Record::Panel(stay(segments, msh, &mrn, action, trigger.unwrap_or_default(), zone)?));
+        records.push(Record::Panel(stay(segments, msh, &mrn, action, trigger.unwrap_or_default(), zone, w)));
     }
     for &segment in segments {
         let record = match segment.id() {
-            "AL1" => allergy(segment, &mrn, zone)?.map(Record::Allergy),
-            "DG1" => diagnosis(segment, &mrn, zone)?.map(Record::Problem),
+            "AL1" => allergy(segment, &mrn, zone, w).map(Record::Allergy),
+            "DG1" => diagnosis(segment, &mrn, zone, w).map(Record::Problem),
             _ => None,
         };
         records.extend(record);
@@ -53,20 +54,21 @@ fn stay(
     action: PanelAction,
     trigger: &str,
     zone: &Zone,
-) -> Result<PanelEvent, Fault> {
+    w: &Warnings,
+) -> PanelEvent {
     let time = |segment: Option<Seg<'_>>, field| segment.map_or(Ok(None), |s| instant(s, field, zone));
     let pv1 = first(segments, "PV1");
-    Ok(PanelEvent {
+    PanelEvent {
         mrn: mrn.to_owned(),
         action,
         event: trigger.to_owned(),
-        event_at: either(time(first(segments, "EVN"), 2), || instant(msh, 7, zone))?,
+        event_at: w.either(time(first(segments, "EVN"), 2), || instant(msh, 7, zone)),
         location: pv1.and_then(location),
         attending: pv1.and_then(|pv1| person_field(pv1, 7)),
         visit_number: pv1.and_then(|pv1| pv1.value(19, 1)),
-        admitted_at: time(pv1, 44)?,
-        discharged_at: time(pv1, 45)?,
-    })
+        admitted_at: w.optional(time(pv1, 44)),
+        discharged_at: w.optional(time(pv1, 45)),
+    }
 }
 
 /// PV1-3: point of care, room and bed, the non-empty ones joined with `-`.
@@ -77,13 +79,11 @@ fn location(pv1: Seg<'_>) -> Option<String> {
 }
 
 /// AL1; `None` when it names no allergen (an empty placeholder segment states nothing).
-fn allergy(al1: Seg<'_>, mrn: &str, zone: &Zone) -> Result<Option<Allergy>, Fault> {
+fn allergy(al1: Seg<'_>, mrn: &str, zone: &Zone, w: &Warnings) -> Option<Allergy> {
     let Coded { code, text, system } = coded_field(al1, 3);
-    let Some(allergen) = text.or_else(|| code.clone()) else {
-        return Ok(None);
-    };
+    let allergen = text.or_else(|| code.clone())?;
     let reactions: Vec<String> = al1.reps(5).iter().filter_map(|rep| coded(al1, rep).display()).collect();
-    Ok(Some(Allergy {
+    Some(Allergy {
         mrn: mrn.to_owned(),
         code,
         code_system: system,
@@ -91,30 +91,28 @@ fn allergy(al1: Seg<'_>, mrn: &str, zone: &Zone) -> Result<Option<Allergy>, Faul
         allergy_type: al1.value(2, 1),
         severity: al1.value(4, 1),
         reaction: (!reactions.is_empty()).then(|| reactions.join("; ")),
-        identified_at: instant(al1, 6, zone)?,
-    }))
+        identified_at: w.optional(instant(al1, 6, zone)),
+    })
 }
 
 /// DG1: DG1-3 code, text and system (the system else DG1-2, the coding method of v2.3), the
 /// description DG1-3 text, else DG1-4, else the code; DG1-6 diagnosis type as the status, DG1-5
 /// as the onset. `None` when it names no diagnosis.
-fn diagnosis(dg1: Seg<'_>, mrn: &str, zone: &Zone) -> Result<Option<Problem>, Fault> {
+fn diagnosis(dg1: Seg<'_>, mrn: &str, zone: &Zone, w: &Warnings) -> Option<Problem> {
     let Coded { code, text, system } = coded_field(dg1, 3);
-    let Some(description) = text.or_else(|| dg1.value(4, 1)).or_else(|| code.clone()) else {
-        return Ok(None);
-    };
+    let description = text.or_else(|| dg1.value(4, 1)).or_else(|| code.clone())?;
     let code_system = system.or_else(|| code.as_ref().and_then(|_| dg1.value(2, 1)));
-    Ok(Some(Problem {
+    Some(Problem {
         mrn: mrn.to_owned(),
         code,
         code_system,
         description,
         status: dg1.value(6, 1),
-        onset_at: instant(dg1, 5, zone)?,
+        onset_at: w.optional(instant(dg1, 5, zone)),
         resolved_at: None,
         origin: ProblemOrigin::Diagnosis,
         deleted: false,
-    }))
+    })
 }
 
 #[cfg(test)]

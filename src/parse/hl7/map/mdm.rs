@@ -3,7 +3,7 @@
 //! (T01, T03, T05, T07, T09) are the same notifications without it, so their document has no
 //! text unless OBX segments came anyway.
 
-use super::{Coded, Fault, coded_field, either, first, instant, mentioned_patient, narrative, person_field};
+use super::{Coded, Fault, Warnings, coded_field, first, instant, mentioned_patient, narrative, person_field};
 use crate::model::{Document, Record};
 use crate::parse::ParseOptions;
 use crate::parse::hl7::message::Seg;
@@ -16,8 +16,9 @@ pub(super) fn map(
     trigger: &str,
     control_id: Option<&str>,
     options: &ParseOptions,
+    w: &Warnings,
 ) -> Result<Vec<Record>, Fault> {
-    let patient = mentioned_patient(segments, options)?;
+    let patient = mentioned_patient(segments, options, w)?;
     let txa = first(segments, "TXA").ok_or_else(|| Fault::at("TXA", "no TXA segment (document header)"))?;
     let zone = &options.zone;
     let document_id = txa
@@ -32,7 +33,7 @@ pub(super) fn map(
         parent_id: txa.value(13, 1),
         doc_type: type_text.clone().or(code),
         title: type_text.or_else(|| txa.value(16, 1)),
-        authored_at: either(instant(txa, 4, zone), || instant(txa, 6, zone))?,
+        authored_at: w.either(instant(txa, 4, zone), || instant(txa, 6, zone)),
         author: person_field(txa, 5).or_else(|| person_field(txa, 9)),
         status: txa.value(17, 1),
         event: trigger.to_owned(),

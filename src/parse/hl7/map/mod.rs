@@ -31,6 +31,38 @@ pub(super) struct Mapped {
     /// `TYPE^TRIGGER`, or `TYPE` when there is no trigger.
     pub message_type: String,
     pub records: Vec<Record>,
+    /// Fields the records do without that could not be read: each was left empty.
+    pub warnings: Vec<Fault>,
+}
+
+/// The unusable optional fields of one message. A field that does not identify its record (a birth
+/// date, an onset, a result's observation time) is left empty when it cannot be read, and the
+/// record lands; only what identifies a record (the MRN, the message type, a result's code, an
+/// order's drug) rejects the message.
+#[derive(Debug, Default)]
+pub(super) struct Warnings(std::cell::RefCell<Vec<Fault>>);
+
+impl Warnings {
+    /// The value of an optional field; `None` and a warning when it cannot be read.
+    fn optional<T>(&self, value: Result<Option<T>, Fault>) -> Option<T> {
+        value.unwrap_or_else(|fault| {
+            self.0.borrow_mut().push(Fault { reason: format!("{}; left empty", fault.reason), ..fault });
+            None
+        })
+    }
+
+    /// The first of two optional fields that has a readable value (each unreadable one warned).
+    fn either<T>(
+        &self,
+        first: Result<Option<T>, Fault>,
+        second: impl FnOnce() -> Result<Option<T>, Fault>,
+    ) -> Option<T> {
+        self.optional(first).or_else(|| self.optional(second()))
+    }
+
+    fn into_vec(self) -> Vec<Fault> {
+        self.0.into_inner()
+    }
 }
 
 /// Map a message (its first segment is the MSH). `control_id` is MSH-10.
@@ -43,19 +75,22 @@ pub(super) fn map(segments: &[Seg<'_>], control_id: Option<&str>, options: &Pars
         Some(trigger) => format!("{kind}^{trigger}"),
         None => kind.clone(),
     };
+    let w = Warnings::default();
     let records = match (kind.as_str(), trigger.as_deref()) {
-        ("ADT", trigger) => adt::map(segments, *msh, trigger, options)?,
-        ("ORU", Some("R01")) => oru::map(segments, control_id, options)?,
-        ("MDM", Some(trigger)) if mdm::TRIGGERS.contains(&trigger) => mdm::map(segments, trigger, control_id, options)?,
-        ("RDE", Some("O11" | "O25")) | ("RDS", Some("O13")) | ("RAS", Some("O17")) | ("OMP", Some("O09")) => {
-            pharmacy::map(segments, control_id, options)?
+        ("ADT", trigger) => adt::map(segments, *msh, trigger, options, &w)?,
+        ("ORU", Some("R01")) => oru::map(segments, control_id, options, &w)?,
+        ("MDM", Some(trigger)) if mdm::TRIGGERS.contains(&trigger) => {
+            mdm::map(segments, trigger, control_id, options, &w)?
         }
-        ("PPR", Some("PC1" | "PC2" | "PC3")) => ppr::map(segments, options)?,
+        ("RDE", Some("O11" | "O25")) | ("RDS", Some("O13")) | ("RAS", Some("O17")) | ("OMP", Some("O09")) => {
+            pharmacy::map(segments, control_id, options, &w)?
+        }
+        ("PPR", Some("PC1" | "PC2" | "PC3")) => ppr::map(segments, options, &w)?,
         _ => {
             return Err(Fault::at("MSH-9", format!("unsupported message type {message_type} (not mapped yet)")));
         }
     };
-    Ok(Mapped { message_type, records })
+    Ok(Mapped { message_type, records, warnings: w.into_vec() })
 }
 
 fn first<'a>(segments: &[Seg<'a>], id: &str) -> Option<Seg<'a>> {
@@ -68,12 +103,12 @@ fn no_pid(before: &str) -> Fault {
 
 /// The patient of a message with one PID (MDM, pharmacy, PPR): a result or order message names
 /// the patient but does not register them, so its demographics only fill gaps.
-fn mentioned_patient(segments: &[Seg<'_>], options: &ParseOptions) -> Result<Patient, Fault> {
-    patient(first(segments, "PID").ok_or_else(|| no_pid(""))?, &options.mrn, false)
+fn mentioned_patient(segments: &[Seg<'_>], options: &ParseOptions, w: &Warnings) -> Result<Patient, Fault> {
+    patient(first(segments, "PID").ok_or_else(|| no_pid(""))?, &options.mrn, false, w)
 }
 
 /// PID: all PID-3 identifiers, the MRN chosen by `rule`, name, birth date, sex.
-fn patient(pid: Seg<'_>, rule: &MrnRule, registration: bool) -> Result<Patient, Fault> {
+fn patient(pid: Seg<'_>, rule: &MrnRule, registration: bool, w: &Warnings) -> Result<Patient, Fault> {
     let identifiers: Vec<Identifier> = pid
         .reps(3)
         .iter()
@@ -97,7 +132,7 @@ fn patient(pid: Seg<'_>, rule: &MrnRule, registration: bool) -> Result<Patient, 
         identifiers,
         family_name: name.and_then(|rep| pid.comp(rep, 1)),
         given_name: name.and_then(|rep| pid.comp(rep, 2)),
-        birth_date: date(pid, 7)?,
+        birth_date: w.optional(date(pid, 7)),
         sex: pid.value(8, 1),
         registration,
     })
@@ -191,14 +226,6 @@ fn date(segment: Seg<'_>, field: usize) -> Result<Option<NaiveDate>, Fault> {
         return Ok(None);
     };
     ts::date(&value).map_err(|reason| Fault::at(&format!("{}-{field}", segment.id()), reason))
-}
-
-/// The first of several times that is present.
-fn either(first: Time, second: impl FnOnce() -> Time) -> Time {
-    match first? {
-        Some(t) => Ok(Some(t)),
-        None => second(),
-    }
 }
 
 /// An OBX as a part of a document's text, `None` for value types that are not narrative: TX, FT
@@ -309,17 +336,37 @@ mod tests {
             rejected(&[msh("ORU^R01"), pid(), obx(&[(2, "ST"), (3, "^Text only^LN"), (5, "x")])]),
             (some("OBX-3"), "OBX without an observation code (OBX-3.1 is empty)".into())
         );
+    }
+
+    #[test]
+    fn an_unreadable_field_that_identifies_nothing_is_left_empty_and_warned_and_its_record_lands() {
+        let (records, warnings) = warned(&[msh("ORU^R01"), pid(), obx(&[(3, "A"), (5, "7"), (14, "202613011200")])]);
         assert_eq!(
-            rejected(&[msh("ORU^R01"), pid(), obx(&[(3, "A"), (14, "202613011200")])]),
-            (some("OBX-14"), "invalid timestamp (12 characters): month 13 out of range".into())
+            warnings,
+            [(
+                "OBX-14".to_string(),
+                "invalid timestamp (12 characters): month 13 out of range; left empty".to_string()
+            )]
         );
+        assert!(
+            matches!(&records[1], Record::Observation(o) if o.code == "A" && o.observed_at.is_none()),
+            "{records:?}"
+        );
+        let (records, warnings) = warned(&[msh("ADT^A08"), pid(), seg("PV1", &[(2, "I"), (45, "2026112425")])]);
         assert_eq!(
-            rejected(&[msh("ADT^A08"), pid(), seg("PV1", &[(45, "2026112425")])]),
-            (some("PV1-45"), "invalid timestamp (10 characters): hour 25 out of range".into())
+            warnings,
+            [("PV1-45".to_string(), "invalid timestamp (10 characters): hour 25 out of range; left empty".to_string())]
         );
+        assert!(matches!(&records[1], Record::Panel(e) if e.discharged_at.is_none()), "{records:?}");
+        let (records, warnings) = warned(&[msh("ADT^A28"), seg("PID", &[(3, "1"), (7, "19701315")])]);
         assert_eq!(
-            rejected(&[msh("ADT^A28"), seg("PID", &[(3, "1"), (7, "19701315")])]),
-            (some("PID-7"), "invalid timestamp (8 characters): month 13 out of range".into())
+            warnings,
+            [("PID-7".to_string(), "invalid timestamp (8 characters): month 13 out of range; left empty".to_string())]
         );
+        assert!(matches!(&records[0], Record::Patient(p) if p.mrn == "1" && p.birth_date.is_none()), "{records:?}");
+        // EVN-2 unreadable: MSH-7 stands in, and the EVN-2 is still warned.
+        let (records, warnings) = warned(&[msh("ADT^A01"), seg("EVN", &[(2, "2026xx")]), pid()]);
+        assert_eq!(warnings.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>(), ["EVN-2"]);
+        assert!(matches!(&records[1], Record::Panel(e) if e.event_at.is_some()), "{records:?}");
     }
 }

@@ -8,7 +8,7 @@
 //! Report lines often come without an OBX-3 code: they take OBX-3's text, else the order's
 //! service code (OBR-4), else `report`, as their code. Any other OBX without a code is a reject.
 
-use super::{Coded, Fault, coded_field, either, encapsulated, instant, narrative, no_pid, patient, person_field};
+use super::{Coded, Fault, Warnings, coded_field, encapsulated, instant, narrative, no_pid, patient, person_field};
 use crate::model::{Document, Observation, ObservationRemoval, Record};
 use crate::parse::ParseOptions;
 use crate::parse::hl7::message::Seg;
@@ -37,18 +37,18 @@ struct Order {
 }
 
 impl Order {
-    fn read(obr: Seg<'_>, control_id: Option<&str>, zone: &Zone) -> Result<Order, Fault> {
-        Ok(Order {
+    fn read(obr: Seg<'_>, control_id: Option<&str>, zone: &Zone, w: &Warnings) -> Order {
+        Order {
             id: obr
                 .value(3, 1)
                 .or_else(|| obr.value(2, 1))
                 .unwrap_or_else(|| control_id.unwrap_or_default().to_owned()),
-            observed_at: instant(obr, 7, zone)?,
-            resulted_at: instant(obr, 22, zone)?,
+            observed_at: w.optional(instant(obr, 7, zone)),
+            resulted_at: w.optional(instant(obr, 22, zone)),
             title: obr.value(4, 2),
             service: obr.value(4, 1),
             interpreter: person_field(obr, 32),
-        })
+        }
     }
 
     /// Results before any OBR.
@@ -61,6 +61,7 @@ pub(super) fn map(
     segments: &[Seg<'_>],
     control_id: Option<&str>,
     options: &ParseOptions,
+    w: &Warnings,
 ) -> Result<Vec<Record>, Fault> {
     let zone = &options.zone;
     let mut records = Vec::new();
@@ -71,18 +72,18 @@ pub(super) fn map(
         match segment.id() {
             "PID" => {
                 if let Some(mrn) = &mrn {
-                    emit(&std::mem::take(&mut results), mrn, &order, zone, &mut records)?;
+                    emit(&std::mem::take(&mut results), mrn, &order, zone, w, &mut records)?;
                 }
-                let patient = patient(segment, &options.mrn, false)?;
+                let patient = patient(segment, &options.mrn, false, w)?;
                 mrn = Some(patient.mrn.clone());
                 records.push(Record::Patient(patient));
                 order = Order::none(control_id);
             }
             "OBR" => {
                 if let Some(mrn) = &mrn {
-                    emit(&std::mem::take(&mut results), mrn, &order, zone, &mut records)?;
+                    emit(&std::mem::take(&mut results), mrn, &order, zone, w, &mut records)?;
                 }
-                order = Order::read(segment, control_id, zone)?;
+                order = Order::read(segment, control_id, zone, w);
             }
             "OBX" => {
                 if mrn.is_none() {
@@ -94,7 +95,7 @@ pub(super) fn map(
         }
     }
     let mrn = mrn.ok_or_else(|| no_pid(""))?;
-    emit(&results, &mrn, &order, zone, &mut records)?;
+    emit(&results, &mrn, &order, zone, w, &mut records)?;
     Ok(records)
 }
 
@@ -139,7 +140,14 @@ impl Line<'_> {
 
 /// The records of the OBX segments under one OBR, in their order (a document where its first
 /// line was).
-fn emit(results: &[Seg<'_>], mrn: &str, order: &Order, zone: &Zone, records: &mut Vec<Record>) -> Result<(), Fault> {
+fn emit(
+    results: &[Seg<'_>],
+    mrn: &str,
+    order: &Order,
+    zone: &Zone,
+    w: &Warnings,
+    records: &mut Vec<Record>,
+) -> Result<(), Fault> {
     let lines: Vec<Line<'_>> = results.iter().map(|&obx| Line::read(obx, order)).collect::<Result<_, _>>()?;
     let mut reports: Vec<Vec<usize>> = Vec::new();
     for (i, line) in lines.iter().enumerate().filter(|(_, line)| line.is_report_part()) {
@@ -162,11 +170,11 @@ fn emit(results: &[Seg<'_>], mrn: &str, order: &Order, zone: &Zone, records: &mu
         if let Some(group) = reports.iter().find(|g| g.contains(&i)) {
             if group.first() == Some(&i) {
                 let group_lines: Vec<&Line<'_>> = group.iter().filter_map(|&i| lines.get(i)).collect();
-                records.push(Record::Document(report(&group_lines, &texts(group), mrn, order, zone)?));
+                records.push(Record::Document(report(&group_lines, &texts(group), mrn, order, zone, w)?));
             }
             continue;
         }
-        let observation = observation(line, mrn, order, zone)?;
+        let observation = observation(line, mrn, order, zone, w);
         records.push(match observation.status.as_deref() {
             Some("D" | "X") => Record::ObservationRemoval(ObservationRemoval {
                 mrn: observation.mrn,
@@ -181,7 +189,14 @@ fn emit(results: &[Seg<'_>], mrn: &str, order: &Order, zone: &Zone, records: &mu
 }
 
 /// A report: its lines joined with `\n`.
-fn report(lines: &[&Line<'_>], texts: &[String], mrn: &str, order: &Order, zone: &Zone) -> Result<Document, Fault> {
+fn report(
+    lines: &[&Line<'_>],
+    texts: &[String],
+    mrn: &str,
+    order: &Order,
+    zone: &Zone,
+    w: &Warnings,
+) -> Result<Document, Fault> {
     let first = lines.first().ok_or_else(|| Fault::new("a report without lines"))?;
     let mut document_id = format!("{}/{}", order.id, first.code);
     if let Some(sub_id) = &first.sub_id {
@@ -194,7 +209,7 @@ fn report(lines: &[&Line<'_>], texts: &[String], mrn: &str, order: &Order, zone:
         parent_id: None,
         doc_type: code_text.clone().or_else(|| order.title.clone()),
         title: order.title.clone().or(code_text),
-        authored_at: either(instant(first.obx, 14, zone), || Ok(order.observed_at))?,
+        authored_at: w.either(instant(first.obx, 14, zone), || Ok(order.observed_at)),
         author: order.interpreter.clone(),
         status: lines.iter().find_map(|l| l.obx.value(11, 1)),
         event: "ORU".into(),
@@ -203,13 +218,13 @@ fn report(lines: &[&Line<'_>], texts: &[String], mrn: &str, order: &Order, zone:
     })
 }
 
-fn observation(line: &Line<'_>, mrn: &str, order: &Order, zone: &Zone) -> Result<Observation, Fault> {
+fn observation(line: &Line<'_>, mrn: &str, order: &Order, zone: &Zone, w: &Warnings) -> Observation {
     let obx = line.obx;
     let (value, numeric_value) = value(obx, line.value_type.as_deref(), zone);
     let flags: Vec<String> = obx.reps(8).iter().filter_map(|rep| obx.comp(rep, 1)).collect();
-    let observed_at = either(instant(obx, 14, zone), || Ok(order.observed_at))?;
-    let obx_resulted_at = instant(obx, 19, zone)?;
-    Ok(Observation {
+    let observed_at = w.either(instant(obx, 14, zone), || Ok(order.observed_at));
+    let obx_resulted_at = w.optional(instant(obx, 19, zone));
+    Observation {
         mrn: mrn.to_owned(),
         order_id: order.id.clone(),
         code: line.code.clone(),
@@ -224,7 +239,7 @@ fn observation(line: &Line<'_>, mrn: &str, order: &Order, zone: &Zone) -> Result
         observed_at,
         resulted_at: order.resulted_at.or(obx_resulted_at),
         value_type: line.value_type.clone(),
-    })
+    }
 }
 
 /// OBX-5 as text (repetitions joined with `; `) and, for a single plain number, as a number:

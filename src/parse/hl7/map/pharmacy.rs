@@ -3,7 +3,7 @@
 //! RXR and TQ1 segments follow it. An administration (RAS) gives the medication it was given
 //! from; the administration itself (RXA-20 and the like) is not recorded yet.
 
-use super::{Fault, coded_field, either, first, instant, instant_at, mentioned_patient};
+use super::{Fault, Warnings, coded_field, first, instant, instant_at, mentioned_patient};
 use crate::model::{Medication, Record};
 use crate::parse::ParseOptions;
 use crate::parse::hl7::message::Seg;
@@ -23,15 +23,16 @@ pub(super) fn map(
     segments: &[Seg<'_>],
     control_id: Option<&str>,
     options: &ParseOptions,
+    w: &Warnings,
 ) -> Result<Vec<Record>, Fault> {
-    let patient = mentioned_patient(segments, options)?;
+    let patient = mentioned_patient(segments, options, w)?;
     let groups = groups(segments);
     if groups.is_empty() {
         return Err(Fault::at("ORC", "no order (no ORC or pharmacy segment)"));
     }
     let mut records = vec![];
     for (n, group) in groups.iter().enumerate() {
-        records.push(Record::Medication(medication(group, n + 1, &patient.mrn, control_id, &options.zone)?));
+        records.push(Record::Medication(medication(group, n + 1, &patient.mrn, control_id, &options.zone, w)?));
     }
     records.insert(0, Record::Patient(patient));
     Ok(records)
@@ -57,6 +58,7 @@ fn medication(
     mrn: &str,
     control_id: Option<&str>,
     zone: &Zone,
+    w: &Warnings,
 ) -> Result<Medication, Fault> {
     let orc = first(group, "ORC");
     let order_id = orc
@@ -82,8 +84,9 @@ fn medication(
     let tq1_time = |field| tq1.map_or(Ok(None), |tq1| instant(tq1, field, zone));
     let rxe_time = |component| encoded.map_or(Ok(None), |rxe| instant_at(rxe, 1, component, zone));
     let orc_time = |field, component| orc.map_or(Ok(None), |orc| instant_at(orc, field, component, zone));
-    let start_at = either(tq1_time(7), || either(rxe_time(4), || either(orc_time(7, 4), || orc_time(15, 1))))?;
-    let end_at = either(tq1_time(8), || either(rxe_time(5), || orc_time(7, 5)))?;
+    // The first of the places that has a readable time (each unreadable one warned).
+    let start_at = [tq1_time(7), rxe_time(4), orc_time(7, 4), orc_time(15, 1)].into_iter().find_map(|t| w.optional(t));
+    let end_at = [tq1_time(8), rxe_time(5), orc_time(7, 5)].into_iter().find_map(|t| w.optional(t));
     Ok(Medication {
         mrn: mrn.to_owned(),
         order_id,
@@ -347,15 +350,21 @@ mod tests {
             rejected(&[msh("OMP^O09"), pid(), seg("ORC", &[(1, "NW"), (2, "P1")]), seg("RXR", &[(1, "PO")])]),
             (Some("ORC".into()), "order P1 names no drug (RXE-2, RXO-1, RXD-2, RXA-5, RXG-4)".into())
         );
+        // An unreadable start time is not a reason to lose the order: the next place stands in.
+        let (records, warnings) = warned(&[
+            msh("RDE^O11"),
+            pid(),
+            seg("ORC", &[(2, "P1"), (15, "20261124")]),
+            seg("TQ1", &[(7, "20261340")]),
+            seg("RXE", &[(2, "X")]),
+        ]);
         assert_eq!(
-            rejected(&[
-                msh("RDE^O11"),
-                pid(),
-                seg("ORC", &[(2, "P1")]),
-                seg("TQ1", &[(7, "20261340")]),
-                seg("RXE", &[(2, "X")])
-            ]),
-            (Some("TQ1-7".into()), "invalid timestamp (8 characters): month 13 out of range".into())
+            warnings,
+            [("TQ1-7".into(), "invalid timestamp (8 characters): month 13 out of range; left empty".into())]
+        );
+        assert!(
+            matches!(&records[1], Record::Medication(m) if m.order_id == "P1" && m.start_at.is_some()),
+            "{records:?}"
         );
     }
 }

@@ -1,17 +1,17 @@
 //! PPR^PC1/PC2/PC3 (problem add, update, delete): the patient's problem list, a problem per PRB.
 //! PRB-1 `DE` marks the problem deleted; any other action code (`AD`, `UP`, `CO`, …) states it.
 
-use super::{Coded, Fault, coded_field, instant, mentioned_patient};
+use super::{Coded, Fault, Warnings, coded_field, instant, mentioned_patient};
 use crate::model::{Problem, ProblemOrigin, Record};
 use crate::parse::ParseOptions;
 use crate::parse::hl7::message::Seg;
 use crate::time::Zone;
 
-pub(super) fn map(segments: &[Seg<'_>], options: &ParseOptions) -> Result<Vec<Record>, Fault> {
-    let patient = mentioned_patient(segments, options)?;
+pub(super) fn map(segments: &[Seg<'_>], options: &ParseOptions, w: &Warnings) -> Result<Vec<Record>, Fault> {
+    let patient = mentioned_patient(segments, options, w)?;
     let mut records = Vec::new();
     for &prb in segments.iter().filter(|s| s.id() == "PRB") {
-        records.push(Record::Problem(problem(prb, &patient.mrn, &options.zone)?));
+        records.push(Record::Problem(problem(prb, &patient.mrn, &options.zone, w)?));
     }
     if records.is_empty() {
         return Err(Fault::at("PRB", "no PRB segment (problem)"));
@@ -22,7 +22,7 @@ pub(super) fn map(segments: &[Seg<'_>], options: &ParseOptions) -> Result<Vec<Re
 
 /// PRB-3 problem code, text and system; PRB-14 life cycle status (text, else code); PRB-16 onset;
 /// PRB-9 actual resolution.
-fn problem(prb: Seg<'_>, mrn: &str, zone: &Zone) -> Result<Problem, Fault> {
+fn problem(prb: Seg<'_>, mrn: &str, zone: &Zone, w: &Warnings) -> Result<Problem, Fault> {
     let Coded { code, text, system } = coded_field(prb, 3);
     let description =
         text.or_else(|| code.clone()).ok_or_else(|| Fault::at("PRB-3", "PRB without a problem (PRB-3 is empty)"))?;
@@ -32,8 +32,8 @@ fn problem(prb: Seg<'_>, mrn: &str, zone: &Zone) -> Result<Problem, Fault> {
         code_system: system,
         description,
         status: coded_field(prb, 14).display(),
-        onset_at: instant(prb, 16, zone)?,
-        resolved_at: instant(prb, 9, zone)?,
+        onset_at: w.optional(instant(prb, 16, zone)),
+        resolved_at: w.optional(instant(prb, 9, zone)),
         origin: ProblemOrigin::ProblemList,
         deleted: prb.value(1, 1).as_deref() == Some("DE"),
     })

@@ -26,6 +26,15 @@ pub fn records(segments: &[String]) -> Vec<Record> {
     file.messages.remove(0).records
 }
 
+/// The records of a one-message file that must land, and its warnings as (field, reason).
+pub fn warned(segments: &[String]) -> (Vec<Record>, Vec<(String, String)>) {
+    let mut file = parse_with(segments, &options());
+    assert_eq!(file.rejects, Vec::<Reject>::new());
+    assert_eq!(file.messages.len(), 1);
+    let warnings = file.warnings.iter().map(|w| (w.field.clone().unwrap_or_default(), w.reason.clone())).collect();
+    (file.messages.remove(0).records, warnings)
+}
+
 /// The (segment, reason) of a one-message file that must be rejected.
 pub fn rejected(segments: &[String]) -> (Option<String>, String) {
     let file = parse_with(segments, &options());
