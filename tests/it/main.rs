@@ -24,5 +24,6 @@ mod sftp;
 mod sshd;
 mod status_page;
 mod systemd;
+mod tolerance;
 mod untrusted;
 mod util;

@@ -369,4 +369,134 @@ mod tests {
         assert_eq!(warnings.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>(), ["EVN-2"]);
         assert!(matches!(&records[1], Record::Panel(e) if e.event_at.is_some()), "{records:?}");
     }
+
+    /// A message with one unreadable optional field, per family: what lands, and which field is
+    /// warned.
+    struct Dirty {
+        name: &'static str,
+        segments: Vec<String>,
+        field: &'static str,
+        landed: fn(&[Record]) -> bool,
+    }
+
+    fn dirty_dates() -> Vec<Dirty> {
+        // Every bad shape a date or time field takes in real feeds.
+        const SHAPES: [&str; 10] = [
+            "196203520",     // a digit too many for a date, too few for a time
+            "00000000",      // "unknown", as some systems write it
+            "unknown",       // free text
+            "2026-12-03",    // ISO dashes
+            "20261340",      // month 13
+            "20260230",      // 30 February
+            "2026120325",    // hour 25
+            "202612031261",  // minute 61
+            "20261203+2500", // an offset out of range
+            "2026120304XX",  // trailing junk
+        ];
+        let mut out = Vec::new();
+        for shape in SHAPES {
+            let pid_with_birth = seg("PID", &[(3, "7654321^^^GENHOSP^MR"), (5, "Dirty^Dana"), (7, shape)]);
+            out.push(Dirty {
+                name: "PID-7 birth date (ORU)",
+                segments: vec![msh("ORU^R01"), pid_with_birth, obx(&[(2, "NM"), (3, "2345-7^Glucose^LN"), (5, "182")])],
+                field: "PID-7",
+                landed: |r| matches!(r, [Record::Patient(p), Record::Observation(o)] if p.birth_date.is_none() && o.numeric_value == Some(182.0)),
+            });
+            out.push(Dirty {
+                name: "OBR-7 observation time",
+                segments: vec![
+                    msh("ORU^R01"),
+                    pid(),
+                    seg("OBR", &[(3, "F1"), (7, shape)]),
+                    obx(&[(2, "NM"), (3, "K"), (5, "4.1")]),
+                ],
+                field: "OBR-7",
+                landed: |r| matches!(r, [_, Record::Observation(o)] if o.order_id == "F1" && o.observed_at.is_none()),
+            });
+            out.push(Dirty {
+                name: "OBX-14 observation time",
+                segments: vec![msh("ORU^R01"), pid(), obx(&[(2, "NM"), (3, "K"), (5, "4.1"), (14, shape)])],
+                field: "OBX-14",
+                landed: |r| matches!(r, [_, Record::Observation(o)] if o.code == "K"),
+            });
+            out.push(Dirty {
+                name: "PRB-16 onset",
+                segments: vec![msh("PPR^PC1"), pid(), seg("PRB", &[(1, "AD"), (3, "I10^Hypertension^I10"), (16, shape)])],
+                field: "PRB-16",
+                landed: |r| matches!(r, [_, Record::Problem(p)] if p.description == "Hypertension" && p.onset_at.is_none()),
+            });
+            out.push(Dirty {
+                name: "PV1-44 admitted",
+                segments: vec![msh("ADT^A01"), pid(), seg("PV1", &[(2, "I"), (3, "5A^512^B"), (44, shape)])],
+                field: "PV1-44",
+                landed: |r| matches!(r, [_, Record::Panel(e)] if e.location.as_deref() == Some("5A-512-B") && e.admitted_at.is_none()),
+            });
+            out.push(Dirty {
+                name: "TXA-4 authored",
+                segments: vec![
+                    msh("MDM^T02"),
+                    pid(),
+                    seg("TXA", &[(2, "PN^Progress note"), (4, shape), (12, "DOC1")]),
+                    obx(&[(2, "TX"), (3, "NOTE"), (5, "Stable overnight.")]),
+                ],
+                field: "TXA-4",
+                landed: |r| matches!(r, [_, Record::Document(d)] if d.document_id == "DOC1" && d.text == "Stable overnight."),
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn sixty_dirty_dates_each_leave_one_field_empty_and_their_record_lands() {
+        let variants = dirty_dates();
+        assert!(variants.len() >= 60);
+        for v in &variants {
+            let file = parse_with(&v.segments, &options());
+            assert!(file.rejects.is_empty(), "{}: {:?}", v.name, file.rejects);
+            let records = &file.messages.first().unwrap_or_else(|| panic!("{}: nothing landed", v.name)).records;
+            assert!((v.landed)(records), "{}: landed {records:?}", v.name);
+            let fields: Vec<&str> = file.warnings.iter().filter_map(|w| w.field.as_deref()).collect();
+            assert_eq!(fields, [v.field], "{}: {:?}", v.name, file.warnings);
+            let warning = &file.warnings[0];
+            assert_eq!(
+                (warning.index, warning.line, warning.control_id.as_deref()),
+                (1, 1, Some("CTL001")),
+                "{}",
+                v.name
+            );
+            assert!(warning.reason.ends_with("; left empty"), "{}: {}", v.name, warning.reason);
+        }
+    }
+
+    #[test]
+    fn structural_oddities_in_fields_nobody_needs_are_taken_as_they_come() {
+        // Stray repetitions, extra components, overlong text, a value of another type than OBX-2
+        // declares: the record lands, with what can be read.
+        let long = "x".repeat(70_000);
+        let cases: Vec<(&str, Vec<String>)> = vec![
+            (
+                "repeated birth dates",
+                vec![msh("ADT^A28"), seg("PID", &[(3, "1^^^GENHOSP^MR"), (7, "19700315~19710101")])],
+            ),
+            (
+                "components in the sex field",
+                vec![msh("ADT^A28"), seg("PID", &[(3, "1^^^GENHOSP^MR"), (8, "F^Female^HL70001^extra")])],
+            ),
+            ("an overlong name", vec![msh("ADT^A28"), seg("PID", &[(3, "1^^^GENHOSP^MR"), (5, long.as_str())])]),
+            ("text in an NM result", vec![msh("ORU^R01"), pid(), obx(&[(2, "NM"), (3, "K"), (5, "hemolyzed")])]),
+            ("a number with a comparator", vec![msh("ORU^R01"), pid(), obx(&[(2, "NM"), (3, "K"), (5, ">10")])]),
+            ("an SN result in an NM", vec![msh("ORU^R01"), pid(), obx(&[(2, "NM"), (3, "K"), (5, "<^5")])]),
+            (
+                "repeated units",
+                vec![msh("ORU^R01"), pid(), obx(&[(2, "NM"), (3, "K"), (5, "4.1"), (6, "mmol/L~mEq/L")])],
+            ),
+            ("an unknown value type", vec![msh("ORU^R01"), pid(), obx(&[(2, "ZZ"), (3, "K"), (5, "4.1")])]),
+        ];
+        for (name, segments) in cases {
+            let file = parse_with(&segments, &options());
+            assert!(file.rejects.is_empty(), "{name}: {:?}", file.rejects);
+            assert_eq!(file.messages.len(), 1, "{name}");
+            assert!(!file.messages[0].records.is_empty(), "{name}");
+        }
+    }
 }
