@@ -67,6 +67,8 @@ pub struct Config {
     pub max_file_bytes: u64,
     /// `hl7.require_batch_trailers` (default true): an FHS/BHS without its FTS/BTS is a file cut short.
     pub require_batch_trailers: bool,
+    /// `hl7.reject_types`: message types the snapshot does not use that are rejects all the same.
+    pub reject_types: Vec<String>,
     /// How CSV files are read (`[[csv.mapping]]`; the built-in mappings when none is configured).
     pub csv: Vec<CsvMapping>,
     /// How PDF notes are read (`[pdf]` timeout, `[[pdf.mapping]]`; the built-in mapping when none
@@ -367,6 +369,15 @@ impl Config {
             })?,
         };
         let require_batch_trailers = hl7.require_batch_trailers.unwrap_or(true);
+        let reject_types = hl7.reject_types.unwrap_or_default();
+        if let Some(bad) = reject_types.iter().find(|t| {
+            let (kind, trigger) = t.split_once('^').unwrap_or((t.as_str(), "X"));
+            !(kind.len() == 3 && kind.chars().all(|c| c.is_ascii_uppercase()))
+                || trigger.is_empty()
+                || !trigger.chars().all(|c| c.is_ascii_alphanumeric())
+        }) {
+            return Err(err("hl7.reject_types", format!("{bad:?} is not a message type such as \"VXU\" or \"ORM^O01\"")));
+        }
         let mrn = MrnRule {
             id_type: hl7.mrn_type.unwrap_or_else(|| MrnRule::default().id_type),
             authority: hl7.mrn_authority.filter(|a| !a.is_empty()),
@@ -428,6 +439,7 @@ impl Config {
             default_charset,
             max_file_bytes,
             require_batch_trailers,
+            reject_types,
             csv,
             pdf,
             sources,
@@ -452,6 +464,7 @@ impl Config {
             default_charset: self.default_charset,
             max_file_bytes: self.max_file_bytes,
             require_batch_trailers: self.require_batch_trailers,
+            reject_types: self.reject_types.clone(),
             csv: self.csv.clone(),
             pdf: self.pdf.clone(),
         }
@@ -960,6 +973,7 @@ struct RawHl7 {
     mrn_authority: Option<String>,
     default_charset: Option<String>,
     require_batch_trailers: Option<bool>,
+    reject_types: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

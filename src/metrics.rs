@@ -52,6 +52,13 @@ struct ErrorLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TypeLabels {
+    source: String,
+    /// The HL7 message type, e.g. `VXU^V04`.
+    r#type: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabel {
     kind: String,
 }
@@ -127,6 +134,7 @@ pub fn render(report: &Report) -> String {
     let files = Family::<FileLabels, Gauge>::default();
     let rejects = Family::<SourceLabel, Gauge>::default();
     let field_warnings = Family::<SourceLabel, Gauge>::default();
+    let not_used = Family::<TypeLabels, Gauge>::default();
     let last_export = Family::<SourceLabel, FloatGauge>::default();
     let last_ingest = Family::<SourceLabel, FloatGauge>::default();
     let stale = Family::<SourceLabel, Gauge>::default();
@@ -146,6 +154,9 @@ pub fn render(report: &Report) -> String {
         }
         rejects.get_or_create(&label).set(s.rejects);
         field_warnings.get_or_create(&label).set(s.field_warnings);
+        for (message_type, n) in &s.not_used {
+            not_used.get_or_create(&TypeLabels { source: s.name.clone(), r#type: message_type.clone() }).set(*n);
+        }
         if let Some(t) = seconds(&s.last_export_at) {
             last_export.get_or_create(&label).set(t.timestamp() as f64);
             age.get_or_create(&label).set((report.now - t).num_milliseconds() as f64 / 1000.0);
@@ -183,6 +194,11 @@ pub fn render(report: &Report) -> String {
     registry.register("files", "Files in the ledger, by source and status", files);
     registry.register("records", "Records in the snapshot, by kind", records);
     registry.register("rejected_messages", "Messages rejected inside files that went in, by source", rejects);
+    registry.register(
+        "messages_not_used",
+        "Messages of types the snapshot does not use (read and set aside, not errors), by source and type",
+        not_used,
+    );
     registry.register(
         "field_warnings",
         "Fields left empty (unreadable, not needed to identify their record) in messages that went in, by source",

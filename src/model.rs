@@ -347,6 +347,9 @@ pub struct ParsedFile {
     pub rejects: Vec<Reject>,
     /// Fields left empty in messages that landed.
     pub warnings: Vec<FieldWarning>,
+    /// Messages of types the snapshot does not use (`VXU^V04`, `ORM^O01`, …), counted by type: read,
+    /// not rejected, no records.
+    pub not_used: std::collections::BTreeMap<String, usize>,
 }
 
 impl ParsedFile {

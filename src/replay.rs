@@ -31,6 +31,8 @@ pub struct Summary {
     pub rejects: usize,
     /// Fields left empty in messages that went in (not an error: their records are in).
     pub field_warnings: usize,
+    /// Messages of types the snapshot does not use (not an error).
+    pub not_used: usize,
     /// PDFs kept without text because their text could not be extracted.
     pub text_failed: usize,
     pub interrupted: bool,
@@ -60,6 +62,7 @@ impl Summary {
                 self.records += w.records;
                 self.rejects += w.rejects;
                 self.field_warnings += w.warnings;
+                self.not_used += w.not_used;
                 self.text_failed += w.text_failed;
                 if w.warnings > 0 {
                     self.problems.push(format!(
@@ -192,6 +195,9 @@ pub fn print_summary(config: &Config, summary: &Summary) -> anyhow::Result<()> {
         match summary.field_warnings {
             0 => String::new(),
             n => format!(" · fields left empty: {n}"),
+        } + &match summary.not_used {
+            0 => String::new(),
+            n => format!(" · messages not used (types the snapshot does not read): {n}"),
         },
         summary.seconds
     );

@@ -21,6 +21,9 @@ pub struct ParseOptions {
     pub max_file_bytes: u64,
     /// Whether an HL7 file's FHS/BHS must be closed by FTS/BTS (else it was cut short).
     pub require_batch_trailers: bool,
+    /// HL7 message types (`VXU`, or `VXU^V04`) the snapshot does not use that are rejects all the
+    /// same; any other unused type is counted as not used.
+    pub reject_types: Vec<String>,
     /// How to read CSV files, by file name (`[[csv.mapping]]`, else the built-in mappings).
     pub csv: Vec<csv::CsvMapping>,
     /// How to read PDF notes (`[pdf]`, `[[pdf.mapping]]`, else the built-in mapping).
@@ -38,6 +41,7 @@ impl Default for ParseOptions {
             default_charset: encoding_rs::WINDOWS_1252,
             max_file_bytes: DEFAULT_MAX_FILE_MB << 20,
             require_batch_trailers: true,
+            reject_types: Vec::new(),
             csv: csv::built_in_mappings(),
             pdf: pdf::PdfOptions::default(),
         }

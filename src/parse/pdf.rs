@@ -184,6 +184,7 @@ pub fn parse(
         }],
         rejects: Vec::new(),
         warnings: Vec::new(),
+        not_used: Default::default(),
     }
 }
 

@@ -157,6 +157,13 @@ pub fn report(conn: &rusqlite::Connection, config: &Config, now: DateTime<Utc>) 
     Ok(Report { snapshot: config.snapshot.display().to_string(), now, counts: read::counts(conn)?, sources })
 }
 
+/// Messages not used, by type, on one line: `VXU^V04 88, ORM^O01 25` (most first).
+pub fn not_used_line(not_used: &std::collections::BTreeMap<String, i64>) -> String {
+    let mut types: Vec<(&String, &i64)> = not_used.iter().collect();
+    types.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    types.iter().map(|(t, n)| format!("{t} {n}")).collect::<Vec<_>>().join(", ")
+}
+
 /// The last component of a ledger path (the tables show names; the JSON has whole paths).
 pub fn file_name(path: &str) -> String {
     std::path::Path::new(path).file_name().map_or_else(|| path.to_string(), |n| n.to_string_lossy().into_owned())

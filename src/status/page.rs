@@ -239,6 +239,11 @@ fn section(source: &SourceReport, now: DateTime<Utc>, zone: Zone, names: Names) 
                     (source.files("duplicate")) " duplicate · " (source.files("quarantined")) " quarantined · "
                     (s.rejects) " message(s) rejected · " (s.field_warnings) " field(s) left empty"
                 }
+                @if !s.not_used.is_empty() {
+                    dt { "Not used" } dd.not-used {
+                        (super::not_used_line(&s.not_used)) " (types the snapshot does not read; not errors)"
+                    }
+                }
                 @if !t.windows.is_empty() {
                     dt { "Last " (super::TIMELINE_DAYS) " days" } dd {
                         (t.tally(Verdict::OnTime)) " on time · " (t.tally(Verdict::Late)) " late · "

@@ -194,6 +194,13 @@ fn details(out: &mut String, source: &SourceReport, zone: Zone, colour: bool) {
         }
         indent(out, &table);
     }
+    if !s.not_used.is_empty() {
+        let _ = writeln!(
+            out,
+            "  messages not used (types the snapshot does not read; not errors): {}",
+            super::not_used_line(&s.not_used)
+        );
+    }
     if !source.recent_warnings.is_empty() {
         let _ = writeln!(
             out,

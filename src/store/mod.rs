@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0008_export_time_warning.sql"),
     include_str!("../../migrations/0009_source_health.sql"),
     include_str!("../../migrations/0010_field_warnings.sql"),
+    include_str!("../../migrations/0011_unused_messages.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -18,6 +18,8 @@ pub struct SourceStatus {
     pub rejects: i64,
     /// Fields left empty (unreadable, not needed to identify their record) in messages that landed.
     pub field_warnings: i64,
+    /// Messages of types the snapshot does not use, by type (read and set aside, not rejected).
+    pub not_used: BTreeMap<String, i64>,
     pub quarantined: Vec<QuarantinedFile>,
     pub recent_files: Vec<RecentFile>,
     /// Files of the last [`TIME_WARNING_DAYS`] whose export time is doubtful, newest first.
@@ -125,6 +127,12 @@ fn source(conn: &Connection, name: &str) -> rusqlite::Result<SourceStatus> {
         [name],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
     )?;
+    let mut stmt = conn.prepare(
+        "SELECT u.message_type, sum(u.count) FROM unused_messages u JOIN source_files f ON f.id = u.source_file_id
+         WHERE f.source = ?1 GROUP BY u.message_type",
+    )?;
+    let not_used: BTreeMap<String, i64> =
+        stmt.query_map([name], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
     let mut files = BTreeMap::new();
     for status in ["ingested", "ingested_with_rejects", "duplicate", "quarantined"] {
         files.insert(status.to_string(), 0);
@@ -191,6 +199,7 @@ fn source(conn: &Connection, name: &str) -> rusqlite::Result<SourceStatus> {
         files,
         rejects,
         field_warnings,
+        not_used,
         quarantined,
         recent_files,
         export_time_warnings,

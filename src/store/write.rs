@@ -65,6 +65,8 @@ pub struct Written {
     pub rejects: usize,
     /// Fields left empty (unreadable, not needed to identify their record).
     pub warnings: usize,
+    /// Messages of types the snapshot does not use.
+    pub not_used: usize,
     /// PDF documents kept without text because extraction failed (`text_status` `failed`).
     pub text_failed: usize,
 }
@@ -287,6 +289,10 @@ pub fn write_file(
     drop(writer);
     insert_rejects(&tx, file_id, &parsed.rejects)?;
     insert_warnings(&tx, file_id, &parsed.warnings)?;
+    for (message_type, count) in &parsed.not_used {
+        tx.prepare_cached("INSERT INTO unused_messages (source_file_id, message_type, count) VALUES (?1, ?2, ?3)")?
+            .execute(params![file_id, message_type, *count as i64])?;
+    }
     faults::point("file written, not committed");
     tx.commit()?;
     faults::point("file committed");
@@ -303,6 +309,7 @@ pub fn write_file(
         records: counts.records,
         rejects: counts.rejects,
         warnings: counts.warnings,
+        not_used: parsed.not_used.values().sum(),
         text_failed,
     })
 }
@@ -1040,6 +1047,7 @@ mod tests {
             messages: vec![ParsedMessage { index: 1, control_id: None, message_type: "X".into(), records }],
             rejects: Vec::new(),
             warnings: Vec::new(),
+            not_used: Default::default(),
         }
     }
 

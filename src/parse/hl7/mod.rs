@@ -51,7 +51,26 @@ pub fn parse(bytes: &[u8], options: &ParseOptions) -> Result<ParsedFile, String>
             .filter(|_| framed_message.has_msh())
             .and_then(|msh| msh.header_field(10))
             .map(str::to_owned);
-        match read(framed_message, control_id.as_deref(), options) {
+        let mapped = read(framed_message, control_id.as_deref(), options).and_then(|mapped| {
+            if !mapped.used && rejects_type(&options.reject_types, &mapped.message_type) {
+                let reason = format!(
+                    "message type {} is not used by the snapshot, and hl7.reject_types makes it a reject",
+                    mapped.message_type
+                );
+                return Err(Fault::at("MSH-9", reason));
+            }
+            Ok(mapped)
+        });
+        match mapped {
+            Ok(mapped) if !mapped.used => {
+                *file.not_used.entry(mapped.message_type.clone()).or_default() += 1;
+                file.messages.push(ParsedMessage {
+                    index,
+                    control_id,
+                    message_type: mapped.message_type,
+                    records: Vec::new(),
+                });
+            }
             Ok(mapped) => {
                 file.warnings.extend(mapped.warnings.into_iter().map(|fault| FieldWarning {
                     index,
@@ -78,6 +97,12 @@ pub fn parse(bytes: &[u8], options: &ParseOptions) -> Result<ParsedFile, String>
         }
     }
     Ok(file)
+}
+
+/// Whether `hl7.reject_types` names this message type (`VXU` names every VXU trigger).
+fn rejects_type(reject_types: &[String], message_type: &str) -> bool {
+    let kind = message_type.split('^').next().unwrap_or(message_type);
+    reject_types.iter().any(|t| t == message_type || t == kind)
 }
 
 /// Only the export time the file's header declares (see [`ParsedFile::exported_at`]), without

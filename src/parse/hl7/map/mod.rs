@@ -1,5 +1,5 @@
-//! Mapping one message's segments to normalized records, one module per message family; anything
-//! else is a reject naming its type. Shared here: the patient (PID), times, coded values, names.
+//! Mapping one message's segments to normalized records, one module per message family; a message
+//! of any other type is *not used* (counted, not a reject, unless `hl7.reject_types` names it). Shared here: the patient (PID), times, coded values, names.
 //!
 //! | message | module | records |
 //! |---|---|---|
@@ -33,6 +33,8 @@ pub(super) struct Mapped {
     pub records: Vec<Record>,
     /// Fields the records do without that could not be read: each was left empty.
     pub warnings: Vec<Fault>,
+    /// False for a message of a type the snapshot does not use (no records).
+    pub used: bool,
 }
 
 /// The unusable optional fields of one message. A field that does not identify its record (a birth
@@ -71,6 +73,17 @@ pub(super) fn map(segments: &[Seg<'_>], control_id: Option<&str>, options: &Pars
     let kind = msh.value(9, 1).ok_or_else(|| Fault::at("MSH-9", "no message type (MSH-9 is empty)"))?;
     // Before v2.3 the trigger may be only in EVN-1.
     let trigger = msh.value(9, 2).or_else(|| first(segments, "EVN").and_then(|evn| evn.value(1, 1)));
+    // A type the snapshot does not use is set aside, not rejected; but what is not a message type
+    // at all (binary junk, a shifted field) is a fault of the message.
+    let code = |text: &str, len: std::ops::RangeInclusive<usize>| {
+        len.contains(&text.len()) && text.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    };
+    if !code(&kind, 3..=3) || trigger.as_deref().is_some_and(|t| !code(t, 1..=3)) {
+        return Err(Fault::at(
+            "MSH-9",
+            "not a message type (expected three letters such as ORU, and a trigger such as R01)",
+        ));
+    }
     let message_type = match &trigger {
         Some(trigger) => format!("{kind}^{trigger}"),
         None => kind.clone(),
@@ -86,11 +99,9 @@ pub(super) fn map(segments: &[Seg<'_>], control_id: Option<&str>, options: &Pars
             pharmacy::map(segments, control_id, options, &w)?
         }
         ("PPR", Some("PC1" | "PC2" | "PC3")) => ppr::map(segments, options, &w)?,
-        _ => {
-            return Err(Fault::at("MSH-9", format!("unsupported message type {message_type} (not mapped yet)")));
-        }
+        _ => return Ok(Mapped { message_type, records: Vec::new(), warnings: Vec::new(), used: false }),
     };
-    Ok(Mapped { message_type, records, warnings: w.into_vec() })
+    Ok(Mapped { message_type, records, warnings: w.into_vec(), used: true })
 }
 
 fn first<'a>(segments: &[Seg<'a>], id: &str) -> Option<Seg<'a>> {
@@ -320,11 +331,26 @@ mod tests {
             rejected(&["MSH|^~\\&|EHR|GENHOSP|||20261124||".into(), pid()]),
             (some("MSH-9"), "no message type (MSH-9 is empty)".into())
         );
-        for unsupported in ["ORM^O01", "MDM^T11", "PPR^PC4", "RDE^O01", "SIU^S12"] {
-            assert_eq!(
-                rejected(&[msh(unsupported), pid()]),
-                (some("MSH-9"), format!("unsupported message type {unsupported} (not mapped yet)")),
-            );
+        for unused in ["ORM^O01", "MDM^T11", "PPR^PC4", "RDE^O01", "SIU^S12"] {
+            let file = parse_with(&[msh(unused), pid()], &options());
+            assert!(file.rejects.is_empty(), "{unused} is not used, not rejected");
+            assert_eq!(file.not_used.get(unused), Some(&1), "{unused}");
+            assert!(file.messages.iter().all(|m| m.records.is_empty()));
+            let strict = ParseOptions { reject_types: vec!["SIU".into(), "ORM^O01".into()], ..options() };
+            let file = parse_with(&[msh(unused), pid()], &strict);
+            if matches!(unused, "SIU^S12" | "ORM^O01") {
+                assert_eq!(
+                    file.rejects.first().map(|r| (r.segment.clone(), r.reason.clone())),
+                    Some((
+                        some("MSH-9"),
+                        format!(
+                            "message type {unused} is not used by the snapshot, and hl7.reject_types makes it a reject"
+                        )
+                    ))
+                );
+            } else {
+                assert!(file.rejects.is_empty(), "{unused}");
+            }
         }
         assert_eq!(rejected(&[msh("ADT^A01"), stay()]), (some("PID"), "no PID segment".into()));
         assert_eq!(
