@@ -44,3 +44,44 @@ fn a_malformed_birth_date_or_onset_costs_the_field_not_the_result_or_the_problem
     let results = call(&ws, json!([{"tool": "snapshot_status", "args": {}}]));
     assert_eq!(answer(&results[0])["sources"][0]["fields_left_empty"], 2);
 }
+
+#[test]
+fn messages_of_types_the_snapshot_does_not_use_are_set_aside_not_rejected() {
+    let ws = Workspace::new();
+    let file = ws.path("exports/mixed.hl7");
+    std::fs::create_dir_all(file.parent().expect("dir")).expect("mkdir");
+    let messages = [
+        "MSH|^~\\&|EHR|GENHOSP|||20261203050000||VXU^V04|V1|P|2.5",
+        "PID|1||M200^^^GENHOSP^MR||Shot^Sam",
+        "MSH|^~\\&|EHR|GENHOSP|||20261203050000||ORM^O01|O1|P|2.5",
+        "PID|1||M200^^^GENHOSP^MR||Shot^Sam",
+        "MSH|^~\\&|EHR|GENHOSP|||20261203050000||ADT^A01|A1|P|2.5",
+        "PID|1||M200^^^GENHOSP^MR||Shot^Sam",
+        "PV1|1|I|5W^501^A",
+        "MSH|^~\\&|EHR|GENHOSP|||20261203050000||VXU^V04|V2|P|2.5",
+        "PID|1||M200^^^GENHOSP^MR||Shot^Sam",
+    ];
+    std::fs::write(&file, messages.join("\r")).expect("write");
+    let (code, summary) = ws.replay(&[&file]);
+    assert_eq!(code, 0, "not used is not an error: {summary}");
+    assert!(summary.contains("messages not used (types the snapshot does not read): 3"), "{summary}");
+    assert_eq!(ws.query_strings("SELECT mrn FROM patients"), ["M200"]);
+    let out = ws.ingest(&["status", "--json"]);
+    let status: Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    assert_eq!(status["sources"][0]["not_used"], json!({"ORM^O01": 1, "VXU^V04": 2}));
+    assert_eq!(status["sources"][0]["rejects"], 0);
+    let text = String::from_utf8_lossy(&ws.ingest(&["status"]).stdout).into_owned();
+    assert!(
+        text.contains("messages not used (types the snapshot does not read; not errors): VXU^V04 2, ORM^O01 1"),
+        "{text}"
+    );
+
+    // A site that wants orders to be errors says so.
+    let strict = Workspace::with_config("", "[hl7]\nreject_types = [\"ORM\"]\n");
+    let (code, summary) = strict.replay(&[&file]);
+    assert_eq!(code, 3, "{summary}");
+    assert_eq!(
+        strict.query_strings("SELECT reason FROM rejects"),
+        ["message type ORM^O01 is not used by the snapshot, and hl7.reject_types makes it a reject"]
+    );
+}
