@@ -402,6 +402,7 @@ fn stay(s: &snapshot::StayRow) -> Stay {
         discharged_at: s.discharged_at.clone(),
         last_event: s.last_event.clone(),
         last_event_at: s.last_event_at.clone(),
+        admission_seen: s.admission_seen,
         freshness: freshness(&s.provenance),
     }
 }
@@ -469,6 +470,7 @@ pub fn list_panel(cx: &Context<'_>, args: &ListPanelArgs) -> Result<PanelList, T
             location: e.stay.location.clone(),
             attending: ClinicalText::opt(&e.stay.attending),
             admitted_at: e.stay.admitted_at.clone(),
+            admission_seen: e.stay.admission_seen,
             panel_source: e.stay.source.clone(),
             freshness: freshness(&e.stay.provenance),
         })

@@ -97,6 +97,9 @@ pub struct PanelPatient {
     pub location: Option<String>,
     pub attending: Option<ClinicalText>,
     pub admitted_at: Option<String>,
+    /// False when no admission for this stay was in the exports read: the patient was put on the
+    /// panel by an update (A08, A02) that places them in a bed, as when a feed starts mid-stay.
+    pub admission_seen: bool,
     /// The source whose panel the patient is on.
     pub panel_source: String,
     /// Of the panel entry (location, attending, admission).
@@ -137,6 +140,9 @@ pub struct Stay {
     pub last_event: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_event_at: Option<String>,
+    /// False when no admission for this stay was in the exports read (put on the panel by an
+    /// update that places the patient in a bed).
+    pub admission_seen: bool,
     pub freshness: Freshness,
 }
 

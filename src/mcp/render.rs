@@ -323,6 +323,15 @@ impl Render for SnapshotStatus {
     }
 }
 
+/// The admission time, and when no admission was seen (a patient placed on the panel by an update),
+/// so that the model does not take a missing time for a missing stay.
+fn admitted(r: &Renderer, at: &Option<String>, seen: bool) -> String {
+    match seen {
+        true => r.opt_time(at),
+        false => format!("{} (no admission message in the exports read: on the panel from an update)", r.opt_time(at)),
+    }
+}
+
 impl Render for PanelList {
     fn render(&self, r: &Renderer) -> String {
         let mut out = String::new();
@@ -340,7 +349,7 @@ impl Render for PanelList {
                 plain(p.sex.as_deref().unwrap_or("?")),
                 r.age(&p.birth_date, &self.snapshot.as_of).unwrap_or_else(|| "age ?".into()),
                 or(&p.attending, "no attending"),
-                r.opt_time(&p.admitted_at),
+                admitted(r, &p.admitted_at, p.admission_seen),
                 exports.tag(&p.freshness)
             );
         }
@@ -385,7 +394,7 @@ impl Render for PatientRecord {
                 s.panel_source,
                 plain(s.location.as_deref().unwrap_or("no location")),
                 or(&s.attending, "no attending"),
-                r.opt_time(&s.admitted_at),
+                admitted(r, &s.admitted_at, s.admission_seen || s.on_panel != Some(true)),
                 exports.tag(&s.freshness)
             );
         }

@@ -49,6 +49,9 @@ pub struct StayRow {
     pub discharged_at: Option<String>,
     pub last_event: Option<String>,
     pub last_event_at: Option<String>,
+    /// Whether an admission (A01/A04, or a census listing) for this panel entry was in the exports
+    /// read; false for a patient placed on the panel by an update (a feed that started mid-stay).
+    pub admission_seen: bool,
     pub provenance: Provenance,
 }
 
@@ -112,7 +115,8 @@ fn patient_row(row: &Row<'_>) -> rusqlite::Result<PatientRow> {
 }
 
 const STAY_COLUMNS: &str = "x.source, x.active, x.location, x.attending, x.visit_number, x.admitted_at, \
-     x.discharged_at, x.last_event, x.last_event_at";
+     x.discharged_at, x.last_event, x.last_event_at, EXISTS (SELECT 1 FROM panel_history h \
+     WHERE h.source = x.source AND h.patient_id = x.patient_id AND h.action = 'join')";
 
 fn stay_row(row: &Row<'_>, at: usize) -> rusqlite::Result<StayRow> {
     Ok(StayRow {
@@ -125,7 +129,8 @@ fn stay_row(row: &Row<'_>, at: usize) -> rusqlite::Result<StayRow> {
         discharged_at: row.get(at + 6)?,
         last_event: row.get(at + 7)?,
         last_event_at: row.get(at + 8)?,
-        provenance: provenance(row, at + 9)?,
+        admission_seen: row.get(at + 9)?,
+        provenance: provenance(row, at + 10)?,
     })
 }
 

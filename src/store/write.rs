@@ -629,6 +629,19 @@ impl RecordWriter<'_> {
             PanelAction::Join | PanelAction::CancelDischarge => Some(1),
             PanelAction::Leave | PanelAction::CancelAdmit => Some(0),
             PanelAction::Update => None,
+            // On the panel if not on it: no row yet, or off it by an older export.
+            PanelAction::Place => {
+                let current: Option<(Option<i64>, String)> = self
+                    .tx
+                    .prepare_cached("SELECT active, exported_at FROM panel WHERE source = ?1 AND patient_id = ?2")?
+                    .query_row(params![self.source, patient_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
+                match current {
+                    None | Some((None, _)) => Some(1),
+                    Some((Some(0), exported_at)) if exported_at < s.exported_at => Some(1),
+                    Some(_) => None,
+                }
+            }
         };
         let cancels_admission = e.action == PanelAction::CancelAdmit;
         self.tx
@@ -674,7 +687,7 @@ impl RecordWriter<'_> {
         let action = match e.action {
             PanelAction::Join => "join",
             PanelAction::Leave => "leave",
-            PanelAction::Update => "update",
+            PanelAction::Update | PanelAction::Place => "update",
             PanelAction::CancelAdmit => "cancel_admit",
             PanelAction::CancelDischarge => "cancel_discharge",
         };
@@ -1227,6 +1240,37 @@ mod tests {
             strings(&conn, "SELECT active || ' ' || admitted_at || ' ' || ifnull(discharged_at, '-') FROM panel"),
             ["1 2026-11-24T08:00:00Z -"]
         );
+    }
+
+    #[test]
+    fn an_update_that_places_a_patient_in_a_bed_puts_them_on_the_panel_unless_a_newer_export_took_them_off() {
+        let event = |mrn: &str, action| {
+            Record::Panel(PanelEvent {
+                mrn: mrn.into(),
+                action,
+                event: "A08".into(),
+                event_at: None,
+                location: Some("7E-12-A".into()),
+                attending: None,
+                visit_number: None,
+                admitted_at: None,
+                discharged_at: None,
+            })
+        };
+        let active = |conn: &Connection| {
+            strings(conn, "SELECT p.mrn || ifnull(x.active, '?') FROM panel x JOIN patients p ON p.id = x.patient_id ORDER BY p.mrn")
+        };
+        let (_dir, mut conn) = open();
+        // Go-live: the first export's A08s are for patients admitted before the feed existed.
+        write(&mut conn, 1, "2026-11-23T11:00:00Z", vec![event("M1", PanelAction::Place), event("M2", PanelAction::Update)]);
+        assert_eq!(active(&conn), ["M11", "M2?"], "a placing update puts M1 on; a plain update does not");
+        // M3 was discharged by a newer export: an older placing update does not bring them back.
+        write(&mut conn, 3, "2026-11-24T11:00:00Z", vec![event("M3", PanelAction::Leave)]);
+        write(&mut conn, 2, "2026-11-23T11:00:00Z", vec![event("M3", PanelAction::Place)]);
+        // M1 discharged, then placed by a newer export (readmitted without an A01 in the feed).
+        write(&mut conn, 4, "2026-11-24T11:00:00Z", vec![event("M1", PanelAction::Leave)]);
+        write(&mut conn, 5, "2026-11-25T11:00:00Z", vec![event("M1", PanelAction::Place)]);
+        assert_eq!(active(&conn), ["M11", "M2?", "M30"]);
     }
 
     #[test]

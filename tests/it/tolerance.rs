@@ -85,3 +85,40 @@ fn messages_of_types_the_snapshot_does_not_use_are_set_aside_not_rejected() {
         ["message type ORM^O01 is not used by the snapshot, and hl7.reject_types makes it a reject"]
     );
 }
+
+#[test]
+fn a_feed_that_starts_mid_stay_puts_inpatients_in_beds_on_the_panel_and_says_the_admission_was_not_seen() {
+    let ws = Workspace::new();
+    let file = ws.path("exports/ADT_golive.hl7");
+    std::fs::create_dir_all(file.parent().expect("dir")).expect("mkdir");
+    let mut messages = Vec::new();
+    for n in 1..=5 {
+        messages.push(format!("MSH|^~\\&|EHR|GENHOSP|||20261203050000||ADT^A08|U{n}|P|2.5"));
+        messages.push(format!("PID|1||MID{n}^^^GENHOSP^MR||Midstay^Pat{n}"));
+        messages.push(format!("PV1|1|I|7E^7{n}^A||||1234^Careful^Casey"));
+    }
+    // An outpatient update and a discharged visit's update do not place anyone.
+    messages.push("MSH|^~\\&|EHR|GENHOSP|||20261203050000||ADT^A08|U6|P|2.5".into());
+    messages.push("PID|1||OUT1^^^GENHOSP^MR||Clinic^Only".into());
+    messages.push("PV1|1|O|CLINIC^1".into());
+    messages.push("MSH|^~\\&|EHR|GENHOSP|||20261203050000||ADT^A08|U7|P|2.5".into());
+    messages.push("PID|1||GONE1^^^GENHOSP^MR||Went^Home".into());
+    // PV1-44 admitted, PV1-45 discharged.
+    messages.push(format!("PV1|1|I|7E^79^A{}20261202090000|20261202150000", "|".repeat(41)));
+    std::fs::write(&file, messages.join("\r")).expect("write");
+    let (code, summary) = ws.replay(&[&file]);
+    assert_eq!(code, 0, "{summary}");
+    assert!(
+        summary.contains("5 patients (5 on the panel)") || summary.contains("7 patients (5 on the panel)"),
+        "{summary}"
+    );
+
+    let results = call(&ws, json!([{"tool": "list_panel", "args": {}}]));
+    let panel = answer(&results[0]);
+    let mrns: Vec<&str> =
+        panel["patients"].as_array().expect("patients").iter().filter_map(|p| p["mrn"].as_str()).collect();
+    assert_eq!(mrns, ["MID1", "MID2", "MID3", "MID4", "MID5"], "{panel}");
+    assert!(panel["patients"].as_array().expect("patients").iter().all(|p| p["admission_seen"] == false));
+    let text = results[0]["content"][0]["text"].as_str().unwrap_or_default().to_string();
+    assert!(text.contains("no admission message in the exports read: on the panel from an update"), "{text}");
+}

@@ -21,7 +21,12 @@ pub(super) fn map(
     let zone = &options.zone;
     let mut records = vec![Record::Patient(patient)];
     if let Some(action) = action(trigger) {
-        records.push(Record::Panel(stay(segments, msh, &mrn, action, trigger.unwrap_or_default(), zone, w)));
+        let mut stay = stay(segments, msh, &mrn, action, trigger.unwrap_or_default(), zone, w);
+        let inpatient = first(segments, "PV1").and_then(|pv1| pv1.value(2, 1)).as_deref() == Some("I");
+        if action == PanelAction::Update && inpatient && stay.location.is_some() && stay.discharged_at.is_none() {
+            stay.action = PanelAction::Place;
+        }
+        records.push(Record::Panel(stay));
     }
     for &segment in segments {
         let record = match segment.id() {
@@ -170,9 +175,10 @@ mod tests {
     fn adt_a02_transfer_moves_the_patient_to_the_new_location() {
         let pv1 = seg("PV1", &[(2, "I"), (3, "4B^410^A"), (6, "5A^512^B"), (7, "77^Newdoc^Nia")]);
         let records = records(&[msh("ADT^A02^ADT_A02"), seg("EVN", &[(2, "202611240130")]), pid(), pv1]);
+        // An inpatient in a bed: the stay is updated, and the patient placed on the panel if absent.
         let event = PanelEvent {
             mrn: "7654321".into(),
-            action: PanelAction::Update,
+            action: PanelAction::Place,
             event: "A02".into(),
             event_at: at("2026-11-24T07:30:00Z"),
             location: Some("4B-410-A".into()),
@@ -182,6 +188,22 @@ mod tests {
             discharged_at: None,
         };
         assert_eq!(records, vec![Record::Patient(test_patient()), Record::Panel(event)]);
+    }
+
+    #[test]
+    fn only_an_inpatient_update_with_a_bed_and_no_discharge_places() {
+        let action = |pv1: String| match records(&[msh("ADT^A08"), pid(), pv1]).get(1) {
+            Some(Record::Panel(e)) => e.action,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(action(seg("PV1", &[(2, "I"), (3, "7E^12^A")])), PanelAction::Place);
+        assert_eq!(action(seg("PV1", &[(2, "O"), (3, "CLINIC^1")])), PanelAction::Update, "an outpatient");
+        assert_eq!(action(seg("PV1", &[(2, "I")])), PanelAction::Update, "no bed");
+        assert_eq!(
+            action(seg("PV1", &[(2, "I"), (3, "7E^12^A"), (45, "202611240900")])),
+            PanelAction::Update,
+            "discharged"
+        );
     }
 
     #[test]
