@@ -601,7 +601,9 @@ impl Row<'_> {
             CsvKind::Census => {
                 let mut out = Vec::new();
                 if self.has_demographics() {
-                    out.push(Record::Patient(self.patient(&mrn, false)?));
+                    // A census speaks for the patient's name, birth date and sex as an ADT
+                    // registration does: a newer one corrects them, an older one fills gaps.
+                    out.push(Record::Patient(self.patient(&mrn, true)?));
                 }
                 out.push(Record::Panel(PanelEvent {
                     mrn,

@@ -217,3 +217,32 @@ fn a_census_without_a_patient_takes_them_off_the_panel_and_an_older_census_does_
     assert_eq!(on_panel(&ws), ["M1", "M3"]);
     assert_eq!(ws.query_strings("SELECT status FROM source_files ORDER BY id"), ["ingested", "ingested", "ingested"]);
 }
+
+#[test]
+fn a_newer_census_corrects_demographics_and_the_patient_names_the_export_that_supplied_them() {
+    let ws = Workspace::new();
+    let census = |day: &str, dob: &str| -> PathBuf {
+        let text = format!(
+            "MRN,Last Name,First Name,DOB,Sex,Location,Attending\nM1,Nguyen,Linh,{dob},F,5W-501-A,Dr A {day}\n"
+        );
+        write(&ws, &format!("{day}/census_5W_{day}_0500.csv"), text.as_bytes())
+    };
+    let day1 = census("20261123", "1962-03-05");
+    let day2 = census("20261124", "1962-03-15");
+    for path in [&day1, &day2] {
+        let (code, out) = ws.replay(&[path]);
+        assert_eq!(code, 0, "{out}");
+    }
+    assert_eq!(ws.query_strings("SELECT birth_date FROM patients"), ["1962-03-15"], "the newer census corrects");
+    assert_eq!(
+        ws.query_strings("SELECT f.path FROM patients p JOIN source_files f ON f.id = p.source_file_id"),
+        [day2.display().to_string()],
+        "freshness names the export that supplied the values shown"
+    );
+    // The older census replayed again (a copy) fills nothing and corrects nothing.
+    let mut late = std::fs::read(&day1).expect("read");
+    late.extend_from_slice(b"\n");
+    let late_path = write(&ws, "late/census_5W_20261123_0500.csv", &late);
+    assert_eq!(ws.replay(&[&late_path]).0, 0);
+    assert_eq!(ws.query_strings("SELECT birth_date FROM patients"), ["1962-03-15"]);
+}
