@@ -7,8 +7,8 @@
 //! the first whose required columns are all present is used.
 
 use crate::model::{
-    Allergy, ManifestEntry, Medication, Observation, PanelAction, PanelEvent, ParsedFile, ParsedMessage, Patient,
-    Problem, ProblemOrigin, Record, Reject,
+    Allergy, FieldWarning, ManifestEntry, Medication, Observation, PanelAction, PanelEvent, ParsedFile, ParsedMessage,
+    Patient, Problem, ProblemOrigin, Record, Reject,
 };
 use crate::time::Zone;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
@@ -432,7 +432,7 @@ pub fn parse(
             file.rejects.push(reject(index, line, None, reason, raw));
             continue;
         }
-        let row = Row { ctx: &ctx, record: &record };
+        let row = Row { ctx: &ctx, record: &record, warnings: Default::default() };
         if mapping.kind == CsvKind::Census
             && let Some(mrn) = row.text("mrn")
         {
@@ -445,12 +445,21 @@ pub fn parse(
             file.exported_at = Some((t, "CSV column"));
         }
         match row.records() {
-            Ok(records) => file.messages.push(ParsedMessage {
-                index,
-                control_id: None,
-                message_type: format!("CSV {}", mapping.kind.as_str()),
-                records,
-            }),
+            Ok(records) => {
+                file.warnings.extend(row.warnings.into_inner().into_iter().map(|(column, reason)| FieldWarning {
+                    index,
+                    line,
+                    control_id: None,
+                    field: Some(column),
+                    reason,
+                }));
+                file.messages.push(ParsedMessage {
+                    index,
+                    control_id: None,
+                    message_type: format!("CSV {}", mapping.kind.as_str()),
+                    records,
+                });
+            }
             Err((segment, reason)) => file.rejects.push(reject(index, line, Some(segment), reason, raw)),
         }
     }
@@ -482,7 +491,7 @@ pub fn exported_at_hint(
     let ctx = Context { mapping, columns: &columns, header: &[], zone };
     let mut record = csv::StringRecord::new();
     let from_column = match rdr.read_record(&mut record) {
-        Ok(true) => Row { ctx: &ctx, record: &record }.time("exported_at").ok().flatten(),
+        Ok(true) => Row { ctx: &ctx, record: &record, warnings: Default::default() }.time("exported_at").ok().flatten(),
         _ => None,
     };
     from_column.or_else(|| file_name_time(file_name, mapping, zone))
@@ -534,6 +543,8 @@ struct Context<'a> {
 struct Row<'a> {
     ctx: &'a Context<'a>,
     record: &'a csv::StringRecord,
+    /// Optional cells that could not be read, left empty: (column, reason).
+    warnings: std::cell::RefCell<Vec<(String, String)>>,
 }
 
 /// (column at fault, reason)
@@ -576,16 +587,28 @@ impl Row<'_> {
         })
     }
 
-    fn patient(&self, mrn: &str, registration: bool) -> Result<Patient, RowError> {
-        Ok(Patient {
+    /// An optional cell's value: an unreadable one is left empty with a warning (the row lands).
+    fn optional<T>(&self, value: Result<Option<T>, RowError>) -> Option<T> {
+        value.unwrap_or_else(|(column, reason)| {
+            self.warnings.borrow_mut().push((column, format!("{reason}; left empty")));
+            None
+        })
+    }
+
+    fn opt_time(&self, field: &str) -> Option<DateTime<Utc>> {
+        self.optional(self.time(field))
+    }
+
+    fn patient(&self, mrn: &str, registration: bool) -> Patient {
+        Patient {
             mrn: mrn.to_string(),
             identifiers: Vec::new(),
             family_name: self.text("family_name"),
             given_name: self.text("given_name"),
-            birth_date: self.date("birth_date")?,
+            birth_date: self.optional(self.date("birth_date")),
             sex: self.text("sex"),
             registration,
-        })
+        }
     }
 
     fn has_demographics(&self) -> bool {
@@ -595,7 +618,7 @@ impl Row<'_> {
     /// The records of one row, or the column at fault and why.
     fn records(&self) -> Result<Vec<Record>, RowError> {
         let mrn = self.required("mrn")?;
-        self.time("exported_at")?;
+        self.opt_time("exported_at");
         let t = |field| self.text(field);
         let records = match self.ctx.mapping.kind {
             CsvKind::Census => {
@@ -603,7 +626,7 @@ impl Row<'_> {
                 if self.has_demographics() {
                     // A census speaks for the patient's name, birth date and sex as an ADT
                     // registration does: a newer one corrects them, an older one fills gaps.
-                    out.push(Record::Patient(self.patient(&mrn, true)?));
+                    out.push(Record::Patient(self.patient(&mrn, true)));
                 }
                 out.push(Record::Panel(PanelEvent {
                     mrn,
@@ -614,12 +637,12 @@ impl Row<'_> {
                     location: t("location"),
                     attending: t("attending"),
                     visit_number: t("visit_number"),
-                    admitted_at: self.time("admitted_at")?,
+                    admitted_at: self.opt_time("admitted_at"),
                     discharged_at: None,
                 }));
                 out
             }
-            CsvKind::Patients => vec![Record::Patient(self.patient(&mrn, true)?)],
+            CsvKind::Patients => vec![Record::Patient(self.patient(&mrn, true))],
             CsvKind::Observations => {
                 let value = self.required("value")?;
                 let numeric_value = value.parse::<f64>().ok().filter(|v| v.is_finite());
@@ -637,8 +660,8 @@ impl Row<'_> {
                     reference_range: t("reference_range"),
                     abnormal_flag: t("abnormal_flag"),
                     status: t("status"),
-                    observed_at: self.time("observed_at")?,
-                    resulted_at: self.time("resulted_at")?,
+                    observed_at: self.opt_time("observed_at"),
+                    resulted_at: self.opt_time("resulted_at"),
                     mrn,
                 })]
             }
@@ -651,8 +674,8 @@ impl Row<'_> {
                 route: t("route"),
                 frequency: t("frequency"),
                 status: t("status").map(|s| s.to_lowercase()),
-                start_at: self.time("start_at")?,
-                end_at: self.time("end_at")?,
+                start_at: self.opt_time("start_at"),
+                end_at: self.opt_time("end_at"),
                 mrn,
             })],
             CsvKind::Problems => vec![Record::Problem(Problem {
@@ -660,8 +683,8 @@ impl Row<'_> {
                 code: t("code"),
                 code_system: t("code_system"),
                 status: t("status").map(|s| s.to_lowercase()),
-                onset_at: self.time("onset_at")?,
-                resolved_at: self.time("resolved_at")?,
+                onset_at: self.opt_time("onset_at"),
+                resolved_at: self.opt_time("resolved_at"),
                 origin: ProblemOrigin::ProblemList,
                 deleted: false,
                 mrn,
@@ -673,7 +696,7 @@ impl Row<'_> {
                 allergy_type: t("allergy_type"),
                 severity: t("severity"),
                 reaction: t("reaction"),
-                identified_at: self.time("identified_at")?,
+                identified_at: self.opt_time("identified_at"),
                 mrn,
             })],
             CsvKind::DocumentsManifest => {
@@ -686,7 +709,7 @@ impl Row<'_> {
                     doc_type: t("doc_type"),
                     title: t("title"),
                     author: t("author"),
-                    authored_at: self.time("authored_at")?,
+                    authored_at: self.opt_time("authored_at"),
                     mrn,
                 })]
             }
@@ -733,9 +756,13 @@ mod tests {
 
     #[test]
     fn a_rejected_census_row_still_keeps_its_patient_on_the_panel() {
-        let csv = "MRN,Admitted\nMRN1,2026-11-22 08:00\nMRN2,not a date\n";
+        // An unreadable admission time leaves the row a census row, without that time; a row that
+        // cannot be read at all (a wrong column count) is a reject and lists nobody.
+        let csv = "MRN,Admitted\nMRN1,2026-11-22 08:00\nMRN2,not a date\nMRN3,x,y\n";
         let file = run("census_5W_20261124_0500.csv", csv.as_bytes()).expect("parsed");
-        assert_eq!(file.rejects.len(), 1);
+        assert_eq!(file.rejects.len(), 1, "{:?}", file.rejects);
+        let warned: Vec<(usize, Option<&str>)> = file.warnings.iter().map(|w| (w.line, w.field.as_deref())).collect();
+        assert_eq!(warned, [(3, Some("Admitted"))], "an unreadable admission time is left empty");
         assert_eq!(records(&file).last(), Some(&&Record::Census { mrns: vec!["MRN1".into(), "MRN2".into()] }));
     }
 
@@ -753,12 +780,17 @@ mod tests {
         assert_eq!(o.value_type.as_deref(), Some("ST"));
         let got: Vec<(usize, usize, Option<&str>)> =
             file.rejects.iter().map(|r| (r.index, r.line, r.segment.as_deref())).collect();
-        assert_eq!(got, [(2, 4, Some("MRN")), (3, 5, Some("Collected")), (4, 6, None)]);
-        assert!(file.rejects[2].reason.starts_with("wrong column count"), "{:?}", file.rejects[2]);
+        assert_eq!(got, [(2, 4, Some("MRN")), (4, 6, None)]);
+        assert!(file.rejects[1].reason.starts_with("wrong column count"), "{:?}", file.rejects[1]);
+        // "yesterday" is no collection time: the result lands without one, warned.
+        let warned: Vec<(usize, usize, Option<&str>)> =
+            file.warnings.iter().map(|w| (w.index, w.line, w.field.as_deref())).collect();
+        assert_eq!(warned, [(3, 5, Some("Collected"))]);
         // The same file with CRLF line ends (as Windows-side exports write them): the same lines.
         let file = run("labs_x.csv", csv.replace('\n', "\r\n").as_bytes()).expect("parsed");
         let got: Vec<(usize, usize)> = file.rejects.iter().map(|r| (r.index, r.line)).collect();
-        assert_eq!(got, [(2, 4), (3, 5), (4, 6)]);
+        assert_eq!(got, [(2, 4), (4, 6)]);
+        assert_eq!(file.warnings.iter().map(|w| (w.index, w.line)).collect::<Vec<_>>(), [(3, 5)]);
     }
 
     #[test]
