@@ -1004,6 +1004,9 @@ struct RawCsvMapping {
     encoding: Option<String>,
     file_name_time: Option<String>,
     file_name_time_format: Option<String>,
+    /// Mapped optional fields whose column a file may lack.
+    #[serde(default)]
+    optional: Vec<String>,
 }
 
 fn check_csv_mapping(raw: RawCsvMapping) -> Result<CsvMapping, (String, String)> {
@@ -1041,6 +1044,12 @@ fn check_csv_mapping(raw: RawCsvMapping) -> Result<CsvMapping, (String, String)>
     if let Some(missing) = kind.required().iter().find(|f| !columns.contains_key(**f)) {
         return Err(fail(&format!("columns.{missing}"), format!("missing: a {} mapping needs it", kind.as_str())));
     }
+    if let Some(bad) = raw.optional.iter().find(|f| !columns.contains_key(f.as_str()) || kind.required().contains(&f.as_str())) {
+        return Err(fail(
+            "optional",
+            format!("{bad:?} must be a mapped optional field (under columns) that a file may lack"),
+        ));
+    }
     let byte = |key: &str, value: Option<String>, default: u8| -> Result<u8, (String, String)> {
         match value.as_deref() {
             None => Ok(default),
@@ -1063,9 +1072,15 @@ fn check_csv_mapping(raw: RawCsvMapping) -> Result<CsvMapping, (String, String)>
     if date_formats.is_empty() {
         return Err(fail("date_formats", "needs at least one format".into()));
     }
+    if let Some((format, why)) = date_formats.iter().find_map(|f| bad_strftime(f).map(|why| (f, why))) {
+        return Err(fail("date_formats", format!("{format:?} {why}")));
+    }
     let file_name_time = match (raw.file_name_time, raw.file_name_time_format) {
         (None, None) => None,
         (Some(re), Some(format)) => {
+            if let Some(why) = bad_strftime(&format) {
+                return Err(fail("file_name_time_format", format!("{format:?} {why}")));
+            }
             let regex = regex::Regex::new(&re).map_err(|e| fail("file_name_time", e.to_string()))?;
             if regex.capture_names().all(|n| n != Some("ts")) {
                 return Err(fail("file_name_time", "needs a named group (?<ts>...)".into()));
@@ -1088,7 +1103,22 @@ fn check_csv_mapping(raw: RawCsvMapping) -> Result<CsvMapping, (String, String)>
         quote,
         encoding,
         file_name_time,
+        may_lack: raw.optional.into_iter().collect(),
     })
+}
+
+/// Why a strftime format cannot read a date: an unknown `%` specifier, or no specifier at all
+/// (`MM/DD/YYYY` is a literal, not a format).
+fn bad_strftime(format: &str) -> Option<String> {
+    use chrono::format::{Item, StrftimeItems};
+    let items: Vec<Item<'_>> = StrftimeItems::new(format).collect();
+    if items.iter().any(|i| matches!(i, Item::Error)) {
+        return Some("has an unknown % specifier (see chrono's strftime: %Y %m %d %H %M %S …)".into());
+    }
+    if !items.iter().any(|i| matches!(i, Item::Numeric(..) | Item::Fixed(_))) {
+        return Some("reads nothing: write it with % specifiers, e.g. \"%m/%d/%Y\" for 12/03/2026".into());
+    }
+    None
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -1558,7 +1588,7 @@ mod tests {
         assert_eq!(m.delimiter, b'\t');
         assert_eq!(m.encoding, encoding_rs::WINDOWS_1252);
         assert_eq!(m.columns["mrn"], ["MRN", "PatientID"]);
-        assert_eq!(m.expected_columns(), ["MRN"]);
+        assert_eq!(m.expected_columns(), ["MRN", "Bed"], "a mapped column is expected unless marked optional");
         assert_eq!(config.parse_options().csv.len(), 1);
     }
 
@@ -1608,6 +1638,19 @@ mod tests {
                 "[[csv.mapping]]\npattern = \"a*.csv\"\nkind = \"census\"\ncolumns = { mrn = \"MRN\" }\nencoding = \"ebcdic-ish\"",
                 "csv.mapping[0].encoding",
             ),
+            (
+                "[[csv.mapping]]\npattern = \"a*.csv\"\nkind = \"census\"\ncolumns = { mrn = \"MRN\" }\ndate_formats = [\"%H:%Q\"]",
+                "csv.mapping[0].date_formats",
+            ),
+            (
+                "[[csv.mapping]]\npattern = \"a*.csv\"\nkind = \"census\"\ncolumns = { mrn = \"MRN\" }\ndate_formats = [\"MM/DD/YYYY\"]",
+                "csv.mapping[0].date_formats",
+            ),
+            (
+                "[[csv.mapping]]\npattern = \"a*.csv\"\nkind = \"census\"\ncolumns = { mrn = \"MRN\" }\noptional = [\"attending\"]",
+                "csv.mapping[0].optional",
+            ),
+            ("[hl7]\nreject_types = [\"vaccines\"]", "hl7.reject_types"),
             (
                 "[[csv.mapping]]\npattern = \"a*.csv\"\nkind = \"census\"\ncolumns = { mrn = \"MRN\" }\nfile_name_time = \"(\\\\d+)\"\nfile_name_time_format = \"%Y\"",
                 "csv.mapping[0].file_name_time",

@@ -44,6 +44,8 @@ struct Watched {
     /// since (so that no file of the run is still unknown) and no file under it is still pending.
     markers: BTreeMap<PathBuf, Instant>,
     last_rescan: Option<Instant>,
+    /// Files no include pattern takes that were logged already (each is logged once).
+    untaken_logged: std::collections::BTreeSet<String>,
     /// When the run held before a restart was first held: the time of the files held again after
     /// it, until a run is published.
     restored_since: Option<chrono::DateTime<chrono::Utc>>,
@@ -134,6 +136,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
             markers: BTreeMap::new(),
             last_rescan: None,
             restored_since: health.1.held.as_ref().map(|h| h.since),
+            untaken_logged: Default::default(),
             health: health.1,
         })
         .collect();
@@ -570,7 +573,7 @@ async fn rescan(
                 tracing::error!(source = %source.name, error = %e, "cannot record the folder's health");
             }
         }
-        Ok::<_, std::io::Error>((found.map(|(new, _)| new), health, change))
+        Ok::<_, std::io::Error>((found.map(|(new, scan)| (new, scan.untaken)), health, change))
     })
     .await;
     let (found, health, change) = match found {
@@ -586,7 +589,12 @@ async fn rescan(
         }
     }
     match found {
-        Ok(paths) => {
+        Ok((paths, untaken)) => {
+            for name in untaken.iter().filter(|n| !watched.untaken_logged.contains(*n)) {
+                tracing::info!(source = %watched.config.name, file = %crate::pipeline::safe_name(name),
+                    "file matches no include pattern; left alone (ingest status lists such files)");
+            }
+            watched.untaken_logged = untaken.into_iter().collect();
             let now = Instant::now();
             for path in &paths {
                 if !watched.held.contains_key(path) && !watched.markers.contains_key(path) {

@@ -128,6 +128,9 @@ pub struct CsvMapping {
     pub kind: CsvKind,
     /// Field → header names that may hold it (compared trimmed, case-insensitively).
     pub columns: BTreeMap<String, Vec<String>>,
+    /// Mapped optional fields whose column a file may lack. Any other mapped column missing from a
+    /// file's header means the mapping does not fit that file (it is not silently left empty).
+    pub may_lack: std::collections::BTreeSet<String>,
     /// strftime formats for dates and times, tried in order.
     pub date_formats: Vec<String>,
     pub delimiter: u8,
@@ -143,13 +146,20 @@ impl CsvMapping {
         self.matcher.is_match(file_name)
     }
 
-    /// The header names this mapping needs, one per required field (its first alias).
+    /// The header names this mapping needs, one per required field and per mapped optional field
+    /// it may not lack (its first alias).
     pub fn expected_columns(&self) -> Vec<String> {
         self.kind
             .required()
             .iter()
+            .chain(self.kind.optional().iter().filter(|f| self.must_have(f)))
             .map(|f| self.columns.get(*f).and_then(|a| a.first()).cloned().unwrap_or_else(|| (*f).to_string()))
             .collect()
+    }
+
+    /// Whether a file's header must have this field's column.
+    fn must_have(&self, field: &str) -> bool {
+        self.kind.required().contains(&field) || (self.columns.contains_key(field) && !self.may_lack.contains(field))
     }
 }
 
@@ -312,6 +322,8 @@ pub fn built_in_mappings() -> Vec<CsvMapping> {
                 quote: b'"',
                 encoding: encoding_rs::UTF_8,
                 file_name_time: Some(built_in_file_name_time()),
+                // A built-in mapping knows many spellings; a file has whichever columns it has.
+                may_lack: kind.optional().iter().map(|f| (*f).to_string()).collect(),
             }
         })
         .collect()
@@ -322,6 +334,8 @@ pub fn built_in_mappings() -> Vec<CsvMapping> {
 pub struct HeaderMismatch {
     /// Per mapping tried: its name and the columns it expected.
     pub expected: Vec<(String, Vec<String>)>,
+    /// The header the file has (as the first mapping tried reads it).
+    pub found: Vec<String>,
 }
 
 /// The mappings that may serve a file: those whose pattern matches its name; for any other
@@ -360,7 +374,7 @@ fn resolve(header: &csv::StringRecord, mapping: &CsvMapping) -> Option<BTreeMap<
             Some(i) => {
                 found.insert(*field, i);
             }
-            None if mapping.kind.required().contains(field) => return None,
+            None if mapping.must_have(field) => return None,
             None => {}
         }
     }
@@ -382,7 +396,18 @@ fn choose<'m>(
             return Ok((mapping, text, columns));
         }
     }
-    Err(HeaderMismatch { expected: candidates.iter().map(|m| (m.name.clone(), m.expected_columns())).collect() })
+    let found = candidates
+        .first()
+        .and_then(|m| {
+            let text = decode(bytes, m.encoding);
+            let mut header = csv::StringRecord::new();
+            reader(&text, m)
+                .read_record(&mut header)
+                .ok()
+                .map(|_| header.iter().map(|h| h.trim().to_string()).collect())
+        })
+        .unwrap_or_default();
+    Err(HeaderMismatch { expected: candidates.iter().map(|m| (m.name.clone(), m.expected_columns())).collect(), found })
 }
 
 /// The kind of the mapping that would read a file starting with `prefix`.
@@ -824,6 +849,26 @@ mod tests {
         let file = parse("p.csv", &latin, &[&mapping], utc()).expect("a BOM wins over the mapping's encoding");
         let Record::Patient(p) = records(&file)[0] else { panic!() };
         assert_eq!(p.given_name.as_deref(), Some("Renée"));
+    }
+
+    #[test]
+    fn a_mapped_column_missing_from_the_header_does_not_fit_unless_the_mapping_marks_it_optional() {
+        let mut mapping = built_in_mappings().into_iter().find(|m| m.kind == CsvKind::Census).expect("census");
+        mapping.columns = [("mrn", "MRN"), ("location", "Bed"), ("attending", "Attending MD")]
+            .into_iter()
+            .map(|(f, c)| (f.to_string(), vec![c.to_string()]))
+            .collect();
+        mapping.may_lack.clear();
+        let csv = "MRN,Bed\nM1,7E-12-A\n";
+        let err = parse("census_x.csv", csv.as_bytes(), &[&mapping], Zone::Host).expect_err("attending is mapped");
+        assert_eq!(
+            err.expected,
+            [("census".to_string(), vec!["MRN".to_string(), "Bed".into(), "Attending MD".into()])]
+        );
+        assert_eq!(err.found, ["MRN", "Bed"]);
+        mapping.may_lack.insert("attending".into());
+        let file = parse("census_x.csv", csv.as_bytes(), &[&mapping], Zone::Host).expect("attending may be lacking");
+        assert!(file.rejects.is_empty());
     }
 
     #[test]

@@ -109,8 +109,8 @@ pub enum FileError {
         rejects.first().map_or("no MSH segment", |r| r.reason.as_str()))]
     NothingUsable { rejects: Vec<Reject> },
     /// A CSV file whose header has the required columns of no mapping for its name.
-    #[error("the CSV header matches no mapping: {}", expected_columns(expected))]
-    CsvHeader { expected: Vec<(String, Vec<String>)> },
+    #[error("the CSV header matches no mapping: {}; the header has: {}", expected_columns(expected), found.join(", "))]
+    CsvHeader { expected: Vec<(String, Vec<String>)>, found: Vec<String> },
     /// A CSV file with a header and no row at all (a census of nobody would empty the panel).
     #[error("the CSV file has a header but no rows")]
     CsvNoRows,
@@ -178,7 +178,7 @@ pub fn parse_named(file_name: &str, bytes: &[u8], options: &ParseOptions) -> Res
         FileKind::Csv => {
             let candidates = csv::candidates(file_name, &options.csv);
             let parsed = csv::parse(file_name, bytes, &candidates, options.zone)
-                .map_err(|m| FileError::CsvHeader { expected: m.expected })?;
+                .map_err(|m| FileError::CsvHeader { expected: m.expected, found: m.found })?;
             if parsed.messages.is_empty() {
                 return Err(if parsed.rejects.is_empty() {
                     FileError::CsvNoRows

@@ -327,6 +327,10 @@ fn a_folder_source_says_what_it_does_not_take_and_fails_while_its_folder_is_gone
     assert!(page.contains("QUARANTINED: ward") && !page.contains("current and reachable"), "{page}");
     let problems = snapshot_status(&ws)["sources"][0]["health_problems"].to_string();
     assert!(problems.contains("QUARANTINED: 1 file(s)") && !problems.contains("ADT_broken"), "{problems}");
+    // Rescanned every second since: the untaken file was logged once.
+    let log = daemon.log_text();
+    assert_eq!(log.matches("file matches no include pattern").count(), 1, "{log}");
+    assert!(log.contains("file=notes.docx"), "{log}");
 
     // The share goes away (unmounted, renamed): the source is failing, and says so.
     std::fs::rename(ws.path("drop"), ws.path("drop.gone")).expect("rename");
