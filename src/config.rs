@@ -2,7 +2,7 @@
 //! error names the file and the key. Where it comes from: `--config`, then `$INGEST_CONFIG`, then
 //! `/etc/ingest/ingest.toml`, then built-in defaults that serve a local trial run.
 
-use crate::parse::csv::{CsvKind, CsvMapping, FileNameTime};
+use crate::parse::csv::{CsvKind, CsvMapping, Derived, FileNameTime};
 use crate::parse::pdf::{PdfMapping, PdfOptions};
 use crate::parse::{MrnRule, ParseOptions};
 use crate::time::Zone;
@@ -594,6 +594,18 @@ impl Config {
         let mappings: Vec<String> =
             self.csv.iter().map(|m| format!("{} ({} → {})", m.name, m.pattern, m.kind.as_str())).collect();
         out.push_str(&format!("CSV mappings: {}\n", mappings.join(", ")));
+        for m in &self.csv {
+            out.push_str(&format!("  {}: {}\n", m.name, describe_csv_fields(m)));
+        }
+        for m in &self.pdf.mappings {
+            out.push_str(&format!(
+                "  PDF {}: {} named /{}/ (groups mrn, doc_type, date read as {})\n",
+                m.name,
+                m.pattern,
+                m.file_name.as_str(),
+                m.date_format
+            ));
+        }
         let m = &self.mcp;
         out.push_str(&format!(
             "MCP over HTTP: {} · {} token(s) · roles: {} · stdio role: {} · audit log: {}\n",
@@ -990,6 +1002,30 @@ enum OneOrMany {
     Many(Vec<String>),
 }
 
+/// A CSV field: a header name, a list of aliases, or a table that builds it.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawColumn {
+    Aliases(OneOrMany),
+    Built(RawBuilt),
+}
+
+/// `{ join = [...], separator = "-" }`, `{ column = "Name", part = "family" }`,
+/// `{ column = "Name", regex = "...", group = "..." }`, `{ constant = "5W" }`, each with an optional
+/// `default`; or `{ column = "Sex", default = "U" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBuilt {
+    column: Option<String>,
+    join: Option<Vec<String>>,
+    separator: Option<String>,
+    part: Option<String>,
+    regex: Option<String>,
+    group: Option<String>,
+    constant: Option<String>,
+    default: Option<String>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCsvMapping {
@@ -997,7 +1033,7 @@ struct RawCsvMapping {
     pattern: Option<String>,
     kind: Option<String>,
     #[serde(default)]
-    columns: BTreeMap<String, OneOrMany>,
+    columns: BTreeMap<String, RawColumn>,
     date_formats: Option<Vec<String>>,
     delimiter: Option<String>,
     quote: Option<String>,
@@ -1023,7 +1059,9 @@ fn check_csv_mapping(raw: RawCsvMapping) -> Result<CsvMapping, (String, String)>
         }
     };
     let mut columns = BTreeMap::new();
-    for (field, aliases) in raw.columns {
+    let mut derived = BTreeMap::new();
+    let mut defaults = BTreeMap::new();
+    for (field, column) in raw.columns {
         if !kind.knows(&field) {
             let mut known: Vec<&str> = kind.required().to_vec();
             known.extend(kind.optional());
@@ -1032,19 +1070,33 @@ fn check_csv_mapping(raw: RawCsvMapping) -> Result<CsvMapping, (String, String)>
                 format!("not a {} field (one of {})", kind.as_str(), known.join(", ")),
             ));
         }
-        let aliases = match aliases {
-            OneOrMany::One(a) => vec![a],
-            OneOrMany::Many(a) => a,
+        let key = format!("columns.{field}");
+        let aliases = match column {
+            RawColumn::Aliases(OneOrMany::One(a)) => vec![a],
+            RawColumn::Aliases(OneOrMany::Many(a)) => a,
+            RawColumn::Built(built) => {
+                if let Some(default) = built.default.clone() {
+                    defaults.insert(field.clone(), default);
+                }
+                match built_field(built).map_err(|m| fail(&key, m))? {
+                    Ok(aliases) => aliases,
+                    Err(built) => {
+                        derived.insert(field, built);
+                        continue;
+                    }
+                }
+            }
         };
         if aliases.is_empty() {
-            return Err(fail(&format!("columns.{field}"), "needs at least one header name".into()));
+            return Err(fail(&key, "needs at least one header name".into()));
         }
         columns.insert(field, aliases);
     }
-    if let Some(missing) = kind.required().iter().find(|f| !columns.contains_key(**f)) {
+    let mapped = |f: &str| columns.contains_key(f) || derived.contains_key(f);
+    if let Some(missing) = kind.required().iter().find(|f| !mapped(f)) {
         return Err(fail(&format!("columns.{missing}"), format!("missing: a {} mapping needs it", kind.as_str())));
     }
-    if let Some(bad) = raw.optional.iter().find(|f| !columns.contains_key(f.as_str()) || kind.required().contains(&f.as_str())) {
+    if let Some(bad) = raw.optional.iter().find(|f| !mapped(f.as_str()) || kind.required().contains(&f.as_str())) {
         return Err(fail(
             "optional",
             format!("{bad:?} must be a mapped optional field (under columns) that a file may lack"),
@@ -1104,7 +1156,60 @@ fn check_csv_mapping(raw: RawCsvMapping) -> Result<CsvMapping, (String, String)>
         encoding,
         file_name_time,
         may_lack: raw.optional.into_iter().collect(),
+        derived,
+        defaults,
     })
+}
+
+/// A CSV mapping's fields as it applies them: `field ← header (| alias)`, built fields, defaults,
+/// the fields a file may lack, and the date formats.
+fn describe_csv_fields(m: &CsvMapping) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for field in m.kind.required().iter().chain(m.kind.optional()) {
+        let source = match (m.columns.get(*field), m.derived.get(*field)) {
+            (Some(aliases), _) => aliases.join(" | "),
+            (None, Some(derived)) => derived.describe(),
+            (None, None) => continue,
+        };
+        let default = m.defaults.get(*field).map(|d| format!(" (default {d:?})")).unwrap_or_default();
+        parts.push(format!("{field} ← {source}{default}"));
+    }
+    let lacking: Vec<&str> = m.may_lack.iter().map(String::as_str).collect();
+    if !lacking.is_empty() && lacking.len() < m.kind.optional().len() {
+        parts.push(format!("a file may lack {}", lacking.join(", ")));
+    }
+    parts.push(format!("dates {}", m.date_formats.join(" or ")));
+    parts.join(" · ")
+}
+
+/// A table under `columns`: header aliases (`column`, with a `default`), or a field built from the
+/// row (`join`, `column` + `part`/`regex`, `constant`).
+fn built_field(b: RawBuilt) -> Result<Result<Vec<String>, Derived>, String> {
+    match (b.column, b.join, b.constant) {
+        (Some(column), None, None) => match (b.part, b.regex, b.group) {
+            (None, None, None) => Ok(Ok(vec![column])),
+            (Some(part), None, None) if part == "family" || part == "given" => Ok(Err(Derived::Part {
+                column,
+                regex: regex::Regex::new(crate::parse::csv::NAME_PARTS).map_err(|e| e.to_string())?,
+                group: part,
+            })),
+            (Some(part), None, None) => Err(format!("part {part:?} must be \"family\" or \"given\" (of FAMILY, GIVEN)")),
+            (None, Some(regex), Some(group)) => {
+                let compiled = regex::Regex::new(&regex).map_err(|e| format!("regex: {e}"))?;
+                if !compiled.capture_names().any(|n| n == Some(group.as_str())) {
+                    return Err(format!("the regex has no group named {group:?} (write (?<{group}>...))"));
+                }
+                Ok(Err(Derived::Part { column, regex: compiled, group }))
+            }
+            _ => Err("with column: either part = \"family\"/\"given\", or regex and group, or neither".into()),
+        },
+        (None, Some(join), None) if join.len() >= 2 => {
+            Ok(Err(Derived::Join { columns: join, separator: b.separator.unwrap_or_else(|| " ".into()) }))
+        }
+        (None, Some(_), None) => Err("join needs two or more header names".into()),
+        (None, None, Some(constant)) => Ok(Err(Derived::Constant(constant))),
+        _ => Err("give one of column, join or constant".into()),
+    }
 }
 
 /// Why a strftime format cannot read a date: an unknown `%` specifier, or no specifier at all

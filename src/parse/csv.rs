@@ -118,6 +118,40 @@ pub struct FileNameTime {
     pub format: String,
 }
 
+/// A field built from the row otherwise than from one column.
+#[derive(Debug, Clone)]
+pub enum Derived {
+    /// Several columns' non-empty values joined (`Unit`, `Room`, `Bed` → `7E-12-A`).
+    Join { columns: Vec<String>, separator: String },
+    /// A named group of a regex matched against one column (`NGUYEN, LINH T` → `NGUYEN`).
+    Part { column: String, regex: regex::Regex, group: String },
+    /// The same value for every row (a unit-specific census without a unit column).
+    Constant(String),
+}
+
+impl Derived {
+    /// The header names it reads.
+    fn columns(&self) -> Vec<&str> {
+        match self {
+            Derived::Join { columns, .. } => columns.iter().map(String::as_str).collect(),
+            Derived::Part { column, .. } => vec![column.as_str()],
+            Derived::Constant(_) => Vec::new(),
+        }
+    }
+
+    /// As `check-config` describes it.
+    pub fn describe(&self) -> String {
+        match self {
+            Derived::Join { columns, separator } => format!("{} joined with {separator:?}", columns.join(" + ")),
+            Derived::Part { column, regex, group } => format!("group {group} of /{}/ in {column}", regex.as_str()),
+            Derived::Constant(value) => format!("always {value:?}"),
+        }
+    }
+}
+
+/// The regex of a `FAMILY, GIVEN MIDDLE` name: `part = "family"` or `"given"`.
+pub const NAME_PARTS: &str = r"^\s*(?<family>[^,]+?)\s*,\s*(?<given>.*?)\s*$";
+
 /// One `[[csv.mapping]]`, checked.
 #[derive(Debug, Clone)]
 pub struct CsvMapping {
@@ -128,6 +162,10 @@ pub struct CsvMapping {
     pub kind: CsvKind,
     /// Field → header names that may hold it (compared trimmed, case-insensitively).
     pub columns: BTreeMap<String, Vec<String>>,
+    /// Fields built from several columns, part of one, or a constant (instead of `columns`).
+    pub derived: BTreeMap<String, Derived>,
+    /// A field's value when its cell (or cells) are empty.
+    pub defaults: BTreeMap<String, String>,
     /// Mapped optional fields whose column a file may lack. Any other mapped column missing from a
     /// file's header means the mapping does not fit that file (it is not silently left empty).
     pub may_lack: std::collections::BTreeSet<String>,
@@ -153,13 +191,18 @@ impl CsvMapping {
             .required()
             .iter()
             .chain(self.kind.optional().iter().filter(|f| self.must_have(f)))
-            .map(|f| self.columns.get(*f).and_then(|a| a.first()).cloned().unwrap_or_else(|| (*f).to_string()))
+            .flat_map(|f| match (self.columns.get(*f), self.derived.get(*f)) {
+                (Some(aliases), _) => aliases.first().cloned().into_iter().collect(),
+                (None, Some(derived)) => derived.columns().into_iter().map(str::to_string).collect(),
+                (None, None) => vec![(*f).to_string()],
+            })
             .collect()
     }
 
     /// Whether a file's header must have this field's column.
     fn must_have(&self, field: &str) -> bool {
-        self.kind.required().contains(&field) || (self.columns.contains_key(field) && !self.may_lack.contains(field))
+        let mapped = self.columns.contains_key(field) || self.derived.contains_key(field);
+        (self.kind.required().contains(&field) || mapped) && !self.may_lack.contains(field)
     }
 }
 
@@ -322,6 +365,8 @@ pub fn built_in_mappings() -> Vec<CsvMapping> {
                 quote: b'"',
                 encoding: encoding_rs::UTF_8,
                 file_name_time: Some(built_in_file_name_time()),
+                derived: BTreeMap::new(),
+                defaults: BTreeMap::new(),
                 // A built-in mapping knows many spellings; a file has whichever columns it has.
                 may_lack: kind.optional().iter().map(|f| (*f).to_string()).collect(),
             }
@@ -364,15 +409,23 @@ fn normalise(header: &str) -> String {
 }
 
 /// Field → column index, when every required field has a column.
-fn resolve(header: &csv::StringRecord, mapping: &CsvMapping) -> Option<BTreeMap<&'static str, usize>> {
+fn resolve(header: &csv::StringRecord, mapping: &CsvMapping) -> Option<Resolved> {
     let names: Vec<String> = header.iter().map(normalise).collect();
-    let mut found = BTreeMap::new();
+    let position = |column: &str| names.iter().position(|n| *n == normalise(column));
+    let mut found = Resolved::new();
     for field in mapping.kind.required().iter().chain(mapping.kind.optional()) {
-        let aliases = mapping.columns.get(*field);
-        let at = aliases.and_then(|a| a.iter().find_map(|alias| names.iter().position(|n| *n == normalise(alias))));
+        let at: Option<Vec<usize>> = match (mapping.columns.get(*field), mapping.derived.get(*field)) {
+            (Some(aliases), _) => aliases.iter().find_map(|alias| position(alias)).map(|i| vec![i]),
+            (None, Some(derived)) => derived.columns().into_iter().map(position).collect(),
+            (None, None) => None,
+        };
+        let constant = matches!(mapping.derived.get(*field), Some(Derived::Constant(_)));
         match at {
-            Some(i) => {
-                found.insert(*field, i);
+            Some(at) => {
+                found.insert(*field, at);
+            }
+            None if constant || mapping.defaults.contains_key(*field) => {
+                found.insert(*field, Vec::new());
             }
             None if mapping.must_have(field) => return None,
             None => {}
@@ -381,11 +434,14 @@ fn resolve(header: &csv::StringRecord, mapping: &CsvMapping) -> Option<BTreeMap<
     Some(found)
 }
 
+/// Field → the column indexes it reads (empty for a constant or a default only).
+type Resolved = BTreeMap<&'static str, Vec<usize>>;
+
 /// Pick the mapping for a file: the first candidate whose required columns are in the header.
 fn choose<'m>(
     bytes: &[u8],
     candidates: &[&'m CsvMapping],
-) -> Result<(&'m CsvMapping, String, BTreeMap<&'static str, usize>), HeaderMismatch> {
+) -> Result<(&'m CsvMapping, String, Resolved), HeaderMismatch> {
     for mapping in candidates {
         let text = decode(bytes, mapping.encoding);
         let mut rdr = reader(&text, mapping);
@@ -559,7 +615,7 @@ fn reject(index: usize, line: usize, segment: Option<String>, reason: String, ra
 
 struct Context<'a> {
     mapping: &'a CsvMapping,
-    columns: &'a BTreeMap<&'static str, usize>,
+    columns: &'a Resolved,
     /// The header as written, to name the column at fault.
     header: &'a [String],
     zone: Zone,
@@ -576,16 +632,44 @@ struct Row<'a> {
 type RowError = (String, String);
 
 impl Row<'_> {
+    /// The header name(s) a field is read from, to name it in a reject or a warning.
     fn column(&self, field: &str) -> String {
-        self.ctx.columns.get(field).and_then(|&i| self.ctx.header.get(i)).cloned().unwrap_or_else(|| field.into())
+        let names: Vec<&str> = self
+            .ctx
+            .columns
+            .get(field)
+            .into_iter()
+            .flatten()
+            .filter_map(|&i| self.ctx.header.get(i).map(String::as_str))
+            .collect();
+        if names.is_empty() { field.into() } else { names.join("+") }
     }
 
-    /// The field's value, trimmed; `None` when the column is absent or the cell empty.
-    fn text(&self, field: &str) -> Option<String> {
-        let i = *self.ctx.columns.get(field)?;
+    /// One cell, trimmed; `None` when empty. A quoted field may span lines: its line breaks are
+    /// kept as `\n`, whatever the file used.
+    fn cell(&self, i: usize) -> Option<String> {
         let value = self.record.get(i)?.trim();
-        // A quoted field may span lines: keep its line breaks as `\n`, whatever the file used.
         (!value.is_empty()).then(|| value.replace("\r\n", "\n"))
+    }
+
+    /// The field's value: its column's cell, or what the mapping builds (joined columns, part of
+    /// one, a constant), else its default; `None` when there is none.
+    fn text(&self, field: &str) -> Option<String> {
+        let at = self.ctx.columns.get(field)?;
+        let value = match self.ctx.mapping.derived.get(field) {
+            None => at.first().and_then(|&i| self.cell(i)),
+            Some(Derived::Constant(value)) => Some(value.clone()),
+            Some(Derived::Join { separator, .. }) => {
+                let parts: Vec<String> = at.iter().filter_map(|&i| self.cell(i)).collect();
+                (!parts.is_empty()).then(|| parts.join(separator))
+            }
+            Some(Derived::Part { regex, group, .. }) => at
+                .first()
+                .and_then(|&i| self.cell(i))
+                .and_then(|cell| regex.captures(&cell)?.name(group).map(|m| m.as_str().trim().to_string()))
+                .filter(|v| !v.is_empty()),
+        };
+        value.or_else(|| self.ctx.mapping.defaults.get(field).cloned())
     }
 
     fn required(&self, field: &str) -> Result<String, RowError> {

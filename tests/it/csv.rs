@@ -247,3 +247,32 @@ fn a_newer_census_corrects_demographics_and_the_patient_names_the_export_that_su
     assert_eq!(ws.replay(&[&late_path]).0, 0);
     assert_eq!(ws.query_strings("SELECT birth_date FROM patients"), ["1962-03-15"]);
 }
+
+#[test]
+fn a_field_is_built_from_several_columns_part_of_one_a_constant_or_a_default() {
+    let tables = r#"
+[[csv.mapping]]
+name = "census"
+pattern = "census_*.csv"
+kind = "census"
+columns = { mrn = "MRN", location = { join = ["Unit", "Room", "Bed"], separator = "-" }, family_name = { column = "Patient Name", part = "family" }, given_name = { column = "Patient Name", part = "given" }, attending = { constant = "Hospitalist team" }, sex = { column = "Sex", default = "U" } }
+date_formats = ["%m/%d/%Y"]
+"#;
+    let ws = Workspace::with_config("", tables);
+    let text = "MRN,Patient Name,Unit,Room,Bed,Sex\n\
+                M1,\"NGUYEN, LINH T\",7E,12,A,F\n\
+                M2,\"O'BRIEN,  PAT\",7E,14,,\n";
+    let file = write(&ws, "exports/census_7E_20261203_0500.csv", text.as_bytes());
+    let (code, out) = ws.replay(&[&file]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        ws.query_strings(
+            "SELECT p.mrn || '|' || p.family_name || '|' || p.given_name || '|' || p.sex || '|' || x.location || '|' || x.attending
+             FROM patients p JOIN panel x ON x.patient_id = p.id ORDER BY p.mrn"
+        ),
+        ["M1|NGUYEN|LINH T|F|7E-12-A|Hospitalist team", "M2|O'BRIEN|PAT|U|7E-14|Hospitalist team"]
+    );
+    let described = String::from_utf8_lossy(&ws.ingest(&["check-config"]).stdout).into_owned();
+    assert!(described.contains("location ← Unit + Room + Bed joined with \"-\""), "{described}");
+    assert!(described.contains("family_name ← group family of"), "{described}");
+}
