@@ -1024,6 +1024,8 @@ struct RawBuilt {
     group: Option<String>,
     constant: Option<String>,
     default: Option<String>,
+    /// This field's date formats, instead of the mapping's `date_formats`.
+    formats: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -1061,6 +1063,7 @@ fn check_csv_mapping(raw: RawCsvMapping) -> Result<CsvMapping, (String, String)>
     let mut columns = BTreeMap::new();
     let mut derived = BTreeMap::new();
     let mut defaults = BTreeMap::new();
+    let mut field_formats = BTreeMap::new();
     for (field, column) in raw.columns {
         if !kind.knows(&field) {
             let mut known: Vec<&str> = kind.required().to_vec();
@@ -1074,9 +1077,18 @@ fn check_csv_mapping(raw: RawCsvMapping) -> Result<CsvMapping, (String, String)>
         let aliases = match column {
             RawColumn::Aliases(OneOrMany::One(a)) => vec![a],
             RawColumn::Aliases(OneOrMany::Many(a)) => a,
-            RawColumn::Built(built) => {
+            RawColumn::Built(mut built) => {
                 if let Some(default) = built.default.clone() {
                     defaults.insert(field.clone(), default);
+                }
+                if let Some(formats) = built.formats.take() {
+                    if let Some((format, why)) = formats.iter().find_map(|f| bad_strftime(f).map(|why| (f, why))) {
+                        return Err(fail(&format!("{key}.formats"), format!("{format:?} {why}")));
+                    }
+                    if formats.is_empty() {
+                        return Err(fail(&format!("{key}.formats"), "needs at least one format".into()));
+                    }
+                    field_formats.insert(field.clone(), formats);
                 }
                 match built_field(built).map_err(|m| fail(&key, m))? {
                     Ok(aliases) => aliases,
@@ -1158,6 +1170,7 @@ fn check_csv_mapping(raw: RawCsvMapping) -> Result<CsvMapping, (String, String)>
         may_lack: raw.optional.into_iter().collect(),
         derived,
         defaults,
+        field_formats,
     })
 }
 
@@ -1172,7 +1185,8 @@ fn describe_csv_fields(m: &CsvMapping) -> String {
             (None, None) => continue,
         };
         let default = m.defaults.get(*field).map(|d| format!(" (default {d:?})")).unwrap_or_default();
-        parts.push(format!("{field} ← {source}{default}"));
+        let formats = m.field_formats.get(*field).map(|f| format!(" (dates {})", f.join(" or "))).unwrap_or_default();
+        parts.push(format!("{field} ← {source}{default}{formats}"));
     }
     let lacking: Vec<&str> = m.may_lack.iter().map(String::as_str).collect();
     if !lacking.is_empty() && lacking.len() < m.kind.optional().len() {
@@ -1756,6 +1770,18 @@ mod tests {
                 "csv.mapping[0].optional",
             ),
             ("[hl7]\nreject_types = [\"vaccines\"]", "hl7.reject_types"),
+            (
+                "[[csv.mapping]]\npattern = \"a*.csv\"\nkind = \"census\"\ncolumns = { mrn = \"MRN\", birth_date = { column = \"DOB\", formats = [\"DD.MM.YYYY\"] } }",
+                "csv.mapping[0].columns.birth_date.formats",
+            ),
+            (
+                "[[csv.mapping]]\npattern = \"a*.csv\"\nkind = \"census\"\ncolumns = { mrn = \"MRN\", family_name = { column = \"Name\", part = \"middle\" } }",
+                "csv.mapping[0].columns.family_name",
+            ),
+            (
+                "[[csv.mapping]]\npattern = \"a*.csv\"\nkind = \"census\"\ncolumns = { mrn = \"MRN\", location = { join = [\"Unit\"] } }",
+                "csv.mapping[0].columns.location",
+            ),
             (
                 "[[csv.mapping]]\npattern = \"a*.csv\"\nkind = \"census\"\ncolumns = { mrn = \"MRN\" }\nfile_name_time = \"(\\\\d+)\"\nfile_name_time_format = \"%Y\"",
                 "csv.mapping[0].file_name_time",

@@ -166,6 +166,9 @@ pub struct CsvMapping {
     pub derived: BTreeMap<String, Derived>,
     /// A field's value when its cell (or cells) are empty.
     pub defaults: BTreeMap<String, String>,
+    /// Date formats of one field, instead of `date_formats` (a birth date and an admission time
+    /// are rarely written alike).
+    pub field_formats: BTreeMap<String, Vec<String>>,
     /// Mapped optional fields whose column a file may lack. Any other mapped column missing from a
     /// file's header means the mapping does not fit that file (it is not silently left empty).
     pub may_lack: std::collections::BTreeSet<String>,
@@ -367,6 +370,7 @@ pub fn built_in_mappings() -> Vec<CsvMapping> {
                 file_name_time: Some(built_in_file_name_time()),
                 derived: BTreeMap::new(),
                 defaults: BTreeMap::new(),
+                field_formats: BTreeMap::new(),
                 // A built-in mapping knows many spellings; a file has whichever columns it has.
                 may_lack: kind.optional().iter().map(|f| (*f).to_string()).collect(),
             }
@@ -676,24 +680,25 @@ impl Row<'_> {
         self.text(field).ok_or_else(|| (self.column(field), format!("missing {}", field.replace('_', " "))))
     }
 
+    /// The date formats of a field: its own, else the mapping's.
+    fn formats(&self, field: &str) -> &[String] {
+        self.ctx.mapping.field_formats.get(field).unwrap_or(&self.ctx.mapping.date_formats)
+    }
+
     fn time(&self, field: &str) -> Result<Option<DateTime<Utc>>, RowError> {
         let Some(value) = self.text(field) else { return Ok(None) };
-        parse_time(&value, &self.ctx.mapping.date_formats, self.ctx.zone).map(Some).ok_or_else(|| {
-            (
-                self.column(field),
-                format!("unparsable date/time (formats tried: {})", self.ctx.mapping.date_formats.join(", ")),
-            )
+        let formats = self.formats(field);
+        parse_time(&value, formats, self.ctx.zone).map(Some).ok_or_else(|| {
+            (self.column(field), format!("unparsable date/time (formats tried: {})", formats.join(", ")))
         })
     }
 
     fn date(&self, field: &str) -> Result<Option<NaiveDate>, RowError> {
         let Some(value) = self.text(field) else { return Ok(None) };
-        parse_date(&value, &self.ctx.mapping.date_formats).map(Some).ok_or_else(|| {
-            (
-                self.column(field),
-                format!("unparsable date (formats tried: {})", self.ctx.mapping.date_formats.join(", ")),
-            )
-        })
+        let formats = self.formats(field);
+        parse_date(&value, formats)
+            .map(Some)
+            .ok_or_else(|| (self.column(field), format!("unparsable date (formats tried: {})", formats.join(", "))))
     }
 
     /// An optional cell's value: an unreadable one is left empty with a warning (the row lands).

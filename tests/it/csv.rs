@@ -255,13 +255,13 @@ fn a_field_is_built_from_several_columns_part_of_one_a_constant_or_a_default() {
 name = "census"
 pattern = "census_*.csv"
 kind = "census"
-columns = { mrn = "MRN", location = { join = ["Unit", "Room", "Bed"], separator = "-" }, family_name = { column = "Patient Name", part = "family" }, given_name = { column = "Patient Name", part = "given" }, attending = { constant = "Hospitalist team" }, sex = { column = "Sex", default = "U" } }
+columns = { mrn = "MRN", location = { join = ["Unit", "Room", "Bed"], separator = "-" }, family_name = { column = "Patient Name", part = "family" }, given_name = { column = "Patient Name", part = "given" }, attending = { constant = "Hospitalist team" }, sex = { column = "Sex", default = "U" }, admitted_at = { column = "Admitted", formats = ["%Y-%m-%d %H:%M"] }, birth_date = "DOB" }
 date_formats = ["%m/%d/%Y"]
 "#;
     let ws = Workspace::with_config("", tables);
-    let text = "MRN,Patient Name,Unit,Room,Bed,Sex\n\
-                M1,\"NGUYEN, LINH T\",7E,12,A,F\n\
-                M2,\"O'BRIEN,  PAT\",7E,14,,\n";
+    let text = "MRN,Patient Name,Unit,Room,Bed,Sex,DOB,Admitted\n\
+                M1,\"NGUYEN, LINH T\",7E,12,A,F,03/05/1962,2026-12-01 14:30\n\
+                M2,\"O'BRIEN,  PAT\",7E,14,,,11/30/1950,\n";
     let file = write(&ws, "exports/census_7E_20261203_0500.csv", text.as_bytes());
     let (code, out) = ws.replay(&[&file]);
     assert_eq!(code, 0, "{out}");
@@ -272,7 +272,15 @@ date_formats = ["%m/%d/%Y"]
         ),
         ["M1|NGUYEN|LINH T|F|7E-12-A|Hospitalist team", "M2|O'BRIEN|PAT|U|7E-14|Hospitalist team"]
     );
+    // The birth date is read with the mapping's formats, the admission with its own.
+    assert_eq!(
+        ws.query_strings(
+            "SELECT p.birth_date || ' ' || ifnull(x.admitted_at, '-') FROM patients p JOIN panel x ON x.patient_id = p.id ORDER BY p.mrn"
+        ),
+        ["1962-03-05 2026-12-01T20:30:00Z", "1950-11-30 -"]
+    );
     let described = String::from_utf8_lossy(&ws.ingest(&["check-config"]).stdout).into_owned();
     assert!(described.contains("location ← Unit + Room + Bed joined with \"-\""), "{described}");
     assert!(described.contains("family_name ← group family of"), "{described}");
+    assert!(described.contains("admitted_at ← Admitted (dates %Y-%m-%d %H:%M)"), "{described}");
 }
