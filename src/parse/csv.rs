@@ -59,8 +59,8 @@ impl CsvKind {
     pub fn required(&self) -> &'static [&'static str] {
         match self {
             CsvKind::Census | CsvKind::Patients => &["mrn"],
-            CsvKind::Observations => &["mrn", "order_id", "code", "value"],
-            CsvKind::Medications => &["mrn", "order_id", "name"],
+            CsvKind::Observations => &["mrn", "code", "value"],
+            CsvKind::Medications => &["mrn", "name"],
             CsvKind::Problems => &["mrn", "description"],
             CsvKind::Allergies => &["mrn", "allergen"],
             CsvKind::DocumentsManifest => &["mrn", "file_name"],
@@ -83,6 +83,7 @@ impl CsvKind {
             ],
             CsvKind::Patients => &["family_name", "given_name", "birth_date", "sex", "exported_at"],
             CsvKind::Observations => &[
+                "order_id",
                 "code_system",
                 "name",
                 "value_type",
@@ -94,9 +95,19 @@ impl CsvKind {
                 "resulted_at",
                 "exported_at",
             ],
-            CsvKind::Medications => {
-                &["code", "code_system", "dose", "route", "frequency", "status", "start_at", "end_at", "exported_at"]
-            }
+            CsvKind::Medications => &[
+                "order_id",
+                "code",
+                "code_system",
+                "dose",
+                "dose_unit",
+                "route",
+                "frequency",
+                "status",
+                "start_at",
+                "end_at",
+                "exported_at",
+            ],
             CsvKind::Problems => &["code", "code_system", "status", "onset_at", "resolved_at", "exported_at"],
             CsvKind::Allergies => {
                 &["code", "code_system", "allergy_type", "severity", "reaction", "identified_at", "exported_at"]
@@ -305,6 +316,7 @@ pub fn built_in_mappings() -> Vec<CsvMapping> {
                 ("order_id", &["Order ID", "Order Number"]),
                 ("name", &["Medication", "Drug"]),
                 ("dose", &["Dose"]),
+                ("dose_unit", &["Dose Unit", "Dose Units"]),
                 ("route", &["Route"]),
                 ("frequency", &["Frequency"]),
                 ("start_at", &["Start", "Start Time"]),
@@ -763,7 +775,9 @@ impl Row<'_> {
                 let value_type =
                     t("value_type").or_else(|| Some(if numeric_value.is_some() { "NM" } else { "ST" }.to_string()));
                 vec![Record::Observation(Observation {
-                    order_id: self.required("order_id")?,
+                    // Without an order id a result is known by patient, code and observed time: a
+                    // re-export with another time is another result.
+                    order_id: t("order_id").unwrap_or_default(),
                     code: self.required("code")?,
                     code_system: t("code_system"),
                     name: t("name"),
@@ -780,11 +794,18 @@ impl Row<'_> {
                 })]
             }
             CsvKind::Medications => vec![Record::Medication(Medication {
-                order_id: self.required("order_id")?,
+                // Without an order id a medication order is known by its drug name: a re-export
+                // that names the drug otherwise is another order.
+                order_id: t("order_id")
+                    .unwrap_or_else(|| format!("name:{}", t("name").unwrap_or_default().to_lowercase())),
                 name: self.required("name")?,
                 code: t("code"),
                 code_system: t("code_system"),
-                dose: t("dose"),
+                // "5" and "mg" in two columns are one dose, "5 mg".
+                dose: match (t("dose"), t("dose_unit")) {
+                    (Some(dose), Some(unit)) => Some(format!("{dose} {unit}")),
+                    (dose, _) => dose,
+                },
                 route: t("route"),
                 frequency: t("frequency"),
                 status: t("status").map(|s| s.to_lowercase()),
@@ -964,8 +985,20 @@ mod tests {
     fn an_unknown_header_names_the_columns_each_mapping_expected() {
         let err = run("report.csv", b"Name,Score\nx,1\n").expect_err("no mapping");
         let labs = err.expected.iter().find(|(n, _)| n == "labs").expect("labs tried");
-        assert_eq!(labs.1, ["MRN", "Order ID", "Test Code", "Result"]);
+        assert_eq!(labs.1, ["MRN", "Test Code", "Result"]);
         assert_eq!(err.expected.len(), built_in_mappings().len());
+    }
+
+    #[test]
+    fn labs_and_medications_without_order_ids_land_keyed_by_what_they_have() {
+        let labs = "MRN,Test Code,Test Name,Result,Collected\nM1,2345-7,Glucose,182,2026-12-03 04:10\n";
+        let file = run("labs_x.csv", labs.as_bytes()).expect("no order id needed");
+        let Record::Observation(o) = records(&file)[0] else { panic!("{file:?}") };
+        assert_eq!((o.order_id.as_str(), o.code.as_str(), o.value.as_deref()), ("", "2345-7", Some("182")));
+        let meds = "MRN,Medication,Dose,Dose Unit,Route\nM1,Heparin,5000,units,SC\n";
+        let file = run("medications_x.csv", meds.as_bytes()).expect("no order id needed");
+        let Record::Medication(m) = records(&file)[0] else { panic!("{file:?}") };
+        assert_eq!((m.order_id.as_str(), m.dose.as_deref()), ("name:heparin", Some("5000 units")));
     }
 
     #[test]

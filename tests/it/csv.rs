@@ -168,7 +168,8 @@ fn an_unknown_header_is_quarantined_with_the_columns_each_mapping_expected() {
     let (code, out) = ws.replay(&[&file]);
     assert_eq!(code, 3, "{out}");
     assert!(out.contains("0 ingested · 0 with rejects · 0 duplicate · 1 quarantined"), "{out}");
-    let expected = "the CSV header matches no mapping: labs expected MRN, Order ID, Test Code, Result";
+    let expected =
+        "the CSV header matches no mapping: labs expected MRN, Test Code, Result; the header has: Patient, Test, Value";
     assert!(out.contains(expected), "{out}");
     let report = std::fs::read_to_string(ws.path("data/quarantine/ward/labs_20261124_0500.csv.error.txt"))
         .expect("error report");
