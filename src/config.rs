@@ -374,7 +374,7 @@ impl Config {
             let (kind, trigger) = t.split_once('^').unwrap_or((t.as_str(), "X"));
             !(kind.len() == 3 && kind.chars().all(|c| c.is_ascii_uppercase()))
                 || trigger.is_empty()
-                || !trigger.chars().all(|c| c.is_ascii_alphanumeric())
+                || !trigger.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
         }) {
             return Err(err("hl7.reject_types", format!("{bad:?} is not a message type such as \"VXU\" or \"ORM^O01\"")));
         }
@@ -1078,8 +1078,23 @@ fn check_csv_mapping(raw: RawCsvMapping) -> Result<CsvMapping, (String, String)>
             RawColumn::Aliases(OneOrMany::One(a)) => vec![a],
             RawColumn::Aliases(OneOrMany::Many(a)) => a,
             RawColumn::Built(mut built) => {
+                // A default or a constant would invent an identity, or a registration's values that
+                // then overwrite what an ADT says.
+                let invented = built.default.is_some() || built.constant.is_some();
+                let protected = ["family_name", "given_name", "birth_date", "sex"];
+                if invented && (kind.required().contains(&field.as_str()) || protected.contains(&field.as_str())) {
+                    return Err(fail(
+                        &key,
+                        "cannot have a default or a constant: it identifies the record or is a demographic that \
+                         would overwrite what the EHR says"
+                            .into(),
+                    ));
+                }
                 if let Some(default) = built.default.clone() {
                     defaults.insert(field.clone(), default);
+                }
+                if built.formats.is_some() && !(field.ends_with("_at") || field == "birth_date") {
+                    return Err(fail(&format!("{key}.formats"), "only a date or time field has formats".into()));
                 }
                 if let Some(formats) = built.formats.take() {
                     if let Some((format, why)) = formats.iter().find_map(|f| bad_strftime(f).map(|why| (f, why))) {
@@ -1770,6 +1785,15 @@ mod tests {
                 "csv.mapping[0].optional",
             ),
             ("[hl7]\nreject_types = [\"vaccines\"]", "hl7.reject_types"),
+            ("[hl7]\nreject_types = [\"ORM^o01\"]", "hl7.reject_types"),
+            (
+                "[[csv.mapping]]\npattern = \"a*.csv\"\nkind = \"census\"\ncolumns = { mrn = \"MRN\", sex = { column = \"Sex\", default = \"U\" } }",
+                "csv.mapping[0].columns.sex",
+            ),
+            (
+                "[[csv.mapping]]\npattern = \"a*.csv\"\nkind = \"census\"\ncolumns = { mrn = { constant = \"M1\" } }",
+                "csv.mapping[0].columns.mrn",
+            ),
             (
                 "[[csv.mapping]]\npattern = \"a*.csv\"\nkind = \"census\"\ncolumns = { mrn = \"MRN\", birth_date = { column = \"DOB\", formats = [\"DD.MM.YYYY\"] } }",
                 "csv.mapping[0].columns.birth_date.formats",

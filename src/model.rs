@@ -47,10 +47,10 @@ pub enum PanelAction {
     /// A08 and the like (A02 transfers: a new location): update the stay's details, membership
     /// unchanged.
     Update,
-    /// An update (A08, A02, …) whose visit is inpatient (PV1-2 `I`) with a bed (PV1-3) and no
-    /// discharge time: it updates the stay like `Update`, and also puts on the panel a patient who
-    /// is not on it (a feed that starts mid-stay never sent their A01), unless a newer export took
-    /// them off.
+    /// An update (A08, A02, …) whose visit is inpatient (PV1-2 `I`) with a location (PV1-3) and no
+    /// discharge time (PV1-45, even unreadable): it updates the stay like `Update`, and also puts
+    /// on the panel a patient who is not on it (a feed that starts mid-stay never sent their A01),
+    /// unless a newer export took them off.
     Place,
     /// A11 cancel admit: the admission did not happen; off the panel, admission time cleared.
     CancelAdmit,

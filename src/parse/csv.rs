@@ -478,8 +478,20 @@ fn choose<'m>(
                 .ok()
                 .map(|_| header.iter().map(|h| h.trim().to_string()).collect())
         })
+        .map(header_or_data)
         .unwrap_or_default();
     Err(HeaderMismatch { expected: candidates.iter().map(|m| (m.name.clone(), m.expected_columns())).collect(), found })
+}
+
+/// A first row to quote in an error: as it is when it looks like a header; when most of its cells
+/// hold digits it is likely a patient's row (a file without a header), and is not quoted.
+fn header_or_data(cells: Vec<String>) -> Vec<String> {
+    let numeric = cells.iter().filter(|c| c.bytes().any(|b| b.is_ascii_digit())).count();
+    if numeric * 2 >= cells.len().max(1) {
+        vec![format!("no header? the first row has digits in {numeric} of its {} cells (not shown)", cells.len())]
+    } else {
+        cells
+    }
 }
 
 /// The kind of the mapping that would read a file starting with `prefix`.
@@ -679,11 +691,19 @@ impl Row<'_> {
                 let parts: Vec<String> = at.iter().filter_map(|&i| self.cell(i)).collect();
                 (!parts.is_empty()).then(|| parts.join(separator))
             }
-            Some(Derived::Part { regex, group, .. }) => at
-                .first()
-                .and_then(|&i| self.cell(i))
-                .and_then(|cell| regex.captures(&cell)?.name(group).map(|m| m.as_str().trim().to_string()))
-                .filter(|v| !v.is_empty()),
+            Some(Derived::Part { regex, group, .. }) => at.first().and_then(|&i| self.cell(i)).and_then(|cell| {
+                let part = regex.captures(&cell).and_then(|c| c.name(group)).map(|m| m.as_str().trim().to_string());
+                if part.is_none() {
+                    let reason =
+                        format!("does not match the mapping's pattern for {field} (group {group}); left empty");
+                    let mut warnings = self.warnings.borrow_mut();
+                    let warning = (self.column(field), reason);
+                    if !warnings.contains(&warning) {
+                        warnings.push(warning);
+                    }
+                }
+                part.filter(|v| !v.is_empty())
+            }),
         };
         value.or_else(|| self.ctx.mapping.defaults.get(field).cloned())
     }
@@ -774,10 +794,20 @@ impl Row<'_> {
                 let numeric_value = value.parse::<f64>().ok().filter(|v| v.is_finite());
                 let value_type =
                     t("value_type").or_else(|| Some(if numeric_value.is_some() { "NM" } else { "ST" }.to_string()));
+                let order_id = t("order_id");
+                let observed_at = self.opt_time("observed_at");
+                if order_id.is_none() && observed_at.is_none() {
+                    // Without an order id a result is known by patient, code and observed time;
+                    // without both, it could not be told from the patient's other results of
+                    // that code (it would replace them).
+                    return Err((
+                        self.column("observed_at"),
+                        "no order id and no readable observed time: the result cannot be told from others".into(),
+                    ));
+                }
                 vec![Record::Observation(Observation {
-                    // Without an order id a result is known by patient, code and observed time: a
-                    // re-export with another time is another result.
-                    order_id: t("order_id").unwrap_or_default(),
+                    // Without an order id: a re-export with another time is another result.
+                    order_id: order_id.unwrap_or_default(),
                     code: self.required("code")?,
                     code_system: t("code_system"),
                     name: t("name"),
@@ -788,16 +818,18 @@ impl Row<'_> {
                     reference_range: t("reference_range"),
                     abnormal_flag: t("abnormal_flag"),
                     status: t("status"),
-                    observed_at: self.opt_time("observed_at"),
+                    observed_at,
                     resulted_at: self.opt_time("resulted_at"),
                     mrn,
                 })]
             }
             CsvKind::Medications => vec![Record::Medication(Medication {
-                // Without an order id a medication order is known by its drug name: a re-export
-                // that names the drug otherwise is another order.
-                order_id: t("order_id")
-                    .unwrap_or_else(|| format!("name:{}", t("name").unwrap_or_default().to_lowercase())),
+                // Without an order id a medication order is known by its drug, start and route:
+                // a re-export that writes one of them otherwise is another order.
+                order_id: t("order_id").unwrap_or_else(|| {
+                    let part = |f: &str| self.text(f).unwrap_or_default().to_lowercase();
+                    format!("{}|{}|{}", part("name"), part("start_at"), part("route"))
+                }),
                 name: self.required("name")?,
                 code: t("code"),
                 code_system: t("code_system"),
@@ -990,6 +1022,29 @@ mod tests {
     }
 
     #[test]
+    fn a_first_row_that_looks_like_a_patient_is_not_quoted_and_a_part_that_does_not_match_is_warned() {
+        assert_eq!(header_or_data(vec!["MRN".into(), "Bed".into()]), ["MRN", "Bed"]);
+        let quoted = header_or_data(vec!["M1".into(), "NGUYEN".into(), "1962-03-05".into()]);
+        assert_eq!(quoted, ["no header? the first row has digits in 2 of its 3 cells (not shown)"]);
+
+        let mut mapping = built_in_mappings().into_iter().find(|m| m.kind == CsvKind::Census).expect("census");
+        mapping.columns = [("mrn", "MRN")].into_iter().map(|(f, c)| (f.to_string(), vec![c.to_string()])).collect();
+        let regex = regex::Regex::new(NAME_PARTS).expect("regex");
+        mapping.derived.insert(
+            "family_name".into(),
+            Derived::Part { column: "Patient Name".into(), regex, group: "family".into() },
+        );
+        let csv = "MRN,Patient Name\nM1,NGUYEN LINH\n";
+        let file = parse("census_x.csv", csv.as_bytes(), &[&mapping], Zone::Host).expect("parsed");
+        let warned: Vec<(Option<&str>, &str)> =
+            file.warnings.iter().map(|w| (w.field.as_deref(), w.reason.as_str())).collect();
+        assert_eq!(
+            warned,
+            [(Some("Patient Name"), "does not match the mapping's pattern for family_name (group family); left empty")]
+        );
+    }
+
+    #[test]
     fn labs_and_medications_without_order_ids_land_keyed_by_what_they_have() {
         let labs = "MRN,Test Code,Test Name,Result,Collected\nM1,2345-7,Glucose,182,2026-12-03 04:10\n";
         let file = run("labs_x.csv", labs.as_bytes()).expect("no order id needed");
@@ -998,7 +1053,11 @@ mod tests {
         let meds = "MRN,Medication,Dose,Dose Unit,Route\nM1,Heparin,5000,units,SC\n";
         let file = run("medications_x.csv", meds.as_bytes()).expect("no order id needed");
         let Record::Medication(m) = records(&file)[0] else { panic!("{file:?}") };
-        assert_eq!((m.order_id.as_str(), m.dose.as_deref()), ("name:heparin", Some("5000 units")));
+        assert_eq!((m.order_id.as_str(), m.dose.as_deref()), ("heparin||sc", Some("5000 units")));
+        // Without an order id and without a collection time a result cannot be told from others.
+        let labs = "MRN,Test Code,Result\nM1,2345-7,182\n";
+        let file = run("labs_x.csv", labs.as_bytes()).expect("parsed");
+        assert_eq!(file.rejects.len(), 1, "{file:?}");
     }
 
     #[test]

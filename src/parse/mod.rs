@@ -170,7 +170,10 @@ pub fn parse_named(file_name: &str, bytes: &[u8], options: &ParseOptions) -> Res
     match sniff_named(file_name, bytes, options) {
         FileKind::Hl7 => {
             let parsed = hl7::parse(bytes, options).map_err(|problem| FileError::Envelope { problem })?;
-            if parsed.messages.is_empty() {
+            // Messages of types the snapshot does not use count for nothing here: a file whose every
+            // used message was rejected is refused whole.
+            let nothing_used = parsed.messages.iter().all(|m| m.records.is_empty());
+            if parsed.messages.is_empty() || (nothing_used && !parsed.rejects.is_empty()) {
                 return Err(FileError::NothingUsable { rejects: parsed.rejects });
             }
             Ok((FileKind::Hl7, parsed))

@@ -49,8 +49,9 @@ pub struct StayRow {
     pub discharged_at: Option<String>,
     pub last_event: Option<String>,
     pub last_event_at: Option<String>,
-    /// Whether an admission (A01/A04, or a census listing) for this panel entry was in the exports
-    /// read; false for a patient placed on the panel by an update (a feed that started mid-stay).
+    /// Whether an admission (A01/A04, a census listing, or the stay as it stood when history began)
+    /// since the patient's last departure was in the exports read; false for a patient placed on
+    /// the panel by an update (a feed that started mid-stay).
     pub admission_seen: bool,
     pub provenance: Provenance,
 }
@@ -116,7 +117,9 @@ fn patient_row(row: &Row<'_>) -> rusqlite::Result<PatientRow> {
 
 const STAY_COLUMNS: &str = "x.source, x.active, x.location, x.attending, x.visit_number, x.admitted_at, \
      x.discharged_at, x.last_event, x.last_event_at, EXISTS (SELECT 1 FROM panel_history h \
-     WHERE h.source = x.source AND h.patient_id = x.patient_id AND h.action = 'join')";
+     WHERE h.source = x.source AND h.patient_id = x.patient_id AND h.action IN ('join', 'current') \
+     AND h.id > coalesce((SELECT max(l.id) FROM panel_history l WHERE l.source = x.source \
+     AND l.patient_id = x.patient_id AND l.action IN ('leave', 'census_absent', 'cancel_admit')), 0))";
 
 fn stay_row(row: &Row<'_>, at: usize) -> rusqlite::Result<StayRow> {
     Ok(StayRow {

@@ -631,14 +631,20 @@ impl RecordWriter<'_> {
             PanelAction::Update => None,
             // On the panel if not on it: no row yet, or off it by an older export.
             PanelAction::Place => {
-                let current: Option<(Option<i64>, String)> = self
+                let current: Option<(Option<i64>, String, Option<String>)> = self
                     .tx
-                    .prepare_cached("SELECT active, exported_at FROM panel WHERE source = ?1 AND patient_id = ?2")?
-                    .query_row(params![self.source, patient_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .prepare_cached(
+                        "SELECT active, exported_at, discharged_at FROM panel WHERE source = ?1 AND patient_id = ?2",
+                    )?
+                    .query_row(params![self.source, patient_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                     .optional()?;
                 match current {
-                    None | Some((None, _)) => Some(1),
-                    Some((Some(0), exported_at)) if exported_at < s.exported_at => Some(1),
+                    None => Some(1),
+                    // Known only from updates: placed, unless a newer one says the stay ended.
+                    Some((None, exported_at, discharged)) if exported_at <= s.exported_at || discharged.is_none() => {
+                        Some(1)
+                    }
+                    Some((Some(0), exported_at, _)) if exported_at < s.exported_at => Some(1),
                     Some(_) => None,
                 }
             }

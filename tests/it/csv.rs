@@ -256,22 +256,22 @@ fn a_field_is_built_from_several_columns_part_of_one_a_constant_or_a_default() {
 name = "census"
 pattern = "census_*.csv"
 kind = "census"
-columns = { mrn = "MRN", location = { join = ["Unit", "Room", "Bed"], separator = "-" }, family_name = { column = "Patient Name", part = "family" }, given_name = { column = "Patient Name", part = "given" }, attending = { constant = "Hospitalist team" }, sex = { column = "Sex", default = "U" }, admitted_at = { column = "Admitted", formats = ["%Y-%m-%d %H:%M"] }, birth_date = "DOB" }
+columns = { mrn = "MRN", location = { join = ["Unit", "Room", "Bed"], separator = "-" }, family_name = { column = "Patient Name", part = "family" }, given_name = { column = "Patient Name", part = "given" }, attending = { constant = "Hospitalist team" }, sex = "Sex", visit_number = { column = "Visit", default = "none given" }, admitted_at = { column = "Admitted", formats = ["%Y-%m-%d %H:%M"] }, birth_date = "DOB" }
 date_formats = ["%m/%d/%Y"]
 "#;
     let ws = Workspace::with_config("", tables);
-    let text = "MRN,Patient Name,Unit,Room,Bed,Sex,DOB,Admitted\n\
-                M1,\"NGUYEN, LINH T\",7E,12,A,F,03/05/1962,2026-12-01 14:30\n\
-                M2,\"O'BRIEN,  PAT\",7E,14,,,11/30/1950,\n";
+    let text = "MRN,Patient Name,Unit,Room,Bed,Sex,DOB,Admitted,Visit\n\
+                M1,\"NGUYEN, LINH T\",7E,12,A,F,03/05/1962,2026-12-01 14:30,V77\n\
+                M2,\"O'BRIEN,  PAT\",7E,14,,,11/30/1950,,\n";
     let file = write(&ws, "exports/census_7E_20261203_0500.csv", text.as_bytes());
     let (code, out) = ws.replay(&[&file]);
     assert_eq!(code, 0, "{out}");
     assert_eq!(
         ws.query_strings(
-            "SELECT p.mrn || '|' || p.family_name || '|' || p.given_name || '|' || p.sex || '|' || x.location || '|' || x.attending
+            "SELECT p.mrn || '|' || p.family_name || '|' || p.given_name || '|' || ifnull(p.sex, '-') || '|' || x.location || '|' || x.attending || '|' || x.visit_number
              FROM patients p JOIN panel x ON x.patient_id = p.id ORDER BY p.mrn"
         ),
-        ["M1|NGUYEN|LINH T|F|7E-12-A|Hospitalist team", "M2|O'BRIEN|PAT|U|7E-14|Hospitalist team"]
+        ["M1|NGUYEN|LINH T|F|7E-12-A|Hospitalist team|V77", "M2|O'BRIEN|PAT|-|7E-14|Hospitalist team|none given"]
     );
     // The birth date is read with the mapping's formats, the admission with its own.
     assert_eq!(

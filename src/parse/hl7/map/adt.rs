@@ -22,8 +22,11 @@ pub(super) fn map(
     let mut records = vec![Record::Patient(patient)];
     if let Some(action) = action(trigger) {
         let mut stay = stay(segments, msh, &mrn, action, trigger.unwrap_or_default(), zone, w);
-        let inpatient = first(segments, "PV1").and_then(|pv1| pv1.value(2, 1)).as_deref() == Some("I");
-        if action == PanelAction::Update && inpatient && stay.location.is_some() && stay.discharged_at.is_none() {
+        let pv1 = first(segments, "PV1");
+        let inpatient = pv1.and_then(|pv1| pv1.value(2, 1)).as_deref() == Some("I");
+        // The raw field: a discharge time that could not be read still says the stay ended.
+        let discharged = pv1.and_then(|pv1| pv1.value(45, 1)).is_some();
+        if action == PanelAction::Update && inpatient && stay.location.is_some() && !discharged {
             stay.action = PanelAction::Place;
         }
         records.push(Record::Panel(stay));

@@ -236,7 +236,13 @@ fn date(segment: Seg<'_>, field: usize) -> Result<Option<NaiveDate>, Fault> {
     let Some(value) = segment.value(field, 1) else {
         return Ok(None);
     };
-    ts::date(&value).map_err(|reason| Fault::at(&format!("{}-{field}", segment.id()), reason))
+    // Not the parser's reason: "day 29 out of range" would tell part of a birth date.
+    ts::date(&value).map_err(|_| {
+        Fault::at(
+            &format!("{}-{field}", segment.id()),
+            format!("not a valid date ({} characters)", value.chars().count()),
+        )
+    })
 }
 
 /// An OBX as a part of a document's text, `None` for value types that are not narrative: TX, FT
@@ -385,10 +391,7 @@ mod tests {
         );
         assert!(matches!(&records[1], Record::Panel(e) if e.discharged_at.is_none()), "{records:?}");
         let (records, warnings) = warned(&[msh("ADT^A28"), seg("PID", &[(3, "1"), (7, "19701315")])]);
-        assert_eq!(
-            warnings,
-            [("PID-7".to_string(), "invalid timestamp (8 characters): month 13 out of range; left empty".to_string())]
-        );
+        assert_eq!(warnings, [("PID-7".to_string(), "not a valid date (8 characters); left empty".to_string())]);
         assert!(matches!(&records[0], Record::Patient(p) if p.mrn == "1" && p.birth_date.is_none()), "{records:?}");
         // EVN-2 unreadable: MSH-7 stands in, and the EVN-2 is still warned.
         let (records, warnings) = warned(&[msh("ADT^A01"), seg("EVN", &[(2, "2026xx")]), pid()]);
@@ -492,6 +495,15 @@ mod tests {
             );
             assert!(warning.reason.ends_with("; left empty"), "{}: {}", v.name, warning.reason);
         }
+    }
+
+    #[test]
+    fn a_file_whose_every_used_message_is_rejected_is_refused_even_beside_an_unused_one() {
+        let text = [msh("VXU^V04"), pid(), msh("ADT^A01"), seg("EVN", &[(1, "A01")])].join("\r");
+        let refused = crate::parse::parse_file(text.as_bytes(), &options());
+        assert!(matches!(refused, Err(crate::parse::FileError::NothingUsable { .. })), "{refused:?}");
+        let only_unused = [msh("VXU^V04"), pid()].join("\r");
+        assert!(crate::parse::parse_file(only_unused.as_bytes(), &options()).is_ok(), "read and set aside");
     }
 
     #[test]
