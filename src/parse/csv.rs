@@ -160,8 +160,9 @@ impl Derived {
     }
 }
 
-/// The regex of a `FAMILY, GIVEN MIDDLE` name: `part = "family"` or `"given"`.
-pub const NAME_PARTS: &str = r"^\s*(?<family>[^,]+?)\s*,\s*(?<given>.*?)\s*$";
+/// The regex of a `FAMILY, GIVEN MIDDLE` name: `part = "family"` or `"given"`. A name without a
+/// comma (`MADONNA`) is a family name alone.
+pub const NAME_PARTS: &str = r"^\s*(?<family>[^,]+?)\s*(?:,\s*(?<given>.*?))?\s*$";
 
 /// One `[[csv.mapping]]`, checked.
 #[derive(Debug, Clone)]
@@ -692,8 +693,11 @@ impl Row<'_> {
                 (!parts.is_empty()).then(|| parts.join(separator))
             }
             Some(Derived::Part { regex, group, .. }) => at.first().and_then(|&i| self.cell(i)).and_then(|cell| {
-                let part = regex.captures(&cell).and_then(|c| c.name(group)).map(|m| m.as_str().trim().to_string());
-                if part.is_none() {
+                // A regex that matches without this (optional) group says the part is absent; one
+                // that does not match at all says the cell is not what the mapping expects.
+                let captures = regex.captures(&cell);
+                let part = captures.as_ref().and_then(|c| c.name(group)).map(|m| m.as_str().trim().to_string());
+                if captures.is_none() {
                     let reason =
                         format!("does not match the mapping's pattern for {field} (group {group}); left empty");
                     let mut warnings = self.warnings.borrow_mut();
@@ -802,7 +806,12 @@ impl Row<'_> {
                     // that code (it would replace them).
                     return Err((
                         self.column("observed_at"),
-                        "no order id and no readable observed time: the result cannot be told from others".into(),
+                        format!(
+                            "no order id and no readable observed time (formats tried: {}): the result could not be \
+                             told from the patient's other results of this code; map the export's order id column \
+                             if it has one, or give this field the formats its times are written in",
+                            self.formats("observed_at").join(", ")
+                        ),
                     ));
                 }
                 vec![Record::Observation(Observation {
@@ -1029,11 +1038,26 @@ mod tests {
 
         let mut mapping = built_in_mappings().into_iter().find(|m| m.kind == CsvKind::Census).expect("census");
         mapping.columns = [("mrn", "MRN")].into_iter().map(|(f, c)| (f.to_string(), vec![c.to_string()])).collect();
-        let regex = regex::Regex::new(NAME_PARTS).expect("regex");
+        let part = |group: &str| Derived::Part {
+            column: "Patient Name".into(),
+            regex: regex::Regex::new(NAME_PARTS).expect("regex"),
+            group: group.into(),
+        };
+        mapping.derived.insert("family_name".into(), part("family"));
+        mapping.derived.insert("given_name".into(), part("given"));
+        // A name without a comma is a family name alone, not a miss.
+        let csv = "MRN,Patient Name\nM1,MADONNA\n";
+        let file = parse("census_x.csv", csv.as_bytes(), &[&mapping], Zone::Host).expect("parsed");
+        assert!(file.warnings.is_empty(), "{:?}", file.warnings);
+        let Record::Patient(p) = records(&file)[0] else { panic!("{file:?}") };
+        assert_eq!((p.family_name.as_deref(), p.given_name.as_deref()), (Some("MADONNA"), None));
+        // A pattern that does not match the cell at all is warned.
+        let regex = regex::Regex::new(r"^(?<family>[^,]+),").expect("regex");
         mapping.derived.insert(
             "family_name".into(),
             Derived::Part { column: "Patient Name".into(), regex, group: "family".into() },
         );
+        mapping.derived.remove("given_name");
         let csv = "MRN,Patient Name\nM1,NGUYEN LINH\n";
         let file = parse("census_x.csv", csv.as_bytes(), &[&mapping], Zone::Host).expect("parsed");
         let warned: Vec<(Option<&str>, &str)> =
