@@ -84,7 +84,7 @@ impl ErrorKind {
             ErrorKind::NotFound => "a folder or file is missing",
             ErrorKind::DiskFull => "the disk is full",
             ErrorKind::RemoteFileChanged => "a remote file changed during its download",
-            ErrorKind::Other => "polling failed",
+            ErrorKind::Other => "the last poll or scan failed",
         }
     }
 

@@ -511,30 +511,65 @@ mod tests {
         // Stray repetitions, extra components, overlong text, a value of another type than OBX-2
         // declares: the record lands, with what can be read.
         let long = "x".repeat(70_000);
-        let cases: Vec<(&str, Vec<String>)> = vec![
+        let patient = |r: &[Record], check: &dyn Fn(&Patient) -> bool| matches!(r, [Record::Patient(p)] if check(p));
+        let result = |r: &[Record], check: &dyn Fn(&crate::model::Observation) -> bool| matches!(r, [Record::Patient(_), Record::Observation(o)] if check(o));
+        let oru = |fields: &[(usize, &str)]| vec![msh("ORU^R01"), pid(), obx(fields)];
+        let cases: Vec<(&str, Vec<String>, Box<dyn Fn(&[Record]) -> bool>)> = vec![
             (
-                "repeated birth dates",
+                "repeated birth dates: the first stands",
                 vec![msh("ADT^A28"), seg("PID", &[(3, "1^^^GENHOSP^MR"), (7, "19700315~19710101")])],
+                Box::new(move |r| {
+                    patient(r, &|p| p.birth_date.map(|d| d.to_string()).as_deref() == Some("1970-03-15"))
+                }),
             ),
             (
-                "components in the sex field",
+                "components in the sex field: the code",
                 vec![msh("ADT^A28"), seg("PID", &[(3, "1^^^GENHOSP^MR"), (8, "F^Female^HL70001^extra")])],
+                Box::new(move |r| patient(r, &|p| p.sex.as_deref() == Some("F"))),
             ),
-            ("an overlong name", vec![msh("ADT^A28"), seg("PID", &[(3, "1^^^GENHOSP^MR"), (5, long.as_str())])]),
-            ("text in an NM result", vec![msh("ORU^R01"), pid(), obx(&[(2, "NM"), (3, "K"), (5, "hemolyzed")])]),
-            ("a number with a comparator", vec![msh("ORU^R01"), pid(), obx(&[(2, "NM"), (3, "K"), (5, ">10")])]),
-            ("an SN result in an NM", vec![msh("ORU^R01"), pid(), obx(&[(2, "NM"), (3, "K"), (5, "<^5")])]),
             (
-                "repeated units",
-                vec![msh("ORU^R01"), pid(), obx(&[(2, "NM"), (3, "K"), (5, "4.1"), (6, "mmol/L~mEq/L")])],
+                "an overlong name, whole",
+                vec![msh("ADT^A28"), seg("PID", &[(3, "1^^^GENHOSP^MR"), (5, long.as_str())])],
+                Box::new(move |r| patient(r, &|p| p.family_name.as_ref().map(String::len) == Some(70_000))),
             ),
-            ("an unknown value type", vec![msh("ORU^R01"), pid(), obx(&[(2, "ZZ"), (3, "K"), (5, "4.1")])]),
+            (
+                "text in an NM result: kept as text, no number",
+                oru(&[(2, "NM"), (3, "K"), (5, "hemolyzed")]),
+                Box::new(move |r| result(r, &|o| o.value.as_deref() == Some("hemolyzed") && o.numeric_value.is_none())),
+            ),
+            (
+                "a number with a comparator: kept as written, not read as 10",
+                oru(&[(2, "NM"), (3, "K"), (5, ">10")]),
+                Box::new(move |r| result(r, &|o| o.value.as_deref() == Some(">10") && o.numeric_value.is_none())),
+            ),
+            (
+                "an SN value in an NM: its text kept",
+                oru(&[(2, "NM"), (3, "K"), (5, "<^5")]),
+                Box::new(move |r| {
+                    result(r, &|o| o.value.as_deref().is_some_and(|v| v.contains('5')) && o.numeric_value.is_none())
+                }),
+            ),
+            (
+                "repeated units: the first",
+                oru(&[(2, "NM"), (3, "K"), (5, "4.1"), (6, "mmol/L~mEq/L")]),
+                Box::new(move |r| result(r, &|o| o.unit.as_deref() == Some("mmol/L") && o.numeric_value == Some(4.1))),
+            ),
+            (
+                "an unknown value type: the value as written",
+                oru(&[(2, "ZZ"), (3, "K"), (5, "4.1")]),
+                Box::new(move |r| result(r, &|o| o.value.as_deref() == Some("4.1"))),
+            ),
         ];
-        for (name, segments) in cases {
+        for (name, segments, landed) in cases {
             let file = parse_with(&segments, &options());
             assert!(file.rejects.is_empty(), "{name}: {:?}", file.rejects);
             assert_eq!(file.messages.len(), 1, "{name}");
-            assert!(!file.messages[0].records.is_empty(), "{name}");
+            let records = &file.messages[0].records;
+            assert!(
+                landed(records),
+                "{name}: {:?}",
+                records.iter().map(|r| format!("{r:?}").chars().take(300).collect::<String>()).collect::<Vec<_>>()
+            );
         }
     }
 }
