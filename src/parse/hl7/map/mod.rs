@@ -514,7 +514,8 @@ mod tests {
         let patient = |r: &[Record], check: &dyn Fn(&Patient) -> bool| matches!(r, [Record::Patient(p)] if check(p));
         let result = |r: &[Record], check: &dyn Fn(&crate::model::Observation) -> bool| matches!(r, [Record::Patient(_), Record::Observation(o)] if check(o));
         let oru = |fields: &[(usize, &str)]| vec![msh("ORU^R01"), pid(), obx(fields)];
-        let cases: Vec<(&str, Vec<String>, Box<dyn Fn(&[Record]) -> bool>)> = vec![
+        type Landed = Box<dyn Fn(&[Record]) -> bool>;
+        let cases: Vec<(&str, Vec<String>, Landed)> = vec![
             (
                 "repeated birth dates: the first stands",
                 vec![msh("ADT^A28"), seg("PID", &[(3, "1^^^GENHOSP^MR"), (7, "19700315~19710101")])],
