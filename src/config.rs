@@ -1186,6 +1186,8 @@ fn check_csv_mapping(raw: RawCsvMapping) -> Result<CsvMapping, (String, String)>
         derived,
         defaults,
         field_formats,
+        // What the mapping does not read is the site's choice.
+        whole_header: false,
     })
 }
 
@@ -1208,6 +1210,9 @@ fn describe_csv_fields(m: &CsvMapping) -> String {
         parts.push(format!("a file may lack {}", lacking.join(", ")));
     }
     parts.push(format!("dates {}", m.date_formats.join(" or ")));
+    if m.whole_header {
+        parts.push("reads a file only when it knows every column of its header".into());
+    }
     parts.join(" · ")
 }
 
@@ -1698,7 +1703,7 @@ mod tests {
         assert_eq!(source.settle, Duration::from_secs(5));
         assert!(source.require_trigger);
         assert_eq!(source.after_ingest, AfterIngest::Keep);
-        assert_eq!(config.csv.len(), 7, "built-in CSV mappings when none is configured");
+        assert_eq!(config.csv.len(), crate::parse::csv::built_in_mappings().len(), "built-in CSV mappings when none is configured");
     }
 
     #[test]

@@ -109,6 +109,9 @@ pub struct Observation {
     pub observed_at: Option<DateTime<Utc>>,
     /// OBR-22 (results reported), else OBX-19.
     pub resulted_at: Option<DateTime<Utc>>,
+    /// The lab's comment: NTE-3 of the NTE segments after the OBX (those after the OBR, before its
+    /// first OBX, come first: they speak for every result of the order), lines joined with `\n`.
+    pub comment: Option<String>,
 }
 
 /// A result withdrawn by the lab (OBX-11 `D` deleted or `X` cannot be obtained): the row with this

@@ -320,6 +320,7 @@ fn observation(o: &snapshot::ObservationRow) -> Observation {
         observed_at: o.observed_at.clone(),
         resulted_at: o.resulted_at.clone(),
         order_id: o.order_id.clone(),
+        comment: ClinicalText::opt(&o.comment),
         previous: None,
         earlier: Vec::new(),
         freshness: freshness(&o.provenance),

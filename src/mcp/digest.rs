@@ -142,11 +142,12 @@ fn stay_events(history: &[StayHistoryRow], since: &HashMap<String, Option<String
                 }
                 found.push(e);
             }
+            "place" if !on_panel => found.push(event("placed", row.event_at.as_ref().or(row.admitted_at.as_ref()))),
             "leave" => found.push(event("discharge", row.discharged_at.as_ref().or(row.event_at.as_ref()))),
             "census_absent" => found.push(event("left_census", None)),
             "cancel_admit" => found.push(event("admission_cancelled", row.event_at.as_ref())),
             "cancel_discharge" => found.push(event("discharge_cancelled", row.event_at.as_ref())),
-            "join" | "update" => {
+            "join" | "update" | "place" => {
                 if moved || row.event.as_deref() == Some("A02") {
                     let mut e = event("transfer", row.event_at.as_ref());
                     e.from_location = location.map(str::to_string);
@@ -168,7 +169,7 @@ fn stay_events(history: &[StayHistoryRow], since: &HashMap<String, Option<String
         }
 
         let on_panel = match row.action.as_str() {
-            "join" | "cancel_discharge" => true,
+            "join" | "place" | "cancel_discharge" => true,
             "leave" | "census_absent" | "cancel_admit" => false,
             _ => on_panel,
         };
@@ -399,6 +400,7 @@ pub fn panel_changes(cx: &Context<'_>, args: &PanelChangesArgs) -> Result<PanelC
         };
         let count = |kind: &str| events.iter().filter(|e| e.kind == kind).count();
         totals.admissions += count("admission");
+        totals.placed += count("placed");
         totals.transfers += count("transfer");
         totals.discharges += usize::from(count("discharge") + count("left_census") > 0);
         totals.critical_results += counts[0];
@@ -408,7 +410,7 @@ pub fn panel_changes(cx: &Context<'_>, args: &PanelChangesArgs) -> Result<PanelC
         totals.new_documents += new_documents.len();
         if on_panel { totals.patients_on_panel += 1 } else { totals.patients_left += 1 }
         let came_or_went =
-            events.iter().any(|e| matches!(e.kind.as_str(), "admission" | "discharge" | "left_census" | "transfer"));
+            events.iter().any(|e| matches!(e.kind.as_str(), "admission" | "placed" | "discharge" | "left_census" | "transfer"));
         let changed = !events.is_empty()
             || counts.iter().any(|n| *n > 0)
             || !medication_changes.is_empty()
@@ -557,6 +559,24 @@ mod tests {
         let kinds: Vec<_> = events.iter().map(|e| (e.kind.as_str(), e.from_location.as_deref())).collect();
         assert_eq!(kinds, [("transfer", Some("5W-509-A")), ("left_census", None)]);
         assert_eq!(events[0].location.as_deref(), Some("5W-520-B"));
+    }
+
+    #[test]
+    fn an_update_that_put_a_patient_on_the_panel_is_an_arrival_whose_admission_was_not_seen() {
+        // Go-live: the first export carries an A08 for a patient admitted before the feed; the
+        // next an A02 moves them.
+        let history = [
+            stay("place", Some("A08"), "5W-509-A", "2026-12-02T11:00:00Z"),
+            stay("update", Some("A02"), "5W-520-B", "2026-12-03T11:00:00Z"),
+        ];
+        let events = stay_events(&history, &HashMap::from([("ward".to_string(), None)]));
+        let kinds: Vec<_> = events.iter().map(|e| (e.kind.as_str(), e.event.as_deref())).collect();
+        assert_eq!(kinds, [("placed", Some("A08")), ("transfer", Some("A02"))]);
+        let r = super::super::render::Renderer { zone: crate::time::Zone::parse("UTC").expect("zone") };
+        assert_eq!(
+            super::super::render::event_text(&r, &events[0]),
+            "on the panel at 5W-509-A from an update (A08 12-02 11:00): the admission was not in the exports read"
+        );
     }
 
     fn order(id: &str, name: &str, dose: &str, status: &str, exported_at: &str) -> MedicationRow {

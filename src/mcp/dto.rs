@@ -187,6 +187,9 @@ pub struct Observation {
     pub resulted_at: Option<String>,
     /// The filler order the result belongs to.
     pub order_id: String,
+    /// The lab's comment on the result (e.g. "Specimen hemolyzed"), free text from the EHR.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<ClinicalText>,
     /// The result of the same code observed before this one, with the change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous: Option<PriorValue>,
@@ -411,8 +414,9 @@ pub struct SearchResults {
 /// An ADT event or census change that an export of the window brought.
 #[derive(Debug, Clone, Serialize, JsonSchema, PartialEq)]
 pub struct StayEvent {
-    /// `admission`, `transfer`, `discharge`, `left_census` (a census that no longer lists the
-    /// patient), `attending_change`, `admission_cancelled`, `discharge_cancelled`, or `update`
+    /// `admission`, `placed` (put on the panel by an update, e.g. an A08 with an inpatient bed;
+    /// the admission was not in the exports read), `transfer`, `discharge`, `left_census` (a
+    /// census that no longer lists the patient), `attending_change`, `admission_cancelled`, `discharge_cancelled`, or `update`
     /// (other details).
     pub kind: String,
     /// The ADT trigger, e.g. `A02`; null for a census.
@@ -503,6 +507,9 @@ pub struct DigestTotals {
     pub patients_left: usize,
     pub patients_with_changes: usize,
     pub admissions: usize,
+    /// Patients put on the panel by an update (an inpatient visit with a bed) whose admission
+    /// message was not in the exports read.
+    pub placed: usize,
     pub transfers: usize,
     /// Patients discharged or no longer on a census (each counted once).
     pub discharges: usize,

@@ -194,8 +194,22 @@ fn result_line(r: &Renderer, o: &Observation, exports: &Exports) -> String {
             let _ = write!(line, " ({})", signed(d));
         }
     }
+    if let Some(comment) = &o.comment {
+        let _ = write!(line, " · comment {}", shortened(comment, COMMENT_CHARS));
+    }
     line.push_str(&exports.tag(&o.freshness));
     line
+}
+
+/// How much of a result's comment its line shows; the JSON has it whole.
+const COMMENT_CHARS: usize = 160;
+
+/// The text cut to `max` characters, with `…` where it was cut.
+fn shortened(text: &ClinicalText, max: usize) -> ClinicalText {
+    match text.raw().char_indices().nth(max) {
+        Some((at, _)) => ClinicalText::new(format!("{}…", &text.raw()[..at])),
+        None => text.clone(),
+    }
 }
 
 /// A drug with its dose, route and frequency (those its name does not already say), fenced once.
@@ -574,10 +588,14 @@ impl Render for PanelChanges {
         let t = &self.totals;
         let _ = writeln!(
             out,
-            "Totals: {} on the panel, {} left · {} admitted, {} transferred, {} discharged or off the census · results {} critical, {} abnormal, {} normal · {} medication changes · {} new documents",
+            "Totals: {} on the panel, {} left · {} admitted{}, {} transferred, {} discharged or off the census · results {} critical, {} abnormal, {} normal · {} medication changes · {} new documents",
             t.patients_on_panel,
             t.patients_left,
             t.admissions,
+            match t.placed {
+                0 => String::new(),
+                n => format!(" ({n} more placed by an update, admission not seen)"),
+            },
             t.transfers,
             t.discharges,
             t.critical_results,
@@ -656,7 +674,7 @@ impl Render for PanelChanges {
     }
 }
 
-fn event_text(r: &Renderer, e: &StayEvent) -> String {
+pub(super) fn event_text(r: &Renderer, e: &StayEvent) -> String {
     let at = e.at.as_deref().map(|t| format!(" {}", r.time(t))).unwrap_or_default();
     let to = plain(e.location.as_deref().unwrap_or("?"));
     match e.kind.as_str() {
@@ -665,6 +683,10 @@ fn event_text(r: &Renderer, e: &StayEvent) -> String {
             None => format!("admitted{at} to {to}"),
         },
         "registration" => format!("registered{at} at {to}"),
+        "placed" => format!(
+            "on the panel at {to} from an update ({}{at}): the admission was not in the exports read",
+            plain(e.event.as_deref().unwrap_or("ADT"))
+        ),
         "transfer" => format!("transfer {} → {to}{at}", plain(e.from_location.as_deref().unwrap_or("?"))),
         "discharge" => format!("discharged{at} from {to}"),
         "left_census" => format!("no longer on the census (was {to})"),

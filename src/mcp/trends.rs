@@ -116,6 +116,7 @@ mod tests {
             observed_at: Some(at.into()),
             resulted_at: None,
             order_id: "O1".into(),
+            comment: None,
             previous: None,
             earlier: Vec::new(),
             freshness: Freshness {

@@ -93,6 +93,7 @@ impl CsvKind {
                 "status",
                 "observed_at",
                 "resulted_at",
+                "comment",
                 "exported_at",
             ],
             CsvKind::Medications => &[
@@ -192,6 +193,11 @@ pub struct CsvMapping {
     pub encoding: &'static encoding_rs::Encoding,
     /// Where `exported_at` comes from when the header has no `exported_at` column.
     pub file_name_time: Option<FileNameTime>,
+    /// Whether the mapping reads a file only when it knows every column of its header: set for
+    /// the built-in mappings, used without a config, so that a file they would half read (a
+    /// `Patient Name` column left unread, a bed letter taken for the location) is refused, not
+    /// guessed at.
+    pub whole_header: bool,
 }
 
 impl CsvMapping {
@@ -202,16 +208,27 @@ impl CsvMapping {
     /// The header names this mapping needs, one per required field and per mapped optional field
     /// it may not lack (its first alias).
     pub fn expected_columns(&self) -> Vec<String> {
-        self.kind
-            .required()
-            .iter()
-            .chain(self.kind.optional().iter().filter(|f| self.must_have(f)))
-            .flat_map(|f| match (self.columns.get(*f), self.derived.get(*f)) {
-                (Some(aliases), _) => aliases.first().cloned().into_iter().collect(),
-                (None, Some(derived)) => derived.columns().into_iter().map(str::to_string).collect(),
-                (None, None) => vec![(*f).to_string()],
-            })
-            .collect()
+        let mut columns: Vec<String> = Vec::new();
+        let all =
+            self.kind.required().iter().chain(self.kind.optional().iter().filter(|f| self.must_have(f))).flat_map(
+                |f| match (self.columns.get(*f), self.derived.get(*f)) {
+                    (Some(aliases), _) => aliases.first().cloned().into_iter().collect(),
+                    (None, Some(derived)) => derived.columns().into_iter().map(str::to_string).collect(),
+                    (None, None) => vec![(*f).to_string()],
+                },
+            );
+        for column in all {
+            if !columns.contains(&column) {
+                columns.push(column);
+            }
+        }
+        columns
+    }
+
+    /// The header names it reads, of any field.
+    fn known_columns(&self) -> impl Iterator<Item = &str> {
+        let aliases = self.columns.values().flatten().map(String::as_str);
+        aliases.chain(self.derived.values().flat_map(Derived::columns))
     }
 
     /// Whether a file's header must have this field's column.
@@ -307,6 +324,7 @@ pub fn built_in_mappings() -> Vec<CsvMapping> {
                 ("abnormal_flag", &["Flag", "Abnormal Flag"]),
                 ("observed_at", &["Collected", "Collection Time", "Observed At"]),
                 ("resulted_at", &["Resulted", "Result Time"]),
+                ("comment", &["Comment", "Comments", "Result Comment"]),
             ],
         ),
         (
@@ -359,7 +377,7 @@ pub fn built_in_mappings() -> Vec<CsvMapping> {
             ],
         ),
     ];
-    specific
+    let mut mappings: Vec<CsvMapping> = specific
         .into_iter()
         .map(|(name, kind, pattern, fields)| {
             let mut columns: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -386,9 +404,29 @@ pub fn built_in_mappings() -> Vec<CsvMapping> {
                 field_formats: BTreeMap::new(),
                 // A built-in mapping knows many spellings; a file has whichever columns it has.
                 may_lack: kind.optional().iter().map(|f| (*f).to_string()).collect(),
+                whole_header: true,
             }
         })
-        .collect()
+        .collect();
+    // A census from a bed board: `NGUYEN, LINH T` in one column, the place in three.
+    let mut bed_board = mappings[0].clone();
+    bed_board.name = "census (bed board)".into();
+    for field in ["family_name", "given_name", "location"] {
+        bed_board.columns.remove(field);
+        // What makes a bed board: the first census mapping reads the rest.
+        bed_board.may_lack.remove(field);
+    }
+    let name_parts = regex::Regex::new(NAME_PARTS).expect("built-in regex");
+    for (field, group) in [("family_name", "family"), ("given_name", "given")] {
+        let regex = name_parts.clone();
+        bed_board
+            .derived
+            .insert(field.into(), Derived::Part { column: "Patient Name".into(), regex, group: group.into() });
+    }
+    let place = ["Unit", "Room", "Bed"].map(String::from).to_vec();
+    bed_board.derived.insert("location".into(), Derived::Join { columns: place, separator: "-".into() });
+    mappings.insert(1, bed_board);
+    mappings
 }
 
 /// Why no mapping could read a file's header.
@@ -398,6 +436,9 @@ pub struct HeaderMismatch {
     pub expected: Vec<(String, Vec<String>)>,
     /// The header the file has (as the first mapping tried reads it).
     pub found: Vec<String>,
+    /// Columns of the header that a built-in mapping which had its required columns does not
+    /// know (see [`CsvMapping::whole_header`]); empty otherwise.
+    pub unknown: Vec<String>,
 }
 
 /// The mappings that may serve a file: those whose pattern matches its name; for any other
@@ -459,6 +500,7 @@ fn choose<'m>(
     bytes: &[u8],
     candidates: &[&'m CsvMapping],
 ) -> Result<(&'m CsvMapping, String, Resolved), HeaderMismatch> {
+    let mut unknown: Option<Vec<String>> = None;
     for mapping in candidates {
         let text = decode(bytes, mapping.encoding);
         let mut rdr = reader(&text, mapping);
@@ -466,7 +508,22 @@ fn choose<'m>(
         if rdr.read_record(&mut header).unwrap_or(false)
             && let Some(columns) = resolve(&header, mapping)
         {
-            return Ok((mapping, text, columns));
+            let left: Vec<String> = match mapping.whole_header {
+                true => header
+                    .iter()
+                    .map(str::trim)
+                    .filter(|h| !h.is_empty() && !mapping.known_columns().any(|k| normalise(k) == normalise(h)))
+                    .map(str::to_string)
+                    .collect(),
+                false => Vec::new(),
+            };
+            if left.is_empty() {
+                return Ok((mapping, text, columns));
+            }
+            // The fewest columns left unread: the nearest built-in mapping.
+            if unknown.as_ref().is_none_or(|u| left.len() < u.len()) {
+                unknown = Some(left);
+            }
         }
     }
     let found = candidates
@@ -481,7 +538,8 @@ fn choose<'m>(
         })
         .map(header_or_data)
         .unwrap_or_default();
-    Err(HeaderMismatch { expected: candidates.iter().map(|m| (m.name.clone(), m.expected_columns())).collect(), found })
+    let expected = candidates.iter().map(|m| (m.name.clone(), m.expected_columns())).collect();
+    Err(HeaderMismatch { expected, found, unknown: unknown.unwrap_or_default() })
 }
 
 /// A first row to quote in an error: as it is when it looks like a header; when most of its cells
@@ -829,6 +887,7 @@ impl Row<'_> {
                     status: t("status"),
                     observed_at,
                     resulted_at: self.opt_time("resulted_at"),
+                    comment: t("comment"),
                     mrn,
                 })]
             }
@@ -988,7 +1047,7 @@ mod tests {
     #[test]
     fn windows_1252_and_a_utf8_bom_are_decoded() {
         let mut latin = b"MRN;Nom\nMRN1;Ren\xe9e\n".to_vec();
-        let mut mapping = built_in_mappings().remove(1);
+        let mut mapping = built_in_mappings().into_iter().find(|m| m.kind == CsvKind::Patients).expect("patients");
         mapping.delimiter = b';';
         mapping.encoding = encoding_rs::WINDOWS_1252;
         mapping.columns.insert("given_name".into(), vec!["Nom".into()]);
@@ -1066,6 +1125,38 @@ mod tests {
             warned,
             [(Some("Patient Name"), "does not match the mapping's pattern for family_name (group family); left empty")]
         );
+    }
+
+    #[test]
+    fn without_a_config_a_file_with_a_column_no_built_in_mapping_knows_is_refused_not_guessed() {
+        // A bed board's census: the name in one column, the place in three. The first census
+        // mapping would read `Bed` as the location and no name at all; the bed-board one knows
+        // every column.
+        let csv = "MRN,Patient Name,Unit,Room,Bed,Attending\nM1,\"NGUYEN, LINH T\",7E,12,A,\"Orsolini, Marco\"\n";
+        let file = run("census_7E_20261124_0500.csv", csv.as_bytes()).expect("the bed-board mapping reads it");
+        assert!(file.warnings.is_empty() && file.rejects.is_empty(), "{file:?}");
+        let all = records(&file);
+        let (Record::Patient(p), Record::Panel(e)) = (all[0], all[1]) else { panic!("{all:?}") };
+        assert_eq!((p.family_name.as_deref(), p.given_name.as_deref()), (Some("NGUYEN"), Some("LINH T")));
+        assert_eq!(e.location.as_deref(), Some("7E-12-A"));
+
+        // One column more, which no built-in mapping knows: refused, naming it.
+        let csv = "MRN,Patient Name,Unit,Room,Bed,Isolation\nM1,\"NGUYEN, LINH T\",7E,12,A,Contact\n";
+        let err = run("census_7E_20261124_0500.csv", csv.as_bytes()).expect_err("a guess is refused");
+        assert_eq!(err.unknown, ["Isolation"]);
+        let message =
+            crate::parse::FileError::CsvHeader { expected: err.expected, found: err.found, unknown: err.unknown };
+        assert!(
+            message
+                .to_string()
+                .contains("not known: Isolation (the header has: MRN, Patient Name, Unit, Room, Bed, Isolation)"),
+            "{message}"
+        );
+        // A configured mapping reads what it maps and leaves the rest: the site chose.
+        let mut configured = built_in_mappings().into_iter().find(|m| m.name.contains("bed")).expect("bed board");
+        configured.whole_header = false;
+        let file = parse("census_7E.csv", csv.as_bytes(), &[&configured], Zone::Host).expect("configured");
+        assert_eq!(file.messages.len(), 1);
     }
 
     #[test]

@@ -109,8 +109,8 @@ pub enum FileError {
         rejects.first().map_or("no MSH segment", |r| r.reason.as_str()))]
     NothingUsable { rejects: Vec<Reject> },
     /// A CSV file whose header has the required columns of no mapping for its name.
-    #[error("the CSV header matches no mapping: {}; the header has: {}", expected_columns(expected), found.join(", "))]
-    CsvHeader { expected: Vec<(String, Vec<String>)>, found: Vec<String> },
+    #[error("{}", csv_header(expected, found, unknown))]
+    CsvHeader { expected: Vec<(String, Vec<String>)>, found: Vec<String>, unknown: Vec<String> },
     /// A CSV file with a header and no row at all (a census of nobody would empty the panel).
     #[error("the CSV file has a header but no rows")]
     CsvNoRows,
@@ -122,12 +122,19 @@ pub enum FileError {
     PdfNotExtracted,
 }
 
-fn expected_columns(expected: &[(String, Vec<String>)]) -> String {
-    expected
-        .iter()
-        .map(|(name, columns)| format!("{name} expected {}", columns.join(", ")))
-        .collect::<Vec<_>>()
-        .join("; ")
+fn csv_header(expected: &[(String, Vec<String>)], found: &[String], unknown: &[String]) -> String {
+    if !unknown.is_empty() {
+        return format!(
+            "no [[csv.mapping]] is configured, and the built-in mappings read a file only when they know every \
+             column of its header; not known: {} (the header has: {}). Configure a [[csv.mapping]] for this \
+             file; `ingest check-config` shows how it will be read",
+            unknown.join(", "),
+            found.join(", ")
+        );
+    }
+    let expected: Vec<String> =
+        expected.iter().map(|(name, columns)| format!("{name} expected {}", columns.join(", "))).collect();
+    format!("the CSV header matches no mapping: {}; the header has: {}", expected.join("; "), found.join(", "))
 }
 
 /// Tell the format of a file from its first bytes.
@@ -180,8 +187,11 @@ pub fn parse_named(file_name: &str, bytes: &[u8], options: &ParseOptions) -> Res
         }
         FileKind::Csv => {
             let candidates = csv::candidates(file_name, &options.csv);
-            let parsed = csv::parse(file_name, bytes, &candidates, options.zone)
-                .map_err(|m| FileError::CsvHeader { expected: m.expected, found: m.found })?;
+            let parsed = csv::parse(file_name, bytes, &candidates, options.zone).map_err(|m| FileError::CsvHeader {
+                expected: m.expected,
+                found: m.found,
+                unknown: m.unknown,
+            })?;
             if parsed.messages.is_empty() {
                 return Err(if parsed.rejects.is_empty() {
                     FileError::CsvNoRows

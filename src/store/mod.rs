@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0009_source_health.sql"),
     include_str!("../../migrations/0010_field_warnings.sql"),
     include_str!("../../migrations/0011_unused_messages.sql"),
+    include_str!("../../migrations/0012_observation_comment.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

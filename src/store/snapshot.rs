@@ -81,6 +81,7 @@ pub struct ObservationRow {
     pub resulted_at: Option<String>,
     pub first_exported_at: String,
     pub provenance: Provenance,
+    pub comment: Option<String>,
 }
 
 /// Filters and keyset paging for the panel. Order: location, then MRN.
@@ -194,7 +195,7 @@ pub fn stays(conn: &Connection, patient_id: i64) -> rusqlite::Result<Vec<StayRow
 
 const OBSERVATION_COLUMNS: &str = "o.id, p.mrn, o.order_id, o.code, o.code_system, o.name, o.value_type, o.value, \
      o.numeric_value, o.unit, o.reference_range, o.abnormal_flag, o.status, o.observed_at, o.resulted_at, \
-     o.first_exported_at, o.exported_at, o.ingested_at, f.source, f.path, f.id";
+     o.first_exported_at, o.exported_at, o.ingested_at, f.source, f.path, f.id, o.comment";
 
 fn observation_row(row: &Row<'_>) -> rusqlite::Result<ObservationRow> {
     let observed_at: String = row.get(13)?;
@@ -216,6 +217,7 @@ fn observation_row(row: &Row<'_>) -> rusqlite::Result<ObservationRow> {
         resulted_at: row.get(14)?,
         first_exported_at: row.get(15)?,
         provenance: provenance(row, 16)?,
+        comment: row.get(21)?,
     })
 }
 

@@ -693,6 +693,8 @@ impl RecordWriter<'_> {
         let action = match e.action {
             PanelAction::Join => "join",
             PanelAction::Leave => "leave",
+            // An update that put the patient on the panel: an arrival whose admission was not seen.
+            PanelAction::Place if active == Some(1) => "place",
             PanelAction::Update | PanelAction::Place => "update",
             PanelAction::CancelAdmit => "cancel_admit",
             PanelAction::CancelDischarge => "cancel_discharge",
@@ -731,8 +733,8 @@ impl RecordWriter<'_> {
             None => self.observation_upsert.insert(tx.prepare_cached(concat!(
                 "INSERT INTO observations (patient_id, order_id, code, code_system, name, value_type, value, numeric_value,
                      unit, reference_range, abnormal_flag, status, observed_at, resulted_at, source_file_id, exported_at,
-                     ingested_at, first_exported_at, deleted)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?16, 0)
+                     ingested_at, first_exported_at, deleted, comment)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?16, 0, ?18)
                  ON CONFLICT (patient_id, order_id, code, observed_at) DO UPDATE SET
                      first_exported_at = min(observations.first_exported_at, excluded.first_exported_at), ",
                 replaced!("observations", "code_system"), ", ",
@@ -746,6 +748,7 @@ impl RecordWriter<'_> {
                 replaced!("observations", "status"), ", ",
                 replaced!("observations", "resulted_at"), ", ",
                 replaced!("observations", "deleted"), ", ",
+                replaced!("observations", "comment"), ", ",
                 provenance!("observations")
             ))?),
         };
@@ -766,7 +769,8 @@ impl RecordWriter<'_> {
             o.resulted_at.map(rfc3339),
             s.file_id,
             s.exported_at,
-            s.ingested_at
+            s.ingested_at,
+            o.comment
         ])?;
         Ok(())
     }
@@ -1095,6 +1099,7 @@ mod tests {
             status: Some("F".into()),
             observed_at: Some(at("2026-11-23T10:00:00Z")),
             resulted_at: None,
+            comment: None,
         })
     }
 

@@ -305,6 +305,7 @@ fn oru_r01_cbc_gives_observations_with_units_ranges_and_flags() {
         // OBX-14 20110103143428-0800; OBR-22 20110104170028-0800.
         observed_at: at("2011-01-03T22:34:28Z"),
         resulted_at: at("2011-01-05T01:00:28Z"),
+        comment: None,
     };
     assert_eq!(**hemoglobin, expected);
 }

@@ -180,7 +180,13 @@ fn an_unknown_header_is_quarantined_with_the_columns_each_mapping_expected() {
     let other = write(&ws, "exports/report.csv", b"Name,Score\nx,1\n");
     let (code, out) = ws.replay(&[&other]);
     assert_eq!(code, 3, "{out}");
-    assert!(out.contains("census expected MRN; patients expected MRN; labs expected"), "{out}");
+    assert!(
+        out.contains(
+            "census expected MRN; census (bed board) expected MRN, Patient Name, Unit, Room, Bed; patients expected MRN; \
+             labs expected"
+        ),
+        "{out}"
+    );
 }
 
 #[test]

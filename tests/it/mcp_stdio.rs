@@ -81,10 +81,10 @@ fn every_tool_answers_with_the_contract_fields_freshness_and_snapshot() {
     ] {
         assert!(source.get(key).is_some(), "sources[0].{key} missing: {source}");
     }
-    assert_eq!(source["files_ingested"], 17);
+    assert_eq!(source["files_ingested"], 18);
     assert_eq!(source["last_export_at"], "2026-11-24T11:00:00Z");
     assert_eq!(status["counts"]["patients"], 21);
-    assert_eq!(status["counts"]["observations"], 496);
+    assert_eq!(status["counts"]["observations"], 500);
 
     let panel = answer(&results[2]);
     let patients = panel["patients"].as_array().expect("patients");
@@ -144,6 +144,51 @@ fn every_tool_answers_with_the_contract_fields_freshness_and_snapshot() {
     assert!(admitted["events"].as_array().expect("events").iter().any(|e| e["kind"] == "admission"));
 
     assert_eq!(error_code(&results[9]), "unknown_document");
+}
+
+#[test]
+fn the_sample_bed_board_census_and_point_of_care_glucoses_read_as_the_export_meant() {
+    // The census names patients `FAMILY, GIVEN` in one column and places them by Unit, Room and
+    // Bed; the glucometer readings have no order id and carry the nurse's comment.
+    let ws = with_samples();
+    let results = call(
+        &ws,
+        json!([
+            {"tool": "list_panel"},
+            {"tool": "get_observations", "args": {"mrn": "MRN21426", "code": "41653-7"}},
+        ]),
+    );
+    let panel = answer(&results[0]);
+    let first = panel["patients"].as_array().and_then(|p| p.first()).expect("a patient");
+    assert_eq!((first["location"].as_str(), first["mrn"].as_str()), (Some("5W-501-A"), Some("MRN22815")));
+    assert!(
+        results[0]["content"][0]["text"].as_str().is_some_and(|t| t.contains("ASHGROVE, HAROLD")),
+        "{}",
+        results[0]
+    );
+
+    let glucoses = answer(&results[1]);
+    let rows = glucoses["observations"].as_array().expect("observations");
+    let summary: Vec<(&str, &str, Option<&str>)> = rows
+        .iter()
+        .map(|o| (o["value"].as_str().unwrap_or("?"), o["order_id"].as_str().unwrap_or("?"), o["comment"].as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("134", "", None),
+            ("112", "", Some("Recheck after treatment.")),
+            ("61", "", Some("Treated with 4 oz juice per hypoglycemia protocol.\nRecheck in 15 min.")),
+            ("248", "", None),
+        ]
+    );
+    let text = results[1]["content"][0]["text"].as_str().expect("text");
+    let low = text.lines().find(|l| l.contains(" 61 mg/dL")).expect("the low reading's line");
+    assert!(
+        low.contains("comment <untrusted-clinical-text>Treated with 4 oz juice per hypoglycemia protocol. / Recheck in 15 min.</untrusted-clinical-text>"),
+        "{low}"
+    );
+    assert!(rows[2]["untrusted_fields"].as_array().is_some_and(|f| f.contains(&json!("comment"))), "{}", rows[2]);
 }
 
 #[test]

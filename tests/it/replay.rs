@@ -393,11 +393,11 @@ fn the_bundled_sample_exports_replay_with_built_in_defaults_to_the_documented_fi
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("snapshot: ingest-data/snapshot.db"), "{stdout}");
     assert!(
-        stdout.contains("files: 17 found · 17 ingested · 0 with rejects · 0 duplicate · 0 quarantined"),
+        stdout.contains("files: 18 found · 18 ingested · 0 with rejects · 0 duplicate · 0 quarantined"),
         "{stdout}"
     );
     // Figures from sample-exports/README.md.
-    assert!(stdout.contains("21 patients (19 on the panel) · 496 results (100 abnormal)"), "{stdout}");
+    assert!(stdout.contains("21 patients (19 on the panel) · 500 results (102 abnormal)"), "{stdout}");
     assert!(stdout.contains("34 medication orders · 39 problems · 15 allergies · 15 documents"), "{stdout}");
 
     let db = cwd.path().join("ingest-data/snapshot.db");
@@ -455,7 +455,7 @@ fn the_bundled_sample_exports_replay_with_built_in_defaults_to_the_documented_fi
 
     let again = run();
     assert_eq!(again.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&again.stdout).contains("0 ingested · 0 with rejects · 17 duplicate"));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("0 ingested · 0 with rejects · 18 duplicate"));
 }
 
 #[test]

@@ -113,7 +113,7 @@ fn a_feed_that_starts_mid_stay_puts_inpatients_in_beds_on_the_panel_and_says_the
         "{summary}"
     );
 
-    let results = call(&ws, json!([{"tool": "list_panel", "args": {}}]));
+    let results = call(&ws, json!([{"tool": "list_panel", "args": {}}, {"tool": "panel_changes", "args": {}}]));
     let panel = answer(&results[0]);
     let mrns: Vec<&str> =
         panel["patients"].as_array().expect("patients").iter().filter_map(|p| p["mrn"].as_str()).collect();
@@ -121,4 +121,20 @@ fn a_feed_that_starts_mid_stay_puts_inpatients_in_beds_on_the_panel_and_says_the
     assert!(panel["patients"].as_array().expect("patients").iter().all(|p| p["admission_seen"] == false));
     let text = results[0]["content"][0]["text"].as_str().unwrap_or_default().to_string();
     assert!(text.contains("no admission message in the exports read: on the panel from an update"), "{text}");
+
+    // The first morning's digest lists them as arrivals, not as nothing new.
+    let changes = answer(&results[1]);
+    assert_eq!(changes["totals"]["placed"], 5, "{changes}");
+    assert_eq!(changes["totals"]["admissions"], 0, "{changes}");
+    let placed: Vec<&str> = changes["patients"]
+        .as_array()
+        .expect("patients")
+        .iter()
+        .filter(|p| p["events"][0]["kind"] == "placed")
+        .filter_map(|p| p["mrn"].as_str())
+        .collect();
+    assert_eq!(placed, ["MID1", "MID2", "MID3", "MID4", "MID5"], "{changes}");
+    let text = results[1]["content"][0]["text"].as_str().unwrap_or_default();
+    assert!(text.contains("0 admitted (5 more placed by an update, admission not seen)"), "{text}");
+    assert!(text.contains("on the panel at 7E-71-A from an update (A08"), "{text}");
 }

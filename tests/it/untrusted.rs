@@ -55,11 +55,16 @@ fn poison_csvs(day: &Path) {
             q(11)
         ),
     );
+    // A point-of-care reading's name and comment.
+    append(
+        "labs_POC_5W_20261124_0500.csv",
+        format!("MRN88616,41653-7,LN,{},99,mg/dL,70-140,N,2026-11-24 03:00,{}\n", q(17), q(18)),
+    );
     let census = day.join("census_5W_20261124_0500.csv");
     let text = std::fs::read_to_string(&census).expect("census");
     let text = text.replace(
-        "MRN88616,BRINDLEMOOR,EDITH,5W-501-B,\"Orsolini, Marco\"",
-        &format!("MRN88616,{},EDITH,5W-501-B,{}", q(12), q(13)),
+        "MRN88616,\"BRINDLEMOOR, EDITH\",5W,501,B,\"Orsolini, Marco\"",
+        &format!("MRN88616,\"{}, EDITH\",5W,501,B,{}", hostile(12), q(13)),
     );
     assert!(text.contains(&hostile(12)), "the census row was replaced");
     std::fs::write(census, text).expect("write");
@@ -70,7 +75,7 @@ fn poison_csvs(day: &Path) {
 }
 
 /// An HL7 file for MRN88616 with the injection in the ADT's attending, allergy and diagnosis, a
-/// result's name, range and text value, a drug, a problem, and a note's title, author and text.
+/// result's name, range, text value and comment (NTE), a drug, a problem, and a note's title, author and text.
 fn poison_hl7(day: &Path) {
     let msh = |kind: &str, id: &str| {
         format!("MSH|^~\\&|ORCHARD|GENHOSP|INGEST|GENHOSP|20261124060000-0600||{kind}|{id}|P|2.5.1\r")
@@ -89,11 +94,12 @@ fn poison_hl7(day: &Path) {
         ),
         format!(
             "{}{pid}ORC|RE|P1|F1\rOBR|1|P1|F1|X^Panel|||20261124040000\r\
-             OBX|1|ST|X-2^{}^L||{}||{}|A|||F|||20261124040000\r",
+             OBX|1|ST|X-2^{}^L||{}||{}|A|||F|||20261124040000\rNTE|1|L|{}\r",
             msh("ORU^R01^ORU_R01", "X2"),
             h(24),
             h(25),
-            h(26)
+            h(26),
+            h(32)
         ),
         format!("{}{pid}ORC|NW|P9|RX9||SC\rRXE||9^{}^L|80||mg\rTQ1|1||Q12H\r", msh("RDE^O11^RDE_O11", "X3"), h(27)),
         format!("{}{pid}PRB|AD|20261124050000|^{}^I10|PI9|||20261124\r", msh("PPR^PC1^PPR_PC1", "X4"), h(28)),
@@ -218,7 +224,7 @@ fn injected_text_in_every_free_text_field_is_named_untrusted_and_fenced() {
     }
     // Every poisoned field reached an answer: name each one the exports carried.
     let all = results.iter().map(|r| r.to_string()).collect::<String>();
-    for n in (1..=16).chain(20..=31).chain([40]) {
+    for n in (1..=18).chain(20..=32).chain([40]) {
         if n == 12 || n == 20 {
             continue; // family names: the ADT's BRINDLEMOOR overrides the census (registration wins)
         }

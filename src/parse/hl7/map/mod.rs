@@ -62,6 +62,11 @@ impl Warnings {
         self.optional(first).or_else(|| self.optional(second()))
     }
 
+    /// A field that was read, but not as the configuration asks.
+    fn note(&self, segment: &str, reason: String) {
+        self.0.borrow_mut().push(Fault::at(segment, reason));
+    }
+
     fn into_vec(self) -> Vec<Fault> {
         self.0.into_inner()
     }
@@ -127,16 +132,39 @@ fn patient(pid: Seg<'_>, rule: &MrnRule, registration: bool, w: &Warnings) -> Re
             Some(Identifier { value: pid.comp(rep, 1)?, id_type: pid.comp(rep, 5), authority: pid.comp(rep, 4) })
         })
         .collect();
-    let chosen = identifiers
-        .iter()
-        .find(|id| {
-            id.id_type.as_deref() == Some(rule.id_type.as_str())
-                && rule.authority.as_ref().is_none_or(|a| id.authority.as_ref() == Some(a))
-        })
-        .or(identifiers.first());
-    let mrn = chosen
-        .map(|id| id.value.clone())
-        .ok_or_else(|| Fault::at("PID-3", "no usable MRN: PID-3 has no identifier"))?;
+    let first = identifiers.first().ok_or_else(|| Fault::at("PID-3", "no usable MRN: PID-3 has no identifier"))?;
+    let chosen = identifiers.iter().find(|id| {
+        id.id_type.as_deref() == Some(rule.id_type.as_str())
+            && rule.authority.as_ref().is_none_or(|a| id.authority.as_ref() == Some(a))
+    });
+    let mrn = match (chosen, &rule.authority) {
+        (Some(id), _) => id.value.clone(),
+        // The site named whose MRNs it uses: another authority's number could be another patient's.
+        (None, Some(authority)) => {
+            return Err(Fault::at(
+                "PID-3",
+                format!(
+                    "no identifier of type {} from authority {authority} (hl7.mrn_authority); PID-3 has {}",
+                    rule.id_type,
+                    described(&identifiers)
+                ),
+            ));
+        }
+        // One identifier without a type is a simple feed's MRN; anything else is said.
+        (None, None) => {
+            if identifiers.len() > 1 || first.id_type.is_some() {
+                w.note(
+                    "PID-3",
+                    format!(
+                        "no identifier of type {}; the first ({}) is used as the MRN",
+                        rule.id_type,
+                        described(&identifiers[..1])
+                    ),
+                );
+            }
+            first.value.clone()
+        }
+    };
     let name = pid.reps(5).first();
     Ok(Patient {
         mrn,
@@ -147,6 +175,18 @@ fn patient(pid: Seg<'_>, rule: &MrnRule, registration: bool, w: &Warnings) -> Re
         sex: pid.value(8, 1),
         registration,
     })
+}
+
+/// Identifiers by type and authority, never their values: `type PI from CLINIC, type SS`.
+fn described(identifiers: &[Identifier]) -> String {
+    let one = |id: &Identifier| {
+        let kind = id.id_type.as_deref().map_or("no type".to_string(), |t| format!("type {t}"));
+        match &id.authority {
+            Some(authority) => format!("{kind} from {authority}"),
+            None => kind,
+        }
+    };
+    identifiers.iter().map(one).collect::<Vec<_>>().join(", ")
 }
 
 /// A coded value (CE, CWE, CNE): identifier, text and coding system. When the primary triplet is
@@ -303,10 +343,26 @@ mod tests {
         let default = MrnRule::default();
         assert_eq!(mrn_of("111^^^CLINIC^PI~222^^^GENHOSP^MR", default.clone()), Ok("222".into()));
         assert_eq!(mrn_of("111^^^CLINIC^PI~222^^^SSA^SS", default.clone()), Ok("111".into()));
-        assert_eq!(mrn_of("^^^CLINIC^PI~333", default), Ok("333".into()));
+        assert_eq!(mrn_of("^^^CLINIC^PI~333", default.clone()), Ok("333".into()));
+        // Falling back to the first identifier is said (without its value); a lone untyped one is not.
+        let warned = |pid3: &str| -> Vec<String> {
+            let options = ParseOptions { mrn: default.clone(), ..options() };
+            let file = parse_with(&[msh("ADT^A28"), seg("PID", &[(3, pid3)])], &options);
+            file.warnings.iter().map(|w| format!("{}: {}", w.field.as_deref().unwrap_or("?"), w.reason)).collect()
+        };
+        assert_eq!(
+            warned("111^^^CLINIC^PI~222^^^SSA^SS"),
+            ["PID-3: no identifier of type MR; the first (type PI from CLINIC) is used as the MRN"]
+        );
+        assert!(warned("333").is_empty());
         let clinic = MrnRule { id_type: "MR".into(), authority: Some("CLINIC".into()) };
         assert_eq!(mrn_of("1^^^GENHOSP^MR~2^^^CLINIC&1.2.3&ISO^MR", clinic.clone()), Ok("2".into()));
-        assert_eq!(mrn_of("1^^^GENHOSP^MR~2^^^OTHER^MR", clinic), Ok("1".into()));
+        // A configured authority that no repetition has: not another authority's number.
+        let reject = mrn_of("1^^^GENHOSP^MR~2^^^OTHER^MR", clinic).expect_err("no CLINIC MRN");
+        assert_eq!(
+            reject.reason,
+            "no identifier of type MR from authority CLINIC (hl7.mrn_authority); PID-3 has type MR from GENHOSP, type MR from OTHER"
+        );
         let reject = mrn_of("^^^GENHOSP^MR", MrnRule::default()).expect_err("no value");
         assert_eq!(
             (reject.segment.as_deref(), reject.reason.as_str()),

@@ -34,6 +34,8 @@ struct Order {
     service: Option<String>,
     /// OBR-32 principal result interpreter.
     interpreter: Option<String>,
+    /// NTE lines after the OBR, before its first OBX.
+    notes: Vec<String>,
 }
 
 impl Order {
@@ -48,6 +50,7 @@ impl Order {
             title: obr.value(4, 2),
             service: obr.value(4, 1),
             interpreter: person_field(obr, 32),
+            notes: Vec::new(),
         }
     }
 
@@ -67,7 +70,7 @@ pub(super) fn map(
     let mut records = Vec::new();
     let mut mrn: Option<String> = None;
     let mut order = Order::none(control_id);
-    let mut results: Vec<Seg<'_>> = Vec::new();
+    let mut results: Vec<Obx<'_>> = Vec::new();
     for &segment in segments {
         match segment.id() {
             "PID" => {
@@ -89,7 +92,15 @@ pub(super) fn map(
                 if mrn.is_none() {
                     return Err(no_pid(" before OBX"));
                 }
-                results.push(segment);
+                results.push(Obx { obx: segment, notes: Vec::new() });
+            }
+            // A note after an OBX is that result's; one after the OBR, before any OBX, the order's.
+            "NTE" => {
+                let text = note(segment);
+                match results.last_mut() {
+                    Some(result) => result.notes.extend(text),
+                    None => order.notes.extend(text),
+                }
             }
             _ => {}
         }
@@ -99,9 +110,25 @@ pub(super) fn map(
     Ok(records)
 }
 
+/// An OBX and the NTE segments after it.
+struct Obx<'a> {
+    obx: Seg<'a>,
+    notes: Vec<String>,
+}
+
+/// NTE-3's repetitions, one line each, as text (blank ones dropped).
+fn note(nte: Seg<'_>) -> Vec<String> {
+    nte.reps(3)
+        .iter()
+        .map(|rep| nte.line(rep.raw_value()).trim_end().to_string())
+        .filter(|line| !line.trim().is_empty())
+        .collect()
+}
+
 /// One OBX, as far as grouping needs it.
 struct Line<'a> {
     obx: Seg<'a>,
+    notes: &'a [String],
     /// OBX-3.1 (else its alternate, OBX-3.4); for a report line without one, see the module doc.
     code: String,
     /// OBX-3 as read.
@@ -112,7 +139,8 @@ struct Line<'a> {
 }
 
 impl Line<'_> {
-    fn read<'a>(obx: Seg<'a>, order: &Order) -> Result<Line<'a>, Fault> {
+    fn read<'a>(result: &'a Obx<'a>, order: &Order) -> Result<Line<'a>, Fault> {
+        let obx = result.obx;
         let observation = coded_field(obx, 3);
         let value_type = obx.value(2, 1);
         let report = matches!(value_type.as_deref(), Some("TX" | "FT" | "ED"));
@@ -126,7 +154,7 @@ impl Line<'_> {
             }
             (None, false) => return Err(Fault::at("OBX-3", "OBX without an observation code (OBX-3.1 is empty)")),
         };
-        Ok(Line { obx, code, observation, sub_id: obx.value(4, 1), value_type })
+        Ok(Line { obx, notes: &result.notes, code, observation, sub_id: obx.value(4, 1), value_type })
     }
 
     fn is_report_part(&self) -> bool {
@@ -141,14 +169,14 @@ impl Line<'_> {
 /// The records of the OBX segments under one OBR, in their order (a document where its first
 /// line was).
 fn emit(
-    results: &[Seg<'_>],
+    results: &[Obx<'_>],
     mrn: &str,
     order: &Order,
     zone: &Zone,
     w: &Warnings,
     records: &mut Vec<Record>,
 ) -> Result<(), Fault> {
-    let lines: Vec<Line<'_>> = results.iter().map(|&obx| Line::read(obx, order)).collect::<Result<_, _>>()?;
+    let lines: Vec<Line<'_>> = results.iter().map(|result| Line::read(result, order)).collect::<Result<_, _>>()?;
     let mut reports: Vec<Vec<usize>> = Vec::new();
     for (i, line) in lines.iter().enumerate().filter(|(_, line)| line.is_report_part()) {
         let group =
@@ -239,6 +267,8 @@ fn observation(line: &Line<'_>, mrn: &str, order: &Order, zone: &Zone, w: &Warni
         observed_at,
         resulted_at: order.resulted_at.or(obx_resulted_at),
         value_type: line.value_type.clone(),
+        comment: (!order.notes.is_empty() || !line.notes.is_empty())
+            .then(|| order.notes.iter().chain(line.notes).cloned().collect::<Vec<_>>().join("\n")),
     }
 }
 
@@ -388,6 +418,7 @@ mod tests {
             status: Some("F".into()),
             observed_at: at("2026-11-24T10:00:00Z"),
             resulted_at: at("2026-11-24T11:00:00Z"),
+            comment: None,
         };
         let second = Observation {
             code: "6690-2".into(),
@@ -441,6 +472,38 @@ mod tests {
         let expected = [first, second, second_order, structured, text].map(Record::Observation);
         assert_eq!(records.first(), Some(&Record::Patient(mentioned_patient())));
         assert_eq!(records.get(1..), Some(&expected[..]));
+    }
+
+    #[test]
+    fn nte_lines_are_the_comment_of_the_result_before_them_and_the_order_s_of_all_its_results() {
+        let records = records(&[
+            msh("ORU^R01"),
+            pid(),
+            obr(&[(3, "F1"), (4, "BMP^Basic metabolic panel")]),
+            seg("NTE", &[(1, "1"), (3, "Received 2 h after collection")]),
+            obx(&[(2, "NM"), (3, "2823-3^Potassium^LN"), (5, "6.1")]),
+            seg("NTE", &[(1, "1"), (3, "Specimen hemolyzed~Repeat requested \\T\\ called to RN")]),
+            seg("NTE", &[(1, "2"), (3, "")]),
+            obx(&[(2, "NM"), (3, "2951-2^Sodium^LN"), (5, "139")]),
+            obr(&[(3, "F2")]),
+            obx(&[(2, "NM"), (3, "718-7^Hemoglobin^LN"), (5, "9.9")]),
+        ]);
+        let comments: Vec<(String, Option<String>)> =
+            observations(&records).into_iter().map(|o| (o.code, o.comment)).collect();
+        assert_eq!(
+            comments,
+            [
+                (
+                    "2823-3".to_string(),
+                    Some(
+                        "Received 2 h after collection\nSpecimen hemolyzed\nRepeat requested & called to RN"
+                            .to_string()
+                    )
+                ),
+                ("2951-2".to_string(), Some("Received 2 h after collection".to_string())),
+                ("718-7".to_string(), None),
+            ]
+        );
     }
 
     #[test]
