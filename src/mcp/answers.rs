@@ -182,11 +182,13 @@ impl Context<'_> {
 
     /// How a result reads, with the configured critical limits.
     pub(super) fn severity(&self, o: &snapshot::ObservationRow) -> Severity {
-        trends::severity(&o.code, o.abnormal_flag.as_deref(), o.numeric_value, &self.config.mcp.critical)
+        let (flag, _) = flag(o);
+        trends::severity(&o.code, flag.as_deref(), o.numeric_value, &self.config.mcp.critical)
     }
 
     pub(super) fn observation(&self, o: &snapshot::ObservationRow) -> Observation {
         let mut answer = observation(o);
+        (answer.abnormal_flag, answer.flag_from_range) = flag(o);
         answer.critical = self.severity(o) == Severity::Critical;
         answer
     }
@@ -304,6 +306,20 @@ pub(super) fn display_name(family: &Option<String>, given: &Option<String>) -> O
     }
 }
 
+/// A result's abnormal flag: the export's, else (for a number with a written reference range) the
+/// value against that range; and whether it came from the range.
+fn flag(o: &snapshot::ObservationRow) -> (Option<String>, bool) {
+    let exported = o.abnormal_flag.as_deref().map(str::trim).filter(|f| !f.is_empty());
+    match (exported, o.numeric_value, o.reference_range.as_deref()) {
+        (Some(flag), _, _) => (Some(flag.to_string()), false),
+        (None, Some(value), Some(range)) => match trends::range_flag(value, range) {
+            Some(flag) => (Some(flag.to_string()), true),
+            None => (None, false),
+        },
+        _ => (None, false),
+    }
+}
+
 fn observation(o: &snapshot::ObservationRow) -> Observation {
     Observation {
         code: o.code.clone(),
@@ -315,6 +331,7 @@ fn observation(o: &snapshot::ObservationRow) -> Observation {
         unit: o.unit.clone(),
         reference_range: ClinicalText::opt(&o.reference_range),
         abnormal_flag: o.abnormal_flag.clone(),
+        flag_from_range: false,
         critical: false,
         status: o.status.clone(),
         observed_at: o.observed_at.clone(),

@@ -177,6 +177,10 @@ pub struct Observation {
     pub reference_range: Option<ClinicalText>,
     /// e.g. `H`, `L`, `HH` (critical), `LL`, `A`; `N` or null is normal.
     pub abnormal_flag: Option<String>,
+    /// True when the export gave no flag and `abnormal_flag` is the number read against
+    /// `reference_range` (`L` below it, `H` above).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub flag_from_range: bool,
     /// True for a critical result: flag `HH`, `LL` or `AA`, or outside a configured critical limit.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub critical: bool,

@@ -174,6 +174,9 @@ fn result_line(r: &Renderer, o: &Observation, exports: &Exports) -> String {
     for part in [&o.unit, &o.abnormal_flag].into_iter().flatten().filter(|x| !x.is_empty() && x.as_str() != "N") {
         let _ = write!(line, " {}", plain(part));
     }
+    if o.flag_from_range {
+        line.push_str(" (by ref range; no flag exported)");
+    }
     let _ = write!(line, " {}", r.opt_time(&o.observed_at));
     match o.status.as_deref() {
         Some("C") => line.push_str(" corrected"),

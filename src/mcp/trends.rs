@@ -26,6 +26,31 @@ pub fn severity(code: &str, flag: Option<&str>, numeric: Option<f64>, limits: &[
     }
 }
 
+/// `L` or `H` when a number lies outside a reference range written `low-high` (`3.5-5.1`,
+/// `3.5 - 5.1`, `13 to 18`), `<high`, `<=high`, `>low` or `>=low`; `None` inside it, or for a range
+/// written any other way (`negative`, `see comment`, several ranges). For a result the export
+/// gave no flag: an unflagged 2.9 beside `3.5-5.1` must not read as normal.
+pub fn range_flag(value: f64, range: &str) -> Option<&'static str> {
+    let range = range.trim();
+    let number = |s: &str| s.trim().parse::<f64>().ok().filter(|v| v.is_finite());
+    let (low, high) = if let Some(rest) = range.strip_prefix("<=").or_else(|| range.strip_prefix('<')) {
+        (None, Some(number(rest)?))
+    } else if let Some(rest) = range.strip_prefix(">=").or_else(|| range.strip_prefix('>')) {
+        (Some(number(rest)?), None)
+    } else {
+        // The dash after the first character: `-5-5` has a negative low.
+        let (low, high) = range
+            .split_once(" to ")
+            .or_else(|| range.char_indices().skip(1).find(|&(_, c)| c == '-').map(|(i, _)| (&range[..i], &range[i + 1..])))?;
+        (Some(number(low)?), Some(number(high)?))
+    };
+    match (low, high) {
+        (Some(low), _) if value < low => Some("L"),
+        (_, Some(high)) if value > high => Some("H"),
+        _ => None,
+    }
+}
+
 /// The severity of an answer's result (its `critical` already judged).
 pub fn of(o: &Observation) -> Severity {
     if o.critical {
@@ -117,6 +142,7 @@ mod tests {
             resulted_at: None,
             order_id: "O1".into(),
             comment: None,
+            flag_from_range: false,
             previous: None,
             earlier: Vec::new(),
             freshness: Freshness {
@@ -156,5 +182,26 @@ mod tests {
         assert_eq!(severity("718-7", Some("LL"), Some(6.0), &k), Severity::Critical);
         assert_eq!(severity("718-7", Some("N"), Some(13.0), &k), Severity::Normal);
         assert_eq!(severity("718-7", Some(""), None, &k), Severity::Normal);
+    }
+
+    #[test]
+    fn a_number_outside_its_written_reference_range_is_low_or_high() {
+        let cases = [
+            (2.9, "3.5-5.1", Some("L")),
+            (5.2, "3.5 - 5.1", Some("H")),
+            (4.0, "3.5-5.1", None),
+            (12.5, "13 to 18", Some("L")),
+            (-6.0, "-5-5", Some("L")),
+            (250.0, "<200", Some("H")),
+            (200.0, "<=200", None),
+            (39.0, ">40", Some("L")),
+            (61.0, "70-140", Some("L")),
+            (1.0, "negative", None),
+            (1.0, "see comment", None),
+            (1.0, "", None),
+        ];
+        for (value, range, flag) in cases {
+            assert_eq!(range_flag(value, range), flag, "{value} against {range:?}");
+        }
     }
 }

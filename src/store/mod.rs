@@ -42,6 +42,12 @@ pub enum StoreError {
     Io { path: String, source: std::io::Error },
     #[error("snapshot {path} does not exist (nothing has been ingested yet?)")]
     Missing { path: String },
+    /// A snapshot an older `ingest` wrote, not yet brought up to date by this one's writer.
+    #[error(
+        "snapshot {path} is at schema version {found}; this ingest reads version {expected}. The daemon \
+         (or a replay) brings it up to date when it starts: start it, then ask again"
+    )]
+    OldSchema { path: String, found: i64, expected: i64 },
 }
 
 /// Prepared statements the writer keeps.
@@ -96,6 +102,14 @@ pub fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     )
     .map_err(sqlite)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
+    // The readers' queries name this version's columns: an older snapshot would fail each of
+    // them with "no such column"; say once what is wrong instead. (Read before the authorizer,
+    // which refuses pragmas.)
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(sqlite)?;
+    let expected = MIGRATIONS.len() as i64;
+    if found < expected {
+        return Err(StoreError::OldSchema { path: shown, found, expected });
+    }
     conn.execute_batch("PRAGMA query_only = ON;").map_err(sqlite)?;
     conn.authorizer(Some(read_only_authorizer)).map_err(sqlite)?;
     Ok(conn)
@@ -132,6 +146,22 @@ mod tests {
         assert_eq!(version, MIGRATIONS.len() as i64);
         let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).expect("mode");
         assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn a_reader_refuses_a_snapshot_an_older_ingest_wrote_and_says_what_to_do() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.db");
+        let mut conn = Connection::open(&path).expect("open");
+        let older = MIGRATIONS.len() - 1;
+        let migrations = Migrations::new(MIGRATIONS[..older].iter().map(|sql| M::up(sql)).collect());
+        migrations.to_latest(&mut conn).expect("older schema");
+        drop(conn);
+        let err = open_reader(&path).expect_err("an older schema");
+        let text = err.to_string();
+        assert!(text.contains(&format!("is at schema version {older}; this ingest reads version {}", older + 1)), "{text}");
+        drop(open_writer(&path).expect("the writer migrates it"));
+        assert!(open_reader(&path).is_ok());
     }
 
     #[test]
