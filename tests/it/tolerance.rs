@@ -138,3 +138,34 @@ fn a_feed_that_starts_mid_stay_puts_inpatients_in_beds_on_the_panel_and_says_the
     assert!(text.contains("0 admitted (5 more placed by an update, admission not seen)"), "{text}");
     assert!(text.contains("on the panel at 7E-71-A from an update (A08"), "{text}");
 }
+
+#[test]
+fn an_unflagged_number_outside_its_reference_range_does_not_read_as_normal() {
+    // Many CSV lab reports have a range column and no flag column.
+    let ws = Workspace::new();
+    let file = ws.path("exports/labs_5W_20261203_0500.csv");
+    std::fs::create_dir_all(file.parent().expect("dir")).expect("mkdir");
+    let csv = "MRN,Test Code,Test Name,Result,Units,Reference Range,Collected\n\
+               M1,2823-3,Potassium,2.9,mmol/L,3.5-5.1,2026-12-03 04:00\n\
+               M1,2951-2,Sodium,140,mmol/L,135-145,2026-12-03 04:00\n\
+               M1,2339-0,Glucose,note,mg/dL,70-99,2026-12-03 04:00\n";
+    std::fs::write(&file, csv).expect("write");
+    let (code, summary) = ws.replay(&[&file]);
+    assert_eq!(code, 0, "{summary}");
+
+    let results = call(&ws, json!([{"tool": "get_observations", "args": {"mrn": "M1", "summary": false}}]));
+    let rows = answer(&results[0])["observations"].as_array().expect("observations").clone();
+    let flags: Vec<(&str, Option<&str>, bool)> = rows
+        .iter()
+        .map(|o| (o["code"].as_str().unwrap_or("?"), o["abnormal_flag"].as_str(), o["flag_from_range"] == true))
+        .collect();
+    let mut flags = flags;
+    flags.sort();
+    assert_eq!(flags, [("2339-0", None, false), ("2823-3", Some("L"), true), ("2951-2", None, false)]);
+    let text = results[0]["content"][0]["text"].as_str().expect("text");
+    let potassium = text.lines().find(|l| l.contains("[2823-3]")).expect("the potassium line");
+    assert!(
+        potassium.starts_with("  !") && potassium.contains("2.9 mmol/L L (by ref range; no flag exported)"),
+        "{potassium}"
+    );
+}
