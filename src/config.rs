@@ -1045,6 +1045,9 @@ struct RawCsvMapping {
     /// Mapped optional fields whose column a file may lack.
     #[serde(default)]
     optional: Vec<String>,
+    /// Medications only: each file is its patients' whole current list.
+    #[serde(default)]
+    complete: bool,
 }
 
 fn check_csv_mapping(raw: RawCsvMapping) -> Result<CsvMapping, (String, String)> {
@@ -1123,6 +1126,9 @@ fn check_csv_mapping(raw: RawCsvMapping) -> Result<CsvMapping, (String, String)>
     if let Some(missing) = kind.required().iter().find(|f| !mapped(f)) {
         return Err(fail(&format!("columns.{missing}"), format!("missing: a {} mapping needs it", kind.as_str())));
     }
+    if raw.complete && kind != CsvKind::Medications {
+        return Err(fail("complete", "only a medications mapping can be a complete list".into()));
+    }
     if let Some(bad) = raw.optional.iter().find(|f| !mapped(f.as_str()) || kind.required().contains(&f.as_str())) {
         return Err(fail(
             "optional",
@@ -1188,6 +1194,7 @@ fn check_csv_mapping(raw: RawCsvMapping) -> Result<CsvMapping, (String, String)>
         field_formats,
         // What the mapping does not read is the site's choice.
         whole_header: false,
+        complete: raw.complete,
     })
 }
 
@@ -1212,6 +1219,9 @@ fn describe_csv_fields(m: &CsvMapping) -> String {
     parts.push(format!("dates {}", m.date_formats.join(" or ")));
     if m.whole_header {
         parts.push("reads a file only when it knows every column of its header".into());
+    }
+    if m.complete {
+        parts.push("each file is its patients' whole current list: an order it no longer lists is no longer current".into());
     }
     parts.join(" · ")
 }

@@ -264,6 +264,14 @@ pub enum Record {
     Census {
         mrns: Vec<String>,
     },
+    /// A medication list that is each listed patient's whole current list: their orders of this
+    /// source's lists that an older list had and this one lacks are no longer current.
+    MedicationList {
+        /// The patients whose every row landed (one with a rejected row is left alone).
+        mrns: Vec<String>,
+        /// (MRN, order id) of each order listed.
+        orders: Vec<(String, String)>,
+    },
 }
 
 impl Record {
@@ -279,6 +287,7 @@ impl Record {
             Record::Document(_) => "document",
             Record::ManifestEntry(_) => "manifest_entry",
             Record::Census { .. } => "census",
+            Record::MedicationList { .. } => "medication_list",
         }
     }
 }

@@ -747,7 +747,7 @@ pub fn get_medications(cx: &Context<'_>, args: &MedicationsArgs) -> Result<Medic
     let rest: Vec<Medication> = all.iter().skip(offset).take(limit).cloned().collect();
     let mut notes = vec![ONLY_WHAT_WAS_EXPORTED.to_string()];
     if !include_inactive {
-        notes.push("active and held orders only (an order past its end_at is completed); include_inactive shows the others".into());
+        notes.push("current orders only (not discontinued, cancelled, completed, or gone from a complete medication list; an order past its end_at is completed); include_inactive shows the others".into());
     }
     let snapshot = cx.snapshot_info()?;
     let page = |n: usize| MedicationList {

@@ -198,7 +198,7 @@ fn state(m: &MedicationRow) -> MedicationState {
 }
 
 fn stopped(status: Option<&str>) -> bool {
-    matches!(status, Some("discontinued" | "cancelled" | "completed"))
+    matches!(status, Some("discontinued" | "cancelled" | "completed" | "unlisted"))
 }
 
 /// The typed change from `before` (null: a new order) to `after`; `None` when nothing a reader
@@ -217,7 +217,8 @@ fn change_kind(before: Option<&MedicationState>, after: &MedicationState) -> Opt
         (b, a) if b == a => {}
         (_, Some("held")) => kinds.push("held"),
         (Some("held"), Some("active") | None) => kinds.push("resumed"),
-        (_, Some("discontinued" | "cancelled")) => kinds.push("stopped"),
+        // No longer on a complete medication list: stopped, as far as the exports tell.
+        (_, Some("discontinued" | "cancelled" | "unlisted")) => kinds.push("stopped"),
         (_, Some("completed")) => kinds.push("completed"),
         (b, _) if stopped(b) => kinds.push("new"),
         _ => {}

@@ -221,12 +221,12 @@ fn drug_text(name: &ClinicalText, parts: [&Option<ClinicalText>; 3]) -> String {
     ClinicalText::join(std::iter::once(name).chain(extra), " ").to_string()
 }
 
-fn medication_line(m: &Medication) -> String {
+fn medication_line(r: &Renderer, m: &Medication) -> String {
     let mut line = drug_text(&m.name, [&m.dose, &m.route, &m.frequency]);
     match (m.status.as_deref(), m.exported_status.as_deref()) {
         (Some(s), Some(e)) => {
             let (s, e) = (plain(s), plain(e));
-            let _ = write!(line, " ({s}: ended {}; exported as {e})", m.end_at.as_deref().unwrap_or("?"));
+            let _ = write!(line, " ({s}: ended {}; exported as {e})", r.opt_time(&m.end_at));
         }
         (Some(s), None) if s != "active" => {
             let _ = write!(line, " ({})", plain(s));
@@ -402,7 +402,11 @@ impl Render for PatientRecord {
         for s in &p.stays {
             let state = match s.on_panel {
                 Some(true) => "on the panel".to_string(),
-                Some(false) => format!("off the panel (discharged {})", r.opt_time(&s.discharged_at)),
+                Some(false) => match &s.discharged_at {
+                    Some(at) => format!("off the panel (discharged {})", r.time(at)),
+                    // A census that no longer lists them, or a discharge without its time.
+                    None => "off the panel (no discharge time in the exports read)".to_string(),
+                },
                 None => "panel status unknown".to_string(),
             };
             let _ = writeln!(
@@ -435,7 +439,7 @@ impl Render for PatientRecord {
             .collect();
         list_line(&mut out, "problems", &problems, "none exported");
         let meds: Vec<String> =
-            self.active_medications.iter().map(|m| medication_line(m) + &exports.tag(&m.freshness)).collect();
+            self.active_medications.iter().map(|m| medication_line(r, m) + &exports.tag(&m.freshness)).collect();
         list_line(&mut out, "active medications", &meds, "none exported");
         if self.latest_observations.is_empty() {
             let _ = writeln!(out, "latest results: none");
@@ -508,7 +512,12 @@ impl Render for MedicationList {
         let _ = writeln!(out, "{}: {} medication orders", plain(&self.mrn), self.medications.len());
         for m in &self.medications {
             let start = m.start_at.as_deref().map(|t| format!(" since {}", r.time(t))).unwrap_or_default();
-            let _ = writeln!(out, "  {}{start} [order {}]{}", medication_line(m), plain(&m.order_id), exports.tag(&m.freshness));
+            // An export without order ids gives none to show (the key made of drug|start|route is ours).
+            let order = match m.order_id.contains('|') {
+                true => String::new(),
+                false => format!(" [order {}]", plain(&m.order_id)),
+            };
+            let _ = writeln!(out, "  {}{start}{order}{}", medication_line(r, m), exports.tag(&m.freshness));
         }
         omitted(&mut out, &[], &self.next_cursor);
         notes(&mut out, &self.notes);

@@ -27,11 +27,14 @@ pub fn severity(code: &str, flag: Option<&str>, numeric: Option<f64>, limits: &[
 }
 
 /// `L` or `H` when a number lies outside a reference range written `low-high` (`3.5-5.1`,
-/// `3.5 - 5.1`, `13 to 18`), `<high`, `<=high`, `>low` or `>=low`; `None` inside it, or for a range
-/// written any other way (`negative`, `see comment`, several ranges). For a result the export
-/// gave no flag: an unflagged 2.9 beside `3.5-5.1` must not read as normal.
+/// `3.5 - 5.1`, `13 to 18`), `<high`, `<=high`, `>low` or `>=low`, in brackets or not, with a unit
+/// after it or not (`(2.5-4.5)`, `135 - 145 mmol/L`); `None` inside it, or for a range written any
+/// other way (`negative`, `see comment`, one range per sex). For a result the export gave no flag:
+/// an unflagged 2.9 beside `3.5-5.1` must not read as normal.
 pub fn range_flag(value: f64, range: &str) -> Option<&'static str> {
-    let range = range.trim();
+    let range = range.trim().trim_start_matches(['(', '[']).trim_end_matches([')', ']']);
+    // A unit after the numbers: cut after the last digit.
+    let range = &range[..range.rfind(|c: char| c.is_ascii_digit())? + 1];
     let number = |s: &str| s.trim().parse::<f64>().ok().filter(|v| v.is_finite());
     let (low, high) = if let Some(rest) = range.strip_prefix("<=").or_else(|| range.strip_prefix('<')) {
         (None, Some(number(rest)?))
@@ -199,6 +202,13 @@ mod tests {
             (1.0, "negative", None),
             (1.0, "see comment", None),
             (1.0, "", None),
+            (24.1, "10.0-20.0 µg/mL", Some("H")),
+            (129.0, "135 - 145 mmol/L", Some("L")),
+            (1.9, "(2.5-4.5)", Some("L")),
+            (3.0, "[2.5-4.5]", None),
+            (0.6, "<0.50 ng/mL", Some("H")),
+            (11.0, "M: 13.5-17.5 F: 12.0-16.0", None),
+            (20.0, "0-5 x10^9/L", None),
         ];
         for (value, range, flag) in cases {
             assert_eq!(range_flag(value, range), flag, "{value} against {range:?}");

@@ -161,6 +161,34 @@ impl Derived {
     }
 }
 
+/// A report's word for a medication order's status, as HL7 orders are stored: `active`, `held`,
+/// `discontinued`, `cancelled` or `completed`; another word is kept (lower-cased) and shown as
+/// written, and such an order counts as current.
+fn medication_status(status: &str) -> String {
+    let word = status.trim().to_lowercase().split_whitespace().collect::<Vec<_>>().join(" ");
+    match word.as_str() {
+        "active" | "ordered" | "verified" | "in progress" | "current" | "a" => "active",
+        "held" | "hold" | "on hold" | "on-hold" | "suspended" | "paused" | "hd" => "held",
+        "discontinued" | "dc" | "d/c" | "stopped" | "stop" => "discontinued",
+        "cancelled" | "canceled" | "ca" => "cancelled",
+        "completed" | "complete" | "expired" | "finished" | "cm" => "completed",
+        _ => return word,
+    }
+    .to_string()
+}
+
+/// A report's word for a result's status, as OBX-11 writes it: `F` final, `P` preliminary, `C`
+/// corrected; another word is kept as written.
+fn result_status(status: &str) -> String {
+    match status.trim().to_lowercase().as_str() {
+        "f" | "final" | "finalized" | "resulted" => "F",
+        "p" | "prelim" | "preliminary" | "partial" | "pending" => "P",
+        "c" | "corrected" | "amended" | "revised" => "C",
+        _ => return status.trim().to_string(),
+    }
+    .to_string()
+}
+
 /// The regex of a `FAMILY, GIVEN MIDDLE` name: `part = "family"` or `"given"`. A name without a
 /// comma (`MADONNA`) is a family name alone.
 pub const NAME_PARTS: &str = r"^\s*(?<family>[^,]+?)\s*(?:,\s*(?<given>.*?))?\s*$";
@@ -198,6 +226,9 @@ pub struct CsvMapping {
     /// `Patient Name` column left unread, a bed letter taken for the location) is refused, not
     /// guessed at.
     pub whole_header: bool,
+    /// For medications: each file is its patients' whole current list (an "active medication
+    /// list" report), so an order a newer file no longer lists is no longer current.
+    pub complete: bool,
 }
 
 impl CsvMapping {
@@ -405,6 +436,7 @@ pub fn built_in_mappings() -> Vec<CsvMapping> {
                 // A built-in mapping knows many spellings; a file has whichever columns it has.
                 may_lack: kind.optional().iter().map(|f| (*f).to_string()).collect(),
                 whole_header: true,
+                complete: false,
             }
         })
         .collect();
@@ -574,6 +606,8 @@ pub fn parse(
 
     let mut file = ParsedFile::default();
     let mut census: Vec<String> = Vec::new();
+    // For a complete medication list: who was listed, what was listed, and who had a row rejected.
+    let (mut listed, mut orders, mut unsure): (Vec<String>, Vec<(String, String)>, Vec<String>) = Default::default();
     let mut index = 0;
     let mut record = csv::StringRecord::new();
     // With CRLF line ends the csv crate ends a record at the CR and counts lines one short; lines
@@ -612,7 +646,22 @@ pub fn parse(
         {
             file.exported_at = Some((t, "CSV column"));
         }
-        match row.records() {
+        let result = row.records();
+        if mapping.complete
+            && let Some(mrn) = row.text("mrn")
+        {
+            match &result {
+                Ok(records) => {
+                    listed.push(mrn);
+                    orders.extend(records.iter().filter_map(|r| match r {
+                        Record::Medication(m) => Some((m.mrn.clone(), m.order_id.clone())),
+                        _ => None,
+                    }));
+                }
+                Err(_) => unsure.push(mrn),
+            }
+        }
+        match result {
             Ok(records) => {
                 file.warnings.extend(row.warnings.into_inner().into_iter().map(|(column, reason)| FieldWarning {
                     index,
@@ -640,6 +689,15 @@ pub fn parse(
         census.sort();
         census.dedup();
         last.records.push(Record::Census { mrns: census });
+    }
+    if mapping.complete
+        && let Some(last) = file.messages.last_mut()
+    {
+        listed.sort();
+        listed.dedup();
+        listed.retain(|mrn| !unsure.contains(mrn));
+        orders.retain(|(mrn, _)| listed.contains(mrn));
+        last.records.push(Record::MedicationList { mrns: listed, orders });
     }
     Ok(file)
 }
@@ -884,7 +942,7 @@ impl Row<'_> {
                     unit: t("unit"),
                     reference_range: t("reference_range"),
                     abnormal_flag: t("abnormal_flag"),
-                    status: t("status"),
+                    status: t("status").map(|s| result_status(&s)),
                     observed_at,
                     resulted_at: self.opt_time("resulted_at"),
                     comment: t("comment"),
@@ -908,7 +966,7 @@ impl Row<'_> {
                 },
                 route: t("route"),
                 frequency: t("frequency"),
-                status: t("status").map(|s| s.to_lowercase()),
+                status: t("status").map(|s| medication_status(&s)),
                 start_at: self.opt_time("start_at"),
                 end_at: self.opt_time("end_at"),
                 mrn,
@@ -1157,6 +1215,19 @@ mod tests {
         configured.whole_header = false;
         let file = parse("census_7E.csv", csv.as_bytes(), &[&configured], Zone::Host).expect("configured");
         assert_eq!(file.messages.len(), 1);
+    }
+
+    #[test]
+    fn a_report_s_status_words_read_as_hl7_statuses_and_an_unknown_word_is_kept() {
+        let medications = ["Active", "On Hold", "ON-HOLD", "D/C", "Stopped", "Expired", "Canceled", "Pending verify"];
+        let read: Vec<String> = medications.iter().map(|s| medication_status(s)).collect();
+        assert_eq!(
+            read,
+            ["active", "held", "held", "discontinued", "discontinued", "completed", "cancelled", "pending verify"]
+        );
+        let results: Vec<String> =
+            ["Final", "Prelim", "Corrected", "F", "In lab"].iter().map(|s| result_status(s)).collect();
+        assert_eq!(results, ["F", "P", "C", "F", "In lab"]);
     }
 
     #[test]

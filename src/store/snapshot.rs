@@ -400,7 +400,7 @@ pub fn medications(
         "SELECT x.order_id, x.name, x.code, x.code_system, x.dose, x.route, x.frequency, x.status, x.start_at,
                 x.end_at, {PROVENANCE}
          FROM medications x JOIN source_files f ON f.id = x.source_file_id
-         WHERE x.patient_id = ?1 AND (?2 OR ifnull(x.status, 'active') IN ('active', 'held'))
+         WHERE x.patient_id = ?1 AND (?2 OR ifnull(x.status, 'active') NOT IN ('discontinued', 'cancelled', 'completed', 'unlisted'))
            AND (?3 IS NULL OR x.start_at > ?3 OR x.end_at > ?3
                 OR (x.exported_at > ?3 AND x.status IN ('discontinued', 'cancelled', 'completed')))
          ORDER BY ifnull(x.start_at, '') DESC, x.order_id"

@@ -497,6 +497,7 @@ impl RecordWriter<'_> {
             Record::Document(d) => self.document(d),
             Record::ManifestEntry(e) => self.manifest_entry(e),
             Record::Census { mrns } => self.census(mrns),
+            Record::MedicationList { mrns, orders } => self.medication_list(mrns, orders),
         }
     }
 
@@ -939,6 +940,36 @@ impl RecordWriter<'_> {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             )?
             .execute(values)?;
+        Ok(())
+    }
+
+    /// A complete medication list: each listed patient's current orders from this source's older
+    /// lists that this one lacks become `unlisted` (with a history row, so the digest says so).
+    fn medication_list(&mut self, mrns: &[String], orders: &[(String, String)]) -> rusqlite::Result<()> {
+        let s = self.stamp;
+        let json = |e: serde_json::Error| rusqlite::Error::ToSqlConversionFailure(Box::new(e));
+        let (patients, listed) = (serde_json::to_string(mrns).map_err(json)?, serde_json::to_string(orders).map_err(json)?);
+        // ?1 patients, ?2 (MRN, order id) pairs listed, ?3 source, ?4 this export.
+        const UNLISTED: &str = "FROM medications m JOIN patients p ON p.id = m.patient_id
+             WHERE p.mrn IN (SELECT value FROM json_each(?1))
+               AND ifnull(m.status, 'active') IN ('active', 'held')
+               AND m.exported_at < ?4
+               AND m.source_file_id IN (SELECT id FROM source_files WHERE source = ?3 AND kind = 'csv')
+               AND NOT EXISTS (SELECT 1 FROM json_each(?2) j WHERE j.value ->> 0 = p.mrn AND j.value ->> 1 = m.order_id)";
+        self.tx
+            .prepare_cached(&format!(
+                "INSERT INTO medication_history (patient_id, order_id, name, code, code_system, dose, route, frequency,
+                     status, start_at, end_at, source_file_id, exported_at, ingested_at)
+                 SELECT m.patient_id, m.order_id, m.name, m.code, m.code_system, m.dose, m.route, m.frequency,
+                     'unlisted', m.start_at, m.end_at, ?5, ?4, ?6 {UNLISTED}"
+            ))?
+            .execute(params![patients, listed, self.source, s.exported_at, s.file_id, s.ingested_at])?;
+        self.tx
+            .prepare_cached(&format!(
+                "UPDATE medications SET status = 'unlisted', source_file_id = ?5, exported_at = ?4, ingested_at = ?6
+                 WHERE id IN (SELECT m.id {UNLISTED})"
+            ))?
+            .execute(params![patients, listed, self.source, s.exported_at, s.file_id, s.ingested_at])?;
         Ok(())
     }
 

@@ -291,3 +291,78 @@ date_formats = ["%m/%d/%Y"]
     assert!(described.contains("family_name ← group family of"), "{described}");
     assert!(described.contains("admitted_at ← Admitted (dates %Y-%m-%d %H:%M)"), "{described}");
 }
+
+#[test]
+fn a_complete_medication_list_stops_what_it_no_longer_lists_and_reads_its_statuses() {
+    // An "active medication list" without order ids: on the second morning the metoprolol dose
+    // changed (a new row, the old one gone), warfarin is on hold, and M2's row cannot be read, so
+    // M2's orders are left as they were.
+    let tables = r#"
+[[csv.mapping]]
+name = "active meds"
+pattern = "*_ActiveMedList_*.csv"
+kind = "medications"
+columns = { mrn = "MRN", name = "Medication", dose = "Dose", dose_unit = "Unit", route = "Route", frequency = "Freq", status = "Status", start_at = "Start" }
+complete = true
+date_formats = ["%m/%d/%Y %H:%M"]
+file_name_time = '(?<ts>\d{8})'
+file_name_time_format = "%Y%m%d"
+
+[[csv.mapping]]
+name = "census"
+pattern = "census_*.csv"
+kind = "census"
+columns = { mrn = "MRN", location = "Bed" }
+file_name_time = '(?<ts>\d{8})'
+file_name_time_format = "%Y%m%d"
+"#;
+    let ws = Workspace::with_config("", tables);
+    let header = "MRN,Medication,Dose,Unit,Route,Freq,Status,Start\n";
+    let day1 = format!(
+        "{header}M1,Metoprolol tartrate 12.5 mg tablet,12.5,mg,PO,BID,Active,12/01/2026 21:00\n\
+         M1,Warfarin 5 mg tablet,5,mg,PO,Daily,Active,11/28/2026 17:00\n\
+         M2,Tamsulosin 0.4 mg capsule,0.4,mg,PO,Daily,Active,11/30/2026 21:00\n"
+    );
+    let day2 = format!(
+        "{header}M1,Metoprolol tartrate 25 mg tablet,25,mg,PO,BID,Active,12/02/2026 09:00\n\
+         M1,Warfarin 5 mg tablet,5,mg,PO,Daily,On Hold,11/28/2026 17:00\n\
+         M2,,0.4,mg,PO,Daily,Active,11/30/2026 21:00\n"
+    );
+    let first = write(&ws, "exports/7E_ActiveMedList_20261201.csv", day1.as_bytes());
+    let second = write(&ws, "exports/7E_ActiveMedList_20261202.csv", day2.as_bytes());
+    let census = "MRN,Bed\nM1,7E-1\nM2,7E-2\n";
+    let census1 = write(&ws, "exports/census_20261201.csv", census.as_bytes());
+    let census2 = write(&ws, "exports/census_20261202.csv", census.as_bytes());
+    let (code, out) = ws.replay(&[&first, &second, &census1, &census2]);
+    assert_eq!(code, 3, "M2's unreadable row is a reject: {out}");
+    assert_eq!(
+        ws.query_strings("SELECT m.name || ': ' || ifnull(m.status, '-') FROM medications m ORDER BY m.name"),
+        [
+            "Metoprolol tartrate 12.5 mg tablet: unlisted",
+            "Metoprolol tartrate 25 mg tablet: active",
+            "Tamsulosin 0.4 mg capsule: active",
+            "Warfarin 5 mg tablet: held",
+        ]
+    );
+
+    let results = crate::mcp_stdio::call(
+        &ws,
+        serde_json::json!([
+            {"tool": "get_medications", "args": {"mrn": "M1"}},
+            {"tool": "panel_changes", "args": {"mrn": "M1"}},
+        ]),
+    );
+    let meds = results[0]["content"][0]["text"].as_str().expect("text");
+    assert!(meds.contains("M1: 2 medication orders"), "the held warfarin is shown, the old dose is not: {meds}");
+    assert!(meds.contains("(held)") && !meds.contains("12.5 mg") && !meds.contains("[order"), "{meds}");
+    let digest = crate::util::mcp::answer(&results[1]);
+    let changes: Vec<&str> = digest["patients"][0]["medication_changes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{digest}"))
+        .iter()
+        .filter_map(|c| c["change"].as_str())
+        .collect();
+    let mut changes = changes;
+    changes.sort();
+    assert_eq!(changes, ["dose_changed", "held"], "{digest}");
+}
