@@ -1048,6 +1048,9 @@ struct RawCsvMapping {
     /// Medications only: each file is its patients' whole current list.
     #[serde(default)]
     complete: bool,
+    /// Census only: header names kept as the stay's notes.
+    #[serde(default)]
+    extra: Vec<String>,
 }
 
 fn check_csv_mapping(raw: RawCsvMapping) -> Result<CsvMapping, (String, String)> {
@@ -1126,6 +1129,9 @@ fn check_csv_mapping(raw: RawCsvMapping) -> Result<CsvMapping, (String, String)>
     if let Some(missing) = kind.required().iter().find(|f| !mapped(f)) {
         return Err(fail(&format!("columns.{missing}"), format!("missing: a {} mapping needs it", kind.as_str())));
     }
+    if !raw.extra.is_empty() && kind != CsvKind::Census {
+        return Err(fail("extra", "only a census mapping keeps extra columns (as the stay's notes)".into()));
+    }
     if raw.complete && kind != CsvKind::Medications {
         return Err(fail("complete", "only a medications mapping can be a complete list".into()));
     }
@@ -1195,6 +1201,7 @@ fn check_csv_mapping(raw: RawCsvMapping) -> Result<CsvMapping, (String, String)>
         // What the mapping does not read is the site's choice.
         whole_header: false,
         complete: raw.complete,
+        extra: raw.extra,
     })
 }
 
@@ -1219,6 +1226,9 @@ fn describe_csv_fields(m: &CsvMapping) -> String {
     parts.push(format!("dates {}", m.date_formats.join(" or ")));
     if m.whole_header {
         parts.push("reads a file only when it knows every column of its header".into());
+    }
+    if !m.extra.is_empty() {
+        parts.push(format!("kept as the stay's notes: {}", m.extra.join(", ")));
     }
     if m.complete {
         parts.push("each file is its patients' whole current list: an order it no longer lists is no longer current".into());

@@ -264,6 +264,12 @@ pub enum Record {
     Census {
         mrns: Vec<String>,
     },
+    /// What a census row says of the stay beyond the panel fields: (column, value) of the
+    /// mapping's `extra` columns that are not empty (none: whatever the last census said is gone).
+    CensusNotes {
+        mrn: String,
+        notes: Vec<(String, String)>,
+    },
     /// A medication list that is each listed patient's whole current list: their orders of this
     /// source's lists that an older list had and this one lacks are no longer current.
     MedicationList {
@@ -288,6 +294,7 @@ impl Record {
             Record::ManifestEntry(_) => "manifest_entry",
             Record::Census { .. } => "census",
             Record::MedicationList { .. } => "medication_list",
+            Record::CensusNotes { .. } => "census_notes",
         }
     }
 }

@@ -421,6 +421,7 @@ fn stay(s: &snapshot::StayRow) -> Stay {
         last_event: s.last_event.clone(),
         last_event_at: s.last_event_at.clone(),
         admission_seen: s.admission_seen,
+        census_notes: ClinicalText::opt(&s.census_notes),
         freshness: freshness(&s.provenance),
     }
 }
@@ -489,6 +490,7 @@ pub fn list_panel(cx: &Context<'_>, args: &ListPanelArgs) -> Result<PanelList, T
             attending: ClinicalText::opt(&e.stay.attending),
             admitted_at: e.stay.admitted_at.clone(),
             admission_seen: e.stay.admission_seen,
+            census_notes: ClinicalText::opt(&e.stay.census_notes),
             panel_source: e.stay.source.clone(),
             freshness: freshness(&e.stay.provenance),
         })

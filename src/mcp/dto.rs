@@ -100,6 +100,10 @@ pub struct PanelPatient {
     /// False when no admission for this stay was in the exports read: the patient was put on the
     /// panel by an update (A08, A02) that places them in a bed, as when a feed starts mid-stay.
     pub admission_seen: bool,
+    /// What the census says beyond these fields, from the columns a mapping keeps (`Code Status:
+    /// DNR/DNI · Isolation: Contact`); free text from the EHR.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub census_notes: Option<ClinicalText>,
     /// The source whose panel the patient is on.
     pub panel_source: String,
     /// Of the panel entry (location, attending, admission).
@@ -143,6 +147,9 @@ pub struct Stay {
     /// False when no admission for this stay was in the exports read (put on the panel by an
     /// update that places the patient in a bed).
     pub admission_seen: bool,
+    /// What the last census said beyond the panel fields (code status, isolation, diet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub census_notes: Option<ClinicalText>,
     pub freshness: Freshness,
 }
 

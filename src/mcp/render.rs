@@ -151,6 +151,11 @@ fn mark(o: &Observation) -> &'static str {
     }
 }
 
+/// ` · census: …`, fenced, when the census kept notes on the stay.
+fn census_notes(notes: &Option<ClinicalText>) -> String {
+    notes.as_ref().map(|n| format!(" · census: {n}")).unwrap_or_default()
+}
+
 fn signed(delta: f64) -> String {
     let text = format!("{delta:+}");
     text.strip_suffix(".0").map(str::to_string).unwrap_or(text)
@@ -359,7 +364,7 @@ impl Render for PanelList {
         for p in &self.patients {
             let _ = writeln!(
                 out,
-                "{} {} ({}) {} {} · {} · admitted {}{}",
+                "{} {} ({}) {} {} · {} · admitted {}{}{}",
                 plain(p.location.as_deref().unwrap_or("no location")),
                 or(&p.name, "(no name)"),
                 plain(&p.mrn),
@@ -367,6 +372,7 @@ impl Render for PanelList {
                 r.age(&p.birth_date, &self.snapshot.as_of).unwrap_or_else(|| "age ?".into()),
                 or(&p.attending, "no attending"),
                 admitted(r, &p.admitted_at, p.admission_seen),
+                census_notes(&p.census_notes),
                 exports.tag(&p.freshness)
             );
         }
@@ -411,11 +417,12 @@ impl Render for PatientRecord {
             };
             let _ = writeln!(
                 out,
-                "stay ({}): {state} · {} · {} · admitted {}{}",
+                "stay ({}): {state} · {} · {} · admitted {}{}{}",
                 s.panel_source,
                 plain(s.location.as_deref().unwrap_or("no location")),
                 or(&s.attending, "no attending"),
                 admitted(r, &s.admitted_at, s.admission_seen || s.on_panel != Some(true)),
+                census_notes(&s.census_notes),
                 exports.tag(&s.freshness)
             );
         }

@@ -226,6 +226,9 @@ pub struct CsvMapping {
     /// `Patient Name` column left unread, a bed letter taken for the location) is refused, not
     /// guessed at.
     pub whole_header: bool,
+    /// For a census: header names whose non-empty cells are kept as the stay's notes (code
+    /// status, isolation, diet), shown with the column name.
+    pub extra: Vec<String>,
     /// For medications: each file is its patients' whole current list (an "active medication
     /// list" report), so an order a newer file no longer lists is no longer current.
     pub complete: bool,
@@ -259,7 +262,7 @@ impl CsvMapping {
     /// The header names it reads, of any field.
     fn known_columns(&self) -> impl Iterator<Item = &str> {
         let aliases = self.columns.values().flatten().map(String::as_str);
-        aliases.chain(self.derived.values().flat_map(Derived::columns))
+        aliases.chain(self.derived.values().flat_map(Derived::columns)).chain(self.extra.iter().map(String::as_str))
     }
 
     /// Whether a file's header must have this field's column.
@@ -437,6 +440,10 @@ pub fn built_in_mappings() -> Vec<CsvMapping> {
                 may_lack: kind.optional().iter().map(|f| (*f).to_string()).collect(),
                 whole_header: true,
                 complete: false,
+                extra: match kind {
+                    CsvKind::Census => ["Code Status", "Isolation", "Diet"].map(String::from).to_vec(),
+                    _ => Vec::new(),
+                },
             }
         })
         .collect();
@@ -877,6 +884,23 @@ impl Row<'_> {
         }
     }
 
+    /// The mapping's `extra` columns this file has, with their non-empty cells; `None` when it
+    /// has none of them (nothing is said, nothing is cleared).
+    fn extra(&self) -> Option<Vec<(String, String)>> {
+        let header = self.ctx.header;
+        let present: Vec<usize> = self
+            .ctx
+            .mapping
+            .extra
+            .iter()
+            .filter_map(|name| header.iter().position(|h| normalise(h) == normalise(name)))
+            .collect();
+        if present.is_empty() {
+            return None;
+        }
+        Some(present.into_iter().filter_map(|i| Some((header[i].clone(), self.cell(i)?))).collect())
+    }
+
     fn has_demographics(&self) -> bool {
         ["family_name", "given_name", "birth_date", "sex"].iter().any(|f| self.text(f).is_some())
     }
@@ -894,6 +918,8 @@ impl Row<'_> {
                     // registration does: a newer one corrects them, an older one fills gaps.
                     out.push(Record::Patient(self.patient(&mrn, true)));
                 }
+                // The stay's notes follow its panel row, which they belong to.
+                let notes = self.extra().map(|notes| Record::CensusNotes { mrn: mrn.clone(), notes });
                 out.push(Record::Panel(PanelEvent {
                     mrn,
                     action: PanelAction::Join,
@@ -906,6 +932,7 @@ impl Row<'_> {
                     admitted_at: self.opt_time("admitted_at"),
                     discharged_at: None,
                 }));
+                out.extend(notes);
                 out
             }
             CsvKind::Patients => vec![Record::Patient(self.patient(&mrn, true))],

@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0010_field_warnings.sql"),
     include_str!("../../migrations/0011_unused_messages.sql"),
     include_str!("../../migrations/0012_observation_comment.sql"),
+    include_str!("../../migrations/0013_census_notes.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

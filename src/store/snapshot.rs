@@ -53,6 +53,8 @@ pub struct StayRow {
     /// since the patient's last departure was in the exports read; false for a patient placed on
     /// the panel by an update (a feed that started mid-stay).
     pub admission_seen: bool,
+    /// What the last census said beyond the panel fields (`Code Status: DNR · Isolation: Contact`).
+    pub census_notes: Option<String>,
     pub provenance: Provenance,
 }
 
@@ -120,7 +122,8 @@ const STAY_COLUMNS: &str = "x.source, x.active, x.location, x.attending, x.visit
      x.discharged_at, x.last_event, x.last_event_at, EXISTS (SELECT 1 FROM panel_history h \
      WHERE h.source = x.source AND h.patient_id = x.patient_id AND h.action IN ('join', 'current') \
      AND h.id > coalesce((SELECT max(l.id) FROM panel_history l WHERE l.source = x.source \
-     AND l.patient_id = x.patient_id AND l.action IN ('leave', 'census_absent', 'cancel_admit')), 0))";
+     AND l.patient_id = x.patient_id AND l.action IN ('leave', 'census_absent', 'cancel_admit')), 0)), \
+     x.census_notes";
 
 fn stay_row(row: &Row<'_>, at: usize) -> rusqlite::Result<StayRow> {
     Ok(StayRow {
@@ -134,7 +137,8 @@ fn stay_row(row: &Row<'_>, at: usize) -> rusqlite::Result<StayRow> {
         last_event: row.get(at + 7)?,
         last_event_at: row.get(at + 8)?,
         admission_seen: row.get(at + 9)?,
-        provenance: provenance(row, at + 10)?,
+        census_notes: row.get(at + 10)?,
+        provenance: provenance(row, at + 11)?,
     })
 }
 

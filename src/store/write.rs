@@ -498,6 +498,7 @@ impl RecordWriter<'_> {
             Record::ManifestEntry(e) => self.manifest_entry(e),
             Record::Census { mrns } => self.census(mrns),
             Record::MedicationList { mrns, orders } => self.medication_list(mrns, orders),
+            Record::CensusNotes { mrn, notes } => self.census_notes(mrn, notes),
         }
     }
 
@@ -515,6 +516,21 @@ impl RecordWriter<'_> {
                    AND patient_id NOT IN (SELECT id FROM patients WHERE mrn IN (SELECT value FROM json_each(?2)))",
             )?
             .execute(params![self.source, listed, s.file_id, s.exported_at, s.ingested_at])?;
+        Ok(())
+    }
+
+    /// A census row's notes on the stay (its panel row is written just before), under their own
+    /// export time: the newer census's word stands, whatever ADT said since.
+    fn census_notes(&mut self, mrn: &str, notes: &[(String, String)]) -> rusqlite::Result<()> {
+        let s = self.stamp;
+        let patient_id = self.patient_id(mrn)?;
+        let text: Vec<String> = notes.iter().map(|(column, value)| format!("{column}: {value}")).collect();
+        self.tx
+            .prepare_cached(
+                "UPDATE panel SET census_notes = ?3, census_notes_exported_at = ?4
+                 WHERE source = ?1 AND patient_id = ?2 AND ifnull(census_notes_exported_at, '') <= ?4",
+            )?
+            .execute(params![self.source, patient_id, (!text.is_empty()).then(|| text.join(" · ")), s.exported_at])?;
         Ok(())
     }
 

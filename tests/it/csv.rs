@@ -313,6 +313,7 @@ name = "census"
 pattern = "census_*.csv"
 kind = "census"
 columns = { mrn = "MRN", location = "Bed" }
+extra = ["Diet"]
 file_name_time = '(?<ts>\d{8})'
 file_name_time_format = "%Y%m%d"
 "#;
@@ -330,11 +331,15 @@ file_name_time_format = "%Y%m%d"
     );
     let first = write(&ws, "exports/7E_ActiveMedList_20261201.csv", day1.as_bytes());
     let second = write(&ws, "exports/7E_ActiveMedList_20261202.csv", day2.as_bytes());
-    let census = "MRN,Bed\nM1,7E-1\nM2,7E-2\n";
-    let census1 = write(&ws, "exports/census_20261201.csv", census.as_bytes());
-    let census2 = write(&ws, "exports/census_20261202.csv", census.as_bytes());
+    // A census column the mapping keeps: the newer census's word stands, an empty cell clears it.
+    let census1 = write(&ws, "exports/census_20261201.csv", b"MRN,Bed,Diet\nM1,7E-1,NPO\nM2,7E-2,Renal\n");
+    let census2 = write(&ws, "exports/census_20261202.csv", b"MRN,Bed,Diet\nM1,7E-1,Cardiac\nM2,7E-2,\n");
     let (code, out) = ws.replay(&[&first, &second, &census1, &census2]);
     assert_eq!(code, 3, "M2's unreadable row is a reject: {out}");
+    assert_eq!(
+        ws.query_strings("SELECT ifnull(census_notes, '-') FROM panel ORDER BY patient_id"),
+        ["Diet: Cardiac", "-"]
+    );
     assert_eq!(
         ws.query_strings("SELECT m.name || ': ' || ifnull(m.status, '-') FROM medications m ORDER BY m.name"),
         [

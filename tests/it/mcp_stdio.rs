@@ -166,6 +166,13 @@ fn the_sample_bed_board_census_and_point_of_care_glucoses_read_as_the_export_mea
         "{}",
         results[0]
     );
+    // The census's code status and isolation columns are the stay's notes.
+    let notes = |mrn: &str| {
+        let p = panel["patients"].as_array().and_then(|p| p.iter().find(|p| p["mrn"] == mrn)).expect("on the panel");
+        p["census_notes"].as_str().map(str::to_string)
+    };
+    assert_eq!(notes("MRN99686").as_deref(), Some("Code Status: DNR/DNI"));
+    assert_eq!(notes("MRN57552").as_deref(), Some("Code Status: Full Code · Isolation: Contact"));
 
     let glucoses = answer(&results[1]);
     let rows = glucoses["observations"].as_array().expect("observations");
