@@ -283,6 +283,9 @@ pub struct SourceConfig {
     pub expected: Option<crate::schedule::Expectation>,
     /// Temporary names, never taken even when they match `include`.
     pub ignore: GlobSet,
+    /// The locations (globs over `UNIT-ROOM-BED`) this source's panel holds, as written and
+    /// compiled; without it, every location.
+    pub locations: Option<(Vec<String>, GlobSet)>,
 }
 
 impl SourceConfig {
@@ -467,6 +470,11 @@ impl Config {
             reject_types: self.reject_types.clone(),
             csv: self.csv.clone(),
             pdf: self.pdf.clone(),
+            locations: self
+                .sources
+                .iter()
+                .filter_map(|s| s.locations.as_ref().map(|(_, set)| (s.name.clone(), set.clone())))
+                .collect(),
         }
     }
 
@@ -570,6 +578,13 @@ impl Config {
         };
         let after = format!("{:?}", s.after_ingest).to_lowercase();
         out.push_str(&format!("  {due} · {run} · {trigger} · after ingest: {after}\n"));
+        out.push_str(&match &s.locations {
+            Some((patterns, _)) => format!(
+                "  panel: patients placed at {} only (an event elsewhere takes one of them off)\n",
+                patterns.join(" or ")
+            ),
+            None => "  panel: every location its ADT and census name\n".to_string(),
+        });
         out
     }
 
@@ -1473,6 +1488,7 @@ struct RawSource {
     sftp: Option<RawSftp>,
     include: Option<Vec<String>>,
     ignore: Option<Vec<String>>,
+    locations: Option<Vec<String>>,
 }
 
 /// How long an export run's files may wait for its marker before an alert says so.
@@ -1583,7 +1599,15 @@ fn check_source(raw: RawSource, base: &Path, data_dir: &Path) -> Result<SourceCo
     };
     let include = globs("include", raw.include, DEFAULT_INCLUDE)?;
     let ignore = globs("ignore", raw.ignore, DEFAULT_IGNORE)?;
+    let locations = match raw.locations {
+        None => None,
+        Some(patterns) if patterns.is_empty() => {
+            return Err(("locations".into(), "is empty: leave it out for every location".into()));
+        }
+        Some(patterns) => Some((patterns.clone(), globs("locations", Some(patterns), &[])?)),
+    };
     Ok(SourceConfig {
+        locations,
         hold_limit,
         name,
         path: base.join(path),

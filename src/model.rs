@@ -56,6 +56,9 @@ pub enum PanelAction {
     CancelAdmit,
     /// A13 cancel discharge: the discharge did not happen; back on the panel, discharge cleared.
     CancelDischarge,
+    /// An event that places the patient outside the source's `locations` (another unit of a
+    /// hospital-wide feed): off the panel if on it (moved off its units), else nothing at all.
+    Elsewhere,
 }
 
 /// The patient's current stay as an ADT event reports it. Natural key: (source, mrn).

@@ -662,7 +662,10 @@ fn prepare(source: &str, path: &Path, options: &ParseOptions, clock: &dyn Clock)
     let content = if parse::sniff(&bytes) == FileKind::Pdf {
         Content::Pdf { exported_at: parse::exported_at_hint(&name, &bytes, options) }
     } else {
-        let parsed = parse::parse_named(&name, &bytes, options);
+        let mut parsed = parse::parse_named(&name, &bytes, options);
+        if let (Ok((_, file)), Some(locations)) = (&mut parsed, options.locations.get(source)) {
+            parse::keep_to_locations(file, locations);
+        }
         let (kind, exported_at) = match &parsed {
             Ok((kind, file)) => (*kind, file.exported_at),
             Err(_) => (parse::sniff_named(&name, &bytes, options), None),

@@ -427,7 +427,8 @@ pub struct SearchResults {
 pub struct StayEvent {
     /// `admission`, `placed` (put on the panel by an update, e.g. an A08 with an inpatient bed;
     /// the admission was not in the exports read), `transfer`, `discharge`, `left_census` (a
-    /// census that no longer lists the patient), `attending_change`, `admission_cancelled`, `discharge_cancelled`, or `update`
+    /// census that no longer lists the patient), `moved_off` (to a location outside the source's
+    /// `locations`), `attending_change`, `admission_cancelled`, `discharge_cancelled`, or `update`
     /// (other details).
     pub kind: String,
     /// The ADT trigger, e.g. `A02`; null for a census.
@@ -522,7 +523,8 @@ pub struct DigestTotals {
     /// message was not in the exports read.
     pub placed: usize,
     pub transfers: usize,
-    /// Patients discharged or no longer on a census (each counted once).
+    /// Patients discharged, no longer on a census, or moved off the source's `locations` (each
+    /// counted once).
     pub discharges: usize,
     pub critical_results: usize,
     pub abnormal_results: usize,

@@ -709,6 +709,10 @@ pub(super) fn event_text(r: &Renderer, e: &StayEvent) -> String {
         "transfer" => format!("transfer {} → {to}{at}", plain(e.from_location.as_deref().unwrap_or("?"))),
         "discharge" => format!("discharged{at} from {to}"),
         "left_census" => format!("no longer on the census (was {to})"),
+        "moved_off" => format!(
+            "moved off this panel's units: {} → {to}{at}",
+            plain(e.from_location.as_deref().unwrap_or("?"))
+        ),
         "attending_change" => format!("attending {} → {}{at}", or(&e.from_attending, "?"), or(&e.attending, "?")),
         other => format!("{} {}{at}", other.replace('_', " "), plain(e.event.as_deref().unwrap_or_default())),
     }

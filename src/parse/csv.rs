@@ -1226,15 +1226,15 @@ mod tests {
         assert_eq!(e.location.as_deref(), Some("7E-12-A"));
 
         // One column more, which no built-in mapping knows: refused, naming it.
-        let csv = "MRN,Patient Name,Unit,Room,Bed,Isolation\nM1,\"NGUYEN, LINH T\",7E,12,A,Contact\n";
+        let csv = "MRN,Patient Name,Unit,Room,Bed,Fall Risk\nM1,\"NGUYEN, LINH T\",7E,12,A,High\n";
         let err = run("census_7E_20261124_0500.csv", csv.as_bytes()).expect_err("a guess is refused");
-        assert_eq!(err.unknown, ["Isolation"]);
+        assert_eq!(err.unknown, ["Fall Risk"]);
         let message =
             crate::parse::FileError::CsvHeader { expected: err.expected, found: err.found, unknown: err.unknown };
         assert!(
             message
                 .to_string()
-                .contains("not known: Isolation (the header has: MRN, Patient Name, Unit, Room, Bed, Isolation)"),
+                .contains("not known: Fall Risk (the header has: MRN, Patient Name, Unit, Room, Bed, Fall Risk)"),
             "{message}"
         );
         // A configured mapping reads what it maps and leaves the rest: the site chose.

@@ -28,6 +28,27 @@ pub struct ParseOptions {
     pub csv: Vec<csv::CsvMapping>,
     /// How to read PDF notes (`[pdf]`, `[[pdf.mapping]]`, else the built-in mapping).
     pub pdf: pdf::PdfOptions,
+    /// Per source with `locations`: the locations (globs) its panel holds.
+    pub locations: std::collections::BTreeMap<String, globset::GlobSet>,
+}
+
+/// A source's panel holds its `locations` only: an event that places a patient elsewhere (a
+/// hospital-wide ADT feed's other units) becomes [`PanelAction::Elsewhere`]. A discharge, a
+/// cancelled admission, and an event without a location are kept as they are.
+pub fn keep_to_locations(file: &mut ParsedFile, locations: &globset::GlobSet) {
+    use crate::model::{PanelAction, Record};
+    let records = file.messages.iter_mut().flat_map(|m| m.records.iter_mut());
+    for record in records {
+        if let Record::Panel(event) = record
+            && matches!(
+                event.action,
+                PanelAction::Join | PanelAction::Place | PanelAction::Update | PanelAction::CancelDischarge
+            )
+            && event.location.as_deref().is_some_and(|l| !locations.is_match(l))
+        {
+            event.action = PanelAction::Elsewhere;
+        }
+    }
 }
 
 /// `max_file_mb` when not set: far above any export seen (the largest generated day is ~2 MB).
@@ -44,6 +65,7 @@ impl Default for ParseOptions {
             reject_types: Vec::new(),
             csv: csv::built_in_mappings(),
             pdf: pdf::PdfOptions::default(),
+            locations: Default::default(),
         }
     }
 }

@@ -122,7 +122,7 @@ const STAY_COLUMNS: &str = "x.source, x.active, x.location, x.attending, x.visit
      x.discharged_at, x.last_event, x.last_event_at, EXISTS (SELECT 1 FROM panel_history h \
      WHERE h.source = x.source AND h.patient_id = x.patient_id AND h.action IN ('join', 'current') \
      AND h.id > coalesce((SELECT max(l.id) FROM panel_history l WHERE l.source = x.source \
-     AND l.patient_id = x.patient_id AND l.action IN ('leave', 'census_absent', 'cancel_admit')), 0)), \
+     AND l.patient_id = x.patient_id AND l.action IN ('leave', 'census_absent', 'cancel_admit', 'moved_off')), 0)), \
      x.census_notes";
 
 fn stay_row(row: &Row<'_>, at: usize) -> rusqlite::Result<StayRow> {

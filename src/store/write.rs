@@ -642,9 +642,21 @@ impl RecordWriter<'_> {
     fn panel(&mut self, e: &PanelEvent) -> rusqlite::Result<()> {
         let s = self.stamp;
         let patient_id = self.patient_id(&e.mrn)?;
+        if e.action == PanelAction::Elsewhere {
+            // Another unit's patient is none of this panel's business; one of its own who moved
+            // there (by an export not older than the panel's word) leaves it.
+            let on_panel: Option<bool> = self
+                .tx
+                .prepare_cached("SELECT active = 1 AND exported_at <= ?3 FROM panel WHERE source = ?1 AND patient_id = ?2")?
+                .query_row(params![self.source, patient_id, s.exported_at], |r| r.get(0))
+                .optional()?;
+            if on_panel != Some(true) {
+                return Ok(());
+            }
+        }
         let active = match e.action {
             PanelAction::Join | PanelAction::CancelDischarge => Some(1),
-            PanelAction::Leave | PanelAction::CancelAdmit => Some(0),
+            PanelAction::Leave | PanelAction::CancelAdmit | PanelAction::Elsewhere => Some(0),
             PanelAction::Update => None,
             // On the panel if not on it: no row yet, or off it by an older export.
             PanelAction::Place => {
@@ -715,6 +727,7 @@ impl RecordWriter<'_> {
             PanelAction::Update | PanelAction::Place => "update",
             PanelAction::CancelAdmit => "cancel_admit",
             PanelAction::CancelDischarge => "cancel_discharge",
+            PanelAction::Elsewhere => "moved_off",
         };
         self.tx
             .prepare_cached(

@@ -169,3 +169,56 @@ fn an_unflagged_number_outside_its_reference_range_does_not_read_as_normal() {
         "{potassium}"
     );
 }
+
+#[test]
+fn a_hospital_wide_feed_fills_only_the_panel_of_the_source_s_locations() {
+    // One ADT feed for the whole hospital; this source's panel is 7 East.
+    let ws = Workspace::with_config("locations = [\"7E-*\"]", "");
+    let adt = |day: &str, messages: &[(&str, &str, &str, &str)]| -> std::path::PathBuf {
+        let mut lines = Vec::new();
+        for (n, (event, mrn, class, bed)) in messages.iter().enumerate() {
+            lines.push(format!("MSH|^~\\&|EHR|GENHOSP|||{day}050000-0600||ADT^{event}|{day}{n}|P|2.5"));
+            lines.push(format!("EVN|{event}|{day}043000-0600"));
+            lines.push(format!("PID|1||{mrn}^^^GENHOSP^MR||Patient^{mrn}"));
+            lines.push(format!("PV1|1|{class}|{bed}||||1234^Careful^Casey"));
+        }
+        let file = ws.path(&format!("exports/ADT_{day}.hl7"));
+        std::fs::create_dir_all(file.parent().expect("dir")).expect("mkdir");
+        std::fs::write(&file, lines.join("\r")).expect("write");
+        file
+    };
+    let day1 = adt(
+        "20261201",
+        &[
+            ("A01", "E1", "I", "7E^701^A"),
+            ("A01", "N1", "I", "4N^412^B"),
+            ("A08", "N2", "I", "4N^414^A"),
+            ("A08", "E2", "I", "7E^702^A"),
+        ],
+    );
+    let day2 = adt("20261202", &[("A02", "E1", "I", "4N^405^A"), ("A08", "N1", "I", "4N^412^B")]);
+    let (code, out) = ws.replay(&[&day1]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("4 patients (2 on the panel)"), "{out}");
+    let (code, out) = ws.replay(&[&day2]);
+    assert_eq!(code, 0, "{out}");
+
+    let results = call(&ws, json!([{"tool": "list_panel", "args": {}}, {"tool": "panel_changes", "args": {}}]));
+    let panel = answer(&results[0]);
+    let mrns: Vec<&str> =
+        panel["patients"].as_array().expect("patients").iter().filter_map(|p| p["mrn"].as_str()).collect();
+    assert_eq!(mrns, ["E2"], "E1 moved to 4 North; N1 and N2 never were on 7 East: {panel}");
+    let changes = answer(&results[1]);
+    let moved = changes["patients"]
+        .as_array()
+        .expect("patients")
+        .iter()
+        .find(|p| p["mrn"] == "E1")
+        .unwrap_or_else(|| panic!("E1 left the panel in the window: {changes}"));
+    assert_eq!(moved["events"][0]["kind"], "moved_off", "{moved}");
+    assert!(!changes.to_string().contains("\"N1\""), "another unit's patient is not in the digest: {changes}");
+    let text = results[1]["content"][0]["text"].as_str().unwrap_or_default();
+    assert!(text.contains("moved off this panel's units: 7E-701-A → 4N-405-A"), "{text}");
+    let described = String::from_utf8_lossy(&ws.ingest(&["check-config"]).stdout).into_owned();
+    assert!(described.contains("panel: patients placed at 7E-* only"), "{described}");
+}
