@@ -1066,6 +1066,8 @@ struct RawCsvMapping {
     /// Census only: header names kept as the stay's notes.
     #[serde(default)]
     extra: Vec<String>,
+    /// A regex: rows matching it (cells joined with the delimiter) are not records.
+    skip_rows: Option<String>,
 }
 
 fn check_csv_mapping(raw: RawCsvMapping) -> Result<CsvMapping, (String, String)> {
@@ -1144,6 +1146,11 @@ fn check_csv_mapping(raw: RawCsvMapping) -> Result<CsvMapping, (String, String)>
     if let Some(missing) = kind.required().iter().find(|f| !mapped(f)) {
         return Err(fail(&format!("columns.{missing}"), format!("missing: a {} mapping needs it", kind.as_str())));
     }
+    let skip_rows = match raw.skip_rows.as_deref().map(regex::Regex::new) {
+        None => None,
+        Some(Ok(regex)) => Some(regex),
+        Some(Err(e)) => return Err(fail("skip_rows", format!("not a regex: {e}"))),
+    };
     if !raw.extra.is_empty() && kind != CsvKind::Census {
         return Err(fail("extra", "only a census mapping keeps extra columns (as the stay's notes)".into()));
     }
@@ -1217,6 +1224,7 @@ fn check_csv_mapping(raw: RawCsvMapping) -> Result<CsvMapping, (String, String)>
         whole_header: false,
         complete: raw.complete,
         extra: raw.extra,
+        skip_rows,
     })
 }
 
@@ -1244,6 +1252,9 @@ fn describe_csv_fields(m: &CsvMapping) -> String {
     }
     if !m.extra.is_empty() {
         parts.push(format!("kept as the stay's notes: {}", m.extra.join(", ")));
+    }
+    if let Some(skip) = &m.skip_rows {
+        parts.push(format!("rows matching /{}/ are skipped (counted as not used)", skip.as_str()));
     }
     if m.complete {
         parts.push("each file is its patients' whole current list: an order it no longer lists is no longer current".into());

@@ -226,6 +226,9 @@ pub struct CsvMapping {
     /// `Patient Name` column left unread, a bed letter taken for the location) is refused, not
     /// guessed at.
     pub whole_header: bool,
+    /// Rows that are not records (a report's `Total Patients: 10` or `Printed …` footer): a regex
+    /// over the row's cells joined with the delimiter. They are counted as not used.
+    pub skip_rows: Option<regex::Regex>,
     /// For a census: header names whose non-empty cells are kept as the stay's notes (code
     /// status, isolation, diet), shown with the column name.
     pub extra: Vec<String>,
@@ -439,6 +442,7 @@ pub fn built_in_mappings() -> Vec<CsvMapping> {
                 // A built-in mapping knows many spellings; a file has whichever columns it has.
                 may_lack: kind.optional().iter().map(|f| (*f).to_string()).collect(),
                 whole_header: true,
+                skip_rows: None,
                 complete: false,
                 extra: match kind {
                     CsvKind::Census => ["Code Status", "Isolation", "Diet"].map(String::from).to_vec(),
@@ -636,6 +640,10 @@ pub fn parse(
         index += 1;
         let line = record.position().map_or(line, |p| line_at(p.byte()));
         let raw = record.iter().collect::<Vec<_>>().join(&char::from(mapping.delimiter).to_string());
+        if mapping.skip_rows.as_ref().is_some_and(|skip| skip.is_match(&raw)) {
+            *file.not_used.entry("CSV row matching skip_rows".into()).or_default() += 1;
+            continue;
+        }
         if record.len() != header.len() {
             let reason = format!("wrong column count: {} fields, the header has {}", record.len(), header.len());
             file.rejects.push(reject(index, line, None, reason, raw));

@@ -314,6 +314,7 @@ pattern = "census_*.csv"
 kind = "census"
 columns = { mrn = "MRN", location = "Bed" }
 extra = ["Diet"]
+skip_rows = '^(Total Patients:|Printed )'
 file_name_time = '(?<ts>\d{8})'
 file_name_time_format = "%Y%m%d"
 "#;
@@ -333,9 +334,20 @@ file_name_time_format = "%Y%m%d"
     let second = write(&ws, "exports/7E_ActiveMedList_20261202.csv", day2.as_bytes());
     // A census column the mapping keeps: the newer census's word stands, an empty cell clears it.
     let census1 = write(&ws, "exports/census_20261201.csv", b"MRN,Bed,Diet\nM1,7E-1,NPO\nM2,7E-2,Renal\n");
-    let census2 = write(&ws, "exports/census_20261202.csv", b"MRN,Bed,Diet\nM1,7E-1,Cardiac\nM2,7E-2,\n");
+    // Its report footer is skipped, not rejected.
+    let census2 = write(
+        &ws,
+        "exports/census_20261202.csv",
+        b"MRN,Bed,Diet\nM1,7E-1,Cardiac\nM2,7E-2,\nTotal Patients: 2\nPrinted 12/02/2026 05:00 by BEDBOARD,,\n",
+    );
     let (code, out) = ws.replay(&[&first, &second, &census1, &census2]);
     assert_eq!(code, 3, "M2's unreadable row is a reject: {out}");
+    assert!(
+        out.contains("census_20261202.csv") && !out.contains("wrong column count"),
+        "the footer is no reject: {out}"
+    );
+    let status = String::from_utf8_lossy(&ws.ingest(&["status"]).stdout).into_owned();
+    assert!(status.contains("CSV row matching skip_rows"), "{status}");
     assert_eq!(
         ws.query_strings("SELECT ifnull(census_notes, '-') FROM panel ORDER BY patient_id"),
         ["Diet: Cardiac", "-"]
