@@ -197,7 +197,7 @@ pub fn print_summary(config: &Config, summary: &Summary) -> anyhow::Result<()> {
             n => format!(" · fields left empty: {n}"),
         } + &match summary.not_used {
             0 => String::new(),
-            n => format!(" · messages not used (types the snapshot does not read): {n}"),
+            n => format!(" · messages not used (types the snapshot does not read, or CSV rows skip_rows skips): {n}"),
         },
         summary.seconds
     );
@@ -211,6 +211,12 @@ pub fn print_summary(config: &Config, summary: &Summary) -> anyhow::Result<()> {
     );
     for line in &summary.problems {
         println!("  ! {line}");
+    }
+    if config.zone == crate::time::Zone::Host {
+        println!(
+            "note: time_zone is not set: times without a UTC offset (CSV file names and columns, HL7 times without \
+             one) were read in this host's zone; set time_zone if the EHR writes another zone's local time"
+        );
     }
     if summary.interrupted {
         println!("interrupted: the file in hand was rolled back; run the same replay again to finish");

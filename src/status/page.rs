@@ -241,7 +241,7 @@ fn section(source: &SourceReport, now: DateTime<Utc>, zone: Zone, names: Names) 
                 }
                 @if !s.not_used.is_empty() {
                     dt { "Not used" } dd.not-used {
-                        (super::not_used_line(&s.not_used)) " (types the snapshot does not read; not errors)"
+                        (super::not_used_line(&s.not_used)) " (types the snapshot does not read, or CSV rows skip_rows skips; not errors)"
                     }
                 }
                 @if !t.windows.is_empty() {

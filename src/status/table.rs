@@ -197,7 +197,7 @@ fn details(out: &mut String, source: &SourceReport, zone: Zone, colour: bool) {
     if !s.not_used.is_empty() {
         let _ = writeln!(
             out,
-            "  messages not used (types the snapshot does not read; not errors): {}",
+            "  messages not used (types the snapshot does not read, or CSV rows skip_rows skips; not errors): {}",
             super::not_used_line(&s.not_used)
         );
     }

@@ -64,7 +64,10 @@ fn messages_of_types_the_snapshot_does_not_use_are_set_aside_not_rejected() {
     std::fs::write(&file, messages.join("\r")).expect("write");
     let (code, summary) = ws.replay(&[&file]);
     assert_eq!(code, 0, "not used is not an error: {summary}");
-    assert!(summary.contains("messages not used (types the snapshot does not read): 3"), "{summary}");
+    assert!(
+        summary.contains("messages not used (types the snapshot does not read, or CSV rows skip_rows skips): 3"),
+        "{summary}"
+    );
     assert_eq!(ws.query_strings("SELECT mrn FROM patients"), ["M200"]);
     let out = ws.ingest(&["status", "--json"]);
     let status: Value = serde_json::from_slice(&out.stdout).expect("status JSON");
@@ -72,7 +75,9 @@ fn messages_of_types_the_snapshot_does_not_use_are_set_aside_not_rejected() {
     assert_eq!(status["sources"][0]["rejects"], 0);
     let text = String::from_utf8_lossy(&ws.ingest(&["status"]).stdout).into_owned();
     assert!(
-        text.contains("messages not used (types the snapshot does not read; not errors): VXU^V04 2, ORM^O01 1"),
+        text.contains(
+            "messages not used (types the snapshot does not read, or CSV rows skip_rows skips; not errors): VXU^V04 2, ORM^O01 1"
+        ),
         "{text}"
     );
 
