@@ -213,6 +213,7 @@ fn change_kind(before: Option<&MedicationState>, after: &MedicationState) -> Opt
         return Some(match after.status.as_deref() {
             Some("discontinued" | "cancelled") => "stopped",
             Some("completed") => "completed",
+            Some("held") => "new+held",
             _ => "new",
         }
         .into());
@@ -304,9 +305,10 @@ fn pair_replacements(changes: Vec<MedicationChange>, current: &[MedicationRow]) 
         let stop_key = key(&stop.after);
         match out.iter_mut().find(|c| c.change == "new" && key(&c.after) == stop_key) {
             Some(new) => {
+                // Against the stopped order as it stood: a held order replaced by an active one at
+                // another dose was resumed at that dose.
                 let before = stop.before.clone().unwrap_or_else(|| stop.after.clone());
-                new.change = change_kind(Some(&before), &MedicationState { status: before.status.clone(), ..new.after.clone() })
-                    .unwrap_or_else(|| "changed".into());
+                new.change = change_kind(Some(&before), &new.after).unwrap_or_else(|| "changed".into());
                 new.before = Some(before);
             }
             None => out.push(stop),
@@ -404,6 +406,16 @@ pub fn panel_changes(cx: &Context<'_>, args: &PanelChangesArgs) -> Result<PanelC
         } else {
             Vec::new()
         };
+        let corrections: Vec<DemographicCorrection> = snapshot::demographic_changes(cx.conn, p.id)?
+            .iter()
+            .filter(|c| window_holds(&since, &c.provenance.source, &c.provenance.exported_at))
+            .map(|c| DemographicCorrection {
+                field: c.field.replace('_', " "),
+                before: ClinicalText::new(c.before.as_str()),
+                after: ClinicalText::opt(&c.after),
+                freshness: freshness(&c.provenance),
+            })
+            .collect();
         let count = |kind: &str| events.iter().filter(|e| e.kind == kind).count();
         totals.admissions += count("admission");
         totals.placed += count("placed");
@@ -420,7 +432,8 @@ pub fn panel_changes(cx: &Context<'_>, args: &PanelChangesArgs) -> Result<PanelC
         let changed = !events.is_empty()
             || counts.iter().any(|n| *n > 0)
             || !medication_changes.is_empty()
-            || !new_documents.is_empty();
+            || !new_documents.is_empty()
+            || !corrections.is_empty();
         totals.patients_with_changes += usize::from(changed);
         entries.push(Entry {
             rank: (counts[0] == 0, usize::MAX - counts[0], !came_or_went, usize::MAX - counts[1], !changed),
@@ -437,6 +450,7 @@ pub fn panel_changes(cx: &Context<'_>, args: &PanelChangesArgs) -> Result<PanelC
                 new_results,
                 medication_changes,
                 new_documents,
+                corrections,
             },
         });
     }
@@ -630,6 +644,29 @@ mod tests {
             summary,
             [("dose_changed", Some("40 mg"), Some("80 mg")), ("held", Some("10 mg"), Some("10 mg")), ("new", None, Some("8.4 g"))]
         );
+    }
+
+    #[test]
+    fn a_held_order_replaced_at_another_dose_was_resumed_and_a_new_held_order_says_held() {
+        // A complete list without order ids: the held warfarin 5 mg is gone (unlisted), warfarin
+        // 2.5 mg is listed active; a new order arrives on hold.
+        let (yesterday, today) = ("2026-12-02T11:00:00Z", "2026-12-03T11:00:00Z");
+        let history = [
+            order("w5", "Warfarin 5 mg tablet", "5 mg", "held", yesterday),
+            order("w5", "Warfarin 5 mg tablet", "5 mg", "unlisted", today),
+            order("w2", "Warfarin 2.5 mg tablet", "2.5 mg", "active", today),
+            order("a", "Apixaban 5 mg tablet", "5 mg", "held", today),
+        ];
+        let current = [
+            order("w5", "Warfarin 5 mg tablet", "5 mg", "unlisted", today),
+            order("w2", "Warfarin 2.5 mg tablet", "2.5 mg", "active", today),
+            order("a", "Apixaban 5 mg tablet", "5 mg", "held", today),
+        ];
+        let now = crate::time::parse_rfc3339("2026-12-03T12:00:00Z").expect("time");
+        let changes = medication_changes(&history, &current, &window(yesterday), now);
+        let kinds: Vec<(&str, Option<&str>)> =
+            changes.iter().map(|c| (c.change.as_str(), c.before.as_ref().and_then(|b| b.status.as_deref()))).collect();
+        assert_eq!(kinds, [("resumed+dose_changed", Some("held")), ("new+held", None)]);
     }
 
     #[test]

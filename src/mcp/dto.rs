@@ -493,6 +493,19 @@ pub struct PatientChanges {
     pub new_results: Vec<Observation>,
     pub medication_changes: Vec<MedicationChange>,
     pub new_documents: Vec<DocumentSummary>,
+    /// Name, birth date or sex corrected by a newer registration (ADT or census) in the window.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub corrections: Vec<DemographicCorrection>,
+}
+
+/// A registration that changed what the snapshot said of the patient.
+#[derive(Debug, Clone, Serialize, JsonSchema, PartialEq)]
+pub struct DemographicCorrection {
+    /// `family name`, `given name`, `birth date` or `sex`.
+    pub field: String,
+    pub before: ClinicalText,
+    pub after: Option<ClinicalText>,
+    pub freshness: Freshness,
 }
 
 /// The window of one source: what counts as new.

@@ -220,9 +220,13 @@ fn shortened(text: &ClinicalText, max: usize) -> ClinicalText {
     }
 }
 
-/// A drug with its dose, route and frequency (those its name does not already say), fenced once.
+/// A drug with its dose, route and frequency, fenced once. The route and frequency are left out
+/// when the name already says them; the dose never is (`Metoprolol 25 mg tablet` does not say
+/// how many tablets).
 fn drug_text(name: &ClinicalText, parts: [&Option<ClinicalText>; 3]) -> String {
-    let extra = parts.into_iter().flatten().filter(|p| !name.raw().contains(p.raw()));
+    let [dose, route, frequency] = parts;
+    let unsaid = |p: &&ClinicalText| !name.raw().contains(p.raw());
+    let extra = dose.iter().chain(route.iter().filter(unsaid)).chain(frequency.iter().filter(unsaid));
     ClinicalText::join(std::iter::once(name).chain(extra), " ").to_string()
 }
 
@@ -233,9 +237,14 @@ fn medication_line(r: &Renderer, m: &Medication) -> String {
             let (s, e) = (plain(s), plain(e));
             let _ = write!(line, " ({s}: ended {}; exported as {e})", r.opt_time(&m.end_at));
         }
-        (Some(s), None) if s != "active" => {
-            let _ = write!(line, " ({})", plain(s));
-        }
+        (Some(s), None) if s != "active" => match m.end_at.as_deref().filter(|_| s != "held") {
+            Some(end) => {
+                let _ = write!(line, " ({} {})", plain(s), r.time(end));
+            }
+            None => {
+                let _ = write!(line, " ({})", plain(s));
+            }
+        },
         _ => {}
     }
     line
@@ -632,6 +641,7 @@ impl Render for PanelChanges {
             records.extend(p.new_results.iter().map(|o| &o.freshness));
             records.extend(p.medication_changes.iter().map(|m| &m.freshness));
             records.extend(p.new_documents.iter().map(|d| &d.freshness));
+            records.extend(p.corrections.iter().map(|c| &c.freshness));
         }
         let exports = Exports::of(r, records);
         exports.write_legend(&mut out);
@@ -646,7 +656,8 @@ impl Render for PanelChanges {
             let changed = !p.events.is_empty()
                 || p.critical_results + p.abnormal_results + p.normal_results > 0
                 || !p.medication_changes.is_empty()
-                || !p.new_documents.is_empty();
+                || !p.new_documents.is_empty()
+                || !p.corrections.is_empty();
             if !changed {
                 quiet.push(who);
                 continue;
@@ -662,6 +673,14 @@ impl Render for PanelChanges {
             if !p.events.is_empty() {
                 let events: Vec<String> = p.events.iter().map(|e| event_text(r, e) + &exports.tag(&e.freshness)).collect();
                 let _ = writeln!(out, "  events: {}", events.join("; "));
+            }
+            if !p.corrections.is_empty() {
+                let corrected: Vec<String> = p
+                    .corrections
+                    .iter()
+                    .map(|c| format!("{} {} → {}{}", c.field, c.before, or(&c.after, "(none)"), exports.tag(&c.freshness)))
+                    .collect();
+                let _ = writeln!(out, "  corrected by a newer registration: {}", corrected.join("; "));
             }
             for o in &p.new_results {
                 let _ = writeln!(out, "  {}", result_line(r, o, &exports));

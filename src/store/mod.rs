@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0011_unused_messages.sql"),
     include_str!("../../migrations/0012_observation_comment.sql"),
     include_str!("../../migrations/0013_census_notes.sql"),
+    include_str!("../../migrations/0014_demographic_changes.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

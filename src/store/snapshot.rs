@@ -356,6 +356,34 @@ pub fn medication_history(conn: &Connection, patient_id: i64) -> rusqlite::Resul
     rows.collect()
 }
 
+/// A correction of a patient's name, birth date or sex by a newer registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemographicChangeRow {
+    /// `family_name`, `given_name`, `birth_date` or `sex`.
+    pub field: String,
+    pub before: String,
+    pub after: Option<String>,
+    pub provenance: Provenance,
+}
+
+/// A patient's demographic corrections, oldest first.
+pub fn demographic_changes(conn: &Connection, patient_id: i64) -> rusqlite::Result<Vec<DemographicChangeRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT x.field, x.before, x.after, {PROVENANCE}
+         FROM demographic_changes x JOIN source_files f ON f.id = x.source_file_id
+         WHERE x.patient_id = ?1 ORDER BY x.exported_at, x.id"
+    ))?;
+    let rows = stmt.query_map([patient_id], |row| {
+        Ok(DemographicChangeRow {
+            field: row.get(0)?,
+            before: row.get(1)?,
+            after: row.get(2)?,
+            provenance: provenance(row, 3)?,
+        })
+    })?;
+    rows.collect()
+}
+
 /// Every result of a patient that is not withdrawn, by code, newest observed first.
 pub fn results_by_code(conn: &Connection, patient_id: i64) -> rusqlite::Result<Vec<ObservationRow>> {
     let mut stmt = conn.prepare_cached(&format!(

@@ -982,6 +982,7 @@ impl RecordWriter<'_> {
         const UNLISTED: &str = "FROM medications m JOIN patients p ON p.id = m.patient_id
              WHERE p.mrn IN (SELECT value FROM json_each(?1))
                AND ifnull(m.status, 'active') IN ('active', 'held')
+               AND (m.end_at IS NULL OR m.end_at > ?4)
                AND m.exported_at < ?4
                AND m.source_file_id IN (SELECT id FROM source_files WHERE source = ?3 AND kind = 'csv')
                AND NOT EXISTS (SELECT 1 FROM json_each(?2) j WHERE j.value ->> 0 = p.mrn AND j.value ->> 1 = m.order_id)";

@@ -253,6 +253,18 @@ fn a_newer_census_corrects_demographics_and_the_patient_names_the_export_that_su
     let late_path = write(&ws, "late/census_5W_20261123_0500.csv", &late);
     assert_eq!(ws.replay(&[&late_path]).0, 0);
     assert_eq!(ws.query_strings("SELECT birth_date FROM patients"), ["1962-03-15"]);
+
+    // The morning's digest says what the newer census corrected, once.
+    let results = crate::mcp_stdio::call(&ws, serde_json::json!([{"tool": "panel_changes", "args": {}}]));
+    let digest = crate::util::mcp::answer(&results[0]);
+    let corrections = &digest["patients"][0]["corrections"];
+    assert_eq!(corrections.as_array().map(Vec::len), Some(1), "{digest}");
+    assert_eq!(
+        (corrections[0]["field"].as_str(), corrections[0]["before"].as_str(), corrections[0]["after"].as_str()),
+        (Some("birth date"), Some("1962-03-05"), Some("1962-03-15"))
+    );
+    let text = results[0]["content"][0]["text"].as_str().unwrap_or_default();
+    assert!(text.contains("corrected by a newer registration: birth date"), "{text}");
 }
 
 #[test]
@@ -302,7 +314,7 @@ fn a_complete_medication_list_stops_what_it_no_longer_lists_and_reads_its_status
 name = "active meds"
 pattern = "*_ActiveMedList_*.csv"
 kind = "medications"
-columns = { mrn = "MRN", name = "Medication", dose = "Dose", dose_unit = "Unit", route = "Route", frequency = "Freq", status = "Status", start_at = "Start" }
+columns = { mrn = "MRN", name = "Medication", dose = "Dose", dose_unit = "Unit", route = "Route", frequency = "Freq", status = "Status", start_at = "Start", end_at = "End" }
 complete = true
 date_formats = ["%m/%d/%Y %H:%M"]
 file_name_time = '(?<ts>\d{8})'
@@ -319,16 +331,18 @@ file_name_time = '(?<ts>\d{8})'
 file_name_time_format = "%Y%m%d"
 "#;
     let ws = Workspace::with_config("", tables);
-    let header = "MRN,Medication,Dose,Unit,Route,Freq,Status,Start\n";
+    // A one-time dose that ended before the second list is completed, not "no longer listed".
+    let header = "MRN,Medication,Dose,Unit,Route,Freq,Status,Start,End\n";
     let day1 = format!(
-        "{header}M1,Metoprolol tartrate 12.5 mg tablet,12.5,mg,PO,BID,Active,12/01/2026 21:00\n\
-         M1,Warfarin 5 mg tablet,5,mg,PO,Daily,Active,11/28/2026 17:00\n\
-         M2,Tamsulosin 0.4 mg capsule,0.4,mg,PO,Daily,Active,11/30/2026 21:00\n"
+        "{header}M1,Metoprolol tartrate 12.5 mg tablet,12.5,mg,PO,BID,Active,12/01/2026 21:00,\n\
+         M1,Warfarin 5 mg tablet,5,mg,PO,Daily,Active,11/28/2026 17:00,\n\
+         M1,Potassium chloride 20 mEq,20,mEq,PO,Once,Active,11/30/2026 05:00,11/30/2026 05:30\n\
+         M2,Tamsulosin 0.4 mg capsule,0.4,mg,PO,Daily,Active,11/30/2026 21:00,\n"
     );
     let day2 = format!(
-        "{header}M1,Metoprolol tartrate 25 mg tablet,25,mg,PO,BID,Active,12/02/2026 09:00\n\
-         M1,Warfarin 5 mg tablet,5,mg,PO,Daily,On Hold,11/28/2026 17:00\n\
-         M2,,0.4,mg,PO,Daily,Active,11/30/2026 21:00\n"
+        "{header}M1,Metoprolol tartrate 25 mg tablet,25,mg,PO,BID,Active,12/02/2026 09:00,\n\
+         M1,Warfarin 5 mg tablet,5,mg,PO,Daily,On Hold,11/28/2026 17:00,\n\
+         M2,,0.4,mg,PO,Daily,Active,11/30/2026 21:00,\n"
     );
     let first = write(&ws, "exports/7E_ActiveMedList_20261201.csv", day1.as_bytes());
     let second = write(&ws, "exports/7E_ActiveMedList_20261202.csv", day2.as_bytes());
@@ -357,6 +371,7 @@ file_name_time_format = "%Y%m%d"
         [
             "Metoprolol tartrate 12.5 mg tablet: unlisted",
             "Metoprolol tartrate 25 mg tablet: active",
+            "Potassium chloride 20 mEq: active",
             "Tamsulosin 0.4 mg capsule: active",
             "Warfarin 5 mg tablet: held",
         ]
