@@ -59,6 +59,9 @@ pub enum PanelAction {
     /// An event that places the patient outside the source's `locations` (another unit of a
     /// hospital-wide feed): off the panel if on it (moved off its units), else nothing at all.
     Elsewhere,
+    /// With `locations`: a transfer (A02) into them. A patient not on the panel arrives (admitted
+    /// elsewhere, not unseen); one on it moved within the units (an update).
+    TransferIn,
 }
 
 /// The patient's current stay as an ADT event reports it. Natural key: (source, mrn).
@@ -191,7 +194,8 @@ pub struct Medication {
     pub route: Option<String>,
     /// TQ1-3 / ORC-7 repeat pattern, e.g. `Q8H`.
     pub frequency: Option<String>,
-    /// `active`, `held`, `discontinued`, `cancelled`, `completed`, from ORC-1/ORC-5.
+    /// `active`, `held`, `discontinued`, `cancelled`, `completed`, from ORC-1/ORC-5 (or a report's
+    /// status word read as one of them); `unlisted` when a complete medication list dropped it.
     pub status: Option<String>,
     pub start_at: Option<DateTime<Utc>>,
     pub end_at: Option<DateTime<Utc>>,

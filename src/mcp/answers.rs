@@ -107,7 +107,7 @@ pub struct ObservationsArgs {
 #[serde(deny_unknown_fields)]
 pub struct MedicationsArgs {
     pub mrn: String,
-    /// Include stopped and completed orders (default: active only).
+    /// Include stopped, completed and unlisted orders (default: current orders only).
     pub include_inactive: Option<bool>,
     pub limit: Option<usize>,
     pub cursor: Option<String>,
@@ -422,6 +422,7 @@ fn stay(s: &snapshot::StayRow) -> Stay {
         last_event_at: s.last_event_at.clone(),
         admission_seen: s.admission_seen,
         census_notes: ClinicalText::opt(&s.census_notes),
+        census_notes_at: s.census_notes_at.clone(),
         freshness: freshness(&s.provenance),
     }
 }
@@ -491,6 +492,7 @@ pub fn list_panel(cx: &Context<'_>, args: &ListPanelArgs) -> Result<PanelList, T
             admitted_at: e.stay.admitted_at.clone(),
             admission_seen: e.stay.admission_seen,
             census_notes: ClinicalText::opt(&e.stay.census_notes),
+            census_notes_at: e.stay.census_notes_at.clone(),
             panel_source: e.stay.source.clone(),
             freshness: freshness(&e.stay.provenance),
         })

@@ -143,6 +143,11 @@ fn stay_events(history: &[StayHistoryRow], since: &HashMap<String, Option<String
                 found.push(e);
             }
             "place" if !on_panel => found.push(event("placed", row.event_at.as_ref().or(row.admitted_at.as_ref()))),
+            "transfer_in" if !on_panel => {
+                let mut e = event("transfer_in", row.event_at.as_ref());
+                e.from_location = location.map(str::to_string);
+                found.push(e);
+            }
             "leave" => found.push(event("discharge", row.discharged_at.as_ref().or(row.event_at.as_ref()))),
             "census_absent" => found.push(event("left_census", None)),
             "moved_off" => {
@@ -152,7 +157,7 @@ fn stay_events(history: &[StayHistoryRow], since: &HashMap<String, Option<String
             }
             "cancel_admit" => found.push(event("admission_cancelled", row.event_at.as_ref())),
             "cancel_discharge" => found.push(event("discharge_cancelled", row.event_at.as_ref())),
-            "join" | "update" | "place" => {
+            "join" | "update" | "place" | "transfer_in" => {
                 if moved || row.event.as_deref() == Some("A02") {
                     let mut e = event("transfer", row.event_at.as_ref());
                     e.from_location = location.map(str::to_string);
@@ -174,7 +179,7 @@ fn stay_events(history: &[StayHistoryRow], since: &HashMap<String, Option<String
         }
 
         let on_panel = match row.action.as_str() {
-            "join" | "place" | "cancel_discharge" => true,
+            "join" | "place" | "transfer_in" | "cancel_discharge" => true,
             "leave" | "census_absent" | "cancel_admit" | "moved_off" => false,
             _ => on_panel,
         };
@@ -419,7 +424,7 @@ pub fn panel_changes(cx: &Context<'_>, args: &PanelChangesArgs) -> Result<PanelC
         let count = |kind: &str| events.iter().filter(|e| e.kind == kind).count();
         totals.admissions += count("admission");
         totals.placed += count("placed");
-        totals.transfers += count("transfer");
+        totals.transfers += count("transfer") + count("transfer_in");
         totals.discharges += usize::from(count("discharge") + count("left_census") + count("moved_off") > 0);
         totals.critical_results += counts[0];
         totals.abnormal_results += counts[1];
@@ -428,7 +433,7 @@ pub fn panel_changes(cx: &Context<'_>, args: &PanelChangesArgs) -> Result<PanelC
         totals.new_documents += new_documents.len();
         if on_panel { totals.patients_on_panel += 1 } else { totals.patients_left += 1 }
         let came_or_went =
-            events.iter().any(|e| matches!(e.kind.as_str(), "admission" | "placed" | "discharge" | "left_census" | "moved_off" | "transfer"));
+            events.iter().any(|e| matches!(e.kind.as_str(), "admission" | "placed" | "transfer_in" | "discharge" | "left_census" | "moved_off" | "transfer"));
         let changed = !events.is_empty()
             || counts.iter().any(|n| *n > 0)
             || !medication_changes.is_empty()

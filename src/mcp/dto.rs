@@ -104,6 +104,9 @@ pub struct PanelPatient {
     /// DNR/DNI · Isolation: Contact`); free text from the EHR.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub census_notes: Option<ClinicalText>,
+    /// The export time of the census that said them (RFC 3339 UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub census_notes_at: Option<String>,
     /// The source whose panel the patient is on.
     pub panel_source: String,
     /// Of the panel entry (location, attending, admission).
@@ -150,6 +153,8 @@ pub struct Stay {
     /// What the last census said beyond the panel fields (code status, isolation, diet).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub census_notes: Option<ClinicalText>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub census_notes_at: Option<String>,
     pub freshness: Freshness,
 }
 
@@ -428,7 +433,7 @@ pub struct StayEvent {
     /// `admission`, `placed` (put on the panel by an update, e.g. an A08 with an inpatient bed;
     /// the admission was not in the exports read), `transfer`, `discharge`, `left_census` (a
     /// census that no longer lists the patient), `moved_off` (to a location outside the source's
-    /// `locations`), `attending_change`, `admission_cancelled`, `discharge_cancelled`, or `update`
+    /// `locations`), `transfer_in` (from outside them), `attending_change`, `admission_cancelled`, `discharge_cancelled`, or `update`
     /// (other details).
     pub kind: String,
     /// The ADT trigger, e.g. `A02`; null for a census.
@@ -493,7 +498,8 @@ pub struct PatientChanges {
     pub new_results: Vec<Observation>,
     pub medication_changes: Vec<MedicationChange>,
     pub new_documents: Vec<DocumentSummary>,
-    /// Name, birth date or sex corrected by a newer registration (ADT or census) in the window.
+    /// Family name, birth date or sex corrected by a newer registration (ADT or census) in the
+    /// window.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub corrections: Vec<DemographicCorrection>,
 }
@@ -501,7 +507,7 @@ pub struct PatientChanges {
 /// A registration that changed what the snapshot said of the patient.
 #[derive(Debug, Clone, Serialize, JsonSchema, PartialEq)]
 pub struct DemographicCorrection {
-    /// `family name`, `given name`, `birth date` or `sex`.
+    /// `family name`, `birth date` or `sex`.
     pub field: String,
     pub before: ClinicalText,
     pub after: Option<ClinicalText>,
@@ -604,7 +610,7 @@ mod tests {
         "stale_reasons", "start_at", "status", "system", "text_error", "text_status", "unit",
         "value_type", "visit_number", "warning", "what", "withheld",
         // A source's configured name; an identifier's value (an MRN, an account number).
-        "SourceInfo.name", "Identifier.value",
+        "SourceInfo.name", "Identifier.value", "DemographicCorrection.field", "census_notes_at",
     ];
 
     fn is_plain_string(schema: &Value) -> bool {

@@ -151,9 +151,14 @@ fn mark(o: &Observation) -> &'static str {
     }
 }
 
-/// ` · census: …`, fenced, when the census kept notes on the stay.
-fn census_notes(notes: &Option<ClinicalText>) -> String {
-    notes.as_ref().map(|n| format!(" · census: {n}")).unwrap_or_default()
+/// ` · census: …`, fenced, when the census kept notes on the stay; with the census's time when
+/// it is not the export the line is from (an ADT update since does not make them newer).
+fn census_notes(r: &Renderer, notes: &Option<ClinicalText>, at: &Option<String>, line: &Freshness) -> String {
+    let Some(notes) = notes else { return String::new() };
+    match at.as_deref().filter(|at| *at != line.exported_at) {
+        Some(at) => format!(" · census {}: {notes}", r.time(at)),
+        None => format!(" · census: {notes}"),
+    }
 }
 
 fn signed(delta: f64) -> String {
@@ -237,7 +242,7 @@ fn medication_line(r: &Renderer, m: &Medication) -> String {
             let (s, e) = (plain(s), plain(e));
             let _ = write!(line, " ({s}: ended {}; exported as {e})", r.opt_time(&m.end_at));
         }
-        (Some(s), None) if s != "active" => match m.end_at.as_deref().filter(|_| s != "held") {
+        (Some(s), None) if s != "active" => match m.end_at.as_deref().filter(|_| matches!(s, "discontinued" | "completed" | "cancelled")) {
             Some(end) => {
                 let _ = write!(line, " ({} {})", plain(s), r.time(end));
             }
@@ -381,7 +386,7 @@ impl Render for PanelList {
                 r.age(&p.birth_date, &self.snapshot.as_of).unwrap_or_else(|| "age ?".into()),
                 or(&p.attending, "no attending"),
                 admitted(r, &p.admitted_at, p.admission_seen),
-                census_notes(&p.census_notes),
+                census_notes(r, &p.census_notes, &p.census_notes_at, &p.freshness),
                 exports.tag(&p.freshness)
             );
         }
@@ -431,7 +436,7 @@ impl Render for PatientRecord {
                 plain(s.location.as_deref().unwrap_or("no location")),
                 or(&s.attending, "no attending"),
                 admitted(r, &s.admitted_at, s.admission_seen || s.on_panel != Some(true)),
-                census_notes(&s.census_notes),
+                census_notes(r, &s.census_notes, &s.census_notes_at, &s.freshness),
                 exports.tag(&s.freshness)
             );
         }
@@ -728,6 +733,10 @@ pub(super) fn event_text(r: &Renderer, e: &StayEvent) -> String {
         "transfer" => format!("transfer {} → {to}{at}", plain(e.from_location.as_deref().unwrap_or("?"))),
         "discharge" => format!("discharged{at} from {to}"),
         "left_census" => format!("no longer on the census (was {to})"),
+        "transfer_in" => match &e.from_location {
+            Some(from) => format!("transferred in {} → {to}{at}", plain(from)),
+            None => format!("transferred in to {to}{at} from another unit"),
+        },
         "moved_off" => format!(
             "moved off this panel's units: {} → {to}{at}",
             plain(e.from_location.as_deref().unwrap_or("?"))

@@ -151,8 +151,9 @@ impl IngestMcp {
         self.tool::<answers::ObservationsArgs, _>("get_observations", &ctx, args, answers::get_observations).await
     }
 
-    /// A patient's medication orders: name, dose, route, frequency, status, start and end. Active
-    /// and held only unless include_inactive (an order past its end reads completed). Small; for
+    /// A patient's medication orders: name, dose, route, frequency, status, start and end. Current
+    /// orders only (active, held, or a status word the export used) unless include_inactive (an
+    /// order past its end reads completed; one a complete list dropped, unlisted). Small; for
     /// what changed overnight, panel_changes already types each change.
     #[tool(name = "get_medications", annotations(read_only_hint = true, open_world_hint = false),
         output_schema = output_schema::<dto::MedicationList>(),

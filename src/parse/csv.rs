@@ -169,10 +169,24 @@ fn medication_status(status: &str) -> String {
     match word.as_str() {
         "active" | "ordered" | "verified" | "in progress" | "current" | "a" => "active",
         "held" | "hold" | "on hold" | "on-hold" | "suspended" | "paused" | "hd" => "held",
-        "discontinued" | "dc" | "d/c" | "stopped" | "stop" => "discontinued",
-        "cancelled" | "canceled" | "ca" => "cancelled",
+        "discontinued" | "dc" | "d/c" | "stopped" | "stop" | "inactive" => "discontinued",
+        "cancelled" | "canceled" | "ca" | "void" | "voided" | "entered in error" | "error" => "cancelled",
         "completed" | "complete" | "expired" | "finished" | "cm" => "completed",
         _ => return word,
+    }
+    .to_string()
+}
+
+/// A report's word for sex as HL7's PID-8 codes it (`Female` → `F`), so that a census and an ADT
+/// saying the same do not read as a correction; another word is kept as written.
+fn administrative_sex(sex: &str) -> String {
+    match sex.trim().to_lowercase().as_str() {
+        "f" | "female" | "woman" => "F",
+        "m" | "male" | "man" => "M",
+        "u" | "unknown" => "U",
+        "o" | "other" => "O",
+        "x" | "non-binary" | "nonbinary" => "X",
+        _ => return sex.trim().to_string(),
     }
     .to_string()
 }
@@ -619,6 +633,8 @@ pub fn parse(
     let mut census: Vec<String> = Vec::new();
     // For a complete medication list: who was listed, what was listed, and who had a row rejected.
     let (mut listed, mut orders, mut unsure): (Vec<String>, Vec<(String, String)>, Vec<String>) = Default::default();
+    // A row that could not be read at all names no one for sure: such a list takes nothing off.
+    let mut unreadable: Option<(usize, usize)> = None;
     let mut index = 0;
     let mut record = csv::StringRecord::new();
     // With CRLF line ends the csv crate ends a record at the CR and counts lines one short; lines
@@ -634,6 +650,7 @@ pub fn parse(
                 index += 1;
                 let line = e.position().map_or(line, |p| line_at(p.byte()));
                 file.rejects.push(reject(index, line, None, format!("unreadable CSV row: {e}"), String::new()));
+                unreadable.get_or_insert((index, line));
                 continue;
             }
         }
@@ -647,6 +664,7 @@ pub fn parse(
         if record.len() != header.len() {
             let reason = format!("wrong column count: {} fields, the header has {}", record.len(), header.len());
             file.rejects.push(reject(index, line, None, reason, raw));
+            unreadable.get_or_insert((index, line));
             continue;
         }
         let row = Row { ctx: &ctx, record: &record, warnings: Default::default() };
@@ -705,7 +723,17 @@ pub fn parse(
         census.dedup();
         last.records.push(Record::Census { mrns: census });
     }
-    if mapping.complete
+    if let (true, Some((index, line))) = (mapping.complete, unreadable) {
+        file.warnings.push(FieldWarning {
+            index,
+            line,
+            control_id: None,
+            field: None,
+            reason: "a row of this complete list could not be read, so whose orders it lists is not known for \
+                     sure: the list takes no order off (its rows still land)"
+                .into(),
+        });
+    } else if mapping.complete
         && let Some(last) = file.messages.last_mut()
     {
         listed.sort();
@@ -887,7 +915,7 @@ impl Row<'_> {
             family_name: self.text("family_name"),
             given_name: self.text("given_name"),
             birth_date: self.optional(self.date("birth_date")),
-            sex: self.text("sex"),
+            sex: self.text("sex").map(|s| administrative_sex(&s)),
             registration,
         }
     }
@@ -1001,7 +1029,10 @@ impl Row<'_> {
                 },
                 route: t("route"),
                 frequency: t("frequency"),
-                status: t("status").map(|s| medication_status(&s)),
+                // A complete list lists current orders: one without a status is active.
+                status: t("status")
+                    .map(|s| medication_status(&s))
+                    .or_else(|| self.ctx.mapping.complete.then(|| "active".to_string())),
                 start_at: self.opt_time("start_at"),
                 end_at: self.opt_time("end_at"),
                 mrn,
@@ -1253,6 +1284,30 @@ mod tests {
     }
 
     #[test]
+    fn a_complete_list_names_what_it_lists_and_a_row_it_cannot_read_makes_it_take_nothing_off() {
+        let mut mapping = built_in_mappings().into_iter().find(|m| m.kind == CsvKind::Medications).expect("meds");
+        mapping.complete = true;
+        let list = |file: &ParsedFile| {
+            records(file).into_iter().find_map(|r| match r {
+                Record::MedicationList { mrns, orders } => Some((mrns.clone(), orders.len())),
+                _ => None,
+            })
+        };
+        // No status column: a complete list lists current orders.
+        let csv = "MRN,Order ID,Medication\nM1,O1,Heparin\nM2,O2,Insulin\n";
+        let file = parse("medications_x.csv", csv.as_bytes(), &[&mapping], utc()).expect("parsed");
+        assert_eq!(list(&file), Some((vec!["M1".to_string(), "M2".to_string()], 2)));
+        let Record::Medication(m) = records(&file)[0] else { panic!("{file:?}") };
+        assert_eq!(m.status.as_deref(), Some("active"));
+        // A row with a wrong column count: whose it is cannot be trusted, so nothing is taken off.
+        let csv = "MRN,Order ID,Medication\nM1,O1,Heparin\nM2,O2,Insulin,extra\n";
+        let file = parse("medications_x.csv", csv.as_bytes(), &[&mapping], utc()).expect("parsed");
+        assert_eq!(list(&file), None);
+        assert_eq!(file.warnings.iter().map(|w| w.line).collect::<Vec<_>>(), [3]);
+        assert!(file.warnings[0].reason.contains("the list takes no order off"), "{:?}", file.warnings);
+    }
+
+    #[test]
     fn a_report_s_status_words_read_as_hl7_statuses_and_an_unknown_word_is_kept() {
         let medications = ["Active", "On Hold", "ON-HOLD", "D/C", "Stopped", "Expired", "Canceled", "Pending verify"];
         let read: Vec<String> = medications.iter().map(|s| medication_status(s)).collect();
@@ -1263,6 +1318,9 @@ mod tests {
         let results: Vec<String> =
             ["Final", "Prelim", "Corrected", "F", "In lab"].iter().map(|s| result_status(s)).collect();
         assert_eq!(results, ["F", "P", "C", "F", "In lab"]);
+        let sexes: Vec<String> =
+            ["Female", "male", "F", "Unknown", "Intersex"].iter().map(|s| administrative_sex(s)).collect();
+        assert_eq!(sexes, ["F", "M", "F", "U", "Intersex"]);
     }
 
     #[test]

@@ -33,20 +33,24 @@ pub struct ParseOptions {
 }
 
 /// A source's panel holds its `locations` only: an event that places a patient elsewhere (a
-/// hospital-wide ADT feed's other units) becomes [`PanelAction::Elsewhere`]. A discharge, a
-/// cancelled admission, and an event without a location are kept as they are.
+/// hospital-wide ADT feed's other units, or a census row there) becomes
+/// [`PanelAction::Elsewhere`], and a transfer (A02) into them [`PanelAction::TransferIn`]. A
+/// discharge, a cancelled admission, and an event without a location are kept as they are.
 pub fn keep_to_locations(file: &mut ParsedFile, locations: &globset::GlobSet) {
     use crate::model::{PanelAction, Record};
     let records = file.messages.iter_mut().flat_map(|m| m.records.iter_mut());
     for record in records {
-        if let Record::Panel(event) = record
-            && matches!(
-                event.action,
-                PanelAction::Join | PanelAction::Place | PanelAction::Update | PanelAction::CancelDischarge
-            )
-            && event.location.as_deref().is_some_and(|l| !locations.is_match(l))
-        {
-            event.action = PanelAction::Elsewhere;
+        let Record::Panel(event) = record else { continue };
+        let placing = matches!(
+            event.action,
+            PanelAction::Join | PanelAction::Place | PanelAction::Update | PanelAction::CancelDischarge
+        );
+        match event.location.as_deref() {
+            Some(location) if placing && !locations.is_match(location) => event.action = PanelAction::Elsewhere,
+            Some(_) if event.event == "A02" && matches!(event.action, PanelAction::Place | PanelAction::Update) => {
+                event.action = PanelAction::TransferIn;
+            }
+            _ => {}
         }
     }
 }

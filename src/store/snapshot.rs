@@ -55,6 +55,8 @@ pub struct StayRow {
     pub admission_seen: bool,
     /// What the last census said beyond the panel fields (`Code Status: DNR · Isolation: Contact`).
     pub census_notes: Option<String>,
+    /// The export time of the census that said them.
+    pub census_notes_at: Option<String>,
     pub provenance: Provenance,
 }
 
@@ -120,10 +122,10 @@ fn patient_row(row: &Row<'_>) -> rusqlite::Result<PatientRow> {
 
 const STAY_COLUMNS: &str = "x.source, x.active, x.location, x.attending, x.visit_number, x.admitted_at, \
      x.discharged_at, x.last_event, x.last_event_at, EXISTS (SELECT 1 FROM panel_history h \
-     WHERE h.source = x.source AND h.patient_id = x.patient_id AND h.action IN ('join', 'current') \
+     WHERE h.source = x.source AND h.patient_id = x.patient_id AND h.action IN ('join', 'current', 'transfer_in') \
      AND h.id > coalesce((SELECT max(l.id) FROM panel_history l WHERE l.source = x.source \
      AND l.patient_id = x.patient_id AND l.action IN ('leave', 'census_absent', 'cancel_admit', 'moved_off')), 0)), \
-     x.census_notes";
+     x.census_notes, x.census_notes_exported_at";
 
 fn stay_row(row: &Row<'_>, at: usize) -> rusqlite::Result<StayRow> {
     Ok(StayRow {
@@ -138,7 +140,8 @@ fn stay_row(row: &Row<'_>, at: usize) -> rusqlite::Result<StayRow> {
         last_event_at: row.get(at + 8)?,
         admission_seen: row.get(at + 9)?,
         census_notes: row.get(at + 10)?,
-        provenance: provenance(row, at + 11)?,
+        census_notes_at: row.get(at + 11)?,
+        provenance: provenance(row, at + 12)?,
     })
 }
 
@@ -359,7 +362,7 @@ pub fn medication_history(conn: &Connection, patient_id: i64) -> rusqlite::Resul
 /// A correction of a patient's name, birth date or sex by a newer registration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DemographicChangeRow {
-    /// `family_name`, `given_name`, `birth_date` or `sex`.
+    /// `family_name`, `birth_date` or `sex`.
     pub field: String,
     pub before: String,
     pub after: Option<String>,

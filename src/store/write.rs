@@ -647,7 +647,9 @@ impl RecordWriter<'_> {
             // there (by an export not older than the panel's word) leaves it.
             let on_panel: Option<bool> = self
                 .tx
-                .prepare_cached("SELECT active = 1 AND exported_at <= ?3 FROM panel WHERE source = ?1 AND patient_id = ?2")?
+                .prepare_cached(
+                    "SELECT ifnull(active, 0) = 1 AND exported_at <= ?3 FROM panel WHERE source = ?1 AND patient_id = ?2",
+                )?
                 .query_row(params![self.source, patient_id, s.exported_at], |r| r.get(0))
                 .optional()?;
             if on_panel != Some(true) {
@@ -658,8 +660,16 @@ impl RecordWriter<'_> {
             PanelAction::Join | PanelAction::CancelDischarge => Some(1),
             PanelAction::Leave | PanelAction::CancelAdmit | PanelAction::Elsewhere => Some(0),
             PanelAction::Update => None,
-            // On the panel if not on it: no row yet, or off it by an older export.
-            PanelAction::Place => {
+            // On the panel if not on it: no row yet, or off it by an older export, or moved off its
+            // units earlier in this one (a round trip through another unit).
+            PanelAction::Place | PanelAction::TransferIn => {
+                let moved_off: bool = self
+                    .tx
+                    .prepare_cached(
+                        "SELECT ifnull((SELECT action = 'moved_off' FROM panel_history WHERE source = ?1 AND patient_id = ?2
+                             ORDER BY id DESC LIMIT 1), 0)",
+                    )?
+                    .query_row(params![self.source, patient_id], |r| r.get(0))?;
                 let current: Option<(Option<i64>, String, Option<String>)> = self
                     .tx
                     .prepare_cached(
@@ -673,7 +683,7 @@ impl RecordWriter<'_> {
                     Some((None, exported_at, discharged)) if exported_at <= s.exported_at || discharged.is_none() => {
                         Some(1)
                     }
-                    Some((Some(0), exported_at, _)) if exported_at < s.exported_at => Some(1),
+                    Some((Some(0), exported_at, _)) if exported_at < s.exported_at || moved_off => Some(1),
                     Some(_) => None,
                 }
             }
@@ -700,6 +710,10 @@ impl RecordWriter<'_> {
                      ELSE coalesce(panel.discharged_at, excluded.discharged_at) END END, ",
                 fresher!("panel", "last_event"), ", ",
                 fresher!("panel", "last_event_at"), ", ",
+                // A newer admission starts a new stay: the last stay's census notes (a code status)
+                // are not this one's.
+                "census_notes = CASE WHEN ?15 AND excluded.exported_at > ifnull(panel.census_notes_exported_at, '')
+                     THEN NULL ELSE panel.census_notes END, ",
                 provenance!("panel")
             ))?
             .execute(params![
@@ -717,14 +731,16 @@ impl RecordWriter<'_> {
                 s.file_id,
                 s.exported_at,
                 s.ingested_at,
-                cancels_admission
+                cancels_admission,
+                e.action == PanelAction::Join && !e.event.is_empty()
             ])?;
         let action = match e.action {
             PanelAction::Join => "join",
             PanelAction::Leave => "leave",
             // An update that put the patient on the panel: an arrival whose admission was not seen.
             PanelAction::Place if active == Some(1) => "place",
-            PanelAction::Update | PanelAction::Place => "update",
+            PanelAction::TransferIn if active == Some(1) => "transfer_in",
+            PanelAction::Update | PanelAction::Place | PanelAction::TransferIn => "update",
             PanelAction::CancelAdmit => "cancel_admit",
             PanelAction::CancelDischarge => "cancel_discharge",
             PanelAction::Elsewhere => "moved_off",
@@ -981,7 +997,7 @@ impl RecordWriter<'_> {
         // ?1 patients, ?2 (MRN, order id) pairs listed, ?3 source, ?4 this export.
         const UNLISTED: &str = "FROM medications m JOIN patients p ON p.id = m.patient_id
              WHERE p.mrn IN (SELECT value FROM json_each(?1))
-               AND ifnull(m.status, 'active') IN ('active', 'held')
+               AND ifnull(m.status, 'active') NOT IN ('discontinued', 'cancelled', 'completed', 'unlisted')
                AND (m.end_at IS NULL OR m.end_at > ?4)
                AND m.exported_at < ?4
                AND m.source_file_id IN (SELECT id FROM source_files WHERE source = ?3 AND kind = 'csv')

@@ -201,7 +201,16 @@ fn a_hospital_wide_feed_fills_only_the_panel_of_the_source_s_locations() {
             ("A08", "E2", "I", "7E^702^A"),
         ],
     );
-    let day2 = adt("20261202", &[("A02", "E1", "I", "4N^405^A"), ("A08", "N1", "I", "4N^412^B")]);
+    // Day 2: E1 moves to 4 North; N1 comes to 7 East from 4 North; E2 goes to the OR and back.
+    let day2 = adt(
+        "20261202",
+        &[
+            ("A02", "E1", "I", "4N^405^A"),
+            ("A02", "N1", "I", "7E^710^A"),
+            ("A02", "E2", "I", "OR^1"),
+            ("A02", "E2", "I", "7E^702^A"),
+        ],
+    );
     let (code, out) = ws.replay(&[&day1]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("4 patients (2 on the panel)"), "{out}");
@@ -212,7 +221,9 @@ fn a_hospital_wide_feed_fills_only_the_panel_of_the_source_s_locations() {
     let panel = answer(&results[0]);
     let mrns: Vec<&str> =
         panel["patients"].as_array().expect("patients").iter().filter_map(|p| p["mrn"].as_str()).collect();
-    assert_eq!(mrns, ["E2"], "E1 moved to 4 North; N1 and N2 never were on 7 East: {panel}");
+    assert_eq!(mrns, ["E2", "N1"], "E1 moved to 4 North; N2 never was on 7 East: {panel}");
+    let n1 = panel["patients"].as_array().and_then(|p| p.iter().find(|p| p["mrn"] == "N1")).expect("N1");
+    assert_eq!(n1["admission_seen"], true, "admitted elsewhere, then transferred in: {n1}");
     let changes = answer(&results[1]);
     let moved = changes["patients"]
         .as_array()
@@ -221,9 +232,12 @@ fn a_hospital_wide_feed_fills_only_the_panel_of_the_source_s_locations() {
         .find(|p| p["mrn"] == "E1")
         .unwrap_or_else(|| panic!("E1 left the panel in the window: {changes}"));
     assert_eq!(moved["events"][0]["kind"], "moved_off", "{moved}");
-    assert!(!changes.to_string().contains("\"N1\""), "another unit's patient is not in the digest: {changes}");
+    assert!(!changes.to_string().contains("\"N2\""), "another unit's patient is not in the digest: {changes}");
     let text = results[1]["content"][0]["text"].as_str().unwrap_or_default();
     assert!(text.contains("moved off this panel's units: 7E-701-A → 4N-405-A"), "{text}");
+    assert!(text.contains("transferred in to 7E-710-A") && text.contains("from another unit"), "{text}");
+    assert!(text.contains("moved off this panel's units: 7E-702-A → OR-1"), "{text}");
+    assert!(text.contains("transferred in OR-1 → 7E-702-A"), "{text}");
     let described = String::from_utf8_lossy(&ws.ingest(&["check-config"]).stdout).into_owned();
     assert!(described.contains("panel: patients placed at 7E-* only"), "{described}");
 }

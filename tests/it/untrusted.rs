@@ -30,7 +30,7 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 /// Append CSV rows for MRN88616 (on the sample census) with the injection in every free-text
-/// column, and put it in the census's name and attending.
+/// column, and put it in the census's name, attending and code status.
 fn poison_csvs(day: &Path) {
     let append = |name: &str, row: String| {
         let path = day.join(name);
@@ -63,8 +63,9 @@ fn poison_csvs(day: &Path) {
     let census = day.join("census_5W_20261124_0500.csv");
     let text = std::fs::read_to_string(&census).expect("census");
     let text = text.replace(
-        "MRN88616,\"BRINDLEMOOR, EDITH\",5W,501,B,\"Orsolini, Marco\"",
-        &format!("MRN88616,\"{}, EDITH\",5W,501,B,{}", hostile(12), q(13)),
+        "MRN88616,\"BRINDLEMOOR, EDITH\",5W,501,B,\"Orsolini, Marco\",2026-11-20 09:15,Full Code,",
+        // The name, the attending and the code status (a census note).
+        &format!("MRN88616,\"{}, EDITH\",5W,501,B,{},2026-11-20 09:15,{},", hostile(12), q(13), q(19)),
     );
     assert!(text.contains(&hostile(12)), "the census row was replaced");
     std::fs::write(census, text).expect("write");
@@ -224,7 +225,7 @@ fn injected_text_in_every_free_text_field_is_named_untrusted_and_fenced() {
     }
     // Every poisoned field reached an answer: name each one the exports carried.
     let all = results.iter().map(|r| r.to_string()).collect::<String>();
-    for n in (1..=18).chain(20..=32).chain([40]) {
+    for n in (1..=19).chain(20..=32).chain([40]) {
         if n == 12 || n == 20 {
             continue; // family names: the ADT's BRINDLEMOOR overrides the census (registration wins)
         }
