@@ -1,5 +1,5 @@
 //! The access log: every MCP call appends one JSON line, hash-chained to the line before, so that
-//! `ingest audit verify` can show that nobody edited, deleted, reordered or cut lines (DESIGN §7).
+//! `ingest audit verify` can show that nobody edited, deleted, reordered or cut lines (ARCHITECTURE.md: no answer leaves unaudited).
 //!
 //! # On disk
 //!

@@ -1,4 +1,4 @@
-//! The command line (DESIGN §6b). Each subcommand calls one module; this file maps results to exit
+//! The command line. Each subcommand calls one module; this file maps results to exit
 //! codes: 0 all went in, 3 some file quarantined or message rejected, 2 usage or configuration
 //! error, 1 any other failure.
 

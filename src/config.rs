@@ -80,7 +80,7 @@ pub struct Config {
     pub alerts: AlertsConfig,
 }
 
-/// `[retention]` (DESIGN §8, minimum necessary): how long archived exports and the patients who
+/// `[retention]` (minimum necessary): how long archived exports and the patients who
 /// have left every panel are kept.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetentionConfig {
@@ -781,13 +781,7 @@ fn check_alerts(raw: RawAlerts, base: &Path) -> Result<AlertsConfig, (String, St
             on
         }
     };
-    let duration = |k: &str, value: Option<String>, default: Duration| match value {
-        None => Ok(default),
-        Some(text) => humantime::parse_duration(&text)
-            .ok()
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| (key(k), format!("{text:?} is not a duration such as \"5s\""))),
-    };
+    let duration = |k: &str, value: Option<String>, default: Duration| duration(&key(k), value, default, Zero::Refused);
     let rate_limit = raw.rate_limit.unwrap_or(20);
     if rate_limit == 0 {
         return Err((key("rate_limit"), "must be at least 1".into()));
@@ -856,7 +850,7 @@ struct RawRole {
 /// What the daemon's HTTP port serves besides MCP.
 pub const RESERVED_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics", "/status"];
 
-/// The tools of the MCP contract (DESIGN §6), for checking role definitions.
+/// The tools of the MCP contract (README, the assistant's side), for checking role definitions.
 pub const MCP_TOOLS: &[&str] = &[
     "snapshot_status",
     "list_panel",
@@ -1325,19 +1319,9 @@ struct RawPdfMapping {
 }
 
 fn check_pdf(raw: RawPdf) -> Result<PdfOptions, (String, String)> {
-    let timeout = match raw.timeout {
-        None => crate::parse::pdf::DEFAULT_TIMEOUT,
-        Some(text) => humantime::parse_duration(&text)
-            .ok()
-            .filter(|d| !d.is_zero())
-            .ok_or_else(|| ("pdf.timeout".to_string(), format!("{text:?} is not a duration such as \"30s\"")))?,
-    };
-    let manifest_wait = match raw.manifest_wait {
-        None => crate::parse::pdf::DEFAULT_MANIFEST_WAIT,
-        Some(text) => humantime::parse_duration(&text).map_err(|_| {
-            ("pdf.manifest_wait".to_string(), format!("{text:?} is not a duration such as \"10m\" or \"0s\""))
-        })?,
-    };
+    let timeout = duration("pdf.timeout", raw.timeout, crate::parse::pdf::DEFAULT_TIMEOUT, Zero::Refused)?;
+    let manifest_wait =
+        duration("pdf.manifest_wait", raw.manifest_wait, crate::parse::pdf::DEFAULT_MANIFEST_WAIT, Zero::Allowed)?;
     if raw.mapping.is_empty() {
         return Ok(PdfOptions { mappings: crate::parse::pdf::built_in_mappings(), timeout, manifest_wait });
     }
@@ -1430,6 +1414,24 @@ struct RawSftp {
 
 type DurationRule<'a> = dyn Fn(&str, Option<String>, Duration) -> Result<Duration, (String, String)> + 'a;
 
+/// Whether a duration key may be `0s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Zero {
+    Allowed,
+    Refused,
+}
+
+/// The one reading of a duration key (`30s`, `10m`, `26h`, `1h 30m`): `key` names it in the error;
+/// absent, `default`.
+fn duration(key: &str, value: Option<String>, default: Duration, zero: Zero) -> Result<Duration, (String, String)> {
+    let Some(text) = value else { return Ok(default) };
+    match humantime::parse_duration(&text) {
+        Ok(d) if d.is_zero() && zero == Zero::Refused => Err((key.to_string(), format!("{text:?} must be more than 0s"))),
+        Ok(d) => Ok(d),
+        Err(e) => Err((key.to_string(), format!("{text:?} is not a duration such as \"30s\", \"10m\" or \"26h\": {e}"))),
+    }
+}
+
 fn check_sftp(raw: RawSftp, base: &Path, duration: &DurationRule<'_>) -> Result<SftpConfig, (String, String)> {
     let missing = |field: &str, what: &str| (field.to_string(), format!("missing: {what}"));
     let host =
@@ -1516,11 +1518,7 @@ fn check_source(raw: RawSource, base: &Path, data_dir: &Path) -> Result<SourceCo
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         return Err(("name".into(), format!("{name:?} must be letters, digits, '-' or '_'")));
     }
-    let duration = |field: &str, value: Option<String>, default: Duration| match value {
-        None => Ok(default),
-        Some(text) => humantime::parse_duration(&text)
-            .map_err(|e| (field.to_string(), format!("{text:?} is not a duration such as \"2s\" or \"5m\": {e}"))),
-    };
+    let duration = |field: &str, value: Option<String>, default: Duration| duration(field, value, default, Zero::Allowed);
     let (path, sftp) = match raw.kind.as_deref().unwrap_or("folder") {
         "folder" => {
             if raw.sftp.is_some() {

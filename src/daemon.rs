@@ -212,7 +212,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     Ok(())
 }
 
-/// Judge every source's freshness (DESIGN §3) and log each change once: WARN when a source
+/// Judge every source's freshness (`health::freshness`) and log each change once: WARN when a source
 /// turns stale, INFO when it recovers.
 async fn check_freshness(
     pipeline: &Arc<Mutex<Pipeline>>,
@@ -341,7 +341,7 @@ fn held_run(watched: &Watched) -> Option<Held> {
     Some(Held { files: watched.held.len() as i64, since: *since, run, marker })
 }
 
-/// Apply the retention policy (DESIGN §8) between files, and say when it is next due (`None` when
+/// Apply the retention policy (`[retention]`) between files, and say when it is next due (`None` when
 /// retention is off). A failure is logged and tried again at the next scheduled time.
 async fn retention(
     pipeline: &Arc<Mutex<Pipeline>>,

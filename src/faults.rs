@@ -1,4 +1,4 @@
-//! Crash points: the places where a crash must leave nothing half done (DESIGN §4), named so that
+//! Crash points: the places where a crash must leave nothing half done (ARCHITECTURE.md: one transaction per file), named so that
 //! the crash tests can stop the process at each of them in turn.
 //!
 //! With `INGEST_CRASH_AT=N` in the environment, the Nth crash point this process reaches sends it

@@ -1,6 +1,6 @@
 //! `ingest`: a hospital EHR's morning exports in, a read-only SQLite snapshot out.
 //!
-//! Data moves one way (DESIGN §2):
+//! Data moves one way (ARCHITECTURE.md, bird's-eye view):
 //!
 //! ```text
 //! source::folder (notify + rescan) → source::ready (settled / renamed / trigger)

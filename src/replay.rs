@@ -42,7 +42,7 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// DESIGN §6b: 0 all went in; 3 something quarantined or rejected (or a PDF kept without its
+    /// The exit code: 0 all went in; 3 something quarantined or rejected (or a PDF kept without its
     /// text); 1 any other failure.
     pub fn exit_code(&self) -> u8 {
         if self.failed > 0 || self.interrupted {

@@ -1,4 +1,4 @@
-//! Retention (DESIGN §8, minimum necessary): what is no longer needed is deleted.
+//! Retention (minimum necessary): what is no longer needed is deleted.
 //!
 //! - **Archived exports** older than `archive_days` (by when they were ingested, which is when they
 //!   were moved into `archive/`) are deleted, and their ledger rows say so (`expired: …`). Files in

@@ -1,5 +1,5 @@
 //! `ingest mcp --connect URL`: a stdio MCP server that forwards every request to a daemon's MCP
-//! over Streamable HTTP, with a bearer token (DESIGN §6). An assistant that only starts local stdio
+//! over Streamable HTTP, with a bearer token. An assistant that only starts local stdio
 //! servers (Claude Desktop / Cowork) reaches the daemon over the hospital network this way; the
 //! daemon checks the token's role and audits each call under the token's identity.
 //!

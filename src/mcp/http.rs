@@ -1,4 +1,4 @@
-//! MCP over Streamable HTTP, served by `ingest run` (DESIGN §6–§7): rmcp's `StreamableHttpService`
+//! MCP over Streamable HTTP, served by `ingest run` (ARCHITECTURE.md: the MCP side): rmcp's `StreamableHttpService`
 //! mounted in axum at `mcp.path`, behind a gate that checks the `Origin` header and the bearer
 //! token, plus `/healthz` and `/readyz` for monitoring. HTTPS (rustls) when the config has a
 //! certificate; a non-loopback bind without one is refused here too, not only by the config check.

@@ -1,4 +1,4 @@
-//! The on-call view (DESIGN §8): per source, whether this morning's export arrived, what went in,
+//! The on-call view: per source, whether this morning's export arrived, what went in,
 //! what was quarantined or rejected and why. One [`Report`] is gathered from the ledger and shown
 //! by `ingest status` on a terminal ([`table`]) or as JSON (`--json`), by the daemon's `/status`
 //! page ([`page`]), and its figures by the daemon's `/metrics` ([`crate::metrics`]). No patient data: file names, counts, message control

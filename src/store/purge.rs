@@ -1,4 +1,4 @@
-//! The SQL of retention (DESIGN §8): what is past the limits, and deleting it so that it cannot be
+//! The SQL of retention: what is past the limits, and deleting it so that it cannot be
 //! read back. The policy, the files and the audit line are [`crate::retention`]'s.
 
 use rusqlite::{Connection, params};
@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 /// The snapshot's tables that hold a patient's records, children first.
 const PATIENT_TABLES: &[&str] =
-    &["observations", "medications", "medication_history", "panel_history", "problems", "allergies", "documents", "patient_identifiers", "panel"];
+    &["observations", "medications", "medication_history", "panel_history", "demographic_changes", "problems", "allergies", "documents", "patient_identifiers", "panel"];
 
 /// Patients on no panel (no row with `active = 1`) whose newest panel or demographics export is
 /// older than `cutoff` (RFC 3339): purged with every row of theirs, in one transaction, or with

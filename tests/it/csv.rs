@@ -400,7 +400,8 @@ file_name_time_format = "%Y%m%d"
 
     // A newer admission starts another stay: the last stay's census notes are not this one's.
     let readmit = ws.path("exports/ADT_20261203.hl7");
-    let adt = "MSH|^~\\&|EHR|GENHOSP|||20261203050000-0600||ADT^A01|R1|P|2.5\rPID|1||M1^^^GENHOSP^MR||One^M\rPV1|1|I|7E-1";
+    let adt =
+        "MSH|^~\\&|EHR|GENHOSP|||20261203050000-0600||ADT^A01|R1|P|2.5\rPID|1||M1^^^GENHOSP^MR||One^M\rPV1|1|I|7E-1";
     std::fs::write(&readmit, adt).expect("write");
     assert_eq!(ws.replay(&[&readmit]).0, 0);
     assert_eq!(ws.query_strings("SELECT ifnull(census_notes, '-') FROM panel ORDER BY patient_id"), ["-", "-"]);

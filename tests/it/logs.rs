@@ -1,4 +1,4 @@
-//! No PHI in the logs at info level (DESIGN §7): the whole sample export replayed, dropped into a
+//! No PHI in the logs at info level: the whole sample export replayed, dropped into a
 //! watched folder, and read back over MCP, with every log line kept, must not contain a patient's
 //! name or a phrase of a note — nor a value from a message that was rejected for it.
 

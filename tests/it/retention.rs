@@ -1,4 +1,4 @@
-//! Retention (DESIGN §8): archived exports older than `archive_days` are deleted and patients off
+//! Retention: archived exports older than `archive_days` are deleted and patients off
 //! every panel for longer than `patient_days` are purged, at the daemon's start and on its
 //! schedule, each pass one audit line with counts and no PHI. Time moves with the clock file.
 

@@ -1,4 +1,4 @@
-//! Export runs (DESIGN §3): with `run_marker` set, the files of a morning's export are held until
+//! Export runs: with `run_marker` set, the files of a morning's export are held until
 //! the marker arrives and then published together; until then MCP readers keep seeing the
 //! previous run.
 

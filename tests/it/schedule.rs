@@ -1,4 +1,4 @@
-//! Expected exports (DESIGN §3): a source that declares `expected` and `grace` turns stale when
+//! Expected exports: a source that declares `expected` and `grace` turns stale when
 //! the deadline passes without a new export; `ingest status`, the daemon's log and every MCP answer
 //! say so; a late export clears it. Time is moved with the workspace's clock file.
 

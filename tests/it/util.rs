@@ -114,7 +114,7 @@ impl Workspace {
         Workspace { dir }
     }
 
-    /// The test clock (DESIGN's injectable clock): while this file is absent, every binary run
+    /// The test clock (`time::clock_from_env`): while this file is absent, every binary run
     /// here uses the system time; [`Workspace::set_clock`] moves them all.
     pub fn clock_file(&self) -> PathBuf {
         self.path("clock")
@@ -409,7 +409,7 @@ pub mod hl7 {
 pub mod mcp {
     use serde_json::{Value, json};
 
-    /// The tool names of the MCP contract (DESIGN §6), sorted: written out here, not taken from
+    /// The tool names of the MCP contract (README), sorted: written out here, not taken from
     /// the code, so that a renamed tool fails the tests.
     pub const CONTRACT_TOOLS: [&str; 9] = [
         "get_documents",

@@ -1,4 +1,4 @@
-//! Escape sequences, decoded by us: hl7-parser's decoder garbles and can panic (HL7-NOTES 6).
+//! Escape sequences, decoded by us: hl7-parser's decoder garbles and can panic (ARCHITECTURE.md, HL7 v2).
 
 use super::delims::Delimiters;
 use encoding_rs::WINDOWS_1252;

@@ -1,5 +1,5 @@
 //! Framing, ours rather than hl7-parser's (no batch support, silent truncation, fails on preamble
-//! bytes: HL7-NOTES 1–4): a file's bytes → text → messages made of segments, with line numbers.
+//! bytes: ARCHITECTURE.md, HL7 v2): a file's bytes → text → messages made of segments, with line numbers.
 
 use encoding_rs::{Encoding, WINDOWS_1252};
 use std::borrow::Cow;

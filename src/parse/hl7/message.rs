@@ -30,7 +30,7 @@ pub(super) fn crate_input(segments: &[&str], d: &Delimiters) -> Result<String, F
     Ok(input)
 }
 
-/// hl7-parser returns `Ok` after dropping what it cannot read (HL7-NOTES 2): a message it read
+/// hl7-parser returns `Ok` after dropping what it cannot read (ARCHITECTURE.md, HL7 v2): a message it read
 /// only in part is rejected rather than half-ingested.
 pub(super) fn check_complete(read: usize, framed: usize) -> Result<(), Fault> {
     if read == framed {

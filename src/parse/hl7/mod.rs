@@ -4,7 +4,7 @@
 //! names → messages, batch segments, line numbers) → `delims` (MSH-1/MSH-2) → `message`
 //! (hl7-parser's segment/field tree of one cleaned message, values decoded by `escape`, empty told
 //! from the null `""`) → `map` (records, one module per message family; times read by `ts`).
-//! hl7-parser does the navigation only; HL7-NOTES.md says why the rest is ours.
+//! hl7-parser does the navigation only; ARCHITECTURE.md (HL7 v2) says why the rest is ours.
 
 mod delims;
 mod escape;

@@ -1,5 +1,5 @@
 //! Timestamps, read by us: hl7-parser gets negative half-hour offsets wrong, reads a time without
-//! an offset as UTC and checks no ranges (HL7-NOTES 8).
+//! an offset as UTC and checks no ranges (ARCHITECTURE.md, HL7 v2).
 //!
 //! Form: `YYYY[MM[DD[HH[MM[SS[.S{1,4}]]]]]][+/-HHMM]`. A lower precision means the start of that
 //! period; a time without an offset is wall-clock time in the configured zone.
