@@ -111,8 +111,14 @@ fn mcp_answers(c: &mut Criterion) {
     let (config, _) = common::config_in(dir.path(), "").expect("config");
     let exports = dir.path().join("exports");
     common::write_panel_exports(&exports).expect("exports");
-    let summary =
-        ingest::replay::run(&config, &[exports], None, &tokio_util::sync::CancellationToken::new()).expect("replay");
+    let summary = ingest::replay::run(
+        &config,
+        &[exports],
+        None,
+        &tokio_util::sync::CancellationToken::new(),
+        std::sync::Arc::new(ingest::time::SystemClock),
+    )
+    .expect("replay");
     assert_eq!(summary.records, PATIENTS * (RESULTS_PER_PATIENT + 3), "the snapshot is complete");
     let conn = ingest::store::open_reader(&config.snapshot).expect("reader");
     let role = config.mcp.role("clinician").cloned().expect("built-in role");

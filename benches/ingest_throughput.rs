@@ -249,7 +249,13 @@ fn replay(data_dir: &Path, paths: &[PathBuf]) -> anyhow::Result<(ingest::replay:
     let config_text = format!("data_dir = {:?}\ntime_zone = \"America/Chicago\"\n", data_dir.display().to_string());
     let config = ingest::config::Config::from_toml(&config_text, ingest::config::Origin::BuiltIn, data_dir)?;
     let t = Instant::now();
-    let summary = ingest::replay::run(&config, paths, None, &tokio_util::sync::CancellationToken::new())?;
+    let summary = ingest::replay::run(
+        &config,
+        paths,
+        None,
+        &tokio_util::sync::CancellationToken::new(),
+        std::sync::Arc::new(ingest::time::SystemClock),
+    )?;
     Ok((summary, t.elapsed().as_secs_f64()))
 }
 

@@ -33,7 +33,13 @@ fn main() -> anyhow::Result<()> {
     let exports = dir.path().join("exports");
     common::write_panel_exports(&exports)?;
     let started = Instant::now();
-    let summary = ingest::replay::run(&config, &[exports], None, &tokio_util::sync::CancellationToken::new())?;
+    let summary = ingest::replay::run(
+        &config,
+        &[exports],
+        None,
+        &tokio_util::sync::CancellationToken::new(),
+        std::sync::Arc::new(ingest::time::SystemClock),
+    )?;
     println!(
         "snapshot: {PATIENTS} patients, {} records from {} files in {:.2} s",
         summary.records,

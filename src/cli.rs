@@ -3,6 +3,8 @@
 //! error, 1 any other failure.
 
 use crate::config::{Config, ConfigError};
+use crate::time::Clock;
+use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -124,9 +126,9 @@ pub enum AuditCommand {
 }
 
 /// `ingest check-config [--probe]`: the description, then each check; exit 2 on any error.
-fn check_config(config: &Config, probe: bool) -> ExitCode {
+fn check_config(config: &Config, probe: bool, now: chrono::DateTime<chrono::Utc>) -> ExitCode {
     use crate::preflight::Level;
-    print!("{}", config.describe());
+    print!("{}", config.describe(now));
     let mut findings = crate::preflight::check(config);
     if probe {
         findings.extend(crate::preflight::probe(config));
@@ -175,21 +177,23 @@ pub fn main() -> ExitCode {
         Ok(config) => config.with_snapshot(cli.db.as_deref()),
         Err(e) => return config_error(&e),
     };
+    // The one clock of this process, passed down: the system's, or the tests' file clock.
+    let clock = crate::time::clock_from_env();
     if cli.command.is_some() && !cli.replay.is_empty() {
         eprintln!("ingest: --replay is a command of its own; it cannot be combined with a subcommand");
         return ExitCode::from(2);
     }
     let result = match (&cli.command, cli.replay.is_empty()) {
-        (Some(Command::CheckConfig { probe }), _) => return check_config(&config, *probe),
-        (Some(Command::Status { json }), _) => crate::status::run(&config, *json).map(|()| 0),
-        (Some(Command::Retention { dry_run }), _) => retention(&config, *dry_run).map(|()| 0),
+        (Some(Command::CheckConfig { probe }), _) => return check_config(&config, *probe, clock.now()),
+        (Some(Command::Status { json }), _) => crate::status::run(&config, *json, clock.now()).map(|()| 0),
+        (Some(Command::Retention { dry_run }), _) => retention(&config, *dry_run, clock).map(|()| 0),
         (Some(Command::Run), _) => {
             let (explicit, db) = (cli.config.clone(), cli.db.clone());
             let reload = move || Config::load(explicit.as_deref()).map(|c| c.with_snapshot(db.as_deref()));
-            run_daemon(config, reload).map(|()| 0)
+            run_daemon(config, reload, clock).map(|()| 0)
         }
         (Some(Command::Mcp { connect: None, .. }), _) => {
-            runtime().and_then(|rt| rt.block_on(crate::mcp::stdio::serve(config))).map(|()| 0)
+            runtime().and_then(|rt| rt.block_on(crate::mcp::stdio::serve(config, clock))).map(|()| 0)
         }
         (Some(Command::Mcp { connect: Some(url), token_file, ca_file, pin }), _) => {
             return bridge(url, token_file.as_deref(), ca_file.as_deref(), pin);
@@ -240,7 +244,7 @@ pub fn main() -> ExitCode {
                 Err(e) => Err(e.into()),
             }
         }
-        (None, false) => replay(&config, &cli),
+        (None, false) => replay(&config, &cli, clock),
         (None, true) => {
             eprintln!("ingest: nothing to do; try `ingest --replay DIR`, `ingest run` or `ingest --help`");
             return ExitCode::from(2);
@@ -293,11 +297,15 @@ fn cancel_on_signals(token: CancellationToken) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run_daemon(config: Config, reload: impl Fn() -> Result<Config, ConfigError>) -> anyhow::Result<()> {
+fn run_daemon(
+    config: Config,
+    reload: impl Fn() -> Result<Config, ConfigError>,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         let shutdown = CancellationToken::new();
         cancel_on_signals(shutdown.clone())?;
-        crate::daemon::serve(config, reload, shutdown).await
+        crate::daemon::serve(config, reload, shutdown, clock).await
     })
 }
 
@@ -370,19 +378,18 @@ fn tls_fingerprint(config: &Config, file: Option<&std::path::Path>) -> ExitCode 
     }
 }
 
-fn replay(config: &Config, cli: &Cli) -> anyhow::Result<u8> {
+fn replay(config: &Config, cli: &Cli, clock: Arc<dyn Clock>) -> anyhow::Result<u8> {
     let rt = runtime()?;
     let cancel = CancellationToken::new();
     rt.block_on(async { cancel_on_signals(cancel.clone()) })?;
-    let summary = crate::replay::run(config, &cli.replay, cli.source.as_deref(), &cancel)?;
+    let summary = crate::replay::run(config, &cli.replay, cli.source.as_deref(), &cancel, clock)?;
     crate::replay::print_summary(config, &summary)?;
     Ok(summary.exit_code())
 }
 
 /// `ingest retention [--dry-run]`: one pass now, with the configured limits (even when the
 /// daemon's own passes are off), and what it removed.
-fn retention(config: &Config, dry_run: bool) -> anyhow::Result<()> {
-    let clock = crate::time::clock_from_env();
+fn retention(config: &Config, dry_run: bool, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     let now = clock.now();
     let mut conn = crate::store::open_writer(&config.snapshot)?;
     let policy = &config.retention;

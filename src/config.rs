@@ -589,7 +589,7 @@ impl Config {
     }
 
     /// A short human description, for `check-config` and the daemon's first log line.
-    pub fn describe(&self) -> String {
+    pub fn describe(&self, now: chrono::DateTime<chrono::Utc>) -> String {
         let mut out = format!(
             "config: {}\nsnapshot: {}\ndata dir: {}\ntime zone for times without offset: {}\nMRN: first PID-3 of type {}{}\n",
             self.origin,
@@ -662,7 +662,6 @@ impl Config {
             a.rate_limit,
             crate::time::human_duration(a.rate_window)
         ));
-        let now = crate::time::clock_from_env().now();
         for s in &self.sources {
             out.push_str(&self.describe_source(s, now));
         }
@@ -1678,7 +1677,8 @@ mod tests {
     #[test]
     fn an_ipv6_bind_is_described_with_brackets() {
         let config = load("[mcp]\nbind = \"::1\"\nport = 8765\n").expect("config");
-        assert!(config.describe().contains("http://[::1]:8765/mcp"), "{}", config.describe());
+        let described = config.describe(chrono::Utc::now());
+        assert!(described.contains("http://[::1]:8765/mcp"), "{described}");
     }
 
     #[test]
@@ -1698,7 +1698,7 @@ mod tests {
         let argv = config.alerts.command.as_deref().expect("command");
         assert_eq!(argv, ["/etc/ingest/bin/page", "--team", "integration"], "relative to the config file");
         assert_eq!(config.alerts.on, [crate::alerts::AlertKind::Stale]);
-        let described = config.describe();
+        let described = config.describe(chrono::Utc::now());
         assert!(described.contains("webhook https://alerts.example") && !described.contains("s3cret"), "{described}");
 
         for (text, key) in [

@@ -62,6 +62,7 @@ pub async fn serve(
     mut config: Config,
     reload: impl Fn() -> Result<Config, crate::config::ConfigError>,
     shutdown: CancellationToken,
+    clock: Arc<dyn crate::time::Clock>,
 ) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hangup = signal(SignalKind::hangup())?;
@@ -77,7 +78,7 @@ pub async fn serve(
     }
     loop {
         let generation = shutdown.child_token();
-        let mut running = tokio::spawn(run(config.clone(), generation.clone()));
+        let mut running = tokio::spawn(run(config.clone(), generation.clone(), Arc::clone(&clock)));
         let next = loop {
             tokio::select! {
                 ended = &mut running => return ended?,
@@ -98,9 +99,8 @@ pub async fn serve(
 
 /// Run until `shutdown` is cancelled. A file in hand when it is cancelled is rolled back and left
 /// in place for the next start.
-pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(config: Config, shutdown: CancellationToken, clock: Arc<dyn crate::time::Clock>) -> anyhow::Result<()> {
     let conn = store::open_writer(&config.snapshot)?;
-    let clock = crate::time::clock_from_env();
     let pipeline = Arc::new(Mutex::new(Pipeline::new(
         conn,
         config.parse_options(),
@@ -109,7 +109,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         config.quarantine_dir(),
     )));
     // Bound before the folder loop starts: a port in use or a bad certificate is a startup error.
-    let http = crate::mcp::http::start(&config, &shutdown).await?;
+    let http = crate::mcp::http::start(&config, &shutdown, Arc::clone(&clock)).await?;
     let alerts = Alerts::start(&config.alerts, &shutdown)?;
     let mut next_retention = retention(&pipeline, &config, &clock, "start").await;
     for source in config.sources.iter().filter(|s| s.sftp.is_some()) {

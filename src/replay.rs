@@ -121,6 +121,7 @@ pub fn run(
     paths: &[PathBuf],
     source: Option<&str>,
     cancel: &CancellationToken,
+    clock: std::sync::Arc<dyn crate::time::Clock>,
 ) -> anyhow::Result<Summary> {
     let started = Instant::now();
     let source_name = match source {
@@ -133,7 +134,7 @@ pub fn run(
     let files = plan(paths, filter, &options)?;
     let conn = store::open_writer(&config.snapshot)?;
     let mut pipeline =
-        Pipeline::new(conn, options, crate::time::clock_from_env(), config.archive_dir(), config.quarantine_dir());
+        Pipeline::new(conn, options, clock, config.archive_dir(), config.quarantine_dir());
 
     let progress = Progress::new(files.len() as u64);
     let mut summary = Summary { files_found: files.len(), ..Summary::default() };

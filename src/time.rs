@@ -150,8 +150,9 @@ impl Clock for FileClock {
     }
 }
 
-/// The process's clock: the system's, or a [`FileClock`] when `$INGEST_CLOCK_FILE` names one (a
-/// test hook; it only moves the time the daemon judges freshness and stamps records by).
+/// The process's clock, made once by `cli::main` and passed down: the system's, or a
+/// [`FileClock`] when `$INGEST_CLOCK_FILE` names one (a test hook; it only moves the time the
+/// daemon judges freshness and stamps records by).
 pub fn clock_from_env() -> std::sync::Arc<dyn Clock> {
     match std::env::var_os("INGEST_CLOCK_FILE").filter(|v| !v.is_empty()) {
         Some(path) => std::sync::Arc::new(FileClock(path.into())),

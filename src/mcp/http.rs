@@ -80,12 +80,16 @@ pub async fn serve(config: &Config, shared: Arc<Shared>, shutdown: CancellationT
 /// Start MCP over HTTP for `ingest run` when the config enables it: bind now (a port in use or a
 /// bad certificate is a startup error), serve on a task. If the server fails later, `shutdown` is
 /// cancelled, so that the daemon stops and its supervisor sees the failure.
-pub async fn start(config: &Config, shutdown: &CancellationToken) -> anyhow::Result<Option<Running>> {
+pub async fn start(
+    config: &Config,
+    shutdown: &CancellationToken,
+    clock: std::sync::Arc<dyn crate::time::Clock>,
+) -> anyhow::Result<Option<Running>> {
     if !config.mcp.http_enabled {
         tracing::info!("MCP over HTTP is off (mcp.http = false)");
         return Ok(None);
     }
-    let shared = Shared::new(config.clone(), crate::time::clock_from_env()).context("opening the audit log")?;
+    let shared = Shared::new(config.clone(), clock).context("opening the audit log")?;
     let server = bind(config, shared, shutdown.clone()).await?;
     let stop = shutdown.clone();
     let task = tokio::spawn(async move {

@@ -7,10 +7,10 @@ use rmcp::ServiceExt;
 
 /// Serve until the client closes stdin. The caller is the local OS user with the configured
 /// stdio role.
-pub async fn serve(config: Config) -> anyhow::Result<()> {
+pub async fn serve(config: Config, clock: std::sync::Arc<dyn crate::time::Clock>) -> anyhow::Result<()> {
     let db = open_db(&config.snapshot)?;
     let caller = Caller { identity: local_identity(), role: config.mcp.stdio_role.clone(), transport: "stdio" };
-    let shared = Shared::new(config, crate::time::clock_from_env())?;
+    let shared = Shared::new(config, clock)?;
     tracing::info!(identity = %caller.identity, role = %caller.role, "MCP over stdio");
     let service = IngestMcp::new(shared, db, Some(caller)).serve(rmcp::transport::stdio()).await?;
     service.waiting().await?;

@@ -170,9 +170,9 @@ pub fn file_name(path: &str) -> String {
 }
 
 /// `ingest status [--json]`.
-pub fn run(config: &Config, json: bool) -> anyhow::Result<()> {
+pub fn run(config: &Config, json: bool, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<()> {
     let conn = store::open_reader(&config.snapshot)?;
-    let report = report(&conn, config, crate::time::clock_from_env().now())?;
+    let report = report(&conn, config, now)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
