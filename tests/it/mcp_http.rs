@@ -859,11 +859,13 @@ fn metrics_are_in_the_exposition_format_and_agree_with_status_and_the_calls_made
     let ts = "20261125050000";
     let adt = crate::util::hl7::adt("A01", "CMETRICS1", ts, "MRNMETRICS", "Metric", "5W^510^A");
     std::fs::write(ws.path("drop/ADT_METRICS.hl7"), crate::util::hl7::batch(ts, &[adt])).expect("drop");
-    wait_for("the dropped file to go in", LIMIT, || {
-        ws.query_i64("SELECT count(*) FROM source_files WHERE path LIKE '%ADT_METRICS.hl7'") == 1
-    });
-
     let bearer = format!("Bearer {OPERATIONS}");
+    // The file's ledger row commits before its latency is observed (after the archive move): wait
+    // for the observation, not for the row.
+    wait_for("the dropped file to go in and be timed", LIMIT, || {
+        let (_, response) = raw(daemon.authority(), "GET", "/metrics", &[("Authorization", &bearer)], "");
+        response.contains("ingest_file_ingest_seconds_count{source=\"ward\"} 1")
+    });
     let (code, response) = raw(daemon.authority(), "GET", "/metrics", &[("Authorization", &bearer)], "");
     assert_eq!(code, 200, "{response}");
     assert!(response.to_ascii_lowercase().contains("content-type: application/openmetrics-text"), "{response}");
