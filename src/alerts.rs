@@ -17,6 +17,7 @@
 //! rather than a hundred times and nothing is silently lost. Alerts are delivered independently,
 //! so while one is being retried a later one may arrive first: `time` orders them.
 
+pub use crate::config::AlertKind;
 use crate::config::AlertsConfig;
 use crate::time::rfc3339;
 use chrono::{DateTime, Utc};
@@ -28,47 +29,6 @@ use tokio_util::sync::CancellationToken;
 
 /// The longest wait between two attempts.
 const MAX_RETRY_WAIT: Duration = Duration::from_secs(300);
-
-/// What happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AlertKind {
-    Stale,
-    Quarantined,
-    Recovered,
-    /// A poll or scan failed, after the last one worked.
-    Failing,
-    /// A poll or scan worked, after failing.
-    Working,
-    /// An export run's files have waited for its marker longer than `hold_limit`.
-    Held,
-}
-
-impl AlertKind {
-    pub const ALL: [AlertKind; 6] = [
-        AlertKind::Stale,
-        AlertKind::Quarantined,
-        AlertKind::Recovered,
-        AlertKind::Failing,
-        AlertKind::Working,
-        AlertKind::Held,
-    ];
-
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            AlertKind::Stale => "stale",
-            AlertKind::Quarantined => "quarantined",
-            AlertKind::Recovered => "recovered",
-            AlertKind::Failing => "failing",
-            AlertKind::Working => "working",
-            AlertKind::Held => "held",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<AlertKind> {
-        AlertKind::ALL.into_iter().find(|k| k.as_str() == name)
-    }
-}
 
 /// One alert, as sent (the JSON body of the webhook and the command's stdin).
 #[derive(Debug, Clone, PartialEq, Serialize)]

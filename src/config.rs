@@ -80,6 +80,47 @@ pub struct Config {
     pub alerts: AlertsConfig,
 }
 
+/// What an alert is about: the vocabulary of `alerts.on` (the alerts module sends them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    Stale,
+    Quarantined,
+    Recovered,
+    /// A poll or scan failed, after the last one worked.
+    Failing,
+    /// A poll or scan worked, after failing.
+    Working,
+    /// An export run's files have waited for its marker longer than `hold_limit`.
+    Held,
+}
+
+impl AlertKind {
+    pub const ALL: [AlertKind; 6] = [
+        AlertKind::Stale,
+        AlertKind::Quarantined,
+        AlertKind::Recovered,
+        AlertKind::Failing,
+        AlertKind::Working,
+        AlertKind::Held,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AlertKind::Stale => "stale",
+            AlertKind::Quarantined => "quarantined",
+            AlertKind::Recovered => "recovered",
+            AlertKind::Failing => "failing",
+            AlertKind::Working => "working",
+            AlertKind::Held => "held",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<AlertKind> {
+        AlertKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
 /// `[retention]` (minimum necessary): how long archived exports and the patients who
 /// have left every panel are kept.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,7 +146,7 @@ pub struct AlertsConfig {
     /// Extra request headers for the webhook (e.g. an `Authorization` the receiver wants).
     pub webhook_headers: Vec<(String, String)>,
     /// Which events alert; default all three.
-    pub on: Vec<crate::alerts::AlertKind>,
+    pub on: Vec<AlertKind>,
     /// Attempts after the first failed one, with the wait doubling from `retry_wait`. Default 4.
     pub retries: u32,
     pub retry_wait: Duration,
@@ -730,7 +771,6 @@ struct RawAlerts {
 }
 
 fn check_alerts(raw: RawAlerts, base: &Path) -> Result<AlertsConfig, (String, String)> {
-    use crate::alerts::AlertKind;
     let key = |k: &str| format!("alerts.{k}");
     let command = match raw.command {
         None => None,
@@ -1687,7 +1727,7 @@ mod tests {
         assert_eq!((config.retention.archive_days, config.retention.patient_days), (30, 30));
         assert!(config.retention.enabled && config.retention.schedule.as_str() == "17 * * * *");
         assert!(!config.alerts.enabled());
-        assert_eq!(config.alerts.on, crate::alerts::AlertKind::ALL);
+        assert_eq!(config.alerts.on, AlertKind::ALL);
         assert_eq!((config.alerts.retries, config.alerts.rate_limit), (4, 20));
 
         let config = load(
@@ -1697,7 +1737,7 @@ mod tests {
         .expect("alerts");
         let argv = config.alerts.command.as_deref().expect("command");
         assert_eq!(argv, ["/etc/ingest/bin/page", "--team", "integration"], "relative to the config file");
-        assert_eq!(config.alerts.on, [crate::alerts::AlertKind::Stale]);
+        assert_eq!(config.alerts.on, [AlertKind::Stale]);
         let described = config.describe(chrono::Utc::now());
         assert!(described.contains("webhook https://alerts.example") && !described.contains("s3cret"), "{described}");
 

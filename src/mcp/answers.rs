@@ -5,7 +5,7 @@ use super::dto::*;
 use super::render::{Render, Renderer};
 use super::trends::{self, Severity};
 use crate::config::{Config, RecordKind, Role};
-use crate::store::{read, snapshot};
+use crate::store::{FileStatus, read, snapshot};
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use schemars::JsonSchema;
@@ -259,13 +259,13 @@ fn sources(conn: &Connection, config: &Config, now: DateTime<Utc>) -> Result<Vec
             let last = s.last_export_at.as_deref().and_then(crate::time::parse_rfc3339);
             let freshness = crate::health::freshness(config, &s.name, last, health, now);
             let hold_limit = config.source(&s.name).filter(|c| c.run_marker.is_some()).map(|c| c.hold_limit);
-            let n = |status: &str| s.files.get(status).copied().unwrap_or(0);
+            let n = |status: FileStatus| s.files.get(status.as_str()).copied().unwrap_or(0);
             SourceInfo {
                 stale: freshness.stale.is_some(),
                 stale_reason: freshness.stale,
-                files_ingested: n("ingested") + n("ingested_with_rejects"),
-                files_duplicate: n("duplicate"),
-                files_quarantined: n("quarantined"),
+                files_ingested: n(FileStatus::Ingested) + n(FileStatus::IngestedWithRejects),
+                files_duplicate: n(FileStatus::Duplicate),
+                files_quarantined: n(FileStatus::Quarantined),
                 records_rejected: s.rejects,
                 fields_left_empty: s.field_warnings,
                 export_time_warnings: s

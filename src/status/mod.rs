@@ -9,7 +9,7 @@ pub mod table;
 
 use crate::config::Config;
 use crate::schedule::{Verdict, Window};
-use crate::store::{self, read};
+use crate::store::{self, FileStatus, read};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -75,9 +75,9 @@ impl SourceReport {
         self.problems.iter().any(|p| p.starts_with("QUARANTINED"))
     }
 
-    /// Files with a ledger status (`ingested`, `ingested_with_rejects`, `duplicate`, `quarantined`).
-    pub fn files(&self, status: &str) -> i64 {
-        self.status.files.get(status).copied().unwrap_or(0)
+    /// Files with a ledger status.
+    pub fn files(&self, status: FileStatus) -> i64 {
+        self.status.files.get(status.as_str()).copied().unwrap_or(0)
     }
 }
 
@@ -116,7 +116,7 @@ pub fn report(conn: &rusqlite::Connection, config: &Config, now: DateTime<Utc>) 
             Some(exp) => {
                 let went_in: Vec<_> = arrivals
                     .iter()
-                    .filter(|a| matches!(a.status.as_str(), "ingested" | "ingested_with_rejects"))
+                    .filter(|a| FileStatus::parse(&a.status).is_some_and(|s| s.landed()))
                     .filter_map(|a| {
                         Some((crate::time::parse_rfc3339(&a.exported_at)?, crate::time::parse_rfc3339(&a.received_at)?))
                     })

@@ -10,6 +10,7 @@
 
 use super::{Report, SourceReport, file_name};
 use crate::schedule::{Verdict, Window};
+use crate::store::FileStatus;
 use crate::time::Zone;
 use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
@@ -234,9 +235,9 @@ fn section(source: &SourceReport, now: DateTime<Utc>, zone: Zone, names: Names) 
                 }
                 dt { "Schedule" } dd { (schedule) }
                 dt { "Files" } dd {
-                    (source.files("ingested")) " ingested · "
-                    (source.files("ingested_with_rejects")) " with rejects · "
-                    (source.files("duplicate")) " duplicate · " (source.files("quarantined")) " quarantined · "
+                    (source.files(FileStatus::Ingested)) " ingested · "
+                    (source.files(FileStatus::IngestedWithRejects)) " with rejects · "
+                    (source.files(FileStatus::Duplicate)) " duplicate · " (source.files(FileStatus::Quarantined)) " quarantined · "
                     (s.rejects) " message(s) rejected · " (s.field_warnings) " field(s) left empty"
                 }
                 @if !s.not_used.is_empty() {
@@ -488,7 +489,7 @@ fn chart(source: &SourceReport, now: DateTime<Utc>, zone: Zone) -> Markup {
                     @if let Some(at) = crate::time::parse_rfc3339(&a.received_at) {
                         @if let Some(col) = f.column(at) {
                             @let (x, y) = (f.x(col) + cw * 0.2, f.y(zone.seconds_of_day(at)));
-                            @let class = if a.status == "quarantined" { "file quarantined" } else { "file" };
+                            @let class = if FileStatus::parse(&a.status) == Some(FileStatus::Quarantined) { "file quarantined" } else { "file" };
                             rect class=(class) data-file-id=(a.file_id) data-status=(a.status)
                                 x=(x - 3.5) y=(y - 3.5) width="7" height="7"
                                 transform=(format!("rotate(45 {x:.1} {y:.1})")) {

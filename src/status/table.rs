@@ -3,6 +3,7 @@
 
 use super::{Report, SourceReport};
 use crate::schedule::Verdict;
+use crate::store::FileStatus;
 use crate::time::Zone;
 use anstyle::{AnsiColor, Style};
 use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
@@ -51,12 +52,12 @@ pub fn render(report: &Report, zone: Zone, colour: bool) -> String {
             }
             (false, _) => Cell::new("fresh").fg(Color::Green),
         };
-        let quarantined = source.files("quarantined");
+        let quarantined = source.files(FileStatus::Quarantined);
         let files = format!(
             "{}/{}/{}/{}",
-            source.files("ingested"),
-            source.files("ingested_with_rejects"),
-            source.files("duplicate"),
+            source.files(FileStatus::Ingested),
+            source.files(FileStatus::IngestedWithRejects),
+            source.files(FileStatus::Duplicate),
             quarantined
         );
         table.add_row([
@@ -228,9 +229,9 @@ fn details(out: &mut String, source: &SourceReport, zone: Zone, colour: bool) {
         let mut table = new_table(colour);
         table.set_header(["FILE", "NAME", "STATUS", "EXPORTED", "INGESTED", "MESSAGES", "RECORDS", "REJECTS"]);
         for f in &s.recent_files {
-            let status = match f.status.as_str() {
-                "quarantined" => Cell::new(&f.status).fg(Color::Red),
-                "ingested_with_rejects" => Cell::new(&f.status).fg(Color::Yellow),
+            let status = match FileStatus::parse(&f.status) {
+                Some(FileStatus::Quarantined) => Cell::new(&f.status).fg(Color::Red),
+                Some(FileStatus::IngestedWithRejects) => Cell::new(&f.status).fg(Color::Yellow),
                 _ => Cell::new(&f.status),
             };
             table.add_row([
@@ -277,7 +278,7 @@ fn strip(source: &SourceReport, colour: bool) -> String {
     let days: std::collections::BTreeSet<chrono::NaiveDate> = t
         .arrivals
         .iter()
-        .filter(|a| matches!(a.status.as_str(), "ingested" | "ingested_with_rejects"))
+        .filter(|a| FileStatus::parse(&a.status).is_some_and(|s| s.landed()))
         .filter_map(|a| crate::time::parse_rfc3339(&a.received_at))
         .map(|t| t.date_naive())
         .collect();

@@ -10,6 +10,9 @@ pub mod readers;
 pub mod snapshot;
 pub mod write;
 
+/// The ledger's verdict on a file, for every reader of the ledger.
+pub use write::FileStatus;
+
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::{Connection, OpenFlags};
 use rusqlite_migration::{M, Migrations};
@@ -115,6 +118,11 @@ pub fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     conn.execute_batch("PRAGMA query_only = ON;").map_err(sqlite)?;
     conn.authorizer(Some(read_only_authorizer)).map_err(sqlite)?;
     Ok(conn)
+}
+
+/// Whether a reader's snapshot answers a query (`/readyz`).
+pub fn ping(conn: &Connection) -> rusqlite::Result<()> {
+    conn.query_row("SELECT 1", [], |row| row.get::<_, i64>(0)).map(drop)
 }
 
 /// The third lock on a reader (after the read-only open flag and `query_only`): SQLite asks before

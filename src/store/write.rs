@@ -45,6 +45,19 @@ pub enum FileStatus {
 }
 
 impl FileStatus {
+    pub const ALL: [FileStatus; 4] =
+        [FileStatus::Ingested, FileStatus::IngestedWithRejects, FileStatus::Duplicate, FileStatus::Quarantined];
+
+    /// A ledger row's `status`.
+    pub fn parse(status: &str) -> Option<FileStatus> {
+        FileStatus::ALL.into_iter().find(|s| s.as_str() == status)
+    }
+
+    /// Whether the file's records went into the snapshot.
+    pub fn landed(&self) -> bool {
+        matches!(self, FileStatus::Ingested | FileStatus::IngestedWithRejects)
+    }
+
     pub fn as_str(&self) -> &'static str {
         match self {
             FileStatus::Ingested => "ingested",
