@@ -7,7 +7,6 @@ use crate::util::hl7::{adt, batch, oru};
 use crate::util::mcp::answer;
 use crate::util::{Daemon, LIMIT, Workspace, wait_for};
 use serde_json::json;
-use std::time::Duration;
 
 fn panel_mrns(ws: &Workspace) -> Vec<String> {
     let results = call(ws, json!([{"tool": "list_panel", "args": {}}]));
@@ -48,8 +47,10 @@ fn an_export_run_stays_invisible_until_its_marker_arrives_then_lands_whole() {
         oru("R2-2", "202611240430", "M1", "ORD1", &[("2823-3", "4.1", "mmol/L", "N")]),
     )
     .expect("write");
-    // Well past settle (600 ms) and a rescan (1 s): the files are ready, but held.
-    std::thread::sleep(Duration::from_millis(2500));
+    // Both files ready (past settle) and held for the marker, as the source's health says.
+    wait_for("both files to be held for the marker", LIMIT, || {
+        ws.query_i64("SELECT held_files FROM source_health WHERE source = 'ward'") == 2
+    });
     assert_eq!(ws.query_i64("SELECT count(*) FROM source_files"), 1, "nothing of Tuesday's run is in the ledger");
     assert_eq!(panel_mrns(&ws), ["M1"], "readers still see Monday's run");
     assert_eq!(ws.query_i64("SELECT count(*) FROM observations"), 0);
