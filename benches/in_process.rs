@@ -12,7 +12,7 @@ use common::{PATIENTS, RESULTS_PER_PATIENT, mrn};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use ingest::mcp::answers::{self, Context, ListPanelArgs, MrnArgs};
 use ingest::mcp::render::{Render, Renderer};
-use ingest::parse::{self, ParseOptions};
+use ingest_parse::ParseOptions;
 use std::hint::black_box;
 use std::path::PathBuf;
 
@@ -44,7 +44,7 @@ fn oru_batch(messages: usize) -> Vec<u8> {
 }
 
 fn options() -> ParseOptions {
-    ParseOptions { zone: ingest::time::Zone::parse("America/Chicago").expect("zone"), ..ParseOptions::default() }
+    ParseOptions { zone: ingest_core::time::Zone::parse("America/Chicago").expect("zone"), ..ParseOptions::default() }
 }
 
 fn parse_throughput(c: &mut Criterion) {
@@ -54,7 +54,7 @@ fn parse_throughput(c: &mut Criterion) {
     let batch = oru_batch(500);
     group.throughput(Throughput::ElementsAndBytes { elements: 500, bytes: batch.len() as u64 });
     group.bench_function("oru_r01_20_obx x500", |b| {
-        b.iter(|| parse::parse_named("lab.hl7", black_box(&batch), &options).expect("parses"))
+        b.iter(|| ingest_parse::parse_named("lab.hl7", black_box(&batch), &options).expect("parses"))
     });
 
     // The generated export's HL7 files (ADT, ORU with 10–30 OBX, MDM, RDE), 8 MB.
@@ -74,7 +74,7 @@ fn parse_throughput(c: &mut Criterion) {
         .collect();
     let messages: usize = files
         .iter()
-        .map(|(name, bytes)| parse::parse_named(name, bytes, &options).expect("parses").1.messages.len())
+        .map(|(name, bytes)| ingest_parse::parse_named(name, bytes, &options).expect("parses").1.messages.len())
         .sum();
     let bytes: usize = files.iter().map(|(_, b)| b.len()).sum();
     group.throughput(Throughput::ElementsAndBytes { elements: messages as u64, bytes: bytes as u64 });
@@ -82,7 +82,7 @@ fn parse_throughput(c: &mut Criterion) {
     group.bench_function("generated export (8 MB of HL7)", |b| {
         b.iter(|| {
             for (name, bytes) in &files {
-                black_box(parse::parse_named(name, black_box(bytes), &options).expect("parses"));
+                black_box(ingest_parse::parse_named(name, black_box(bytes), &options).expect("parses"));
             }
         })
     });
@@ -116,11 +116,11 @@ fn mcp_answers(c: &mut Criterion) {
         &[exports],
         None,
         &tokio_util::sync::CancellationToken::new(),
-        std::sync::Arc::new(ingest::time::SystemClock),
+        std::sync::Arc::new(ingest_core::time::SystemClock),
     )
     .expect("replay");
     assert_eq!(summary.records, PATIENTS * (RESULTS_PER_PATIENT + 3), "the snapshot is complete");
-    let conn = ingest::store::open_reader(&config.snapshot).expect("reader");
+    let conn = ingest_store::open_reader(&config.snapshot).expect("reader");
     let role = config.mcp.role("clinician").cloned().expect("built-in role");
     let cx = || Context { conn: &conn, config: &config, role: &role, now: chrono::Utc::now() };
     let mrns: Vec<String> = (0..PATIENTS).map(mrn).collect();

@@ -21,8 +21,8 @@
 //! `cargo bench --bench ingest_throughput`; `BENCH_MB=1024` for the 1 GB figure. `BENCH_PYTHON=0`
 //! leaves out the Python pipeline (it needs `python3` with `venv` and PyPI to make `.venv-bench`).
 
-use ingest::model::Record;
-use ingest::parse::{self, ParseOptions};
+use ingest_core::model::Record;
+use ingest_parse::ParseOptions;
 use rusqlite::params;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -73,7 +73,7 @@ fn main() -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     let options = ParseOptions {
-        zone: ingest::time::Zone::parse("America/Chicago").map_err(anyhow::Error::msg)?,
+        zone: ingest_core::time::Zone::parse("America/Chicago").map_err(anyhow::Error::msg)?,
         ..ParseOptions::default()
     };
 
@@ -92,7 +92,8 @@ fn main() -> anyhow::Result<()> {
     let mut messages = 0usize;
     let mut records = 0usize;
     for (name, bytes) in &hl7 {
-        let (_, parsed) = parse::parse_named(name, bytes, &options).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        let (_, parsed) =
+            ingest_parse::parse_named(name, bytes, &options).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
         messages += parsed.messages.len();
         records += parsed.record_count();
     }
@@ -121,11 +122,11 @@ fn main() -> anyhow::Result<()> {
     for path in &hl7_paths {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let bytes = std::fs::read(path)?;
-        if let Ok((_, parsed)) = parse::parse_named(&name, &bytes, &options) {
+        if let Ok((_, parsed)) = ingest_parse::parse_named(&name, &bytes, &options) {
             parsed_files.push((path.display().to_string(), bytes.len(), parsed));
         }
     }
-    let mut conn = ingest::store::open_writer(&dir.path().join("ceiling/snapshot.db"))?;
+    let mut conn = ingest_store::open_writer(&dir.path().join("ceiling/snapshot.db"))?;
     conn.execute_batch("CREATE TABLE ceiling_other (kind TEXT NOT NULL, payload TEXT NOT NULL)")?;
     let t = Instant::now();
     let mut ids: HashMap<String, i64> = HashMap::new();
@@ -182,7 +183,7 @@ fn main() -> anyhow::Result<()> {
                             o.reference_range,
                             o.abnormal_flag,
                             o.status,
-                            o.observed_at.map(ingest::time::rfc3339).unwrap_or_default(),
+                            o.observed_at.map(ingest_core::time::rfc3339).unwrap_or_default(),
                             file_id
                         ])?;
                     }
@@ -247,14 +248,14 @@ fn main() -> anyhow::Result<()> {
 /// `--replay` of `paths` into a fresh snapshot under `data_dir`: the summary and the seconds.
 fn replay(data_dir: &Path, paths: &[PathBuf]) -> anyhow::Result<(ingest::replay::Summary, f64)> {
     let config_text = format!("data_dir = {:?}\ntime_zone = \"America/Chicago\"\n", data_dir.display().to_string());
-    let config = ingest::config::Config::from_toml(&config_text, ingest::config::Origin::BuiltIn, data_dir)?;
+    let config = ingest_config::Config::from_toml(&config_text, ingest_config::Origin::BuiltIn, data_dir)?;
     let t = Instant::now();
     let summary = ingest::replay::run(
         &config,
         paths,
         None,
         &tokio_util::sync::CancellationToken::new(),
-        std::sync::Arc::new(ingest::time::SystemClock),
+        std::sync::Arc::new(ingest_core::time::SystemClock),
     )?;
     Ok((summary, t.elapsed().as_secs_f64()))
 }

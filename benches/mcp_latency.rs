@@ -38,7 +38,7 @@ fn main() -> anyhow::Result<()> {
         &[exports],
         None,
         &tokio_util::sync::CancellationToken::new(),
-        std::sync::Arc::new(ingest::time::SystemClock),
+        std::sync::Arc::new(ingest_core::time::SystemClock),
     )?;
     println!(
         "snapshot: {PATIENTS} patients, {} records from {} files in {:.2} s",
@@ -64,7 +64,7 @@ fn main() -> anyhow::Result<()> {
         busy_exports.push(out);
     }
 
-    let conn = ingest::store::open_reader(&config.snapshot)?;
+    let conn = ingest_store::open_reader(&config.snapshot)?;
     let role = config.mcp.role("clinician").cloned().expect("built-in role");
     let mrns: Vec<String> = (0..PATIENTS).map(mrn).collect();
     let mut stdio = Stdio_::start(&config_path)?;

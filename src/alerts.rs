@@ -17,10 +17,10 @@
 //! rather than a hundred times and nothing is silently lost. Alerts are delivered independently,
 //! so while one is being retried a later one may arrive first: `time` orders them.
 
-pub use crate::config::AlertKind;
-use crate::config::AlertsConfig;
-use crate::time::rfc3339;
 use chrono::{DateTime, Utc};
+pub use ingest_config::AlertKind;
+use ingest_config::AlertsConfig;
+use ingest_core::time::rfc3339;
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -84,12 +84,13 @@ impl Alert {
         Alert { reason: Some(reason.to_string()), file_id: Some(file_id), ..alert }.with_id()
     }
 
-    pub fn failing(source: &str, failure: &crate::health::Failure, now: DateTime<Utc>) -> Alert {
+    pub fn failing(source: &str, failure: &ingest_core::health::Failure, now: DateTime<Utc>) -> Alert {
         let summary = format!(
             "ingest: source {source} is FAILING: {}; no new export can arrive until this is fixed",
             failure.kind.phrase()
         );
-        Alert { reason: Some(failure.message.clone()), ..Alert::new(AlertKind::Failing, source, now, summary) }.with_id()
+        Alert { reason: Some(failure.message.clone()), ..Alert::new(AlertKind::Failing, source, now, summary) }
+            .with_id()
     }
 
     pub fn working(source: &str, failing_since: DateTime<Utc>, now: DateTime<Utc>) -> Alert {
@@ -98,18 +99,18 @@ impl Alert {
     }
 
     /// The alert for a change of a source's health.
-    pub fn of_change(source: &str, change: &crate::health::Change, now: DateTime<Utc>) -> Alert {
+    pub fn of_change(source: &str, change: &ingest_core::health::Change, now: DateTime<Utc>) -> Alert {
         match change {
-            crate::health::Change::StartedFailing(failure) => Alert::failing(source, failure, now),
-            crate::health::Change::Recovered { since, .. } => Alert::working(source, *since, now),
+            ingest_core::health::Change::StartedFailing(failure) => Alert::failing(source, failure, now),
+            ingest_core::health::Change::Recovered { since, .. } => Alert::working(source, *since, now),
         }
     }
 
-    pub fn held(source: &str, held: &crate::health::Held, limit: Duration, now: DateTime<Utc>) -> Alert {
+    pub fn held(source: &str, held: &ingest_core::health::Held, limit: Duration, now: DateTime<Utc>) -> Alert {
         let summary = format!(
             "ingest: source {source}: {} file(s) of an export run have waited over {} for the run marker {}",
             held.files,
-            crate::time::human_duration(limit),
+            ingest_core::time::human_duration(limit),
             held.marker
         );
         let reason = format!(
@@ -124,7 +125,7 @@ impl Alert {
     fn with_id(mut self) -> Alert {
         use sha2::{Digest, Sha256};
         let key = format!("{}|{}|{}|{:?}|{:?}", self.event.as_str(), self.source, self.time, self.file_id, self.reason);
-        self.id = crate::fsutil::hex(&Sha256::digest(key.as_bytes())[..12]);
+        self.id = ingest_fsutil::hex(&Sha256::digest(key.as_bytes())[..12]);
         self
     }
 
@@ -132,7 +133,9 @@ impl Alert {
         let (event, source, file_id, reason) =
             (self.event.as_str(), &self.source, self.file_id, self.reason.as_deref().unwrap_or(""));
         match self.event {
-            AlertKind::Recovered | AlertKind::Working => tracing::info!(alert = event, source, "alert: {}", self.summary),
+            AlertKind::Recovered | AlertKind::Working => {
+                tracing::info!(alert = event, source, "alert: {}", self.summary)
+            }
             _ => tracing::warn!(alert = event, source, file_id, reason, "alert: {}", self.summary),
         }
     }
@@ -230,13 +233,13 @@ async fn deliver_all(
             _ = shutdown.cancelled() => return,
             next = rx.recv() => match next { Some(alert) => alert, None => return },
         };
-        let noticed = crate::time::parse_rfc3339(&alert.time).unwrap_or_else(Utc::now);
+        let noticed = ingest_core::time::parse_rfc3339(&alert.time).unwrap_or_else(Utc::now);
         if !limit.admit(noticed) {
             held_back += 1;
             crate::metrics::METRICS.alert(alert.event.as_str(), true);
             tracing::warn!(alert = alert.event.as_str(), source = %alert.source, held_back,
                 "alert not sent: over the rate limit ({} per {}); the next alert sent counts it",
-                config.rate_limit, crate::time::human_duration(config.rate_window));
+                config.rate_limit, ingest_core::time::human_duration(config.rate_window));
             continue;
         }
         alert.held_back = std::mem::take(&mut held_back);
@@ -284,7 +287,7 @@ where
                 n += 1;
                 let wait = retry_wait(config.retry_wait, n);
                 tracing::warn!(alert = alert.event.as_str(), source = %alert.source, via, error = %f.message,
-                    "alert delivery failed; trying again in {}", crate::time::human_duration(wait));
+                    "alert delivery failed; trying again in {}", ingest_core::time::human_duration(wait));
                 tokio::time::sleep(wait).await;
             }
         }
@@ -324,7 +327,7 @@ async fn run_command(argv: &[String], alert: &Alert, body: &[u8], timeout: Durat
         child.wait_with_output().await
     };
     match tokio::time::timeout(timeout, run).await {
-        Err(_) => Err(fail(format!("{} ran past {}", argv[0], crate::time::human_duration(timeout)))),
+        Err(_) => Err(fail(format!("{} ran past {}", argv[0], ingest_core::time::human_duration(timeout)))),
         Ok(Err(e)) => Err(fail(format!("{}: {e}", argv[0]))),
         Ok(Ok(out)) if out.status.success() => Ok(()),
         Ok(Ok(out)) => {
@@ -336,8 +339,7 @@ async fn run_command(argv: &[String], alert: &Alert, body: &[u8], timeout: Durat
 }
 
 async fn post(client: &reqwest::Client, url: &str, headers: &[(String, String)], body: &[u8]) -> Result<(), Failure> {
-    let mut request =
-        client.post(url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body.to_vec());
+    let mut request = client.post(url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body.to_vec());
     for (name, value) in headers {
         request = request.header(name, value);
     }
@@ -357,7 +359,7 @@ mod tests {
     use super::*;
 
     fn at(t: &str) -> DateTime<Utc> {
-        crate::time::parse_rfc3339(t).expect("time")
+        ingest_core::time::parse_rfc3339(t).expect("time")
     }
 
     #[test]
@@ -386,7 +388,7 @@ mod tests {
     }
 
     fn config(retries: u32) -> AlertsConfig {
-        let mut config = crate::config::Config::built_in().expect("defaults").alerts;
+        let mut config = ingest_config::Config::built_in().expect("defaults").alerts;
         config.retries = retries;
         config.retry_wait = Duration::from_millis(10);
         config.timeout = Duration::from_secs(5);

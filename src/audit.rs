@@ -74,8 +74,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::error::Category;
 use sha2::{Digest, Sha256};
 
-use crate::fsutil;
-use crate::time::Clock;
+use ingest_core::time::Clock;
+use ingest_fsutil as fsutil;
 
 /// The `prev` of line 1, and the hash a head file records for an empty log.
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";

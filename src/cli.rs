@@ -2,13 +2,13 @@
 //! codes: 0 all went in, 3 some file quarantined or message rejected, 2 usage or configuration
 //! error, 1 any other failure.
 
-use crate::config::{Config, ConfigError};
-use crate::time::Clock;
-use std::sync::Arc;
 use clap::{Parser, Subcommand};
+use ingest_config::{Config, ConfigError};
+use ingest_core::time::Clock;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -178,7 +178,7 @@ pub fn main() -> ExitCode {
         Err(e) => return config_error(&e),
     };
     // The one clock of this process, passed down: the system's, or the tests' file clock.
-    let clock = crate::time::clock_from_env();
+    let clock = ingest_core::time::process_clock();
     if cli.command.is_some() && !cli.replay.is_empty() {
         eprintln!("ingest: --replay is a command of its own; it cannot be combined with a subcommand");
         return ExitCode::from(2);
@@ -200,12 +200,21 @@ pub fn main() -> ExitCode {
         }
         (Some(Command::TlsFingerprint { file }), _) => return tls_fingerprint(&config, file.as_deref()),
         (Some(Command::ExtractPdf { file }), _) => return crate::pdf::child_main(file),
-        (Some(Command::Generate { out, days, seed, ward: true, .. }), _) => crate::generate::ward::generate(out, *days, *seed)
-            .map(|w| {
-                println!("{}: a {}-bed ward · {} days · {} files · {} OBX", out.display(), crate::generate::ward::BEDS, w.days, w.files, w.obx);
-                0
-            })
-            .map_err(|e| anyhow::anyhow!("{}: {e}", out.display())),
+        (Some(Command::Generate { out, days, seed, ward: true, .. }), _) => {
+            crate::generate::ward::generate(out, *days, *seed)
+                .map(|w| {
+                    println!(
+                        "{}: a {}-bed ward · {} days · {} files · {} OBX",
+                        out.display(),
+                        crate::generate::ward::BEDS,
+                        w.days,
+                        w.files,
+                        w.obx
+                    );
+                    0
+                })
+                .map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))
+        }
         (Some(Command::Generate { out, patients, days, results_per_patient, seed, max_mb, .. }), _) => {
             let spec = crate::generate::Spec {
                 out: out.clone(),
@@ -311,7 +320,12 @@ fn run_daemon(
 
 /// `ingest mcp --connect URL`: 2 for a bad URL or token file, 1 when the daemon cannot be reached
 /// or refuses the token.
-fn bridge(url: &str, token_file: Option<&std::path::Path>, ca_file: Option<&std::path::Path>, pins: &[String]) -> ExitCode {
+fn bridge(
+    url: &str,
+    token_file: Option<&std::path::Path>,
+    ca_file: Option<&std::path::Path>,
+    pins: &[String],
+) -> ExitCode {
     use crate::mcp::bridge;
     let pins: Result<Vec<[u8; 32]>, String> = pins.iter().map(|p| crate::mcp::trust::parse_pin(p)).collect();
     let trust = match pins {
@@ -356,7 +370,8 @@ fn bridge(url: &str, token_file: Option<&std::path::Path>, ca_file: Option<&std:
 /// `ingest tls-fingerprint [FILE]`: the fingerprint of the first certificate (the one the daemon
 /// presents) of FILE or of the configured `mcp.tls_cert`.
 fn tls_fingerprint(config: &Config, file: Option<&std::path::Path>) -> ExitCode {
-    let Some(path) = file.map(std::path::Path::to_path_buf).or_else(|| config.mcp.tls.as_ref().map(|(cert, _)| cert.clone()))
+    let Some(path) =
+        file.map(std::path::Path::to_path_buf).or_else(|| config.mcp.tls.as_ref().map(|(cert, _)| cert.clone()))
     else {
         eprintln!("ingest: no certificate: give a PEM file, or set mcp.tls_cert in the configuration");
         return ExitCode::from(2);
@@ -391,7 +406,7 @@ fn replay(config: &Config, cli: &Cli, clock: Arc<dyn Clock>) -> anyhow::Result<u
 /// daemon's own passes are off), and what it removed.
 fn retention(config: &Config, dry_run: bool, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     let now = clock.now();
-    let mut conn = crate::store::open_writer(&config.snapshot)?;
+    let mut conn = ingest_store::open_writer(&config.snapshot)?;
     let policy = &config.retention;
     let purge = if dry_run {
         crate::retention::apply(&mut conn, &config.archive_dir(), policy, now, true)?
@@ -405,12 +420,12 @@ fn retention(config: &Config, dry_run: bool, clock: Arc<dyn Clock>) -> anyhow::R
         "{verb}: {} patient(s) off every panel since before {} ({} row(s)); {} archived file(s) \
          ({:.1} MB) and {} other archive file(s) from before {}; raw text of {} rejected message(s)",
         purge.patients,
-        crate::time::rfc3339(off_panel_before),
+        ingest_core::time::rfc3339(off_panel_before),
         purge.records.values().sum::<u64>(),
         purge.archive_files,
         purge.archive_bytes as f64 / 1048576.0,
         purge.other_files,
-        crate::time::rfc3339(archived_before),
+        ingest_core::time::rfc3339(archived_before),
         purge.reject_texts,
     );
     Ok(())

@@ -6,13 +6,13 @@
 mod sftp;
 
 use crate::alerts::{Alert, Alerts};
-use crate::config::{AfterIngest, Config, SourceConfig};
-use crate::health::{Check, Held, SourceHealth, Untaken};
 use crate::pipeline::{Handling, Intake, Outcome, Pipeline};
 use crate::source::folder::{self, FolderEvent};
 use crate::source::ready::{Hint, Rules, Stat, Tracker};
-use crate::store;
-use crate::time::Clock;
+use ingest_config::{AfterIngest, Config, SourceConfig};
+use ingest_core::health::{Check, Held, SourceHealth, Untaken};
+use ingest_core::time::Clock;
+use ingest_store as store;
 use notify::RecommendedWatcher;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -60,9 +60,9 @@ struct Watched {
 /// in hand finishes or rolls back), then starts the new one: sources, pipeline and MCP over HTTP.
 pub async fn serve(
     mut config: Config,
-    reload: impl Fn() -> Result<Config, crate::config::ConfigError>,
+    reload: impl Fn() -> Result<Config, ingest_config::ConfigError>,
     shutdown: CancellationToken,
-    clock: Arc<dyn crate::time::Clock>,
+    clock: Arc<dyn ingest_core::time::Clock>,
 ) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hangup = signal(SignalKind::hangup())?;
@@ -99,7 +99,11 @@ pub async fn serve(
 
 /// Run until `shutdown` is cancelled. A file in hand when it is cancelled is rolled back and left
 /// in place for the next start.
-pub async fn run(config: Config, shutdown: CancellationToken, clock: Arc<dyn crate::time::Clock>) -> anyhow::Result<()> {
+pub async fn run(
+    config: Config,
+    shutdown: CancellationToken,
+    clock: Arc<dyn ingest_core::time::Clock>,
+) -> anyhow::Result<()> {
     let conn = store::open_writer(&config.snapshot)?;
     let pipeline = Arc::new(Mutex::new(Pipeline::new(
         conn,
@@ -113,15 +117,16 @@ pub async fn run(config: Config, shutdown: CancellationToken, clock: Arc<dyn cra
     let alerts = Alerts::start(&config.alerts, &shutdown)?;
     let mut next_retention = retention(&pipeline, &config, &clock, "start").await;
     for source in config.sources.iter().filter(|s| s.sftp.is_some()) {
-        crate::fsutil::create_private_dir(&source.path)?;
+        ingest_fsutil::create_private_dir(&source.path)?;
     }
     let healths = load_health(&pipeline, &config, clock.now()).await?;
     let pollers = sftp::spawn_all(&config, &clock, &alerts, &shutdown);
     let (tx, mut rx) = mpsc::unbounded_channel();
     let now = Instant::now();
     // A source already reported stale before a restart or reload is not alerted again.
-    let mut monitor =
-        crate::schedule::Monitor::already_stale(healths.iter().filter(|h| h.1.stale_since.is_some()).map(|h| h.0.clone()));
+    let mut monitor = ingest_core::schedule::Monitor::already_stale(
+        healths.iter().filter(|h| h.1.stale_since.is_some()).map(|h| h.0.clone()),
+    );
     let mut sources: Vec<Watched> = config
         .sources
         .iter()
@@ -218,14 +223,14 @@ async fn check_freshness(
     pipeline: &Arc<Mutex<Pipeline>>,
     config: &Config,
     now: chrono::DateTime<chrono::Utc>,
-    monitor: &mut crate::schedule::Monitor,
+    monitor: &mut ingest_core::schedule::Monitor,
     alerts: &Alerts,
 ) {
     let reader = Arc::clone(pipeline);
     let last = tokio::task::spawn_blocking(move || {
         let pipeline = reader.lock().map_err(|_| anyhow::anyhow!("pipeline lock poisoned"))?;
         let conn = pipeline.conn();
-        Ok::<_, anyhow::Error>((crate::store::read::last_exports(conn)?, crate::store::health::load_all(conn)?))
+        Ok::<_, anyhow::Error>((ingest_store::read::last_exports(conn)?, ingest_store::health::load_all(conn)?))
     })
     .await;
     let (last, health) = match last {
@@ -233,27 +238,38 @@ async fn check_freshness(
         Ok(Err(e)) => return tracing::error!(error = %e, "cannot read the ledger to judge freshness"),
         Err(e) => return tracing::error!(error = %e, "freshness task failed"),
     };
-    let judged: Vec<(String, crate::schedule::Freshness)> = config
+    let judged: Vec<(String, ingest_core::schedule::Freshness)> = config
         .sources
         .iter()
         .filter_map(|s| {
-            let exported = last.get(&s.name).and_then(|t| crate::time::parse_rfc3339(t));
+            let exported = last.get(&s.name).and_then(|t| ingest_core::time::parse_rfc3339(t));
             let health = health.get(&s.name);
             // A source that has never delivered gets a few minutes from its first watch to fetch
             // its backlog before it is alerted stale (the views say stale all the same).
             let new = health.is_some_and(|h| now - h.watched_since < NEW_SOURCE_GRACE);
-            (exported.is_some() || !new)
-                .then(|| (s.name.clone(), crate::health::freshness(config, &s.name, exported, health, now)))
+            (exported.is_some() || !new).then(|| {
+                (
+                    s.name.clone(),
+                    ingest_core::health::freshness(
+                        config.freshness_rule(&s.name),
+                        &s.name,
+                        exported,
+                        health,
+                        now,
+                        config.zone,
+                    ),
+                )
+            })
         })
         .collect();
     for transition in monitor.check(judged.iter().map(|(name, f)| (name.as_str(), f))) {
         let (source, since) = match transition {
-            crate::schedule::Transition::BecameStale { source, reason } => {
+            ingest_core::schedule::Transition::BecameStale { source, reason } => {
                 tracing::warn!(source = %source, reason = %reason, "source is stale: MCP answers now say so");
                 alerts.raise(Alert::stale(&source, &reason, now));
                 (source, Some(now))
             }
-            crate::schedule::Transition::Recovered { source } => {
+            ingest_core::schedule::Transition::Recovered { source } => {
                 tracing::info!(source = %source, "source is fresh again");
                 alerts.raise(Alert::recovered(&source, now));
                 (source, None)
@@ -262,7 +278,7 @@ async fn check_freshness(
         let writer = Arc::clone(pipeline);
         let saved = tokio::task::spawn_blocking(move || {
             let pipeline = writer.lock().map_err(|_| anyhow::anyhow!("pipeline lock poisoned"))?;
-            Ok::<_, anyhow::Error>(crate::store::health::save_stale_since(pipeline.conn(), &source, since)?)
+            Ok::<_, anyhow::Error>(ingest_store::health::save_stale_since(pipeline.conn(), &source, since)?)
         })
         .await;
         if let Ok(Err(e)) = saved {
@@ -285,7 +301,7 @@ async fn load_health(
         sources
             .into_iter()
             .map(|(name, kind)| {
-                let health = crate::store::health::ensure(pipeline.conn(), &name, kind, now)?;
+                let health = ingest_store::health::ensure(pipeline.conn(), &name, kind, now)?;
                 Ok((name, health))
             })
             .collect()
@@ -321,7 +337,7 @@ async fn note_held(
     let (writer, name) = (Arc::clone(pipeline), watched.config.name.clone());
     let result = tokio::task::spawn_blocking(move || {
         let pipeline = writer.lock().map_err(|_| anyhow::anyhow!("pipeline lock poisoned"))?;
-        Ok::<_, anyhow::Error>(crate::store::health::save_holding(pipeline.conn(), &name, &health)?)
+        Ok::<_, anyhow::Error>(ingest_store::health::save_holding(pipeline.conn(), &name, &health)?)
     })
     .await;
     match result {
@@ -444,7 +460,7 @@ async fn complete_runs(
                     AfterIngest::Delete => std::fs::remove_file(&run_marker)?,
                     AfterIngest::Archive => {
                         let day = chrono::Utc::now().format("%Y/%m/%d").to_string();
-                        crate::fsutil::move_into(&run_marker, &archive.join(day))?;
+                        ingest_fsutil::move_into(&run_marker, &archive.join(day))?;
                     }
                 }
             }
@@ -546,7 +562,9 @@ async fn rescan(
                 match pipeline.finish_pending(&source.name, path, folder::trigger_of(&source, path).as_deref()) {
                     Ok(true) => {}
                     Ok(false) => new.push(path.clone()),
-                    Err(e) => tracing::error!(source = %source.name, error = %e, "could not finish an interrupted move"),
+                    Err(e) => {
+                        tracing::error!(source = %source.name, error = %e, "could not finish an interrupted move")
+                    }
                 }
             }
             (new, scan)
@@ -564,12 +582,12 @@ async fn rescan(
                 }
                 // The kind only: the error text can name a file under the folder.
                 Err(e) => Check::Failed {
-                    kind: crate::health::ErrorKind::of_io(e),
+                    kind: ingest_core::health::ErrorKind::of_io(e),
                     message: format!("cannot read the folder {}: {}", source.path.display(), e.kind()),
                 },
             };
             change = health.record(check, now);
-            if let Err(e) = crate::store::health::save_check(pipeline.conn(), &source.name, &health) {
+            if let Err(e) = ingest_store::health::save_check(pipeline.conn(), &source.name, &health) {
                 tracing::error!(source = %source.name, error = %e, "cannot record the folder's health");
             }
         }

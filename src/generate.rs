@@ -381,9 +381,9 @@ mod tests {
         assert_ne!(run(8).1, files);
         assert_eq!(written.days, 2);
         assert!(written.files >= 2 * 5 + 2, "{written:?}");
-        let options = crate::parse::ParseOptions::default();
+        let options = ingest_parse::ParseOptions::default();
         for (name, bytes) in files.iter().filter(|(n, _)| !n.ends_with(".pdf")) {
-            match crate::parse::parse_named(name, bytes, &options) {
+            match ingest_parse::parse_named(name, bytes, &options) {
                 Ok((_, parsed)) => assert!(parsed.rejects.is_empty(), "{name}: {:?}", parsed.rejects),
                 Err(e) => panic!("{name}: {e}"),
             }

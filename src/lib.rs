@@ -11,18 +11,20 @@
 //! `daemon` runs that loop for `ingest run`; `replay` runs the same pipeline over archived files;
 //! `status` reads the ledger. Sources never touch the store, parsers never touch SQLite.
 
-// The parsers: pure, and all that is built without the `service` feature (what fuzz/ builds).
-pub mod model;
-pub mod parse;
+// The vocabulary (`ingest_core`: model, time, schedule) and the parsers (`ingest_parse`) are
+// crates of their own under crates/; everything here is the service around them.
+pub mod alerts;
+pub mod audit;
+pub mod cli;
+pub mod daemon;
+pub mod generate;
+pub mod mcp;
+pub mod metrics;
 pub mod pdf;
-pub mod time;
-
-/// Declares the modules of the service (everything with I/O), each under the `service` feature.
-macro_rules! service_modules {
-    ($($name:ident),* $(,)?) => { $( #[cfg(feature = "service")] pub mod $name; )* };
-}
-
-service_modules!(
-    alerts, audit, cli, config, daemon, faults, fsutil, generate, health, mcp, metrics, pipeline, preflight, replay,
-    retention, schedule, source, status, store, systemd,
-);
+pub mod pipeline;
+pub mod preflight;
+pub mod replay;
+pub mod retention;
+pub mod source;
+pub mod status;
+pub mod systemd;

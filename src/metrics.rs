@@ -145,7 +145,7 @@ pub fn render(report: &Report) -> String {
     let held = Family::<SourceLabel, Gauge>::default();
     let held_age = Family::<SourceLabel, FloatGauge>::default();
     let untaken = Family::<SourceLabel, Gauge>::default();
-    let seconds = |t: &Option<String>| t.as_deref().and_then(crate::time::parse_rfc3339);
+    let seconds = |t: &Option<String>| t.as_deref().and_then(ingest_core::time::parse_rfc3339);
     for source in &report.sources {
         let s = &source.status;
         let label = SourceLabel { source: s.name.clone() };
@@ -171,7 +171,7 @@ pub fn render(report: &Report) -> String {
             let age = h.held.as_ref().map_or(0.0, |h| (report.now - h.since).num_milliseconds() as f64 / 1000.0);
             held_age.get_or_create(&label).set(age.max(0.0));
             untaken.get_or_create(&label).set(h.untaken.files);
-            for kind in crate::health::ErrorKind::ALL {
+            for kind in ingest_core::health::ErrorKind::ALL {
                 let n = h.errors.get(kind.as_str()).copied().unwrap_or(0);
                 let labels = ErrorLabels { source: s.name.clone(), kind: kind.as_str().to_string() };
                 errors.get_or_create(&labels).inc_by(n.max(0) as u64);

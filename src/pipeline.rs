@@ -2,14 +2,14 @@
 //! transaction → archive, keep, delete or quarantine. The daemon and `--replay` both come through
 //! here, so what the tests prove for one holds for the other.
 
-use crate::config::AfterIngest;
-use crate::faults;
-use crate::fsutil::{self, hex};
-use crate::model::{ManifestEntry, ParsedFile, Reject};
-use crate::parse::{self, FileError, FileKind, ParseOptions};
-use crate::store::write::{self, FileMeta, WriteError, Written};
-use crate::time::{Clock, rfc3339};
 use chrono::{DateTime, Utc};
+use ingest_config::AfterIngest;
+use ingest_core::faults;
+use ingest_core::model::{ManifestEntry, ParsedFile, Reject};
+use ingest_core::time::{Clock, rfc3339};
+use ingest_fsutil::{self as fsutil, hex};
+use ingest_parse::{FileError, FileKind, ParseOptions};
+use ingest_store::write::{self, FileMeta, WriteError, Written};
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
@@ -206,7 +206,8 @@ impl Pipeline {
         let mut prefix = Vec::new();
         let read = std::fs::File::open(path).and_then(|f| f.take(64 * 1024).read_to_end(&mut prefix));
         read.is_ok()
-            && parse::csv_kind(&file_name(path), &prefix, &self.options) == Some(parse::csv::CsvKind::DocumentsManifest)
+            && ingest_parse::csv_kind(&file_name(path), &prefix, &self.options)
+                == Some(ingest_parse::csv::CsvKind::DocumentsManifest)
     }
 
     /// Do what is left on the file system once the file's ledger row is committed.
@@ -271,7 +272,7 @@ impl Pipeline {
             let rejects = write::rejects_of(&self.conn, row.id)?;
             // The first bytes of a file that is not an export are not in the ledger; the file is.
             let head = (row.kind == FileKind::Unknown.as_str())
-                .then(|| first_bytes(Path::new(&row.path)).map(|b| parse::describe_head(&b)).ok())
+                .then(|| first_bytes(Path::new(&row.path)).map(|b| ingest_parse::describe_head(&b)).ok())
                 .flatten();
             Some(error_report(&Report { head: head.as_deref(), ..Report::of_row(row, &rejects) }))
         } else {
@@ -336,7 +337,7 @@ impl Pipeline {
             Some(Ok((_, file))) => file.export_time_note.as_deref(),
             _ => None,
         };
-        let export_time_warning = crate::schedule::doubtful_export_time(
+        let export_time_warning = ingest_core::schedule::doubtful_export_time(
             exported_at,
             exported_at_origin,
             self.clock.now(),
@@ -427,7 +428,7 @@ impl Pipeline {
         let young = (self.clock.now() - mtime).to_std().map_or(true, |age| age < options.pdf.manifest_wait);
         matches!(intake.handling, Handling::Live(_))
             && young
-            && parse::pdf::identify(name, &options.pdf.mappings, options.zone).is_err()
+            && ingest_parse::pdf::identify(name, &options.pdf.mappings, options.zone).is_err()
     }
 
     /// Extract a PDF's text in a child process (unless nothing identifies it), then parse.
@@ -439,15 +440,16 @@ impl Pipeline {
         listed: Option<&ManifestEntry>,
     ) -> Result<Result<(FileKind, ParsedFile), FileError>, PipelineError> {
         let options = &self.options;
-        let identified = listed.is_some() || parse::pdf::identify(name, &options.pdf.mappings, options.zone).is_ok();
+        let identified =
+            listed.is_some() || ingest_parse::pdf::identify(name, &options.pdf.mappings, options.zone).is_ok();
         let extraction = if identified {
             crate::pdf::extract(path, options.pdf.timeout)
         } else {
             // parse_pdf reports the name; nothing is extracted from a file that will be quarantined.
-            Err(parse::pdf::ExtractFailure::Unreadable("not extracted".into()))
+            Err(ingest_parse::pdf::ExtractFailure::Unreadable("not extracted".into()))
         };
         match &extraction {
-            Err(parse::pdf::ExtractFailure::Unavailable(reason)) => {
+            Err(ingest_parse::pdf::ExtractFailure::Unavailable(reason)) => {
                 return Err(PipelineError::Io {
                     path: path.display().to_string(),
                     source: std::io::Error::other(reason.clone()),
@@ -459,7 +461,7 @@ impl Pipeline {
             }
             _ => {}
         }
-        Ok(parse::parse_pdf(name, sha256, listed, extraction, options))
+        Ok(ingest_parse::parse_pdf(name, sha256, listed, extraction, options))
     }
 
     /// Record a file that cannot be ingested; it is moved (or, replayed, copied) to quarantine by
@@ -659,16 +661,16 @@ fn prepare(source: &str, path: &Path, options: &ParseOptions, clock: &dyn Clock)
     std::io::Read::read_to_end(&mut &file, &mut bytes).map_err(io)?;
     tracing::info!(source, file = %safe_name(&name), bytes = bytes.len(), "taking file");
     let sha256 = hex(&Sha256::digest(&bytes));
-    let content = if parse::sniff(&bytes) == FileKind::Pdf {
-        Content::Pdf { exported_at: parse::exported_at_hint(&name, &bytes, options) }
+    let content = if ingest_parse::sniff(&bytes) == FileKind::Pdf {
+        Content::Pdf { exported_at: ingest_parse::exported_at_hint(&name, &bytes, options) }
     } else {
-        let mut parsed = parse::parse_named(&name, &bytes, options);
+        let mut parsed = ingest_parse::parse_named(&name, &bytes, options);
         if let (Ok((_, file)), Some(locations)) = (&mut parsed, options.locations.get(source)) {
-            parse::keep_to_locations(file, locations);
+            ingest_parse::keep_to_locations(file, locations);
         }
         let (kind, exported_at) = match &parsed {
             Ok((kind, file)) => (*kind, file.exported_at),
-            Err(_) => (parse::sniff_named(&name, &bytes, options), None),
+            Err(_) => (ingest_parse::sniff_named(&name, &bytes, options), None),
         };
         Content::Parsed { parsed, kind, exported_at }
     };
@@ -820,4 +822,3 @@ pub(crate) fn mtime_of(meta: &std::fs::Metadata) -> DateTime<Utc> {
 fn file_name(path: &Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
-

@@ -4,7 +4,7 @@
 //! SFTP source: the host key's fingerprint, whether login and listing work. An error fails the
 //! command (and so the unit's `ExecStartPre`); a warning is printed and passes.
 
-use crate::config::{Config, Passphrase, SftpConfig, SourceConfig};
+use ingest_config::{Config, Passphrase, SftpConfig, SourceConfig};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
@@ -170,7 +170,10 @@ fn secret(field: &str, path: &Path, say: &mut impl FnMut(Level, String)) {
     let own = meta.uid() == rustix::process::geteuid().as_raw();
     let fix = "a secret must be private (chmod 600, or 640 owned by root with the service's group)";
     if mode & 0o007 != 0 {
-        say(Level::Error, format!("{field} {} can be read by anyone on the host (mode {mode:o}): {fix}", path.display()));
+        say(
+            Level::Error,
+            format!("{field} {} can be read by anyone on the host (mode {mode:o}): {fix}", path.display()),
+        );
     } else if own && mode & 0o070 != 0 {
         // libssh2 takes it; OpenSSH's own tools would refuse a key of one's own that is this open.
         say(Level::Warning, format!("{field} {} can be read by its group (mode {mode:o}): {fix}", path.display()));

@@ -1,12 +1,12 @@
 //! `ingest --replay PATH…`: load archived exports (backfill) in `exported_at` order through the same
 //! pipeline as the daemon, with progress, a summary and an exit status that says what happened.
 
-use crate::config::{Config, SourceConfig};
 use crate::pipeline::{Handling, Intake, Outcome, Pipeline};
-use crate::store::{self, read};
-use crate::time::rfc3339;
 use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use ingest_config::{Config, SourceConfig};
+use ingest_core::time::rfc3339;
+use ingest_store::{self, read};
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -121,7 +121,7 @@ pub fn run(
     paths: &[PathBuf],
     source: Option<&str>,
     cancel: &CancellationToken,
-    clock: std::sync::Arc<dyn crate::time::Clock>,
+    clock: std::sync::Arc<dyn ingest_core::time::Clock>,
 ) -> anyhow::Result<Summary> {
     let started = Instant::now();
     let source_name = match source {
@@ -132,9 +132,8 @@ pub fn run(
     let filter = config.source(&source_name).or(config.sources.first());
     let options = config.parse_options();
     let files = plan(paths, filter, &options)?;
-    let conn = store::open_writer(&config.snapshot)?;
-    let mut pipeline =
-        Pipeline::new(conn, options, clock, config.archive_dir(), config.quarantine_dir());
+    let conn = ingest_store::open_writer(&config.snapshot)?;
+    let mut pipeline = Pipeline::new(conn, options, clock, config.archive_dir(), config.quarantine_dir());
 
     let progress = Progress::new(files.len() as u64);
     let mut summary = Summary { files_found: files.len(), ..Summary::default() };
@@ -177,7 +176,7 @@ pub fn run(
 
 /// Print the summary for a person: what went in, where the snapshot is, what needs a look.
 pub fn print_summary(config: &Config, summary: &Summary) -> anyhow::Result<()> {
-    let conn = store::open_reader(&config.snapshot)?;
+    let conn = ingest_store::open_reader(&config.snapshot)?;
     let counts = read::counts(&conn)?;
     println!("snapshot: {}", config.snapshot.display());
     println!(
@@ -213,7 +212,7 @@ pub fn print_summary(config: &Config, summary: &Summary) -> anyhow::Result<()> {
     for line in &summary.problems {
         println!("  ! {line}");
     }
-    if config.zone == crate::time::Zone::Host {
+    if config.zone == ingest_core::time::Zone::Host {
         println!(
             "note: time_zone is not set: times without a UTC offset (CSV file names and columns, HL7 times without \
              one) were read in this host's zone; set time_zone if the EHR writes another zone's local time"
@@ -229,7 +228,7 @@ pub fn print_summary(config: &Config, summary: &Summary) -> anyhow::Result<()> {
 fn plan(
     paths: &[PathBuf],
     filter: Option<&SourceConfig>,
-    options: &crate::parse::ParseOptions,
+    options: &ingest_parse::ParseOptions,
 ) -> anyhow::Result<Vec<Planned>> {
     let mut files = Vec::new();
     for root in paths {
@@ -260,15 +259,15 @@ fn plan(
 }
 
 /// A file's export time (from its header, else its mtime), and whether it is a documents manifest.
-fn header_time(path: &Path, options: &crate::parse::ParseOptions) -> anyhow::Result<(DateTime<Utc>, bool)> {
+fn header_time(path: &Path, options: &ingest_parse::ParseOptions) -> anyhow::Result<(DateTime<Utc>, bool)> {
     let file = std::fs::File::open(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let meta = file.metadata()?;
     let mut prefix = Vec::with_capacity(HEADER_PREFIX);
     file.take(HEADER_PREFIX as u64).read_to_end(&mut prefix)?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let manifest =
-        crate::parse::csv_kind(&name, &prefix, options) == Some(crate::parse::csv::CsvKind::DocumentsManifest);
-    let exported_at = crate::parse::exported_at_hint(&name, &prefix, options)
+        ingest_parse::csv_kind(&name, &prefix, options) == Some(ingest_parse::csv::CsvKind::DocumentsManifest);
+    let exported_at = ingest_parse::exported_at_hint(&name, &prefix, options)
         .map(|(t, _)| t)
         .unwrap_or_else(|| crate::pipeline::mtime_of(&meta));
     Ok((exported_at, manifest))

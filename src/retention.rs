@@ -16,10 +16,10 @@
 //! to the audit log, with the policy and counts and no MRN, name or file name.
 
 use crate::audit::{AuditEntry, AuditLog};
-use crate::config::RetentionConfig;
-use crate::store;
-use crate::time::rfc3339;
 use chrono::{DateTime, Utc};
+use ingest_config::RetentionConfig;
+use ingest_core::time::rfc3339;
+use ingest_store as store;
 use rusqlite::Connection;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -265,12 +265,12 @@ mod tests {
             enabled: true,
             archive_days: 30,
             patient_days: 30,
-            schedule: crate::schedule::Cron::parse("17 * * * *").expect("cron"),
+            schedule: ingest_core::schedule::Cron::parse("17 * * * *").expect("cron"),
         }
     }
 
     fn at(t: &str) -> DateTime<Utc> {
-        crate::time::parse_rfc3339(t).expect("time")
+        ingest_core::time::parse_rfc3339(t).expect("time")
     }
 
     /// A snapshot with one ledger row and four patients: on the panel, discharged 31 days ago,
@@ -280,7 +280,7 @@ mod tests {
     }
 
     fn snapshot_in(dir: &Path) -> Connection {
-        let conn = crate::store::open_writer(&dir.join("s.db")).expect("open");
+        let conn = ingest_store::open_writer(&dir.join("s.db")).expect("open");
         conn.execute_batch(
             "INSERT INTO source_files (id, source, path, size, mtime, sha256, kind, exported_at, exported_at_origin,
                  received_at, ingested_at, status)

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)] // each bench uses part of it
 
-use ingest::config::{Config, Origin};
+use ingest_config::{Config, Origin};
 use std::path::{Path, PathBuf};
 
 pub const PATIENTS: usize = 500;

@@ -1,5 +1,5 @@
 //! Fuzz target: any bytes as each kind of CSV export (the first byte picks the file name, and so
-//! the mapping) through `ingest::parse::parse_named`, which must never panic.
+//! the mapping) through `ingest_parse::parse_named`, which must never panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -14,10 +14,10 @@ const NAMES: [&str; 6] = [
 ];
 
 /// Built once, as the daemon does (building them compiles the mappings' patterns).
-static OPTIONS: std::sync::LazyLock<ingest::parse::ParseOptions> = std::sync::LazyLock::new(Default::default);
+static OPTIONS: std::sync::LazyLock<ingest_parse::ParseOptions> = std::sync::LazyLock::new(Default::default);
 
 fuzz_target!(|data: &[u8]| {
     let Some((&pick, bytes)) = data.split_first() else { return };
     let name = NAMES[usize::from(pick) % NAMES.len()];
-    let _ = ingest::parse::parse_named(name, bytes, &OPTIONS);
+    let _ = ingest_parse::parse_named(name, bytes, &OPTIONS);
 });

@@ -7,13 +7,13 @@
 //! end; libFuzzer reports them (`-timeout`, `-rss_limit_mb`) so that they can be looked at.
 #![no_main]
 
-use ingest::parse::pdf::{ExtractFailure, NameFacts};
+use ingest_parse::pdf::{ExtractFailure, NameFacts};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let fuzzer_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    let outcome = std::panic::catch_unwind(|| ingest::pdf::extract_text(data));
+    let outcome = std::panic::catch_unwind(|| ingest_parse::pdf::extract_text(data));
     std::panic::set_hook(fuzzer_hook);
     let extraction = match outcome {
         Ok(Ok(extraction)) => Ok(extraction),
@@ -21,5 +21,5 @@ fuzz_target!(|data: &[u8]| {
         Err(_) => Err(ExtractFailure::Crashed),
     };
     let facts = NameFacts { mrn: "MRN00001".into(), doc_type: None, date: None, title: None, author: None };
-    let _ = ingest::parse::pdf::parse(&facts, "NOTE_MRN00001_CONSULT_202611240500.pdf", &"0".repeat(64), &extraction);
+    let _ = ingest_parse::pdf::parse(&facts, "NOTE_MRN00001_CONSULT_202611240500.pdf", &"0".repeat(64), &extraction);
 });

@@ -3,12 +3,12 @@
 //! watches like any other: renamed into place, they are taken at once.
 
 use crate::alerts::{Alert, Alerts};
-use crate::config::{Config, SourceConfig};
-use crate::health::{Change, Check, SourceHealth, Untaken};
 use crate::source::sftp::{PollReport, Poller, SftpError, WaitReason};
-use crate::store;
-use crate::time::{Clock, Zone};
 use chrono::{DateTime, Utc};
+use ingest_config::{Config, SourceConfig};
+use ingest_core::health::{Change, Check, SourceHealth, Untaken};
+use ingest_core::time::{Clock, Zone};
+use ingest_store as store;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -81,36 +81,37 @@ async fn poll_loop(
         }
         let (poller, state, name) = (Arc::clone(&poller), Arc::clone(&state), source.name.clone());
         let (wanted, token, snapshot, now) = (source.clone(), shutdown.clone(), snapshot.clone(), clock.now());
-        let result = tokio::task::spawn_blocking(move || -> anyhow::Result<(Result<PollReport, SftpError>, Option<Change>)> {
-            let mut state = state.lock().map_err(|_| anyhow::anyhow!("poll state lock poisoned"))?;
-            let State { conn, health } = &mut *state;
-            let conn = match conn {
-                Some(conn) => conn,
-                None => conn.insert(store::open_writer(&snapshot)?),
-            };
-            let health = match health {
-                Some(health) => health,
-                None => health.insert(store::health::ensure(conn, &name, "sftp", now)?),
-            };
-            let mut poller = poller.lock().map_err(|_| anyhow::anyhow!("poller lock poisoned"))?;
-            let wants = |file: &str| wanted.wants(file) || wanted.is_run_marker(file);
-            let outcome = poller.poll(conn, &wants, now, &|| token.is_cancelled());
-            let check = match &outcome {
-                Err(SftpError::Cancelled) => return Ok((outcome, None)),
-                Err(e) => Check::Failed { kind: e.kind(), message: e.without_names() },
-                Ok(report) => {
-                    health.untaken = Untaken::of(&report.untaken);
-                    Check::Ok { summary: report.summary() }
+        let result =
+            tokio::task::spawn_blocking(move || -> anyhow::Result<(Result<PollReport, SftpError>, Option<Change>)> {
+                let mut state = state.lock().map_err(|_| anyhow::anyhow!("poll state lock poisoned"))?;
+                let State { conn, health } = &mut *state;
+                let conn = match conn {
+                    Some(conn) => conn,
+                    None => conn.insert(store::open_writer(&snapshot)?),
+                };
+                let health = match health {
+                    Some(health) => health,
+                    None => health.insert(store::health::ensure(conn, &name, "sftp", now)?),
+                };
+                let mut poller = poller.lock().map_err(|_| anyhow::anyhow!("poller lock poisoned"))?;
+                let wants = |file: &str| wanted.wants(file) || wanted.is_run_marker(file);
+                let outcome = poller.poll(conn, &wants, now, &|| token.is_cancelled());
+                let check = match &outcome {
+                    Err(SftpError::Cancelled) => return Ok((outcome, None)),
+                    Err(e) => Check::Failed { kind: e.kind(), message: e.without_names() },
+                    Ok(report) => {
+                        health.untaken = Untaken::of(&report.untaken);
+                        Check::Ok { summary: report.summary() }
+                    }
+                };
+                let change = health.record(check, now);
+                // The alert goes out even when the snapshot cannot be written (a full disk).
+                if let Err(e) = store::health::save_check(conn, &name, health) {
+                    tracing::error!(source = %name, error = %e, "cannot record the source's health");
                 }
-            };
-            let change = health.record(check, now);
-            // The alert goes out even when the snapshot cannot be written (a full disk).
-            if let Err(e) = store::health::save_check(conn, &name, health) {
-                tracing::error!(source = %name, error = %e, "cannot record the source's health");
-            }
-            Ok((outcome, change))
-        })
-        .await;
+                Ok((outcome, change))
+            })
+            .await;
         match result {
             Ok(Ok((outcome, change))) => {
                 log_poll(&source.name, &outcome, shutdown.is_cancelled());

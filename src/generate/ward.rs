@@ -104,8 +104,22 @@ pub fn generate(out: &Path, days: usize, seed: u64) -> std::io::Result<Written> 
             g.order(&mut rde, &at(date, 4, 30), &beds[12], DRUGS[1], "HD", Some(&hold));
         }
         if day + 1 == days && days > 1 {
-            g.order(&mut rde, &at(date, 4, 30), &beds[7], ("Patiromer 8.4 g powder", "8.4", "g", "PO", "DAILY"), "NW", None);
-            g.order(&mut rde, &at(date, 4, 30), &beds[7], ("Lisinopril 10 mg tablet", "10", "mg", "PO", "DAILY"), "DC", None);
+            g.order(
+                &mut rde,
+                &at(date, 4, 30),
+                &beds[7],
+                ("Patiromer 8.4 g powder", "8.4", "g", "PO", "DAILY"),
+                "NW",
+                None,
+            );
+            g.order(
+                &mut rde,
+                &at(date, 4, 30),
+                &beds[7],
+                ("Lisinopril 10 mg tablet", "10", "mg", "PO", "DAILY"),
+                "DC",
+                None,
+            );
         }
         for (kind, text) in [("ORU_7E", oru), ("MDM_7E", mdm), ("RDE_7E", rde)] {
             if !text.is_empty() {
@@ -148,11 +162,21 @@ fn panel(g: &mut Generator, export: &str, drawn: &str, p: &Person, bed: usize, d
             None => {
                 let span = high - low;
                 let value = if g.rng.random_bool(0.15) {
-                    if g.rng.random_bool(0.5) { high + span * g.rng.random_range(0.05..0.4) } else { low - span * g.rng.random_range(0.05..0.3) }
+                    if g.rng.random_bool(0.5) {
+                        high + span * g.rng.random_range(0.05..0.4)
+                    } else {
+                        low - span * g.rng.random_range(0.05..0.3)
+                    }
                 } else {
                     low + span * g.rng.random_range(0.1..0.9)
                 };
-                let flag = if value < low { "L" } else if value > high { "H" } else { "N" };
+                let flag = if value < low {
+                    "L"
+                } else if value > high {
+                    "H"
+                } else {
+                    "N"
+                };
                 (format!("{:.prec$}", value.max(0.0), prec = decimals as usize), flag.to_string())
             }
         };
@@ -209,11 +233,11 @@ mod tests {
         assert_eq!(census.lines().count(), BEDS, "a header and 31 patients: bed 20 left the census");
         let adt = std::fs::read_to_string(dir.path().join("2026-12-02/ADT_7E_20261202050000.hl7")).expect("adt");
         assert!(adt.contains("ADT^A02") && adt.contains("7W^701^A"), "{adt}");
-        let options = crate::parse::ParseOptions::default();
+        let options = ingest_parse::ParseOptions::default();
         for entry in std::fs::read_dir(&last).expect("dir") {
             let path = entry.expect("entry").path();
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-            let parsed = crate::parse::parse_named(&name, &std::fs::read(&path).expect("read"), &options);
+            let parsed = ingest_parse::parse_named(&name, &std::fs::read(&path).expect("read"), &options);
             let (_, parsed) = parsed.unwrap_or_else(|e| panic!("{name}: {e:?}"));
             assert!(parsed.rejects.is_empty(), "{name}: {:?}", parsed.rejects);
         }

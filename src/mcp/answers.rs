@@ -4,9 +4,9 @@
 use super::dto::*;
 use super::render::{Render, Renderer};
 use super::trends::{self, Severity};
-use crate::config::{Config, RecordKind, Role};
-use crate::store::{FileStatus, read, snapshot};
 use chrono::{DateTime, Utc};
+use ingest_config::{Config, RecordKind, Role};
+use ingest_store::{FileStatus, read, snapshot};
 use rusqlite::Connection;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -156,7 +156,7 @@ pub(super) fn check_text(name: &'static str, value: &str) -> Result<(), ToolErro
 }
 
 pub(super) fn check_time(name: &'static str, value: &str) -> Result<String, ToolError> {
-    crate::time::parse_rfc3339(value).map(crate::time::rfc3339).ok_or_else(|| {
+    ingest_core::time::parse_rfc3339(value).map(ingest_core::time::rfc3339).ok_or_else(|| {
         ToolError::Invalid(name, format!("{value:?} is not an RFC 3339 time such as 2026-11-24T05:00:00Z"))
     })
 }
@@ -169,7 +169,11 @@ impl Context<'_> {
 
     /// The most leading items (of `max`) that `page(n)` can hold within the answer budget, in its
     /// JSON and in its text rendering; at least one, so that paging always moves on.
-    pub(super) fn fitting<T: Serialize + Render>(&self, max: usize, page: impl Fn(usize) -> T) -> Result<usize, ToolError> {
+    pub(super) fn fitting<T: Serialize + Render>(
+        &self,
+        max: usize,
+        page: impl Fn(usize) -> T,
+    ) -> Result<usize, ToolError> {
         let fits = |n: usize| self.fits(&page(n));
         Ok(super::budget::largest_fitting(max, fits).max(max.min(1)))
     }
@@ -197,7 +201,7 @@ impl Context<'_> {
     /// `completed` (and keeps what the export said in `exported_status`).
     fn medication(&self, m: &snapshot::MedicationRow) -> Medication {
         let mut answer = medication(m);
-        let ended = m.end_at.as_deref().and_then(crate::time::parse_rfc3339).is_some_and(|end| end <= self.now);
+        let ended = m.end_at.as_deref().and_then(ingest_core::time::parse_rfc3339).is_some_and(|end| end <= self.now);
         if ended && m.status.as_deref().is_none_or(|s| s == "active") {
             answer.exported_status = answer.status.replace("completed".into());
         }
@@ -228,7 +232,7 @@ impl Context<'_> {
 
     /// The snapshot's freshness: as of the newest ingest; stale when a source missed the deadline
     /// of its `expected` export (or, without one, its newest export is older than `stale_after`),
-    /// or it never delivered one. See `crate::schedule`.
+    /// or it never delivered one. See `ingest_core::schedule`.
     pub fn snapshot_info(&self) -> Result<SnapshotInfo, ToolError> {
         snapshot_of(self.conn, self.config, self.now)
     }
@@ -251,13 +255,14 @@ pub fn snapshot_of(conn: &Connection, config: &Config, now: DateTime<Utc>) -> Re
 fn sources(conn: &Connection, config: &Config, now: DateTime<Utc>) -> Result<Vec<SourceInfo>, ToolError> {
     let configured: Vec<String> = config.sources.iter().map(|s| s.name.clone()).collect();
     let statuses = read::sources(conn, &configured)?;
-    let health = crate::store::health::load_all(conn)?;
+    let health = ingest_store::health::load_all(conn)?;
     Ok(statuses
         .into_iter()
         .map(|s| {
             let health = health.get(&s.name);
-            let last = s.last_export_at.as_deref().and_then(crate::time::parse_rfc3339);
-            let freshness = crate::health::freshness(config, &s.name, last, health, now);
+            let last = s.last_export_at.as_deref().and_then(ingest_core::time::parse_rfc3339);
+            let freshness =
+                ingest_core::health::freshness(config.freshness_rule(&s.name), &s.name, last, health, now, config.zone);
             let hold_limit = config.source(&s.name).filter(|c| c.run_marker.is_some()).map(|c| c.hold_limit);
             let n = |status: FileStatus| s.files.get(status.as_str()).copied().unwrap_or(0);
             SourceInfo {
@@ -273,12 +278,12 @@ fn sources(conn: &Connection, config: &Config, now: DateTime<Utc>) -> Result<Vec
                     .iter()
                     .map(|w| format!("file #{} (export time {}): {}", w.file_id, w.exported_at, w.warning))
                     .collect(),
-                next_expected_at: freshness.next_deadline.map(crate::time::rfc3339),
+                next_expected_at: freshness.next_deadline.map(ingest_core::time::rfc3339),
                 health_problems: health
                     .map(|h| h.problems_for_assistant(config.zone, now, hold_limit))
                     .unwrap_or_default()
                     .into_iter()
-                    .chain(crate::health::recently_quarantined(&s.quarantined_at(), now, config.zone))
+                    .chain(ingest_core::health::recently_quarantined(&s.quarantined_at(), now, config.zone))
                     .collect(),
                 name: s.name,
                 last_export_at: s.last_export_at,
@@ -540,14 +545,15 @@ pub fn get_patient(cx: &Context<'_>, args: &MrnArgs) -> Result<PatientRecord, To
     let identifiers: Vec<Identifier> =
         snapshot::identifiers(cx.conn, p.id)?.into_iter().map(|(system, value)| Identifier { system, value }).collect();
     let allows = |k| cx.role.allows(k);
-    let stays = if allows(RecordKind::Panel) { snapshot::stays(cx.conn, p.id)?.iter().map(stay).collect() } else { Vec::new() };
-    let latest = if allows(RecordKind::Observations) {
-        latest_with_previous(&results_by_code(cx, p.id)?)
+    let stays =
+        if allows(RecordKind::Panel) { snapshot::stays(cx.conn, p.id)?.iter().map(stay).collect() } else { Vec::new() };
+    let latest =
+        if allows(RecordKind::Observations) { latest_with_previous(&results_by_code(cx, p.id)?) } else { Vec::new() };
+    let problems = if allows(RecordKind::Problems) {
+        snapshot::problems(cx.conn, p.id)?.iter().map(problem).collect()
     } else {
         Vec::new()
     };
-    let problems =
-        if allows(RecordKind::Problems) { snapshot::problems(cx.conn, p.id)?.iter().map(problem).collect() } else { Vec::new() };
     let allergies = if allows(RecordKind::Allergies) {
         snapshot::allergies(cx.conn, p.id)?.iter().map(allergy).collect()
     } else {
@@ -662,9 +668,11 @@ pub fn get_observations(cx: &Context<'_>, args: &ObservationsArgs) -> Result<Obs
         });
         let offset = args.cursor.as_deref().map(decode_cursor::<usize>).transpose()?.unwrap_or(0);
         let rest: Vec<Trend> = trends.iter().skip(offset).take(limit).cloned().collect();
-        let mut notes = vec!["one line per code: the latest result with the one before it; get_observations with \
+        let mut notes = vec![
+            "one line per code: the latest result with the one before it; get_observations with \
                               `code` lists one code's results"
-            .to_string()];
+                .to_string(),
+        ];
         if trends.is_empty() {
             notes.push("no result matches".into());
         }

@@ -47,7 +47,7 @@ mod tests {
         assert_eq!(tokens(0), 0);
         assert_eq!(tokens(24_000), 8_000);
         assert_eq!(tokens(24_001), 8_001);
-        assert!(bytes_for(crate::config::ANSWER_BUDGET_RANGE.end().to_owned()) <= HARD_LIMIT_BYTES);
+        assert!(bytes_for(ingest_config::ANSWER_BUDGET_RANGE.end().to_owned()) <= HARD_LIMIT_BYTES);
         let within = |limit: usize| move |n: usize| 100 + n * 250 <= limit;
         assert_eq!(largest_fitting(500, within(24_000)), 95);
         assert_eq!(largest_fitting(10, within(24_000)), 10);

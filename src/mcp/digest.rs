@@ -11,9 +11,9 @@
 use super::answers::{Context, ToolError, decode_cursor, display_name, document_summary, encode_cursor, freshness};
 use super::dto::*;
 use super::trends::{self, Severity};
-use crate::config::RecordKind;
-use crate::store::snapshot::{self, ExportTime, MedicationRow, StayHistoryRow};
 use chrono::{DateTime, Duration, Utc};
+use ingest_config::RecordKind;
+use ingest_store::snapshot::{self, ExportTime, MedicationRow, StayHistoryRow};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -54,13 +54,11 @@ fn windows(cx: &Context<'_>, times: &[ExportTime], since: Option<&str>) -> Vec<S
     by_source
         .into_iter()
         .map(|(source, times)| {
-            let newest = times.first().and_then(|t| crate::time::parse_rfc3339(&t.exported_at));
+            let newest = times.first().and_then(|t| ingest_core::time::parse_rfc3339(&t.exported_at));
             let span = newest.map_or(RUN_SPAN, |t0| run_span(cx, source, t0));
-            let in_run = |t: &&ExportTime| {
-                match (newest, crate::time::parse_rfc3339(&t.exported_at)) {
-                    (Some(t0), Some(t)) => t >= t0 - span,
-                    _ => false,
-                }
+            let in_run = |t: &&ExportTime| match (newest, ingest_core::time::parse_rfc3339(&t.exported_at)) {
+                (Some(t0), Some(t)) => t >= t0 - span,
+                _ => false,
             };
             let run: Vec<&ExportTime> = times.iter().copied().take_while(in_run).collect();
             let previous = times.get(run.len()).map(|t| t.exported_at.clone());
@@ -95,7 +93,7 @@ fn run_span(cx: &Context<'_>, source: &str, t0: DateTime<Utc>) -> Duration {
 /// Files of one run whose export times disagree by hours most often had their times read in
 /// different zones: a header with a UTC offset against a file name read in `time_zone`.
 fn spread_warning(cx: &Context<'_>, run: &[&ExportTime]) -> Option<String> {
-    let parse = |t: &&ExportTime| crate::time::parse_rfc3339(&t.exported_at);
+    let parse = |t: &&ExportTime| ingest_core::time::parse_rfc3339(&t.exported_at);
     let (newest, oldest) = (run.first().and_then(parse)?, run.last().and_then(parse)?);
     if newest - oldest <= RUN_SPREAD_WARNING {
         return None;
@@ -215,13 +213,15 @@ fn stopped(status: Option<&str>) -> bool {
 /// would care about differs.
 fn change_kind(before: Option<&MedicationState>, after: &MedicationState) -> Option<String> {
     let Some(before) = before else {
-        return Some(match after.status.as_deref() {
-            Some("discontinued" | "cancelled") => "stopped",
-            Some("completed") => "completed",
-            Some("held") => "new+held",
-            _ => "new",
-        }
-        .into());
+        return Some(
+            match after.status.as_deref() {
+                Some("discontinued" | "cancelled") => "stopped",
+                Some("completed") => "completed",
+                Some("held") => "new+held",
+                _ => "new",
+            }
+            .into(),
+        );
     };
     let mut kinds = Vec::new();
     match (before.status.as_deref(), after.status.as_deref()) {
@@ -253,7 +253,7 @@ fn medication_changes(
     since: &HashMap<String, Option<String>>,
     now: DateTime<Utc>,
 ) -> Vec<MedicationChange> {
-    let now_text = crate::time::rfc3339(now);
+    let now_text = ingest_core::time::rfc3339(now);
     let is_new = |m: &MedicationRow| window_holds(since, &m.provenance.source, &m.provenance.exported_at);
     let mut changes = Vec::new();
     for order in current {
@@ -267,7 +267,8 @@ fn medication_changes(
         }
         let kind = if versions.iter().any(|v| is_new(v)) {
             change_kind(before.as_ref(), &after)
-        } else if ended && order.end_at.as_deref().is_some_and(|end| window_holds(since, &order.provenance.source, end)) {
+        } else if ended && order.end_at.as_deref().is_some_and(|end| window_holds(since, &order.provenance.source, end))
+        {
             Some("ended".into())
         } else {
             None
@@ -290,8 +291,7 @@ fn window_holds(since: &HashMap<String, Option<String>>, source: &str, at: &str)
 /// A drug's identity for pairing a stopped order with its replacement: the code, else the first
 /// word of the name.
 fn drug_key(name: &str, code: Option<&str>) -> String {
-    code.map(str::to_string)
-        .unwrap_or_else(|| name.split_whitespace().next().unwrap_or_default().to_lowercase())
+    code.map(str::to_string).unwrap_or_else(|| name.split_whitespace().next().unwrap_or_default().to_lowercase())
 }
 
 /// A dose change is often written as the old order stopped and a new one started: report the pair
@@ -380,18 +380,16 @@ pub fn panel_changes(cx: &Context<'_>, args: &PanelChangesArgs) -> Result<PanelC
         }
         let keep = args.mrn.as_ref().is_none_or(|m| *m == p.mrn)
             && args.location.as_ref().is_none_or(|l| s.location.as_deref().is_some_and(|x| x.starts_with(l.as_str())))
-            && args.attending.as_ref().is_none_or(|a| {
-                s.attending.as_deref().is_some_and(|x| x.to_lowercase().contains(&a.to_lowercase()))
-            });
+            && args
+                .attending
+                .as_ref()
+                .is_none_or(|a| s.attending.as_deref().is_some_and(|x| x.to_lowercase().contains(&a.to_lowercase())));
         if !keep {
             continue;
         }
         let events = stay_events(&snapshot::stay_history(cx.conn, p.id)?, &since);
-        let (mut new_results, counts) = if allows(RecordKind::Observations) {
-            new_results(cx, p.id, &since)?
-        } else {
-            (Vec::new(), [0; 3])
-        };
+        let (mut new_results, counts) =
+            if allows(RecordKind::Observations) { new_results(cx, p.id, &since)? } else { (Vec::new(), [0; 3]) };
         new_results.sort_by_key(|o| (trends::of(o), o.code.clone()));
         if args.abnormal_only == Some(true) && counts[0] + counts[1] == 0 {
             continue;
@@ -431,9 +429,17 @@ pub fn panel_changes(cx: &Context<'_>, args: &PanelChangesArgs) -> Result<PanelC
         totals.normal_results += counts[2];
         totals.medication_changes += medication_changes.len();
         totals.new_documents += new_documents.len();
-        if on_panel { totals.patients_on_panel += 1 } else { totals.patients_left += 1 }
-        let came_or_went =
-            events.iter().any(|e| matches!(e.kind.as_str(), "admission" | "placed" | "transfer_in" | "discharge" | "left_census" | "moved_off" | "transfer"));
+        if on_panel {
+            totals.patients_on_panel += 1
+        } else {
+            totals.patients_left += 1
+        }
+        let came_or_went = events.iter().any(|e| {
+            matches!(
+                e.kind.as_str(),
+                "admission" | "placed" | "transfer_in" | "discharge" | "left_census" | "moved_off" | "transfer"
+            )
+        });
         let changed = !events.is_empty()
             || counts.iter().any(|n| *n > 0)
             || !medication_changes.is_empty()
@@ -492,7 +498,11 @@ pub fn panel_changes(cx: &Context<'_>, args: &PanelChangesArgs) -> Result<PanelC
             next_cursor: (shown < total).then(|| encode_cursor(&serde_json::json!([shown, snapshot.as_of]))),
             omitted: if shown < total {
                 vec![Omitted {
-                    what: format!("patients {} to {total} of {total} (this page has {}–{shown})", shown + 1, offset + 1),
+                    what: format!(
+                        "patients {} to {total} of {total} (this page has {}–{shown})",
+                        shown + 1,
+                        offset + 1
+                    ),
                     call: "panel_changes with the same arguments and cursor = next_cursor".into(),
                 }]
             } else {
@@ -516,7 +526,8 @@ fn new_results(
     let rows = snapshot::results_by_code(cx.conn, patient_id)?;
     let is_new = |o: &snapshot::ObservationRow| {
         window_holds(since, &o.provenance.source, &o.first_exported_at)
-            || (o.status.as_deref() == Some("C") && window_holds(since, &o.provenance.source, &o.provenance.exported_at))
+            || (o.status.as_deref() == Some("C")
+                && window_holds(since, &o.provenance.source, &o.provenance.exported_at))
     };
     let mut counts = [0; 3];
     let mut listed = Vec::new();
@@ -542,7 +553,7 @@ fn new_results(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::snapshot::Provenance;
+    use ingest_store::snapshot::Provenance;
 
     fn provenance(exported_at: &str) -> Provenance {
         Provenance {
@@ -597,7 +608,7 @@ mod tests {
         let events = stay_events(&history, &HashMap::from([("ward".to_string(), None)]));
         let kinds: Vec<_> = events.iter().map(|e| (e.kind.as_str(), e.event.as_deref())).collect();
         assert_eq!(kinds, [("placed", Some("A08")), ("transfer", Some("A02"))]);
-        let r = super::super::render::Renderer { zone: crate::time::Zone::parse("UTC").expect("zone") };
+        let r = super::super::render::Renderer { zone: ingest_core::time::Zone::parse("UTC").expect("zone") };
         assert_eq!(
             super::super::render::event_text(&r, &events[0]),
             "on the panel at 5W-509-A from an update (A08 12-02 11:00): the admission was not in the exports read"
@@ -639,15 +650,25 @@ mod tests {
             order("4", "Metoprolol", "25 mg", "active", yesterday),
             order("5", "Patiromer", "8.4 g", "active", today),
         ];
-        let now = crate::time::parse_rfc3339("2026-12-03T12:00:00Z").expect("time");
+        let now = ingest_core::time::parse_rfc3339("2026-12-03T12:00:00Z").expect("time");
         let changes = medication_changes(&history, &current, &window(yesterday), now);
         let summary: Vec<_> = changes
             .iter()
-            .map(|c| (c.change.as_str(), c.before.as_ref().and_then(|b| b.dose.as_ref().map(ClinicalText::raw)), c.after.dose.as_ref().map(ClinicalText::raw)))
+            .map(|c| {
+                (
+                    c.change.as_str(),
+                    c.before.as_ref().and_then(|b| b.dose.as_ref().map(ClinicalText::raw)),
+                    c.after.dose.as_ref().map(ClinicalText::raw),
+                )
+            })
             .collect();
         assert_eq!(
             summary,
-            [("dose_changed", Some("40 mg"), Some("80 mg")), ("held", Some("10 mg"), Some("10 mg")), ("new", None, Some("8.4 g"))]
+            [
+                ("dose_changed", Some("40 mg"), Some("80 mg")),
+                ("held", Some("10 mg"), Some("10 mg")),
+                ("new", None, Some("8.4 g"))
+            ]
         );
     }
 
@@ -667,7 +688,7 @@ mod tests {
             order("w2", "Warfarin 2.5 mg tablet", "2.5 mg", "active", today),
             order("a", "Apixaban 5 mg tablet", "5 mg", "held", today),
         ];
-        let now = crate::time::parse_rfc3339("2026-12-03T12:00:00Z").expect("time");
+        let now = ingest_core::time::parse_rfc3339("2026-12-03T12:00:00Z").expect("time");
         let changes = medication_changes(&history, &current, &window(yesterday), now);
         let kinds: Vec<(&str, Option<&str>)> =
             changes.iter().map(|c| (c.change.as_str(), c.before.as_ref().and_then(|b| b.status.as_deref()))).collect();
@@ -678,7 +699,7 @@ mod tests {
     fn an_active_order_past_its_end_reads_completed_and_ended() {
         let mut o = order("7", "Ceftriaxone", "1 g", "active", "2026-12-01T11:00:00Z");
         o.end_at = Some("2026-12-03T08:00:00Z".into());
-        let now = crate::time::parse_rfc3339("2026-12-03T12:00:00Z").expect("time");
+        let now = ingest_core::time::parse_rfc3339("2026-12-03T12:00:00Z").expect("time");
         let changes = medication_changes(&[o.clone()], &[o], &window("2026-12-02T11:00:00Z"), now);
         assert_eq!(changes.len(), 1);
         assert_eq!((changes[0].change.as_str(), changes[0].after.status.as_deref()), ("ended", Some("completed")));

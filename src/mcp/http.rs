@@ -10,12 +10,6 @@
 
 use super::server::{Caller, IngestMcp, Shared};
 use crate::audit::AuditEntry;
-use crate::config::{Config, TokenConfig};
-use crate::fsutil::hex;
-use crate::store;
-use crate::store::readers::Readers;
-use std::collections::HashMap;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use anyhow::Context as _;
 use axum::Router;
 use axum::extract::connect_info::Connected;
@@ -25,9 +19,14 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::{IncomingStream, Listener};
+use ingest_config::{Config, TokenConfig};
+use ingest_fsutil::hex;
+use ingest_store as store;
+use ingest_store::readers::Readers;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -35,6 +34,7 @@ use std::time::Duration;
 use subtle::ConstantTimeEq;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
@@ -83,7 +83,7 @@ pub async fn serve(config: &Config, shared: Arc<Shared>, shutdown: CancellationT
 pub async fn start(
     config: &Config,
     shutdown: &CancellationToken,
-    clock: std::sync::Arc<dyn crate::time::Clock>,
+    clock: std::sync::Arc<dyn ingest_core::time::Clock>,
 ) -> anyhow::Result<Option<Running>> {
     if !config.mcp.http_enabled {
         tracing::info!("MCP over HTTP is off (mcp.http = false)");
@@ -124,7 +124,7 @@ pub async fn bind(config: &Config, shared: Arc<Shared>, shutdown: CancellationTo
     if !mcp.bind.is_loopback() && mcp.tls.is_none() {
         anyhow::bail!("mcp.bind {} is not a loopback address: serving PHI beyond this host requires TLS", mcp.bind);
     }
-    if crate::config::RESERVED_PATHS.contains(&mcp.path.as_str()) || mcp.path.starts_with("/status/") {
+    if ingest_config::RESERVED_PATHS.contains(&mcp.path.as_str()) || mcp.path.starts_with("/status/") {
         anyhow::bail!("mcp.path {:?} collides with the daemon's own pages", mcp.path);
     }
     let acceptor = match &mcp.tls {
@@ -291,7 +291,6 @@ const ADMISSION_WAIT: Duration = Duration::from_secs(10);
 /// The largest request body read (a tool call is a few hundred bytes).
 const MAX_BODY_BYTES: usize = 256 * 1024;
 
-
 /// The remote address of a connection, plain or TLS.
 #[derive(Debug, Clone, Copy)]
 struct Peer(SocketAddr);
@@ -339,22 +338,32 @@ async fn check_request(
     let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok());
     if !host.is_some_and(|h| host_allowed(h, &gate.hosts)) {
         tracing::warn!(peer = %peer.ip(), host = ?host, "HTTP: refused a request for a foreign Host");
-        return refusal.audited(StatusCode::FORBIDDEN, "refused: Host not allowed", "Forbidden: Host not allowed\n").await;
+        return refusal
+            .audited(StatusCode::FORBIDDEN, "refused: Host not allowed", "Forbidden: Host not allowed\n")
+            .await;
     }
     if let Some(origin) = request.headers().get(header::ORIGIN)
         && !gate.origin_allowed(origin)
     {
         tracing::warn!(peer = %peer.ip(), origin = ?origin, "HTTP: refused a request from a foreign Origin");
-        return refusal.audited(StatusCode::FORBIDDEN, "refused: Origin not allowed", "Forbidden: Origin not allowed\n").await;
+        return refusal
+            .audited(StatusCode::FORBIDDEN, "refused: Origin not allowed", "Forbidden: Origin not allowed\n")
+            .await;
     }
     let page_request = request.uri().path() == "/status" || request.uri().path().starts_with("/status/");
     let Some(mut caller) = caller else {
         tracing::warn!(peer = %peer.ip(), "HTTP: refused a request with a bad or missing bearer token");
         let mut response = refusal
-            .audited(StatusCode::UNAUTHORIZED, "refused: bad or missing token", "Unauthorized: a valid bearer token is required\n")
+            .audited(
+                StatusCode::UNAUTHORIZED,
+                "refused: bad or missing token",
+                "Unauthorized: a valid bearer token is required\n",
+            )
             .await;
         if response.status() == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"ingest\""));
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"ingest\""));
             if page_request {
                 // A browser asks for the token (as the password) only when Basic is offered.
                 let basic = HeaderValue::from_static("Basic realm=\"ingest status\", charset=\"UTF-8\"");
@@ -366,7 +375,11 @@ async fn check_request(
     let Some(_permits) = gate.admit(&caller.identity).await else {
         tracing::warn!(identity = %caller.identity, "HTTP: refused a request: too many in flight");
         let mut response = refusal
-            .audited(StatusCode::SERVICE_UNAVAILABLE, "refused: too many requests in flight", "Service Unavailable: too many requests in flight; retry shortly\n")
+            .audited(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "refused: too many requests in flight",
+                "Service Unavailable: too many requests in flight; retry shortly\n",
+            )
             .await;
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return response;
@@ -487,7 +500,7 @@ async fn page_response(gate: &Arc<Gate>, caller: Option<Caller>, only: Option<St
     use crate::status::page::{self, Names};
     let arguments = serde_json::json!({ "source": only });
     let rendered = status_view(gate, caller.clone(), "/status", move |report, config, role| {
-        let names = if role.allows(crate::config::RecordKind::Patients) { Names::Shown } else { Names::Masked };
+        let names = if role.allows(ingest_config::RecordKind::Patients) { Names::Shown } else { Names::Masked };
         let all: Vec<String> = report.sources.iter().map(|s| s.status.name.clone()).collect();
         let mut report = report.clone();
         if let Some(only) = &only {
@@ -540,7 +553,7 @@ async fn status_view(
     gate: &Arc<Gate>,
     caller: Option<Caller>,
     what: &'static str,
-    draw: impl FnOnce(&crate::status::Report, &Config, &crate::config::Role) -> String + Send + 'static,
+    draw: impl FnOnce(&crate::status::Report, &Config, &ingest_config::Role) -> String + Send + 'static,
 ) -> Result<String, Response> {
     let Some(caller) = caller else {
         return Err((StatusCode::UNAUTHORIZED, "Unauthorized\n").into_response());
@@ -613,7 +626,9 @@ impl Gate {
     async fn admit(&self, identity: &str) -> Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)> {
         let mine = {
             let mut per = self.per_identity.lock().ok()?;
-            Arc::clone(per.entry(identity.to_string()).or_insert_with(|| Arc::new(Semaphore::new(MAX_IN_FLIGHT_PER_IDENTITY))))
+            Arc::clone(
+                per.entry(identity.to_string()).or_insert_with(|| Arc::new(Semaphore::new(MAX_IN_FLIGHT_PER_IDENTITY))),
+            )
         };
         let all = Arc::clone(&self.in_flight);
         tokio::time::timeout(ADMISSION_WAIT, async move {

@@ -6,7 +6,7 @@
 //! carries every field; this carries what a resident reads.
 
 use super::dto::*;
-use crate::time::Zone;
+use ingest_core::time::Zone;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -45,7 +45,7 @@ fn or(text: &Option<ClinicalText>, missing: &str) -> String {
 impl Renderer {
     /// `11-24 05:00` in the configured zone; the text as given if it is not a time.
     fn time(&self, t: &str) -> String {
-        match crate::time::parse_rfc3339(t) {
+        match ingest_core::time::parse_rfc3339(t) {
             Some(t) => self.zone.format(t, "%m-%d %H:%M"),
             None => t.to_string(),
         }
@@ -79,13 +79,13 @@ impl Renderer {
     }
 
     fn zone_name(&self, at: Option<&str>) -> String {
-        let t = at.and_then(crate::time::parse_rfc3339).unwrap_or_default();
+        let t = at.and_then(ingest_core::time::parse_rfc3339).unwrap_or_default();
         self.zone.format(t, "%Z")
     }
 
     fn age(&self, birth_date: &Option<String>, as_of: &Option<String>) -> Option<String> {
         let birth = chrono::NaiveDate::parse_from_str(birth_date.as_deref()?, "%Y-%m-%d").ok()?;
-        let at = as_of.as_deref().and_then(crate::time::parse_rfc3339)?.date_naive();
+        let at = as_of.as_deref().and_then(ingest_core::time::parse_rfc3339)?.date_naive();
         Some(format!("{}y", at.years_since(birth)?))
     }
 }
@@ -242,14 +242,16 @@ fn medication_line(r: &Renderer, m: &Medication) -> String {
             let (s, e) = (plain(s), plain(e));
             let _ = write!(line, " ({s}: ended {}; exported as {e})", r.opt_time(&m.end_at));
         }
-        (Some(s), None) if s != "active" => match m.end_at.as_deref().filter(|_| matches!(s, "discontinued" | "completed" | "cancelled")) {
-            Some(end) => {
-                let _ = write!(line, " ({} {})", plain(s), r.time(end));
+        (Some(s), None) if s != "active" => {
+            match m.end_at.as_deref().filter(|_| matches!(s, "discontinued" | "completed" | "cancelled")) {
+                Some(end) => {
+                    let _ = write!(line, " ({} {})", plain(s), r.time(end));
+                }
+                None => {
+                    let _ = write!(line, " ({})", plain(s));
+                }
             }
-            None => {
-                let _ = write!(line, " ({})", plain(s));
-            }
-        },
+        }
         _ => {}
     }
     line
@@ -451,7 +453,8 @@ impl Render for PatientRecord {
             .iter()
             .map(|x| {
                 let mut text = x.description.to_string();
-                let detail: Vec<_> = [x.code.as_deref(), x.status.as_deref()].into_iter().flatten().map(plain).collect();
+                let detail: Vec<_> =
+                    [x.code.as_deref(), x.status.as_deref()].into_iter().flatten().map(plain).collect();
                 if !detail.is_empty() {
                     let _ = write!(text, " ({})", detail.join(", "));
                 }
@@ -493,11 +496,16 @@ impl Render for ObservationList {
     fn render(&self, r: &Renderer) -> String {
         let mut out = String::new();
         r.header(&mut out, &self.snapshot);
-        let records = self.trends.iter().map(|t| &t.latest.freshness).chain(self.observations.iter().map(|o| &o.freshness));
+        let records =
+            self.trends.iter().map(|t| &t.latest.freshness).chain(self.observations.iter().map(|o| &o.freshness));
         let exports = Exports::of(r, records);
         exports.write_legend(&mut out);
         if !self.trends.is_empty() {
-            let _ = writeln!(out, "{}: one line per code (critical first) · n results, range, first → last time:", plain(&self.mrn));
+            let _ = writeln!(
+                out,
+                "{}: one line per code (critical first) · n results, range, first → last time:",
+                plain(&self.mrn)
+            );
             for t in &self.trends {
                 let mut line = result_line(r, &t.latest, &exports);
                 let _ = write!(line, " · {} result{}", t.count, if t.count == 1 { "" } else { "s" });
@@ -590,7 +598,8 @@ impl Render for SearchResults {
         if self.results.is_empty() {
             let _ = writeln!(out, "No document matches on this page.");
         } else {
-            let _ = writeln!(out, "{} documents match (best first); read_document gives one in full:", self.results.len());
+            let _ =
+                writeln!(out, "{} documents match (best first); read_document gives one in full:", self.results.len());
         }
         for h in &self.results {
             let _ = writeln!(out, "  {} · {}", plain(&h.mrn), document_line(r, &h.document, &exports));
@@ -612,8 +621,15 @@ impl Render for PanelChanges {
                 (_, Some(to)) => r.time(to),
                 _ => "none".into(),
             };
-            let since = w.since.as_deref().map_or("everything in the snapshot".into(), |s| format!("exports after {}", r.time(s)));
-            let _ = writeln!(out, "Window, source {}: {since} ({}); latest run {run}, {} files", w.source, w.basis, w.files);
+            let since = w
+                .since
+                .as_deref()
+                .map_or("everything in the snapshot".into(), |s| format!("exports after {}", r.time(s)));
+            let _ = writeln!(
+                out,
+                "Window, source {}: {since} ({}); latest run {run}, {} files",
+                w.source, w.basis, w.files
+            );
             if let Some(warning) = &w.warning {
                 let _ = writeln!(out, "  WARNING: {warning}");
             }
@@ -676,14 +692,17 @@ impl Render for PanelChanges {
             }
             let _ = writeln!(out, "\n{head}");
             if !p.events.is_empty() {
-                let events: Vec<String> = p.events.iter().map(|e| event_text(r, e) + &exports.tag(&e.freshness)).collect();
+                let events: Vec<String> =
+                    p.events.iter().map(|e| event_text(r, e) + &exports.tag(&e.freshness)).collect();
                 let _ = writeln!(out, "  events: {}", events.join("; "));
             }
             if !p.corrections.is_empty() {
                 let corrected: Vec<String> = p
                     .corrections
                     .iter()
-                    .map(|c| format!("{} {} → {}{}", c.field, c.before, or(&c.after, "(none)"), exports.tag(&c.freshness)))
+                    .map(|c| {
+                        format!("{} {} → {}{}", c.field, c.before, or(&c.after, "(none)"), exports.tag(&c.freshness))
+                    })
                     .collect();
                 let _ = writeln!(out, "  corrected by a newer registration: {}", corrected.join("; "));
             }
@@ -737,10 +756,9 @@ pub(super) fn event_text(r: &Renderer, e: &StayEvent) -> String {
             Some(from) => format!("transferred in {} → {to}{at}", plain(from)),
             None => format!("transferred in to {to}{at} from another unit"),
         },
-        "moved_off" => format!(
-            "moved off this panel's units: {} → {to}{at}",
-            plain(e.from_location.as_deref().unwrap_or("?"))
-        ),
+        "moved_off" => {
+            format!("moved off this panel's units: {} → {to}{at}", plain(e.from_location.as_deref().unwrap_or("?")))
+        }
         "attending_change" => format!("attending {} → {}{at}", or(&e.from_attending, "?"), or(&e.attending, "?")),
         other => format!("{} {}{at}", other.replace('_', " "), plain(e.event.as_deref().unwrap_or_default())),
     }
@@ -772,7 +790,10 @@ mod tests {
             notes: Vec::new(),
         };
         let text = status.render(&r);
-        assert!(text.starts_with("STALE DATA: tell the clinician before using it. Snapshot as of 11-24 05:02 CST."), "{text}");
+        assert!(
+            text.starts_with("STALE DATA: tell the clinician before using it. Snapshot as of 11-24 05:02 CST."),
+            "{text}"
+        );
         assert!(text.lines().nth(1).is_some_and(|l| l.contains("no export since")), "{text}");
     }
 }

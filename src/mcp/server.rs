@@ -6,17 +6,17 @@
 use super::answers::{self, Context, ToolError};
 use super::dto;
 use super::render::{Render, Renderer};
+use super::untrusted::output_schema;
 use crate::audit::{AuditEntry, AuditLog};
-use crate::config::Config;
-use crate::time::Clock;
+use ingest_config::Config;
+use ingest_core::time::Clock;
+use ingest_store::readers::Readers;
 use rmcp::handler::server::common::schema_for_input;
 use rmcp::handler::server::router::tool::ToolRouter;
-use super::untrusted::output_schema;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::*;
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, tool, tool_handler, tool_router};
-use crate::store::readers::Readers;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -234,7 +234,7 @@ enum Outcome {
 }
 
 impl IngestMcp {
-    fn role(&self, ctx: &RequestContext<RoleServer>) -> Option<crate::config::Role> {
+    fn role(&self, ctx: &RequestContext<RoleServer>) -> Option<ingest_config::Role> {
         self.caller(ctx).and_then(|c| self.shared.config.mcp.role(&c.role).cloned())
     }
 
@@ -270,7 +270,8 @@ impl IngestMcp {
                 Ok(result)
             }
             Outcome::Failed(e, snapshot) => {
-                let body = serde_json::json!({"error": {"code": e.code(), "message": e.to_string()}, "snapshot": snapshot});
+                let body =
+                    serde_json::json!({"error": {"code": e.code(), "message": e.to_string()}, "snapshot": snapshot});
                 Ok(CallToolResult::error(vec![ContentBlock::text(body.to_string())]))
             }
         }
@@ -309,14 +310,11 @@ impl IngestMcp {
                 (Some(_), Err(e)) => Err(e),
                 (Some(role), Ok(args)) => {
                     // A snapshot that cannot be read is an answer (audited), not a protocol failure.
-                    let answered = db
-                        .get()
-                        .map_err(|e| ToolError::Snapshot(e.to_string()))
-                        .and_then(|conn| {
-                            let tx = conn.unchecked_transaction()?;
-                            let cx = Context { conn: &tx, config: &shared.config, role: &role, now: shared.clock.now() };
-                            answer(&cx, &args)
-                        });
+                    let answered = db.get().map_err(|e| ToolError::Snapshot(e.to_string())).and_then(|conn| {
+                        let tx = conn.unchecked_transaction()?;
+                        let cx = Context { conn: &tx, config: &shared.config, role: &role, now: shared.clock.now() };
+                        answer(&cx, &args)
+                    });
                     answered.and_then(|a| {
                         let text = a.render(&Renderer { zone: shared.config.zone });
                         let json = super::untrusted::answer_json(&a)
@@ -622,7 +620,10 @@ impl ServerHandler for IngestMcp {
         let Some(role) = self.role(&ctx).filter(|r| r.allows_tool("panel_changes")) else {
             let refusal = "refused: the role may not use the pre-rounds prompt (it needs panel_changes)";
             self.audit_unanswered(&ctx, audited, arguments, refusal.into()).await?;
-            return Err(McpError::invalid_params("this role may not use the pre-rounds prompt (it needs panel_changes)", None));
+            return Err(McpError::invalid_params(
+                "this role may not use the pre-rounds prompt (it needs panel_changes)",
+                None,
+            ));
         };
         self.audit_unanswered(&ctx, audited, arguments, "ok".into()).await?;
         let text = pre_rounds_text(&role, location.as_deref().filter(|l| !l.is_empty()));
@@ -635,8 +636,8 @@ impl ServerHandler for IngestMcp {
 const PROMPT: &str = "pre_rounds_summary";
 
 /// The pre-rounds walk through the digest, naming only the tools and kinds the role may use.
-fn pre_rounds_text(role: &crate::config::Role, location: Option<&str>) -> String {
-    use crate::config::RecordKind;
+fn pre_rounds_text(role: &ingest_config::Role, location: Option<&str>) -> String {
+    use ingest_config::RecordKind;
     let scope = match location {
         Some(l) => format!("the patients at location {l} (panel_changes with location {l:?})"),
         None => "the whole panel".to_string(),
@@ -664,14 +665,20 @@ fn pre_rounds_text(role: &crate::config::Role, location: Option<&str>) -> String
         steps.push("Results are withheld from this role: say so; do not write \"no new results\".".into());
     }
     if role.allows(RecordKind::Medications) {
-        steps.push("Medication changes as the digest types them (new, stopped, held, resumed, dose before → after).".into());
+        steps.push(
+            "Medication changes as the digest types them (new, stopped, held, resumed, dose before → after).".into(),
+        );
     }
     if role.allows(RecordKind::Documents) {
-        let read = if role.allows_tool("read_document") { "; read_document only when a note's content is needed" } else { "" };
+        let read =
+            if role.allows_tool("read_document") { "; read_document only when a note's content is needed" } else { "" };
         steps.push(format!("New notes by title, author and time{read}."));
     }
     if role.allows_tool("get_patient") {
-        steps.push("get_patient only for a patient who needs the full picture (allergies, problems, all latest results).".into());
+        steps.push(
+            "get_patient only for a patient who needs the full picture (allergies, problems, all latest results)."
+                .into(),
+        );
     }
     let numbered: Vec<String> = steps.iter().enumerate().map(|(i, s)| format!("{}. {s}", i + 1)).collect();
     format!(
@@ -702,7 +709,7 @@ mod tests {
 
     #[test]
     fn the_prompt_names_only_tools_the_role_may_call() {
-        use crate::config::{RecordKind, Role};
+        use ingest_config::{RecordKind, Role};
         let role = Role {
             name: "pharmacy".into(),
             tools: Some(vec!["snapshot_status".into(), "panel_changes".into(), "get_medications".into()]),

@@ -2,12 +2,12 @@
 //! stdout is the wire; logs go to stderr.
 
 use super::server::{Caller, IngestMcp, Shared, open_db};
-use crate::config::Config;
+use ingest_config::Config;
 use rmcp::ServiceExt;
 
 /// Serve until the client closes stdin. The caller is the local OS user with the configured
 /// stdio role.
-pub async fn serve(config: Config, clock: std::sync::Arc<dyn crate::time::Clock>) -> anyhow::Result<()> {
+pub async fn serve(config: Config, clock: std::sync::Arc<dyn ingest_core::time::Clock>) -> anyhow::Result<()> {
     let db = open_db(&config.snapshot)?;
     let caller = Caller { identity: local_identity(), role: config.mcp.stdio_role.clone(), transport: "stdio" };
     let shared = Shared::new(config, clock)?;
@@ -42,7 +42,8 @@ fn user_name(passwd: &str, uid: u32) -> Option<String> {
 mod tests {
     #[test]
     fn the_user_name_is_looked_up_by_uid() {
-        let passwd = "root:x:0:0:root:/root:/bin/bash\n# comment\ningest:x:998:998::/var/lib/ingest:/usr/sbin/nologin\n";
+        let passwd =
+            "root:x:0:0:root:/root:/bin/bash\n# comment\ningest:x:998:998::/var/lib/ingest:/usr/sbin/nologin\n";
         assert_eq!(super::user_name(passwd, 0).as_deref(), Some("root"));
         assert_eq!(super::user_name(passwd, 998).as_deref(), Some("ingest"));
         assert_eq!(super::user_name(passwd, 1000), None);

@@ -2,7 +2,7 @@
 //! code's summary over a period. The rows come from `store::snapshot`; no SQL here.
 
 use super::dto::{Observation, PriorValue, Trend};
-use crate::config::CriticalLimit;
+use ingest_config::CriticalLimit;
 
 /// How a result reads: `Critical` (flag `HH`, `LL` or `AA`, or past a configured critical limit),
 /// `Abnormal` (any other flag but `N`), `Normal`.
@@ -16,7 +16,9 @@ pub enum Severity {
 /// The severity of a result of `code` with this flag and numeric value.
 pub fn severity(code: &str, flag: Option<&str>, numeric: Option<f64>, limits: &[CriticalLimit]) -> Severity {
     let past_limit = numeric.is_some_and(|v| {
-        limits.iter().any(|l| l.code == code && (l.low.is_some_and(|low| v < low) || l.high.is_some_and(|high| v > high)))
+        limits
+            .iter()
+            .any(|l| l.code == code && (l.low.is_some_and(|low| v < low) || l.high.is_some_and(|high| v > high)))
     });
     match flag.map(str::trim) {
         _ if past_limit => Severity::Critical,
@@ -42,9 +44,9 @@ pub fn range_flag(value: f64, range: &str) -> Option<&'static str> {
         (Some(number(rest)?), None)
     } else {
         // The dash after the first character: `-5-5` has a negative low.
-        let (low, high) = range
-            .split_once(" to ")
-            .or_else(|| range.char_indices().skip(1).find(|&(_, c)| c == '-').map(|(i, _)| (&range[..i], &range[i + 1..])))?;
+        let (low, high) = range.split_once(" to ").or_else(|| {
+            range.char_indices().skip(1).find(|&(_, c)| c == '-').map(|(i, _)| (&range[..i], &range[i + 1..]))
+        })?;
         (Some(number(low)?), Some(number(high)?))
     };
     match (low, high) {
@@ -171,7 +173,8 @@ mod tests {
         assert_eq!((t.min, t.max), (Some(6.8), Some(11.0)));
         let previous = t.latest.previous.as_ref().expect("previous");
         assert_eq!((previous.value.as_ref().map(ResultValue::raw), previous.delta), (Some("7.3"), Some(-0.5)));
-        let earlier: Vec<_> = t.latest.earlier.iter().map(|p| (p.value.as_ref().map(ResultValue::raw), p.delta)).collect();
+        let earlier: Vec<_> =
+            t.latest.earlier.iter().map(|p| (p.value.as_ref().map(ResultValue::raw), p.delta)).collect();
         assert_eq!(earlier, [(Some("7.4"), Some(-0.1)), (Some("9.0"), Some(-1.6))]);
         assert_eq!(t.first_at.as_deref(), Some("2026-11-29T10:00:00Z"));
     }

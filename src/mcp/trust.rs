@@ -47,10 +47,8 @@ pub fn parse_pin(text: &str) -> Result<[u8; 32], String> {
         .chars()
         .filter(|c| *c != ':')
         .collect();
-    let bytes: Option<Vec<u8>> = (0..hex.len())
-        .step_by(2)
-        .map(|i| hex.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
-        .collect();
+    let bytes: Option<Vec<u8>> =
+        (0..hex.len()).step_by(2).map(|i| hex.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok())).collect();
     bytes
         .and_then(|b| <[u8; 32]>::try_from(b).ok())
         .ok_or_else(|| format!("--pin {text:?}: expected sha256: and 64 hex digits (see `ingest tls-fingerprint`)"))
@@ -58,7 +56,7 @@ pub fn parse_pin(text: &str) -> Result<[u8; 32], String> {
 
 /// `sha256:…` of a certificate's DER bytes.
 pub fn fingerprint(cert: &[u8]) -> String {
-    format!("sha256:{}", crate::fsutil::hex(&Sha256::digest(cert)))
+    format!("sha256:{}", ingest_fsutil::hex(&Sha256::digest(cert)))
 }
 
 /// The certificates of a PEM file, in order.
@@ -92,7 +90,8 @@ pub fn client(options: &TrustOptions) -> Result<Option<reqwest::Client>, String>
         }
         None => (None, Vec::new()),
     };
-    let verifier = Verifier { chain, exact, pins: options.pins.clone(), algorithms: provider.signature_verification_algorithms };
+    let verifier =
+        Verifier { chain, exact, pins: options.pins.clone(), algorithms: provider.signature_verification_algorithms };
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
@@ -244,7 +243,8 @@ mod tests {
         assert!(text.contains("self-signed") && text.contains("--ca-file") && text.contains("--pin"), "{text}");
         assert!(text.contains("ingest tls-fingerprint"), "{text}");
         let pin = fingerprint(b"x");
-        let pinned = advice(&format!("General(\"the daemon's certificate {pin} {PIN_MISMATCH}\")"), &none).expect("advice");
+        let pinned =
+            advice(&format!("General(\"the daemon's certificate {pin} {PIN_MISMATCH}\")"), &none).expect("advice");
         assert!(pinned.contains(&pin) && pinned.contains("replaced"), "{pinned}");
         assert_eq!(advice("Connection refused (os error 111)", &none), None);
     }

@@ -2,7 +2,7 @@
 //! interval because events can be lost. Events are only hints; readiness decides.
 
 use super::ready::Hint;
-use crate::config::SourceConfig;
+use ingest_config::SourceConfig;
 use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 use std::path::{Path, PathBuf};

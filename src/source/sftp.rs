@@ -17,12 +17,12 @@
 //! version, and its marker is not held back for ever behind a stale copy. Once a run is published
 //! (its marker staged), a changed remote file is a new file.
 
-use crate::config::{Passphrase, RemoteAfter, SftpConfig};
-use crate::health::ErrorKind;
-use crate::store::remote::{self, Download, Staged};
-use crate::time::rfc3339;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
+use ingest_config::{Passphrase, RemoteAfter, SftpConfig};
+use ingest_core::health::ErrorKind;
+use ingest_core::time::rfc3339;
+use ingest_store::remote::{self, Download, Staged};
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 use ssh2::{CheckResult, HashType, KnownHostFileKind, Session};
@@ -383,7 +383,7 @@ impl Poller {
             }
         }
         let regular = std::fs::symlink_metadata(target).is_ok_and(|m| m.is_file());
-        if !regular || !crate::fsutil::same_sha256(target, &old.sha256) {
+        if !regular || !ingest_fsutil::same_sha256(target, &old.sha256) {
             return Ok(None);
         }
         Ok(Some(old))
@@ -557,7 +557,7 @@ impl Poller {
     ) -> Result<String, SftpError> {
         let dir = target.parent().unwrap_or(&self.staging).to_path_buf();
         let staging_error = |source| SftpError::Staging { path: dir.display().to_string(), source };
-        crate::fsutil::create_private_dir(&dir).map_err(staging_error)?;
+        ingest_fsutil::create_private_dir(&dir).map_err(staging_error)?;
         let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let part = dir.join(format!(".{name}.part"));
         let result = self.copy_to(sftp, remote, &part, listed, cancelled);
@@ -618,7 +618,7 @@ impl Poller {
             return Err(transfer(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, reason)));
         }
         to.sync_all().map_err(local)?;
-        Ok(crate::fsutil::hex(&hasher.finalize()))
+        Ok(ingest_fsutil::hex(&hasher.finalize()))
     }
 
     /// The opt-in after-action; a failure is logged and noted in the ledger, not retried (the file

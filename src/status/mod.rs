@@ -7,10 +7,10 @@
 pub mod page;
 pub mod table;
 
-use crate::config::Config;
-use crate::schedule::{Verdict, Window};
-use crate::store::{self, FileStatus, read};
 use chrono::{DateTime, Utc};
+use ingest_config::Config;
+use ingest_core::schedule::{Verdict, Window};
+use ingest_store::{self, FileStatus, read};
 use serde::Serialize;
 
 /// How far back the freshness timeline reaches.
@@ -40,7 +40,7 @@ pub struct SourceReport {
     /// marker, files no include pattern takes. Empty when nothing is.
     pub problems: Vec<String>,
     /// The health as the daemon last wrote it (absent until the daemon has run with the source).
-    pub health: Option<crate::health::SourceHealth>,
+    pub health: Option<ingest_core::health::SourceHealth>,
     pub recent_rejects: Vec<read::RecentReject>,
     pub recent_warnings: Vec<read::RecentWarning>,
     pub timeline: Timeline,
@@ -84,12 +84,19 @@ impl SourceReport {
 /// Gather the report from the ledger, for the configured sources and any other the ledger knows.
 pub fn report(conn: &rusqlite::Connection, config: &Config, now: DateTime<Utc>) -> rusqlite::Result<Report> {
     let configured: Vec<String> = config.sources.iter().map(|s| s.name.clone()).collect();
-    let health = crate::store::health::load_all(conn)?;
+    let health = ingest_store::health::load_all(conn)?;
     let mut sources = Vec::new();
     for status in read::sources(conn, &configured)? {
         let health = health.get(&status.name).cloned();
-        let last = status.last_export_at.as_deref().and_then(crate::time::parse_rfc3339);
-        let freshness = crate::health::freshness(config, &status.name, last, health.as_ref(), now);
+        let last = status.last_export_at.as_deref().and_then(ingest_core::time::parse_rfc3339);
+        let freshness = ingest_core::health::freshness(
+            config.freshness_rule(&status.name),
+            &status.name,
+            last,
+            health.as_ref(),
+            now,
+            config.zone,
+        );
         let source = config.source(&status.name);
         let expectation = source.and_then(|s| s.expected.as_ref());
         let began = [health.as_ref().map(|h| h.watched_since), read::first_export(conn, &status.name)?]
@@ -111,28 +118,31 @@ pub fn report(conn: &rusqlite::Connection, config: &Config, now: DateTime<Utc>) 
         });
         let from = (now - chrono::Duration::days(TIMELINE_DAYS)).max(began);
         let received_from = (now - chrono::Duration::days(TIMELINE_DAYS)).max(first.min(began));
-        let arrivals = read::arrivals(conn, &status.name, &crate::time::rfc3339(received_from))?;
+        let arrivals = read::arrivals(conn, &status.name, &ingest_core::time::rfc3339(received_from))?;
         let windows = match expectation {
             Some(exp) => {
                 let went_in: Vec<_> = arrivals
                     .iter()
                     .filter(|a| FileStatus::parse(&a.status).is_some_and(|s| s.landed()))
                     .filter_map(|a| {
-                        Some((crate::time::parse_rfc3339(&a.exported_at)?, crate::time::parse_rfc3339(&a.received_at)?))
+                        Some((
+                            ingest_core::time::parse_rfc3339(&a.exported_at)?,
+                            ingest_core::time::parse_rfc3339(&a.received_at)?,
+                        ))
                     })
                     .collect();
-                crate::schedule::windows(exp, config.zone, from, now, &went_in)
+                ingest_core::schedule::windows(exp, config.zone, from, now, &went_in)
             }
             None => Vec::new(),
         };
         let stale_after = match (source, expectation) {
             (_, Some(_)) => None,
             (Some(s), None) => Some(s.stale_after),
-            (None, None) => Some(crate::config::DEFAULT_STALE_AFTER),
+            (None, None) => Some(ingest_config::DEFAULT_STALE_AFTER),
         };
         let hold_limit = source.filter(|s| s.run_marker.is_some()).map(|s| s.hold_limit);
         let mut problems = health.as_ref().map(|h| h.problems(config.zone, now, hold_limit)).unwrap_or_default();
-        problems.extend(crate::health::recently_quarantined(&status.quarantined_at(), now, config.zone));
+        problems.extend(ingest_core::health::recently_quarantined(&status.quarantined_at(), now, config.zone));
         sources.push(SourceReport {
             up: health.as_ref().is_none_or(|h| h.is_up()),
             problems,
@@ -171,7 +181,7 @@ pub fn file_name(path: &str) -> String {
 
 /// `ingest status [--json]`.
 pub fn run(config: &Config, json: bool, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<()> {
-    let conn = store::open_reader(&config.snapshot)?;
+    let conn = ingest_store::open_reader(&config.snapshot)?;
     let report = report(&conn, config, now)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -9,10 +9,10 @@
 //! PDF names carry MRNs. Other roles see each file as its ledger id and extension.
 
 use super::{Report, SourceReport, file_name};
-use crate::schedule::{Verdict, Window};
-use crate::store::FileStatus;
-use crate::time::Zone;
 use chrono::{DateTime, Utc};
+use ingest_core::schedule::{Verdict, Window};
+use ingest_core::time::Zone;
+use ingest_store::FileStatus;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 /// How often the page reloads itself.
@@ -133,7 +133,7 @@ pub fn render(report: &Report, zone: Zone, names: Names, all: &[String]) -> Stri
                             @for name in all { " · " a href=(format!("/status/{name}")) { (name) } }
                         }
                     }
-                    p.muted #as-of data-now=(crate::time::rfc3339(report.now)) {
+                    p.muted #as-of data-now=(ingest_core::time::rfc3339(report.now)) {
                         "As of " (zone.format(report.now, "%a %Y-%m-%d %H:%M %Z"))
                         " · reloads every " (REFRESH_SECONDS) " s · the snapshot holds "
                         (c.patients) " patients (" (c.on_panel) " on a panel), " (c.observations) " results, "
@@ -177,10 +177,11 @@ pub fn render(report: &Report, zone: Zone, names: Names, all: &[String]) -> Stri
 fn section(source: &SourceReport, now: DateTime<Utc>, zone: Zone, names: Names) -> Markup {
     let s = &source.status;
     let when = |t: Option<&str>| {
-        t.and_then(crate::time::parse_rfc3339).map_or("never".to_string(), |t| zone.format(t, "%a %Y-%m-%d %H:%M %Z"))
+        t.and_then(ingest_core::time::parse_rfc3339)
+            .map_or("never".to_string(), |t| zone.format(t, "%a %Y-%m-%d %H:%M %Z"))
     };
     let t = &source.timeline;
-    let span = |seconds: u64| crate::time::human_duration(std::time::Duration::from_secs(seconds));
+    let span = |seconds: u64| ingest_core::time::human_duration(std::time::Duration::from_secs(seconds));
     let schedule = match (&t.expected, t.grace_seconds, t.stale_after_seconds) {
         (Some(cron), Some(grace), _) => format!("expected {cron} (cron, {zone}), grace {}", span(grace)),
         (_, _, Some(after)) => format!("no schedule: stale when the newest export is older than {}", span(after)),
@@ -361,7 +362,7 @@ fn section(source: &SourceReport, now: DateTime<Utc>, zone: Zone, names: Names) 
 }
 
 fn short(zone: Zone, t: &str) -> String {
-    crate::time::parse_rfc3339(t).map_or_else(|| t.to_string(), |t| zone.format(t, "%m-%d %H:%M"))
+    ingest_core::time::parse_rfc3339(t).map_or_else(|| t.to_string(), |t| zone.format(t, "%m-%d %H:%M"))
 }
 
 /// The chart's geometry: a column per calendar day (in the configured zone), the time of day
@@ -395,7 +396,7 @@ impl Frame {
             times.push(deadline_seconds(w, zone));
             times.extend(w.arrived_at.map(|a| zone.seconds_of_day(a)));
         }
-        let received = t.arrivals.iter().filter_map(|a| crate::time::parse_rfc3339(&a.received_at));
+        let received = t.arrivals.iter().filter_map(|a| ingest_core::time::parse_rfc3339(&a.received_at));
         times.extend(received.map(|a| zone.seconds_of_day(a)));
         let (top, bottom) = match (times.iter().min(), times.iter().max()) {
             (Some(&lo), Some(&hi)) => {
@@ -486,7 +487,7 @@ fn chart(source: &SourceReport, now: DateTime<Utc>, zone: Zone) -> Markup {
             }
             g.files {
                 @for a in &t.arrivals {
-                    @if let Some(at) = crate::time::parse_rfc3339(&a.received_at) {
+                    @if let Some(at) = ingest_core::time::parse_rfc3339(&a.received_at) {
                         @if let Some(col) = f.column(at) {
                             @let (x, y) = (f.x(col) + cw * 0.2, f.y(zone.seconds_of_day(at)));
                             @let class = if FileStatus::parse(&a.status) == Some(FileStatus::Quarantined) { "file quarantined" } else { "file" };
@@ -530,8 +531,8 @@ fn window(f: &Frame, col: i64, w: &Window) -> Markup {
     let (expected, due) = (fmt(w.expected_at), fmt(w.deadline));
     let tip = format!("{}: expected {expected}, due by {due}{arrived}", verdict.replace('_', " "));
     html! {
-        g.window data-verdict=(verdict) data-expected=(crate::time::rfc3339(w.expected_at))
-            data-arrived=[w.arrived_at.map(crate::time::rfc3339)] {
+        g.window data-verdict=(verdict) data-expected=(ingest_core::time::rfc3339(w.expected_at))
+            data-arrived=[w.arrived_at.map(ingest_core::time::rfc3339)] {
             title { (tip) }
             rect.band x=(x0) y=(y0) width=(cw * 0.64) height=((y1 - y0).max(2.0)) rx="2" {}
             @match (w.verdict, w.arrived_at) {

@@ -2,11 +2,11 @@
 //! reasons, quarantine, rejects) and the newest files. Coloured on a terminal, plain otherwise.
 
 use super::{Report, SourceReport};
-use crate::schedule::Verdict;
-use crate::store::FileStatus;
-use crate::time::Zone;
 use anstyle::{AnsiColor, Style};
 use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table, presets};
+use ingest_core::schedule::Verdict;
+use ingest_core::time::Zone;
+use ingest_store::FileStatus;
 use std::fmt::Write as _;
 
 /// How many expected exports the `RECENT` column shows (newest last).
@@ -43,7 +43,7 @@ pub fn render(report: &Report, zone: Zone, colour: bool) -> String {
     for source in &report.sources {
         let s = &source.status;
         let when = |t: &Option<String>| {
-            t.as_deref().and_then(crate::time::parse_rfc3339).map_or("never".to_string(), |t| short(zone, t))
+            t.as_deref().and_then(ingest_core::time::parse_rfc3339).map_or("never".to_string(), |t| short(zone, t))
         };
         let state = match (source.stale, state_notes(source)) {
             (true, notes) => Cell::new(format!("STALE{notes}")).fg(Color::Red).add_attribute(Attribute::Bold),
@@ -147,7 +147,7 @@ fn details(out: &mut String, source: &SourceReport, zone: Zone, colour: bool) {
         let _ = writeln!(
             out,
             "  expected {expected:?} (grace {}): in {} days, {} on time, {} late, {} missed",
-            crate::time::human_duration(std::time::Duration::from_secs(t.grace_seconds.unwrap_or(0))),
+            ingest_core::time::human_duration(std::time::Duration::from_secs(t.grace_seconds.unwrap_or(0))),
             super::TIMELINE_DAYS,
             t.tally(Verdict::OnTime),
             t.tally(Verdict::Late),
@@ -174,7 +174,12 @@ fn details(out: &mut String, source: &SourceReport, zone: Zone, colour: bool) {
         let mut table = new_table(colour);
         table.set_header(["FILE", "NAME", "EXPORTED AT", "WHY"]);
         for w in &s.export_time_warnings {
-            table.add_row([format!("#{}", w.file_id), super::file_name(&w.path), w.exported_at.clone(), w.warning.clone()]);
+            table.add_row([
+                format!("#{}", w.file_id),
+                super::file_name(&w.path),
+                w.exported_at.clone(),
+                w.warning.clone(),
+            ]);
         }
         indent(out, &table);
     }
@@ -263,7 +268,7 @@ fn short(zone: Zone, t: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 fn received(zone: Zone, t: &str) -> String {
-    crate::time::parse_rfc3339(t).map_or_else(|| t.to_string(), |t| short(zone, t))
+    ingest_core::time::parse_rfc3339(t).map_or_else(|| t.to_string(), |t| short(zone, t))
 }
 
 /// The newest expected exports as one symbol each; for a source without a schedule, whether any
@@ -279,7 +284,7 @@ fn strip(source: &SourceReport, colour: bool) -> String {
         .arrivals
         .iter()
         .filter(|a| FileStatus::parse(&a.status).is_some_and(|s| s.landed()))
-        .filter_map(|a| crate::time::parse_rfc3339(&a.received_at))
+        .filter_map(|a| ingest_core::time::parse_rfc3339(&a.received_at))
         .map(|t| t.date_naive())
         .collect();
     let today = t.to.date_naive();
@@ -331,7 +336,7 @@ mod tests {
     fn plain_output_has_no_escape_codes_and_colour_output_does() {
         let report = Report {
             snapshot: "/tmp/s.db".into(),
-            now: crate::time::parse_rfc3339("2026-11-24T11:50:00Z").expect("time"),
+            now: ingest_core::time::parse_rfc3339("2026-11-24T11:50:00Z").expect("time"),
             counts: Default::default(),
             sources: Vec::new(),
         };
@@ -343,7 +348,7 @@ mod tests {
     #[test]
     fn a_time_with_seconds_is_shown_with_them() {
         let zone = Zone::parse("America/Chicago").expect("zone");
-        let t = |s| crate::time::parse_rfc3339(s).expect("time");
+        let t = |s| ingest_core::time::parse_rfc3339(s).expect("time");
         assert_eq!(short(zone, t("2026-11-24T06:30:30Z")), "Tue 11-24 00:30:30 CST");
         assert_eq!(short(zone, t("2026-11-24T06:30:00Z")), "Tue 11-24 00:30 CST");
     }

@@ -7,12 +7,12 @@
 //! `/work/shared/corpus/hl7`; `INGEST_CORPUS=skip` skips this test.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use ingest::model::{
+use ingest_core::model::{
     Document, Identifier, Medication, Observation, PanelAction, PanelEvent, ParsedFile, ParsedMessage, Patient,
     Problem, ProblemOrigin, Record, Reject,
 };
-use ingest::parse::{FileError, ParseOptions, parse_file};
-use ingest::time::{Zone, parse_rfc3339, rfc3339};
+use ingest_core::time::{Zone, parse_rfc3339, rfc3339};
+use ingest_parse::{FileError, ParseOptions, parse_file};
 use std::collections::BTreeMap;
 use std::panic;
 use std::path::{Path, PathBuf};

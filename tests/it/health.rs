@@ -10,8 +10,8 @@ use crate::mcp_stdio::call;
 use crate::sftp::{settings, whoami};
 use crate::sshd::Sshd;
 use crate::util::{LIMIT, Workspace, hl7, mcp::answer, raw, wait_for};
-use ingest::config::RemoteAfter;
 use ingest::source::sftp::Poller;
+use ingest_config::RemoteAfter;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -89,7 +89,7 @@ fn snapshot_status(ws: &Workspace) -> Value {
 fn a_remote_file_changed_after_its_download_replaces_the_held_copy_and_the_run_is_not_wedged() {
     let sshd = Sshd::start();
     let dir = tempfile::tempdir().expect("tempdir");
-    let ledger = ingest::store::open_writer(&dir.path().join("snapshot.db")).expect("snapshot");
+    let ledger = ingest_store::open_writer(&dir.path().join("snapshot.db")).expect("snapshot");
     let staging: PathBuf = dir.path().join("staging");
     let config = settings(&sshd, RemoteAfter::None);
     let marker = globset::Glob::new("EXPORT_COMPLETE").expect("glob").compile_matcher();

@@ -4,8 +4,8 @@
 
 use crate::sshd::Sshd;
 use crate::util::{Daemon, LIMIT, Workspace, hl7, wait_for};
-use ingest::config::{Passphrase, RemoteAfter, SftpConfig};
 use ingest::source::sftp::{PollReport, Poller, SftpError};
+use ingest_config::{Passphrase, RemoteAfter, SftpConfig};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -44,7 +44,7 @@ struct Bench {
 impl Bench {
     fn new(config: SftpConfig) -> Bench {
         let dir = tempfile::tempdir().expect("tempdir");
-        let ledger = ingest::store::open_writer(&dir.path().join("snapshot.db")).expect("snapshot");
+        let ledger = ingest_store::open_writer(&dir.path().join("snapshot.db")).expect("snapshot");
         let poller = Poller::new("ehr", config, dir.path().join("staging"));
         Bench { dir, poller, ledger }
     }
@@ -130,7 +130,7 @@ fn a_restart_downloads_nothing_twice_and_the_passphrase_comes_from_a_file() {
     // The staged file was taken (archived) by the pipeline; then the daemon restarts.
     std::fs::remove_file(first.staging().join("ADT_20261124.hl7")).expect("taken");
     // A new process: a new poller (no memory of listings) and a new connection to the same ledger.
-    let ledger = ingest::store::open_writer(&first.dir.path().join("snapshot.db")).expect("reopen");
+    let ledger = ingest_store::open_writer(&first.dir.path().join("snapshot.db")).expect("reopen");
     let mut again = Poller::new("ehr", settings(&sshd, RemoteAfter::None), first.staging());
     for _ in 0..3 {
         let report = again.poll(&ledger, &|n| n.ends_with(".hl7"), chrono::Utc::now(), &|| false).expect("poll");
@@ -257,7 +257,7 @@ fn a_refused_login_says_which_public_key_to_authorize_and_is_auth_refused() {
     let error = Bench::new(settings(&sshd, RemoteAfter::None)).poll().expect_err("a refused login");
     let shown = error.to_string();
     assert!(matches!(error, SftpError::Auth { .. }), "{shown}");
-    assert_eq!(error.kind(), ingest::health::ErrorKind::AuthRefused);
+    assert_eq!(error.kind(), ingest_core::health::ErrorKind::AuthRefused);
     let printed = std::process::Command::new("ssh-keygen")
         .arg("-lf")
         .arg(sshd.client_key.with_extension("pub"))

@@ -114,7 +114,7 @@ impl Workspace {
         Workspace { dir }
     }
 
-    /// The test clock (`time::clock_from_env`): while this file is absent, every binary run
+    /// The test clock (`ingest_core::time::process_clock`, with the `test-hooks` feature): while this file is absent, every binary run
     /// here uses the system time; [`Workspace::set_clock`] moves them all.
     pub fn clock_file(&self) -> PathBuf {
         self.path("clock")
