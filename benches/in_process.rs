@@ -10,8 +10,8 @@ mod common;
 
 use common::{PATIENTS, RESULTS_PER_PATIENT, mrn};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use ingest::mcp::answers::{self, Context, ListPanelArgs, MrnArgs};
-use ingest::mcp::render::{Render, Renderer};
+use ingest_mcp::answers::{self, Context, ListPanelArgs, MrnArgs};
+use ingest_mcp::render::{Render, Renderer};
 use ingest_parse::ParseOptions;
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -129,7 +129,7 @@ fn mcp_answers(c: &mut Criterion) {
     group.bench_function("list_panel (50 per page)", |b| {
         b.iter(|| {
             let answer = answers::list_panel(&cx(), &ListPanelArgs::default()).expect("list_panel");
-            let value = ingest::mcp::untrusted::answer_json(&answer).expect("json");
+            let value = ingest_mcp::untrusted::answer_json(&answer).expect("json");
             value.to_string().len() + answer.render(&Renderer { zone: config.zone }).len()
         })
     });
@@ -142,7 +142,7 @@ fn mcp_answers(c: &mut Criterion) {
             },
             |args| {
                 let answer = answers::get_patient(&cx(), &args).expect("get_patient");
-                let value = ingest::mcp::untrusted::answer_json(&answer).expect("json");
+                let value = ingest_mcp::untrusted::answer_json(&answer).expect("json");
                 value.to_string().len() + answer.render(&Renderer { zone: config.zone }).len()
             },
             BatchSize::SmallInput,

@@ -9,8 +9,8 @@
 mod common;
 
 use common::{PATIENTS, mrn};
-use ingest::mcp::answers::{self, Context, ListPanelArgs, MrnArgs};
-use ingest::mcp::render::{Render, Renderer};
+use ingest_mcp::answers::{self, Context, ListPanelArgs, MrnArgs};
+use ingest_mcp::render::{Render, Renderer};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -93,13 +93,13 @@ fn main() -> anyhow::Result<()> {
         let cx = || Context { conn: &conn, config: &config, role: &role, now: chrono::Utc::now() };
         let list = measure(|_| {
             let a = answers::list_panel(&cx(), &ListPanelArgs::default()).expect("list_panel");
-            let v = ingest::mcp::untrusted::answer_json(&a).expect("json");
+            let v = ingest_mcp::untrusted::answer_json(&a).expect("json");
             v.to_string().len() + a.render(&Renderer { zone: config.zone }).len()
         });
         let get = measure(|i| {
             let a = answers::get_patient(&cx(), &MrnArgs { mrn: mrns[(i * 7919) % PATIENTS].clone() })
                 .expect("get_patient");
-            let v = ingest::mcp::untrusted::answer_json(&a).expect("json");
+            let v = ingest_mcp::untrusted::answer_json(&a).expect("json");
             v.to_string().len() + a.render(&Renderer { zone: config.zone }).len()
         });
         let stdio_list = measure(|_| stdio.call("list_panel", serde_json::json!({})));

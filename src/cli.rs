@@ -185,7 +185,7 @@ pub fn main() -> ExitCode {
     }
     let result = match (&cli.command, cli.replay.is_empty()) {
         (Some(Command::CheckConfig { probe }), _) => return check_config(&config, *probe, clock.now()),
-        (Some(Command::Status { json }), _) => crate::status::run(&config, *json, clock.now()).map(|()| 0),
+        (Some(Command::Status { json }), _) => ingest_ops::status::run(&config, *json, clock.now()).map(|()| 0),
         (Some(Command::Retention { dry_run }), _) => retention(&config, *dry_run, clock).map(|()| 0),
         (Some(Command::Run), _) => {
             let (explicit, db) = (cli.config.clone(), cli.db.clone());
@@ -193,7 +193,7 @@ pub fn main() -> ExitCode {
             run_daemon(config, reload, clock).map(|()| 0)
         }
         (Some(Command::Mcp { connect: None, .. }), _) => {
-            runtime().and_then(|rt| rt.block_on(crate::mcp::stdio::serve(config, clock))).map(|()| 0)
+            runtime().and_then(|rt| rt.block_on(ingest_mcp::stdio::serve(config, clock))).map(|()| 0)
         }
         (Some(Command::Mcp { connect: Some(url), token_file, ca_file, pin }), _) => {
             return bridge(url, token_file.as_deref(), ca_file.as_deref(), pin);
@@ -241,12 +241,12 @@ pub fn main() -> ExitCode {
         }
         (Some(Command::Audit { command: AuditCommand::Verify { path } }), _) => {
             let path = path.clone().unwrap_or_else(|| config.audit_log());
-            match crate::audit::verify(&path) {
+            match ingest_audit::verify(&path) {
                 Ok(lines) => {
                     println!("{}: {lines} lines, hash chain intact", path.display());
                     Ok(0)
                 }
-                Err(e @ crate::audit::AuditError::Broken { .. }) => {
+                Err(e @ ingest_audit::AuditError::Broken { .. }) => {
                     println!("BROKEN: {e}");
                     Ok(1)
                 }
@@ -326,8 +326,8 @@ fn bridge(
     ca_file: Option<&std::path::Path>,
     pins: &[String],
 ) -> ExitCode {
-    use crate::mcp::bridge;
-    let pins: Result<Vec<[u8; 32]>, String> = pins.iter().map(|p| crate::mcp::trust::parse_pin(p)).collect();
+    use ingest_mcp::bridge;
+    let pins: Result<Vec<[u8; 32]>, String> = pins.iter().map(|p| ingest_mcp::trust::parse_pin(p)).collect();
     let trust = match pins {
         Ok(pins) => bridge::TrustOptions { ca_file: ca_file.map(std::path::Path::to_path_buf), pins },
         Err(e) => {
@@ -341,7 +341,7 @@ fn bridge(
     }
     if trust.ca_file.is_some() || !trust.pins.is_empty() {
         if let Some(path) = &trust.ca_file
-            && let Err(e) = crate::mcp::trust::read_certificates(path)
+            && let Err(e) = ingest_mcp::trust::read_certificates(path)
         {
             eprintln!("ingest: --ca-file {e}");
             return ExitCode::from(2);
@@ -376,9 +376,9 @@ fn tls_fingerprint(config: &Config, file: Option<&std::path::Path>) -> ExitCode 
         eprintln!("ingest: no certificate: give a PEM file, or set mcp.tls_cert in the configuration");
         return ExitCode::from(2);
     };
-    match crate::mcp::trust::read_certificates(&path) {
+    match ingest_mcp::trust::read_certificates(&path) {
         Ok(certs) => {
-            println!("{}", crate::mcp::trust::fingerprint(certs[0].as_ref()));
+            println!("{}", ingest_mcp::trust::fingerprint(certs[0].as_ref()));
             eprintln!(
                 "the certificate in {} (the first of {}); on a clinician's machine: ingest mcp --connect URL --pin <this>",
                 path.display(),
@@ -409,12 +409,12 @@ fn retention(config: &Config, dry_run: bool, clock: Arc<dyn Clock>) -> anyhow::R
     let mut conn = ingest_store::open_writer(&config.snapshot)?;
     let policy = &config.retention;
     let purge = if dry_run {
-        crate::retention::apply(&mut conn, &config.archive_dir(), policy, now, true)?
+        ingest_ops::retention::apply(&mut conn, &config.archive_dir(), policy, now, true)?
     } else {
-        let audit = crate::audit::AuditLog::open(&config.audit_log(), clock)?;
-        crate::retention::run_pass(&mut conn, &config.archive_dir(), &audit, policy, now, "command")?
+        let audit = ingest_audit::AuditLog::open(&config.audit_log(), clock)?;
+        ingest_ops::retention::run_pass(&mut conn, &config.archive_dir(), &audit, policy, now, "command")?
     };
-    let (archived_before, off_panel_before) = crate::retention::cutoffs(policy, now);
+    let (archived_before, off_panel_before) = ingest_ops::retention::cutoffs(policy, now);
     let verb = if dry_run { "would purge" } else { "purged" };
     println!(
         "{verb}: {} patient(s) off every panel since before {} ({} row(s)); {} archived file(s) \

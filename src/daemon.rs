@@ -5,13 +5,13 @@
 
 mod sftp;
 
-use crate::alerts::{Alert, Alerts};
 use crate::pipeline::{Handling, Intake, Outcome, Pipeline};
 use crate::source::folder::{self, FolderEvent};
 use crate::source::ready::{Hint, Rules, Stat, Tracker};
 use ingest_config::{AfterIngest, Config, SourceConfig};
 use ingest_core::health::{Check, Held, SourceHealth, Untaken};
 use ingest_core::time::Clock;
+use ingest_ops::alerts::{Alert, Alerts};
 use ingest_store as store;
 use notify::RecommendedWatcher;
 use std::collections::BTreeMap;
@@ -113,7 +113,7 @@ pub async fn run(
         config.quarantine_dir(),
     )));
     // Bound before the folder loop starts: a port in use or a bad certificate is a startup error.
-    let http = crate::mcp::http::start(&config, &shutdown, Arc::clone(&clock)).await?;
+    let http = crate::http::start(&config, &shutdown, Arc::clone(&clock)).await?;
     let alerts = Alerts::start(&config.alerts, &shutdown)?;
     let mut next_retention = retention(&pipeline, &config, &clock, "start").await;
     for source in config.sources.iter().filter(|s| s.sftp.is_some()) {
@@ -373,10 +373,10 @@ async fn retention(
     let pipeline = Arc::clone(pipeline);
     let (archive, audit_path) = (config.archive_dir(), config.audit_log());
     let clock = Arc::clone(clock);
-    let pass = tokio::task::spawn_blocking(move || -> anyhow::Result<crate::retention::Purge> {
-        let audit = crate::audit::AuditLog::open(&audit_path, clock)?;
+    let pass = tokio::task::spawn_blocking(move || -> anyhow::Result<ingest_ops::retention::Purge> {
+        let audit = ingest_audit::AuditLog::open(&audit_path, clock)?;
         let mut pipeline = pipeline.lock().map_err(|_| anyhow::anyhow!("pipeline lock poisoned"))?;
-        Ok(crate::retention::run_pass(pipeline.conn_mut(), &archive, &audit, &policy, now, trigger)?)
+        Ok(ingest_ops::retention::run_pass(pipeline.conn_mut(), &archive, &audit, &policy, now, trigger)?)
     })
     .await;
     match pass {
@@ -657,7 +657,7 @@ async fn ingest_one(
     match result {
         Ok(Ok(outcome)) => {
             if matches!(outcome, Some(Outcome::Ingested(_) | Outcome::Duplicate { .. } | Outcome::Quarantined { .. })) {
-                crate::metrics::METRICS.file_done(&name, started.elapsed());
+                ingest_ops::metrics::METRICS.file_done(&name, started.elapsed());
             }
             if let Some(outcome) = &outcome {
                 alert_if_quarantined(alerts, &name, outcome, clock);

@@ -13,18 +13,13 @@
 
 // The vocabulary (`ingest_core`: model, time, schedule) and the parsers (`ingest_parse`) are
 // crates of their own under crates/; everything here is the service around them.
-pub mod alerts;
-pub mod audit;
 pub mod cli;
 pub mod daemon;
 pub mod generate;
-pub mod mcp;
-pub mod metrics;
+pub mod http;
 pub mod pdf;
 pub mod pipeline;
 pub mod preflight;
 pub mod replay;
-pub mod retention;
 pub mod source;
-pub mod status;
 pub mod systemd;

@@ -259,7 +259,7 @@ impl Pipeline {
         let to = match row.disposition.as_deref() {
             None | Some(KEPT | REPLAYED_IN_PLACE) => return Ok(None),
             // Its archived copy was deleted by retention; the file found again is left alone.
-            Some(d) if d.starts_with(crate::retention::EXPIRED) => return Ok(None),
+            Some(d) if d.starts_with(ingest_ops::retention::EXPIRED) => return Ok(None),
             Some(DELETED) => return Ok(Some((Action::Delete, None))),
             Some(to) => PathBuf::from(to),
         };

@@ -1,9 +1,9 @@
 //! Building answers: arguments in, DTOs out, from one read-only connection inside one read
 //! transaction (so an answer never mixes two states of the snapshot). No rmcp here.
 
-use super::dto::*;
-use super::render::{Render, Renderer};
-use super::trends::{self, Severity};
+use crate::dto::*;
+use crate::render::{Render, Renderer};
+use crate::trends::{self, Severity};
 use chrono::{DateTime, Utc};
 use ingest_config::{Config, RecordKind, Role};
 use ingest_store::{FileStatus, read, snapshot};
@@ -140,7 +140,7 @@ pub struct SearchArgs {
     pub cursor: Option<String>,
 }
 
-pub use super::digest::PanelChangesArgs;
+pub use crate::digest::PanelChangesArgs;
 
 /// The longest text argument accepted (MRNs, codes, queries, cursors).
 /// The longest text argument read (an MRN, a code, an id, search words, a location).
@@ -893,4 +893,4 @@ pub fn search_documents(cx: &Context<'_>, args: &SearchArgs) -> Result<SearchRes
 /// Search hits per page unless `limit` says otherwise: pointers to documents, not the documents.
 const SEARCH_PAGE: usize = 10;
 
-pub use super::digest::panel_changes;
+pub use crate::digest::panel_changes;

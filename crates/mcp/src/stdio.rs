@@ -1,7 +1,7 @@
 //! `ingest mcp`: the MCP server over stdio on a local snapshot, for an assistant on this machine.
 //! stdout is the wire; logs go to stderr.
 
-use super::server::{Caller, IngestMcp, Shared, open_db};
+use crate::server::{Caller, IngestMcp, Shared, Unobserved, open_db};
 use ingest_config::Config;
 use rmcp::ServiceExt;
 
@@ -10,7 +10,7 @@ use rmcp::ServiceExt;
 pub async fn serve(config: Config, clock: std::sync::Arc<dyn ingest_core::time::Clock>) -> anyhow::Result<()> {
     let db = open_db(&config.snapshot)?;
     let caller = Caller { identity: local_identity(), role: config.mcp.stdio_role.clone(), transport: "stdio" };
-    let shared = Shared::new(config, clock)?;
+    let shared = Shared::new(config, clock, std::sync::Arc::new(Unobserved))?;
     tracing::info!(identity = %caller.identity, role = %caller.role, "MCP over stdio");
     let service = IngestMcp::new(shared, db, Some(caller)).serve(rmcp::transport::stdio()).await?;
     service.waiting().await?;

@@ -15,8 +15,8 @@
 //! record of what was received and who read what. Each pass that removes anything appends one line
 //! to the audit log, with the policy and counts and no MRN, name or file name.
 
-use crate::audit::{AuditEntry, AuditLog};
 use chrono::{DateTime, Utc};
+use ingest_audit::{AuditEntry, AuditLog};
 use ingest_config::RetentionConfig;
 use ingest_core::time::rfc3339;
 use ingest_store as store;
@@ -62,7 +62,7 @@ pub enum RetentionError {
     #[error("retention: {path}: {source}")]
     Io { path: String, source: std::io::Error },
     #[error("retention: {0}")]
-    Audit(#[from] crate::audit::AuditError),
+    Audit(#[from] ingest_audit::AuditError),
 }
 
 /// The two cut-offs for `now`: archived files ingested before the first, patients who left every

@@ -7,8 +7,8 @@
 //! answered by the daemon, and its answers (including tool errors and protocol errors) come back
 //! unchanged.
 
-use super::http::TRANSPORT_HEADER;
-pub use super::trust::TrustOptions;
+use crate::server::TRANSPORT_HEADER;
+pub use crate::trust::TrustOptions;
 use anyhow::Context as _;
 use rmcp::model::*;
 use rmcp::service::{Peer, RequestContext, RunningService, ServiceError};
@@ -61,7 +61,7 @@ fn read_token_file(path: &Path) -> Result<String, UsageError> {
 
 /// Check the URL before a token goes anywhere: http(s) only, and plain http only to this host.
 pub fn check_url(url: &str) -> Result<(), UsageError> {
-    let uri: axum::http::Uri =
+    let uri: http::Uri =
         url.parse().map_err(|_| UsageError(format!("--connect {url:?} is not a URL (https://host:port/mcp)")))?;
     let host = uri.host().unwrap_or("").trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
     if host.is_empty() {
@@ -99,8 +99,7 @@ pub async fn serve(url: &str, token: String, trust: &TrustOptions) -> anyhow::Re
 
 async fn connect(url: &str, token: String, trust: &TrustOptions) -> anyhow::Result<RunningService<RoleClient, ()>> {
     let mut headers = HashMap::new();
-    headers
-        .insert(axum::http::HeaderName::from_static(TRANSPORT_HEADER), axum::http::HeaderValue::from_static("bridge"));
+    headers.insert(http::HeaderName::from_static(TRANSPORT_HEADER), http::HeaderValue::from_static("bridge"));
     let config = StreamableHttpClientTransportConfig::with_uri(url).auth_header(token).custom_headers(headers);
     let transport = match super::trust::client(trust).map_err(UsageError)? {
         Some(client) => StreamableHttpClientTransport::with_client(client, config),

@@ -8,9 +8,9 @@
 //! `expected` schedule), so that a morning's CSV files named in local time and HL7 files stamped
 //! with an offset make one run even when `time_zone` is wrong; the answer warns when they disagree.
 
-use super::answers::{Context, ToolError, decode_cursor, display_name, document_summary, encode_cursor, freshness};
-use super::dto::*;
-use super::trends::{self, Severity};
+use crate::answers::{Context, ToolError, decode_cursor, display_name, document_summary, encode_cursor, freshness};
+use crate::dto::*;
+use crate::trends::{self, Severity};
 use chrono::{DateTime, Duration, Utc};
 use ingest_config::RecordKind;
 use ingest_store::snapshot::{self, ExportTime, MedicationRow, StayHistoryRow};

@@ -6,7 +6,6 @@ pub mod bridge;
 pub mod budget;
 pub mod digest;
 pub mod dto;
-pub mod http;
 pub mod render;
 pub mod server;
 pub mod stdio;

@@ -5,7 +5,7 @@
 //! untrusted clinical text (by its type: see `untrusted`). Pure: answer types in, text out. The JSON of `structuredContent`
 //! carries every field; this carries what a resident reads.
 
-use super::dto::*;
+use crate::dto::*;
 use ingest_core::time::Zone;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -34,7 +34,7 @@ fn with_detail(head: &ClinicalText, detail: &[Option<&ClinicalText>]) -> String 
 /// one line, with no `<` or `>`. Such fields are not free text, but an export can still put
 /// anything in them.
 fn plain(text: &str) -> std::borrow::Cow<'_, str> {
-    crate::mcp::untrusted::one_line_plain(text)
+    crate::untrusted::one_line_plain(text)
 }
 
 /// An optional text fenced, or what to say when there is none.

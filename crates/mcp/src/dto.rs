@@ -7,7 +7,7 @@
 //! `String`: the JSON then names it in `untrusted_fields` and the rendering fences it. A unit test
 //! fails when a string field is added that is neither clinical text nor known to be structured.
 
-pub use super::untrusted::{ClinicalText, ResultValue};
+pub use crate::untrusted::{ClinicalText, ResultValue};
 use schemars::JsonSchema;
 use serde::Serialize;
 
@@ -593,7 +593,7 @@ pub struct Document {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mcp::untrusted::output_schema;
+    use crate::untrusted::output_schema;
     use serde_json::Value;
 
     /// String fields that are not free text from the EHR: identifiers, codes, times, enumerations,

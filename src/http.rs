@@ -1,6 +1,7 @@
-//! MCP over Streamable HTTP, served by `ingest run` (ARCHITECTURE.md: the MCP side): rmcp's `StreamableHttpService`
-//! mounted in axum at `mcp.path`, behind a gate that checks the `Origin` header and the bearer
-//! token, plus `/healthz` and `/readyz` for monitoring. HTTPS (rustls) when the config has a
+//! The daemon's HTTP front door: MCP over Streamable HTTP (rmcp's `StreamableHttpService` from
+//! `ingest_mcp`, mounted in axum at `mcp.path`) behind a gate that checks the `Origin` header and
+//! the bearer token, plus `/healthz` and `/readyz` for monitoring, and `/metrics` and `/status`
+//! for roles that may see the snapshot's status. HTTPS (rustls) when the config has a
 //! certificate; a non-loopback bind without one is refused here too, not only by the config check.
 //!
 //! How a caller reaches the tools: the gate turns the token into a [`Caller`] and puts it in the
@@ -8,8 +9,6 @@
 //! request's extensions, where `IngestMcp` reads it back. A request without a valid token never
 //! reaches rmcp: it gets 401 and an audit line.
 
-use super::server::{Caller, IngestMcp, Shared};
-use crate::audit::AuditEntry;
 use anyhow::Context as _;
 use axum::Router;
 use axum::extract::connect_info::Connected;
@@ -19,8 +18,10 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::{IncomingStream, Listener};
+use ingest_audit::AuditEntry;
 use ingest_config::{Config, TokenConfig};
 use ingest_fsutil::hex;
+use ingest_mcp::server::{CallObserver, Caller, IngestMcp, Shared, TRANSPORT_HEADER};
 use ingest_store as store;
 use ingest_store::readers::Readers;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -42,11 +43,19 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_util::sync::CancellationToken;
 
 /// How long open connections (SSE streams) get to finish after shutdown before they are dropped.
+/// Counts each answered MCP call for `/metrics`.
+#[derive(Debug)]
+struct CountCalls;
+
+impl CallObserver for CountCalls {
+    fn answered(&self, tool: &str, result: &str, took: Duration) {
+        ingest_ops::metrics::METRICS.mcp_call(tool, result, took);
+    }
+}
+
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// How long a client gets to complete the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// The header with which `ingest mcp --connect` marks its requests, so the audit log says `bridge`.
-pub const TRANSPORT_HEADER: &str = "x-ingest-transport";
 
 /// The HTTP server, bound but not yet serving: see [`bind`].
 #[derive(Debug)]
@@ -89,7 +98,7 @@ pub async fn start(
         tracing::info!("MCP over HTTP is off (mcp.http = false)");
         return Ok(None);
     }
-    let shared = Shared::new(config.clone(), clock).context("opening the audit log")?;
+    let shared = Shared::new(config.clone(), clock, Arc::new(CountCalls)).context("opening the audit log")?;
     let server = bind(config, shared, shutdown.clone()).await?;
     let stop = shutdown.clone();
     let task = tokio::spawn(async move {
@@ -172,7 +181,7 @@ pub async fn bind(config: &Config, shared: Arc<Shared>, shutdown: CancellationTo
         .enforce_origin_validation();
     // The readers are shared by all requests; the snapshot may not exist yet when the daemon
     // binds (its first ingest creates it), so they are opened on first use.
-    let readers = Arc::new(Readers::lazy(&config.snapshot, super::server::IDLE_READERS));
+    let readers = Arc::new(Readers::lazy(&config.snapshot, ingest_mcp::server::IDLE_READERS));
     let factory = move || Ok(IngestMcp::new(Arc::clone(&shared), Arc::clone(&readers), None));
     let service = StreamableHttpService::new(factory, Arc::new(LocalSessionManager::default()), rmcp_config);
     let app = Router::new()
@@ -468,9 +477,9 @@ fn host_allowed(value: &str, allowed: &[String]) -> bool {
 /// snapshot's status, no patient data).
 async fn metrics(State(gate): State<Arc<Gate>>, request: Request) -> Response {
     let caller = request.extensions().get::<Caller>().cloned();
-    let rendered = status_view(&gate, caller, "/metrics", |report, _, _| crate::metrics::render(report)).await;
+    let rendered = status_view(&gate, caller, "/metrics", |report, _, _| ingest_ops::metrics::render(report)).await;
     match rendered {
-        Ok(text) => ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response(),
+        Ok(text) => ([(header::CONTENT_TYPE, ingest_ops::metrics::CONTENT_TYPE)], text).into_response(),
         Err(refused) => refused,
     }
 }
@@ -497,7 +506,7 @@ async fn source_status_page(
 }
 
 async fn page_response(gate: &Arc<Gate>, caller: Option<Caller>, only: Option<String>) -> Response {
-    use crate::status::page::{self, Names};
+    use ingest_ops::status::page::{self, Names};
     let arguments = serde_json::json!({ "source": only });
     let rendered = status_view(gate, caller.clone(), "/status", move |report, config, role| {
         let names = if role.allows(ingest_config::RecordKind::Patients) { Names::Shown } else { Names::Masked };
@@ -547,13 +556,13 @@ async fn page_response(gate: &Arc<Gate>, caller: Option<Caller>, only: Option<St
     (headers, html).into_response()
 }
 
-/// The status [`crate::status::Report`] drawn by `draw`, for a caller whose role may call
+/// The status [`ingest_ops::status::Report`] drawn by `draw`, for a caller whose role may call
 /// `snapshot_status`; otherwise, or if the snapshot cannot be read, the response to send.
 async fn status_view(
     gate: &Arc<Gate>,
     caller: Option<Caller>,
     what: &'static str,
-    draw: impl FnOnce(&crate::status::Report, &Config, &ingest_config::Role) -> String + Send + 'static,
+    draw: impl FnOnce(&ingest_ops::status::Report, &Config, &ingest_config::Role) -> String + Send + 'static,
 ) -> Result<String, Response> {
     let Some(caller) = caller else {
         return Err((StatusCode::UNAUTHORIZED, "Unauthorized\n").into_response());
@@ -567,7 +576,7 @@ async fn status_view(
     let shared = Arc::clone(&gate.shared);
     let drawn = tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
         let conn = store::open_reader(&shared.config.snapshot)?;
-        let report = crate::status::report(&conn, &shared.config, shared.clock.now())?;
+        let report = ingest_ops::status::report(&conn, &shared.config, shared.clock.now())?;
         Ok(draw(&report, &shared.config, &role))
     })
     .await;
@@ -756,7 +765,7 @@ fn tls_acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
     let private_key =
         PrivateKeyDer::from_pem_file(key).with_context(|| format!("mcp.tls_key: reading {}", key.display()))?;
     warn_if_key_readable(key);
-    tracing::info!(certificate = %super::trust::fingerprint(certs[0].as_ref()), file = %cert.display(),
+    tracing::info!(certificate = %ingest_mcp::trust::fingerprint(certs[0].as_ref()), file = %cert.display(),
         "MCP over HTTPS: the daemon's certificate (a bridge can pin it with --pin)");
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)

@@ -1,7 +1,7 @@
 //! Results over time, pure: how severe a result is, the value before it and the change, and one
 //! code's summary over a period. The rows come from `store::snapshot`; no SQL here.
 
-use super::dto::{Observation, PriorValue, Trend};
+use crate::dto::{Observation, PriorValue, Trend};
 use ingest_config::CriticalLimit;
 
 /// How a result reads: `Critical` (flag `HH`, `LL` or `AA`, or past a configured critical limit),
@@ -128,7 +128,7 @@ pub fn trend(results: &[Observation]) -> Option<Trend> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mcp::dto::{ClinicalText, Freshness, ResultValue};
+    use crate::dto::{ClinicalText, Freshness, ResultValue};
 
     fn result(value: &str, flag: &str, at: &str) -> Observation {
         Observation {

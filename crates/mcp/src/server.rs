@@ -3,11 +3,11 @@
 //! to the audit log before the answer leaves. A tool result is the answer's JSON in
 //! `structuredContent` and one compact text rendering for the model, each within the answer budget.
 
-use super::answers::{self, Context, ToolError};
-use super::dto;
-use super::render::{Render, Renderer};
-use super::untrusted::output_schema;
-use crate::audit::{AuditEntry, AuditLog};
+use crate::answers::{self, Context, ToolError};
+use crate::dto;
+use crate::render::{Render, Renderer};
+use crate::untrusted::output_schema;
+use ingest_audit::{AuditEntry, AuditLog};
 use ingest_config::Config;
 use ingest_core::time::Clock;
 use ingest_store::readers::Readers;
@@ -23,6 +23,9 @@ use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
 
+/// The header with which `ingest mcp --connect` marks its requests, so the audit log says `bridge`.
+pub const TRANSPORT_HEADER: &str = "x-ingest-transport";
+
 /// Who is calling: set by the HTTP layer from the bearer token, or fixed for stdio.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
@@ -32,18 +35,33 @@ pub struct Caller {
     pub transport: &'static str,
 }
 
-/// What every session shares: configuration, the audit log, the clock.
+/// Told of every answered call once its audit line is written: the daemon counts them for
+/// `/metrics`. `result` is the audit line's (`ok`, `error: …`, `refused: …`).
+pub trait CallObserver: Send + Sync + std::fmt::Debug {
+    fn answered(&self, tool: &str, result: &str, took: std::time::Duration);
+}
+
+/// No one counts the calls (`ingest mcp` over stdio: a process per client, with no `/metrics`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Unobserved;
+
+impl CallObserver for Unobserved {
+    fn answered(&self, _: &str, _: &str, _: std::time::Duration) {}
+}
+
+/// What every session shares: configuration, the audit log, the clock, who counts the calls.
 #[derive(Debug)]
 pub struct Shared {
     pub config: Config,
     pub audit: AuditLog,
     pub clock: Arc<dyn Clock>,
+    pub observer: Arc<dyn CallObserver>,
 }
 
 impl Shared {
-    pub fn new(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<Shared>> {
+    pub fn new(config: Config, clock: Arc<dyn Clock>, observer: Arc<dyn CallObserver>) -> anyhow::Result<Arc<Shared>> {
         let audit = AuditLog::open(&config.audit_log(), Arc::clone(&clock))?;
-        Ok(Arc::new(Shared { config, audit, clock }))
+        Ok(Arc::new(Shared { config, audit, clock, observer }))
     }
 }
 
@@ -240,9 +258,7 @@ impl IngestMcp {
 
     fn caller(&self, ctx: &RequestContext<RoleServer>) -> Option<Caller> {
         self.caller.clone().or_else(|| {
-            ctx.extensions
-                .get::<axum::http::request::Parts>()
-                .and_then(|parts| parts.extensions.get::<Caller>().cloned())
+            ctx.extensions.get::<http::request::Parts>().and_then(|parts| parts.extensions.get::<Caller>().cloned())
         })
     }
 
@@ -353,7 +369,7 @@ impl IngestMcp {
                 tracing::error!(error = %e, "audit log write failed; the call is refused");
                 McpError::internal_error("the audit log could not be written; nothing was returned", None)
             })?;
-            crate::metrics::METRICS.mcp_call(&tool, &result_text, started.elapsed());
+            shared.observer.answered(&tool, &result_text, started.elapsed());
             Ok(match result {
                 Ok((value, text)) => Outcome::Answer(value, text),
                 Err(e) => Outcome::Failed(e, snapshot),
