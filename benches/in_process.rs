@@ -120,9 +120,9 @@ fn mcp_answers(c: &mut Criterion) {
     )
     .expect("replay");
     assert_eq!(summary.records, PATIENTS * (RESULTS_PER_PATIENT + 3), "the snapshot is complete");
-    let conn = ingest_store::open_reader(&config.snapshot).expect("reader");
+    let reader = ingest_store::open_reader(&config.snapshot).expect("reader");
     let role = config.mcp.role("clinician").cloned().expect("built-in role");
-    let cx = || Context { conn: &conn, config: &config, role: &role, now: chrono::Utc::now() };
+    let cx = || Context { db: reader.view(), config: &config, role: &role, now: chrono::Utc::now() };
     let mrns: Vec<String> = (0..PATIENTS).map(mrn).collect();
 
     let mut group = c.benchmark_group("mcp");

@@ -49,7 +49,7 @@ fn files_under(root: &Path) -> Vec<PathBuf> {
 
 fn main() -> anyhow::Result<()> {
     // PDF text is extracted by `ingest extract-pdf` in a child process: the built binary, not this one.
-    ingest::pdf::use_extractor(Path::new(env!("CARGO_BIN_EXE_ingest")));
+    ingest_pipeline::pdf::use_extractor(Path::new(env!("CARGO_BIN_EXE_ingest")));
     let mb = env_u64("BENCH_MB", 64);
     let dir = tempfile::tempdir()?;
     let exports = dir.path().join("exports");
@@ -126,7 +126,14 @@ fn main() -> anyhow::Result<()> {
             parsed_files.push((path.display().to_string(), bytes.len(), parsed));
         }
     }
-    let mut conn = ingest_store::open_writer(&dir.path().join("ceiling/snapshot.db"))?;
+    // The schema from the store's writer; then a connection of the bench's own, set as the writer
+    // sets its own (WAL is the file's; the rest is the connection's), for plain SQL.
+    let ceiling = dir.path().join("ceiling/snapshot.db");
+    drop(ingest_store::open_writer(&ceiling)?);
+    let mut conn = rusqlite::Connection::open(&ceiling)?;
+    conn.execute_batch(
+        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY;",
+    )?;
     conn.execute_batch("CREATE TABLE ceiling_other (kind TEXT NOT NULL, payload TEXT NOT NULL)")?;
     let t = Instant::now();
     let mut ids: HashMap<String, i64> = HashMap::new();

@@ -64,7 +64,7 @@ fn main() -> anyhow::Result<()> {
         busy_exports.push(out);
     }
 
-    let conn = ingest_store::open_reader(&config.snapshot)?;
+    let reader = ingest_store::open_reader(&config.snapshot)?;
     let role = config.mcp.role("clinician").cloned().expect("built-in role");
     let mrns: Vec<String> = (0..PATIENTS).map(mrn).collect();
     let mut stdio = Stdio_::start(&config_path)?;
@@ -90,7 +90,7 @@ fn main() -> anyhow::Result<()> {
             // Let it get past planning and into its first transactions.
             std::thread::sleep(Duration::from_secs(2));
         }
-        let cx = || Context { conn: &conn, config: &config, role: &role, now: chrono::Utc::now() };
+        let cx = || Context { db: reader.view(), config: &config, role: &role, now: chrono::Utc::now() };
         let list = measure(|_| {
             let a = answers::list_panel(&cx(), &ListPanelArgs::default()).expect("list_panel");
             let v = ingest_mcp::untrusted::answer_json(&a).expect("json");

@@ -153,7 +153,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // The extractor child needs no config and no logging: stdout is its answer.
     if let Some(Command::ExtractPdf { file }) = &cli.command {
-        return crate::pdf::child_main(file);
+        return ingest_pipeline::pdf::child_main(file);
     }
     // A replay on a terminal shows a progress bar; per-file lines would only break it up.
     let interactive_replay = cli.command.is_none() && std::io::stderr().is_terminal();
@@ -199,7 +199,7 @@ pub fn main() -> ExitCode {
             return bridge(url, token_file.as_deref(), ca_file.as_deref(), pin);
         }
         (Some(Command::TlsFingerprint { file }), _) => return tls_fingerprint(&config, file.as_deref()),
-        (Some(Command::ExtractPdf { file }), _) => return crate::pdf::child_main(file),
+        (Some(Command::ExtractPdf { file }), _) => return ingest_pipeline::pdf::child_main(file),
         (Some(Command::Generate { out, days, seed, ward: true, .. }), _) => {
             crate::generate::ward::generate(out, *days, *seed)
                 .map(|w| {

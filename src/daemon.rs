@@ -5,13 +5,13 @@
 
 mod sftp;
 
-use crate::pipeline::{Handling, Intake, Outcome, Pipeline};
-use crate::source::folder::{self, FolderEvent};
-use crate::source::ready::{Hint, Rules, Stat, Tracker};
 use ingest_config::{AfterIngest, Config, SourceConfig};
 use ingest_core::health::{Check, Held, SourceHealth, Untaken};
 use ingest_core::time::Clock;
 use ingest_ops::alerts::{Alert, Alerts};
+use ingest_pipeline::source::folder::{self, FolderEvent};
+use ingest_pipeline::source::ready::{Hint, Rules, Stat, Tracker};
+use ingest_pipeline::{Handling, Intake, Outcome, Pipeline};
 use ingest_store as store;
 use notify::RecommendedWatcher;
 use std::collections::BTreeMap;
@@ -229,8 +229,8 @@ async fn check_freshness(
     let reader = Arc::clone(pipeline);
     let last = tokio::task::spawn_blocking(move || {
         let pipeline = reader.lock().map_err(|_| anyhow::anyhow!("pipeline lock poisoned"))?;
-        let conn = pipeline.conn();
-        Ok::<_, anyhow::Error>((ingest_store::read::last_exports(conn)?, ingest_store::health::load_all(conn)?))
+        let view = pipeline.conn().view();
+        Ok::<_, anyhow::Error>((ingest_store::read::last_exports(view)?, ingest_store::health::load_all(view)?))
     })
     .await;
     let (last, health) = match last {
@@ -609,7 +609,7 @@ async fn rescan(
     match found {
         Ok((paths, untaken)) => {
             for name in untaken.iter().filter(|n| !watched.untaken_logged.contains(*n)) {
-                tracing::info!(source = %watched.config.name, file = %crate::pipeline::safe_name(name),
+                tracing::info!(source = %watched.config.name, file = %ingest_pipeline::safe_name(name),
                     "file matches no include pattern; left alone (ingest status lists such files)");
             }
             watched.untaken_logged = untaken.into_iter().collect();

@@ -575,8 +575,8 @@ async fn status_view(
     };
     let shared = Arc::clone(&gate.shared);
     let drawn = tokio::task::spawn_blocking(move || -> anyhow::Result<String> {
-        let conn = store::open_reader(&shared.config.snapshot)?;
-        let report = ingest_ops::status::report(&conn, &shared.config, shared.clock.now())?;
+        let reader = store::open_reader(&shared.config.snapshot)?;
+        let report = ingest_ops::status::report(reader.view(), &shared.config, shared.clock.now())?;
         Ok(draw(&report, &shared.config, &role))
     })
     .await;
@@ -660,7 +660,7 @@ impl Gate {
 async fn readyz(State(gate): State<Arc<Gate>>) -> Response {
     let snapshot = gate.snapshot.clone();
     let check = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
-        store::ping(&store::open_reader(&snapshot)?)?;
+        store::ping(store::open_reader(&snapshot)?.view())?;
         Ok(())
     })
     .await;

@@ -53,7 +53,7 @@ pub fn probe(config: &Config) -> Vec<Finding> {
     for source in config.sources.iter().filter(|s| s.sftp.is_some()) {
         let Some(sftp) = source.sftp.clone() else { continue };
         let server = format!("sftp://{}@{}:{}{}", sftp.user, sftp.host, sftp.port, sftp.remote_dir);
-        let poller = crate::source::sftp::Poller::new(&source.name, sftp, source.path.clone());
+        let poller = ingest_pipeline::source::sftp::Poller::new(&source.name, sftp, source.path.clone());
         let wants = |name: &str| source.wants(name) || source.is_run_marker(name);
         let (level, text) = match poller.probe(&wants) {
             Ok(p) => (

@@ -1,11 +1,11 @@
 //! `ingest --replay PATH…`: load archived exports (backfill) in `exported_at` order through the same
 //! pipeline as the daemon, with progress, a summary and an exit status that says what happened.
 
-use crate::pipeline::{Handling, Intake, Outcome, Pipeline};
 use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use ingest_config::{Config, SourceConfig};
 use ingest_core::time::rfc3339;
+use ingest_pipeline::{Handling, Intake, Outcome, Pipeline};
 use ingest_store::{self, read};
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
@@ -55,7 +55,7 @@ impl Summary {
     }
 
     /// Count one file's outcome; false when the replay must stop (shutdown mid-file).
-    fn count(&mut self, path: &Path, outcome: Result<Outcome, crate::pipeline::PipelineError>) -> bool {
+    fn count(&mut self, path: &Path, outcome: Result<Outcome, ingest_pipeline::PipelineError>) -> bool {
         let shown = path.display();
         match outcome {
             Ok(Outcome::Ingested(w)) => {
@@ -176,8 +176,8 @@ pub fn run(
 
 /// Print the summary for a person: what went in, where the snapshot is, what needs a look.
 pub fn print_summary(config: &Config, summary: &Summary) -> anyhow::Result<()> {
-    let conn = ingest_store::open_reader(&config.snapshot)?;
-    let counts = read::counts(&conn)?;
+    let reader = ingest_store::open_reader(&config.snapshot)?;
+    let counts = read::counts(reader.view())?;
     println!("snapshot: {}", config.snapshot.display());
     println!(
         "files: {} found · {} ingested · {} with rejects · {} duplicate · {} quarantined{}",
@@ -269,7 +269,7 @@ fn header_time(path: &Path, options: &ingest_parse::ParseOptions) -> anyhow::Res
         ingest_parse::csv_kind(&name, &prefix, options) == Some(ingest_parse::csv::CsvKind::DocumentsManifest);
     let exported_at = ingest_parse::exported_at_hint(&name, &prefix, options)
         .map(|(t, _)| t)
-        .unwrap_or_else(|| crate::pipeline::mtime_of(&meta));
+        .unwrap_or_else(|| ingest_pipeline::mtime_of(&meta));
     Ok((exported_at, manifest))
 }
 

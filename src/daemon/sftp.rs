@@ -2,12 +2,12 @@
 //! ssh2 blocks) and stages complete files in the source's staging folder, which the folder loop
 //! watches like any other: renamed into place, they are taken at once.
 
-use crate::source::sftp::{PollReport, Poller, SftpError, WaitReason};
 use chrono::{DateTime, Utc};
 use ingest_config::{Config, SourceConfig};
 use ingest_core::health::{Change, Check, SourceHealth, Untaken};
 use ingest_core::time::{Clock, Zone};
 use ingest_ops::alerts::{Alert, Alerts};
+use ingest_pipeline::source::sftp::{PollReport, Poller, SftpError, WaitReason};
 use ingest_store as store;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -52,7 +52,7 @@ fn next_poll(source: &SourceConfig, now: DateTime<Utc>, zone: Zone) -> DateTime<
 /// ledger and the source's health) and the health as last written.
 #[derive(Default)]
 struct State {
-    conn: Option<rusqlite::Connection>,
+    conn: Option<store::Writer>,
     health: Option<SourceHealth>,
 }
 

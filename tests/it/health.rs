@@ -10,8 +10,8 @@ use crate::mcp_stdio::call;
 use crate::sftp::{settings, whoami};
 use crate::sshd::Sshd;
 use crate::util::{LIMIT, Workspace, hl7, mcp::answer, raw, wait_for};
-use ingest::source::sftp::Poller;
 use ingest_config::RemoteAfter;
+use ingest_pipeline::source::sftp::Poller;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -117,7 +117,8 @@ fn a_remote_file_changed_after_its_download_replaces_the_held_copy_and_the_run_i
     assert_eq!(report.staged, [staging.join("ADT_20261124.hl7"), staging.join("EXPORT_COMPLETE")]);
     assert!(report.summary().contains("1 staged copy replaced (the remote file changed)"), "{}", report.summary());
     assert_eq!(std::fs::read_to_string(staging.join("ADT_20261124.hl7")).expect("staged"), whole, "the final version");
-    let sizes: Vec<i64> = ledger
+    let sql = rusqlite::Connection::open(dir.path().join("snapshot.db")).expect("the test's connection");
+    let sizes: Vec<i64> = sql
         .prepare("SELECT size FROM remote_files WHERE remote_path = 'ADT_20261124.hl7' ORDER BY id")
         .expect("prepare")
         .query_map([], |r| r.get(0))

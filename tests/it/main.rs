@@ -1,6 +1,7 @@
 //! Integration tests: the built `ingest` binary, real files in temp dirs, a real SQLite snapshot.
 
 mod alerts;
+mod architecture;
 mod bad_inputs;
 mod browser;
 mod corpus;

@@ -4,8 +4,8 @@
 
 use crate::sshd::Sshd;
 use crate::util::{Daemon, LIMIT, Workspace, hl7, wait_for};
-use ingest::source::sftp::{PollReport, Poller, SftpError};
 use ingest_config::{Passphrase, RemoteAfter, SftpConfig};
+use ingest_pipeline::source::sftp::{PollReport, Poller, SftpError};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -38,7 +38,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 struct Bench {
     dir: tempfile::TempDir,
     poller: Poller,
-    ledger: rusqlite::Connection,
+    ledger: ingest_store::Writer,
 }
 
 impl Bench {
@@ -200,7 +200,8 @@ fn a_connection_cut_mid_download_leaves_nothing_partial_and_the_next_poll_takes_
         .expect_err("the connection was cut");
     assert!(matches!(error, SftpError::Transfer { .. } | SftpError::Remote { .. }), "{error}");
     assert!(bench.staged_names().is_empty(), "nothing partial, not even the temp file: {:?}", bench.staged_names());
-    assert_eq!(bench.ledger.query_row("SELECT count(*) FROM remote_files", [], |r| r.get::<_, i64>(0)).expect("n"), 0);
+    let sql = rusqlite::Connection::open(bench.dir.path().join("snapshot.db")).expect("the test's connection");
+    assert_eq!(sql.query_row("SELECT count(*) FROM remote_files", [], |r| r.get::<_, i64>(0)).expect("n"), 0);
     assert!(sshd.remote.join("BIG.hl7").exists(), "not deleted on the server");
 
     let report = bench.poll().expect("the next poll");

@@ -6,8 +6,7 @@ use crate::render::{Render, Renderer};
 use crate::trends::{self, Severity};
 use chrono::{DateTime, Utc};
 use ingest_config::{Config, RecordKind, Role};
-use ingest_store::{FileStatus, read, snapshot};
-use rusqlite::Connection;
+use ingest_store::{FileStatus, View, read, snapshot};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -46,8 +45,8 @@ impl ToolError {
     }
 }
 
-impl From<rusqlite::Error> for ToolError {
-    fn from(e: rusqlite::Error) -> Self {
+impl From<ingest_store::Error> for ToolError {
+    fn from(e: ingest_store::Error) -> Self {
         ToolError::Snapshot(e.to_string())
     }
 }
@@ -55,7 +54,7 @@ impl From<rusqlite::Error> for ToolError {
 /// What every answer needs besides its arguments.
 #[derive(Debug)]
 pub struct Context<'a> {
-    pub conn: &'a Connection,
+    pub db: View<'a>,
     pub config: &'a Config,
     pub role: &'a Role,
     pub now: DateTime<Utc>,
@@ -227,35 +226,35 @@ impl Context<'_> {
 
     fn patient(&self, mrn: &str) -> Result<snapshot::PatientRow, ToolError> {
         check_text("mrn", mrn)?;
-        snapshot::patient(self.conn, mrn)?.ok_or_else(|| ToolError::UnknownMrn(mrn.to_string()))
+        snapshot::patient(self.db, mrn)?.ok_or_else(|| ToolError::UnknownMrn(mrn.to_string()))
     }
 
     /// The snapshot's freshness: as of the newest ingest; stale when a source missed the deadline
     /// of its `expected` export (or, without one, its newest export is older than `stale_after`),
     /// or it never delivered one. See `ingest_core::schedule`.
     pub fn snapshot_info(&self) -> Result<SnapshotInfo, ToolError> {
-        snapshot_of(self.conn, self.config, self.now)
+        snapshot_of(self.db, self.config, self.now)
     }
 
     fn sources(&self) -> Result<Vec<SourceInfo>, ToolError> {
-        sources(self.conn, self.config, self.now)
+        sources(self.db, self.config, self.now)
     }
 }
 
 /// How current the snapshot is, for any answer (errors included).
-pub fn snapshot_of(conn: &Connection, config: &Config, now: DateTime<Utc>) -> Result<SnapshotInfo, ToolError> {
-    let sources = sources(conn, config, now)?;
+pub fn snapshot_of(db: View<'_>, config: &Config, now: DateTime<Utc>) -> Result<SnapshotInfo, ToolError> {
+    let sources = sources(db, config, now)?;
     Ok(SnapshotInfo {
-        as_of: snapshot::as_of(conn)?,
+        as_of: snapshot::as_of(db)?,
         stale: sources.iter().any(|s| s.stale),
         stale_reasons: sources.iter().filter_map(|s| s.stale_reason.clone()).collect(),
     })
 }
 
-fn sources(conn: &Connection, config: &Config, now: DateTime<Utc>) -> Result<Vec<SourceInfo>, ToolError> {
+fn sources(db: View<'_>, config: &Config, now: DateTime<Utc>) -> Result<Vec<SourceInfo>, ToolError> {
     let configured: Vec<String> = config.sources.iter().map(|s| s.name.clone()).collect();
-    let statuses = read::sources(conn, &configured)?;
-    let health = ingest_store::health::load_all(conn)?;
+    let statuses = read::sources(db, &configured)?;
+    let health = ingest_store::health::load_all(db)?;
     Ok(statuses
         .into_iter()
         .map(|s| {
@@ -449,7 +448,7 @@ pub(super) fn decode_cursor<T: serde::de::DeserializeOwned>(cursor: &str) -> Res
 
 pub fn snapshot_status(cx: &Context<'_>) -> Result<SnapshotStatus, ToolError> {
     let sources = cx.sources()?;
-    let counts = read::counts(cx.conn)?;
+    let counts = read::counts(cx.db)?;
     Ok(SnapshotStatus {
         snapshot: cx.snapshot_info()?,
         sources,
@@ -477,7 +476,7 @@ pub fn list_panel(cx: &Context<'_>, args: &ListPanelArgs) -> Result<PanelList, T
     let limit = cx.limit(args.limit)?;
     let after = args.cursor.as_deref().map(decode_cursor::<(String, String)>).transpose()?;
     let rows = snapshot::panel(
-        cx.conn,
+        cx.db,
         &snapshot::PanelQuery {
             location: args.location.as_deref(),
             attending: args.attending.as_deref(),
@@ -522,7 +521,7 @@ pub fn list_panel(cx: &Context<'_>, args: &ListPanelArgs) -> Result<PanelList, T
 
 /// Each code's results, newest first, as the snapshot holds them (withdrawn ones left out).
 fn results_by_code(cx: &Context<'_>, patient_id: i64) -> Result<Vec<Vec<Observation>>, ToolError> {
-    let rows = snapshot::results_by_code(cx.conn, patient_id)?;
+    let rows = snapshot::results_by_code(cx.db, patient_id)?;
     Ok(rows.chunk_by(|a, b| a.code == b.code).map(|same| same.iter().map(|o| cx.observation(o)).collect()).collect())
 }
 
@@ -543,24 +542,24 @@ pub fn get_patient(cx: &Context<'_>, args: &MrnArgs) -> Result<PatientRecord, To
     cx.require(RecordKind::Patients)?;
     let p = cx.patient(&args.mrn)?;
     let identifiers: Vec<Identifier> =
-        snapshot::identifiers(cx.conn, p.id)?.into_iter().map(|(system, value)| Identifier { system, value }).collect();
+        snapshot::identifiers(cx.db, p.id)?.into_iter().map(|(system, value)| Identifier { system, value }).collect();
     let allows = |k| cx.role.allows(k);
     let stays =
-        if allows(RecordKind::Panel) { snapshot::stays(cx.conn, p.id)?.iter().map(stay).collect() } else { Vec::new() };
+        if allows(RecordKind::Panel) { snapshot::stays(cx.db, p.id)?.iter().map(stay).collect() } else { Vec::new() };
     let latest =
         if allows(RecordKind::Observations) { latest_with_previous(&results_by_code(cx, p.id)?) } else { Vec::new() };
     let problems = if allows(RecordKind::Problems) {
-        snapshot::problems(cx.conn, p.id)?.iter().map(problem).collect()
+        snapshot::problems(cx.db, p.id)?.iter().map(problem).collect()
     } else {
         Vec::new()
     };
     let allergies = if allows(RecordKind::Allergies) {
-        snapshot::allergies(cx.conn, p.id)?.iter().map(allergy).collect()
+        snapshot::allergies(cx.db, p.id)?.iter().map(allergy).collect()
     } else {
         Vec::new()
     };
     let active_medications: Vec<Medication> = if allows(RecordKind::Medications) {
-        snapshot::medications(cx.conn, p.id, false, None)?
+        snapshot::medications(cx.db, p.id, false, None)?
             .iter()
             .map(|m| cx.medication(m))
             .filter(|m| m.exported_status.is_none())
@@ -569,7 +568,7 @@ pub fn get_patient(cx: &Context<'_>, args: &MrnArgs) -> Result<PatientRecord, To
         Vec::new()
     };
     let documents: Vec<DocumentSummary> = if allows(RecordKind::Documents) {
-        snapshot::documents(cx.conn, p.id, None, 0, PATIENT_DOCUMENTS)?.iter().map(document_summary).collect()
+        snapshot::documents(cx.db, p.id, None, 0, PATIENT_DOCUMENTS)?.iter().map(document_summary).collect()
     } else {
         Vec::new()
     };
@@ -690,7 +689,7 @@ pub fn get_observations(cx: &Context<'_>, args: &ObservationsArgs) -> Result<Obs
     }
     let after = args.cursor.as_deref().map(decode_cursor::<(String, i64)>).transpose()?;
     let rows = snapshot::observations(
-        cx.conn,
+        cx.db,
         &snapshot::ObservationQuery {
             patient_id: p.id,
             since: since.as_deref(),
@@ -751,7 +750,7 @@ pub fn get_medications(cx: &Context<'_>, args: &MedicationsArgs) -> Result<Medic
     let limit = cx.limit(args.limit)?;
     let include_inactive = args.include_inactive.unwrap_or(false);
     let offset = args.cursor.as_deref().map(decode_cursor::<usize>).transpose()?.unwrap_or(0);
-    let all: Vec<Medication> = snapshot::medications(cx.conn, p.id, include_inactive, None)?
+    let all: Vec<Medication> = snapshot::medications(cx.db, p.id, include_inactive, None)?
         .iter()
         .map(|m| cx.medication(m))
         .filter(|m| include_inactive || m.exported_status.is_none())
@@ -778,7 +777,7 @@ pub fn get_documents(cx: &Context<'_>, args: &DocumentsArgs) -> Result<DocumentL
     let p = cx.patient(&args.mrn)?;
     let limit = cx.limit(args.limit)?;
     let offset = args.cursor.as_deref().map(decode_cursor::<usize>).transpose()?.unwrap_or(0);
-    let rows = snapshot::documents(cx.conn, p.id, None, offset, limit + 1)?;
+    let rows = snapshot::documents(cx.db, p.id, None, offset, limit + 1)?;
     let documents: Vec<DocumentSummary> = rows.iter().map(document_summary).collect();
     let snapshot = cx.snapshot_info()?;
     let page = |n: usize| DocumentList {
@@ -817,7 +816,7 @@ fn text_pieces(text: &str) -> Vec<(usize, usize)> {
 pub fn read_document(cx: &Context<'_>, args: &ReadDocumentArgs) -> Result<Document, ToolError> {
     cx.require(RecordKind::Documents)?;
     check_text("document_id", &args.document_id)?;
-    let (row, text, addenda) = snapshot::document(cx.conn, &args.document_id)?
+    let (row, text, addenda) = snapshot::document(cx.db, &args.document_id)?
         .ok_or_else(|| ToolError::UnknownDocument(args.document_id.clone()))?;
     let first = args.cursor.as_deref().map(decode_cursor::<usize>).transpose()?.unwrap_or(0);
     let pieces = text_pieces(&text);
@@ -865,7 +864,7 @@ pub fn search_documents(cx: &Context<'_>, args: &SearchArgs) -> Result<SearchRes
     let limit = cx.limit(args.limit.or(Some(SEARCH_PAGE)))?;
     let offset = args.cursor.as_deref().map(decode_cursor::<usize>).transpose()?.unwrap_or(0);
     let fts = fts_query(&args.query).ok_or_else(|| ToolError::Invalid("query", "needs at least one word".into()))?;
-    let rows = snapshot::search_documents(cx.conn, &fts, patient_id, offset, limit + 1)?;
+    let rows = snapshot::search_documents(cx.db, &fts, patient_id, offset, limit + 1)?;
     let hits: Vec<SearchHit> = rows
         .iter()
         .map(|(d, snippet)| SearchHit {

@@ -357,7 +357,7 @@ pub fn panel_changes(cx: &Context<'_>, args: &PanelChangesArgs) -> Result<PanelC
         }
         None => 0,
     };
-    let windows = windows(cx, &snapshot::export_times(cx.conn)?, since_arg.as_deref());
+    let windows = windows(cx, &snapshot::export_times(cx.db)?, since_arg.as_deref());
     let since: HashMap<String, Option<String>> = windows.iter().map(|w| (w.source.clone(), w.since.clone())).collect();
     let earliest = if windows.iter().any(|w| w.since.is_none()) {
         None
@@ -372,7 +372,7 @@ pub fn panel_changes(cx: &Context<'_>, args: &PanelChangesArgs) -> Result<PanelC
         .collect();
     let mut totals = DigestTotals::default();
     let mut entries = Vec::new();
-    for entry in snapshot::panel_with_recent_leavers(cx.conn, earliest.as_deref())? {
+    for entry in snapshot::panel_with_recent_leavers(cx.db, earliest.as_deref())? {
         let (p, s) = (&entry.patient, &entry.stay);
         let on_panel = s.active == Some(true);
         if !on_panel && !window_holds(&since, &s.provenance.source, &s.provenance.exported_at) {
@@ -387,7 +387,7 @@ pub fn panel_changes(cx: &Context<'_>, args: &PanelChangesArgs) -> Result<PanelC
         if !keep {
             continue;
         }
-        let events = stay_events(&snapshot::stay_history(cx.conn, p.id)?, &since);
+        let events = stay_events(&snapshot::stay_history(cx.db, p.id)?, &since);
         let (mut new_results, counts) =
             if allows(RecordKind::Observations) { new_results(cx, p.id, &since)? } else { (Vec::new(), [0; 3]) };
         new_results.sort_by_key(|o| (trends::of(o), o.code.clone()));
@@ -395,13 +395,13 @@ pub fn panel_changes(cx: &Context<'_>, args: &PanelChangesArgs) -> Result<PanelC
             continue;
         }
         let medication_changes = if allows(RecordKind::Medications) {
-            let current = snapshot::medications(cx.conn, p.id, true, None)?;
-            medication_changes(&snapshot::medication_history(cx.conn, p.id)?, &current, &since, cx.now)
+            let current = snapshot::medications(cx.db, p.id, true, None)?;
+            medication_changes(&snapshot::medication_history(cx.db, p.id)?, &current, &since, cx.now)
         } else {
             Vec::new()
         };
         let new_documents: Vec<DocumentSummary> = if allows(RecordKind::Documents) {
-            snapshot::documents(cx.conn, p.id, earliest.as_deref(), 0, 50)?
+            snapshot::documents(cx.db, p.id, earliest.as_deref(), 0, 50)?
                 .iter()
                 .filter(|d| window_holds(&since, &d.provenance.source, &d.first_exported_at))
                 .map(document_summary)
@@ -409,7 +409,7 @@ pub fn panel_changes(cx: &Context<'_>, args: &PanelChangesArgs) -> Result<PanelC
         } else {
             Vec::new()
         };
-        let corrections: Vec<DemographicCorrection> = snapshot::demographic_changes(cx.conn, p.id)?
+        let corrections: Vec<DemographicCorrection> = snapshot::demographic_changes(cx.db, p.id)?
             .iter()
             .filter(|c| window_holds(&since, &c.provenance.source, &c.provenance.exported_at))
             .map(|c| DemographicCorrection {
@@ -523,7 +523,7 @@ fn new_results(
     patient_id: i64,
     since: &HashMap<String, Option<String>>,
 ) -> Result<(Vec<Observation>, [usize; 3]), ToolError> {
-    let rows = snapshot::results_by_code(cx.conn, patient_id)?;
+    let rows = snapshot::results_by_code(cx.db, patient_id)?;
     let is_new = |o: &snapshot::ObservationRow| {
         window_holds(since, &o.provenance.source, &o.first_exported_at)
             || (o.status.as_deref() == Some("C")

@@ -326,9 +326,10 @@ impl IngestMcp {
                 (Some(_), Err(e)) => Err(e),
                 (Some(role), Ok(args)) => {
                     // A snapshot that cannot be read is an answer (audited), not a protocol failure.
-                    let answered = db.get().map_err(|e| ToolError::Snapshot(e.to_string())).and_then(|conn| {
-                        let tx = conn.unchecked_transaction()?;
-                        let cx = Context { conn: &tx, config: &shared.config, role: &role, now: shared.clock.now() };
+                    let answered = db.get().map_err(|e| ToolError::Snapshot(e.to_string())).and_then(|reader| {
+                        let tx = reader.transaction()?;
+                        let cx =
+                            Context { db: tx.view(), config: &shared.config, role: &role, now: shared.clock.now() };
                         answer(&cx, &args)
                     });
                     answered.and_then(|a| {
@@ -358,9 +359,10 @@ impl IngestMcp {
             // An error answer carries the snapshot's freshness too, for a role that may see it.
             let may_see = shared.config.mcp.role(&caller.role).is_some_and(|r| r.allows_tool("snapshot_status"));
             let snapshot = match &result {
-                Err(_) if may_see => {
-                    db.get().ok().and_then(|conn| answers::snapshot_of(&conn, &shared.config, shared.clock.now()).ok())
-                }
+                Err(_) if may_see => db
+                    .get()
+                    .ok()
+                    .and_then(|reader| answers::snapshot_of(reader.view(), &shared.config, shared.clock.now()).ok()),
                 _ => None,
             };
             let (tool, result_text) = (entry.tool.clone(), entry.result.clone());

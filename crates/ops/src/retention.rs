@@ -20,12 +20,10 @@ use ingest_audit::{AuditEntry, AuditLog};
 use ingest_config::RetentionConfig;
 use ingest_core::time::rfc3339;
 use ingest_store as store;
-use rusqlite::Connection;
+use ingest_store::Writer;
+use ingest_store::write::EXPIRED;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-/// A ledger disposition of an archived file that retention deleted starts with this.
-pub const EXPIRED: &str = "expired:";
 
 /// The audit identity of a purge.
 pub const IDENTITY: &str = "ingest:retention";
@@ -58,7 +56,7 @@ impl Purge {
 #[derive(Debug, thiserror::Error)]
 pub enum RetentionError {
     #[error("retention: snapshot: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(#[from] ingest_store::Error),
     #[error("retention: {path}: {source}")]
     Io { path: String, source: std::io::Error },
     #[error("retention: {0}")]
@@ -74,7 +72,7 @@ pub fn cutoffs(policy: &RetentionConfig, now: DateTime<Utc>) -> (DateTime<Utc>, 
 
 /// One pass: delete what is older than the policy allows (with `dry_run`, only count it).
 pub fn apply(
-    conn: &mut Connection,
+    conn: &mut Writer,
     archive_dir: &Path,
     policy: &RetentionConfig,
     now: DateTime<Utc>,
@@ -91,7 +89,7 @@ pub fn apply(
 }
 
 fn purge_all(
-    conn: &mut Connection,
+    conn: &mut Writer,
     archive_dir: &Path,
     policy: &RetentionConfig,
     now: DateTime<Utc>,
@@ -112,7 +110,7 @@ fn purge_all(
 /// Archived files ingested before `cutoff`: deleted, then their ledger row says so. A crash in
 /// between leaves a row whose file is gone, which the next pass finishes.
 fn expire_archive(
-    conn: &Connection,
+    conn: &Writer,
     archive_dir: &Path,
     cutoff: &str,
     now: DateTime<Utc>,
@@ -228,7 +226,7 @@ pub fn audit_entry(purge: &Purge, policy: &RetentionConfig, now: DateTime<Utc>, 
 /// A pass as the daemon and `ingest retention` run it: apply, then (if anything went) one audit
 /// line and one log line.
 pub fn run_pass(
-    conn: &mut Connection,
+    conn: &mut Writer,
     archive_dir: &Path,
     audit: &AuditLog,
     policy: &RetentionConfig,
@@ -259,6 +257,7 @@ pub fn run_pass(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::Connection;
 
     fn policy() -> RetentionConfig {
         RetentionConfig {
@@ -275,12 +274,14 @@ mod tests {
 
     /// A snapshot with one ledger row and four patients: on the panel, discharged 31 days ago,
     /// discharged 29 days ago, and never on a panel (demographics 40 days old).
-    fn snapshot() -> Connection {
+    /// The writer, and a connection of the test's own to fill the snapshot and look into it.
+    fn snapshot() -> (Writer, Connection) {
         snapshot_in(&tempfile::tempdir().expect("tempdir").keep())
     }
 
-    fn snapshot_in(dir: &Path) -> Connection {
-        let conn = ingest_store::open_writer(&dir.join("s.db")).expect("open");
+    fn snapshot_in(dir: &Path) -> (Writer, Connection) {
+        let writer = ingest_store::open_writer(&dir.join("s.db")).expect("open");
+        let conn = Connection::open(dir.join("s.db")).expect("the test's connection");
         conn.execute_batch(
             "INSERT INTO source_files (id, source, path, size, mtime, sha256, kind, exported_at, exported_at_origin,
                  received_at, ingested_at, status)
@@ -304,12 +305,13 @@ mod tests {
                     (3, 'D3', 'T02', 'potassium fine', '', 1, '', '');",
         )
         .expect("rows");
-        conn
+        (writer, conn)
     }
 
     /// The snapshot, an empty archive, and the time of the pass: 1 December, 06:00Z.
-    fn pass_setup() -> (Connection, tempfile::TempDir, DateTime<Utc>) {
-        (snapshot(), tempfile::tempdir().expect("archive"), at("2026-12-01T06:00:00Z"))
+    fn pass_setup() -> (Writer, Connection, tempfile::TempDir, DateTime<Utc>) {
+        let (writer, conn) = snapshot();
+        (writer, conn, tempfile::tempdir().expect("archive"), at("2026-12-01T06:00:00Z"))
     }
 
     fn mrns(conn: &Connection) -> Vec<String> {
@@ -319,13 +321,13 @@ mod tests {
 
     #[test]
     fn patients_off_every_panel_longer_than_the_limit_go_with_all_their_records() {
-        let (mut conn, archive, now) = pass_setup();
+        let (mut writer, conn, archive, now) = pass_setup();
 
-        let dry = apply(&mut conn, archive.path(), &policy(), now, true).expect("dry run");
+        let dry = apply(&mut writer, archive.path(), &policy(), now, true).expect("dry run");
         assert_eq!((dry.patients, dry.records["observations"], dry.records["documents"]), (2, 2, 1));
         assert_eq!(mrns(&conn).len(), 4, "a dry run changes nothing");
 
-        let purge = apply(&mut conn, archive.path(), &policy(), now, false).expect("purge");
+        let purge = apply(&mut writer, archive.path(), &policy(), now, false).expect("purge");
         assert_eq!(purge, dry);
         // OLD left both panels 31 days ago; NOPANEL's demographics are 40 days old. RECENT left 29
         // days ago and ON is on the panel, however old its rows.
@@ -345,13 +347,13 @@ mod tests {
             .collect::<rusqlite::Result<_>>()
             .expect("rows");
         assert_eq!(hits, ["D3"]);
-        assert!(apply(&mut conn, archive.path(), &policy(), now, false).expect("again").is_empty());
+        assert!(apply(&mut writer, archive.path(), &policy(), now, false).expect("again").is_empty());
     }
 
     #[test]
     fn what_is_purged_cannot_be_read_back_from_the_snapshot_files() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut conn = snapshot_in(dir.path());
+        let (mut writer, conn) = snapshot_in(dir.path());
         let archive = tempfile::tempdir().expect("archive");
         let files = || {
             let mut bytes = std::fs::read(dir.path().join("s.db")).expect("db");
@@ -361,20 +363,20 @@ mod tests {
         let holds = |bytes: &[u8], text: &str| bytes.windows(text.len()).any(|w| w == text.as_bytes());
         conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())).expect("checkpoint");
         assert!(holds(&files(), "Zyxwvutsrq") && holds(&files(), "quixotically"), "the test would see them");
-        apply(&mut conn, archive.path(), &policy(), at("2026-12-01T06:00:00Z"), false).expect("purge");
+        apply(&mut writer, archive.path(), &policy(), at("2026-12-01T06:00:00Z"), false).expect("purge");
         let after = files();
         for gone in ["Zyxwvutsrq", "Nopanelli", "quixotically"] {
             assert!(!holds(&after, gone), "{gone} is still in the snapshot's files");
         }
         assert!(holds(&after, "Recentia"), "a patient within the limit was touched");
-        let secure: i64 = conn.query_row("PRAGMA secure_delete", [], |r| r.get(0)).expect("pragma");
-        assert_eq!(secure, 0, "the writer's connection is back to the default");
+        let was_on = ingest_store::purge::secure_delete(&writer, false).expect("pragma");
+        assert!(!was_on, "the writer's connection is back to the default");
     }
 
     #[test]
     fn the_audit_entry_has_counts_and_no_mrn() {
-        let (mut conn, archive, now) = pass_setup();
-        let purge = apply(&mut conn, archive.path(), &policy(), now, false).expect("purge");
+        let (mut writer, _, archive, now) = pass_setup();
+        let purge = apply(&mut writer, archive.path(), &policy(), now, false).expect("purge");
         let entry = audit_entry(&purge, &policy(), now, "schedule");
         let line = serde_json::to_string(&entry).expect("json");
         for mrn in ["OLD", "NOPANEL", "potassium"] {

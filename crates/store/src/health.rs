@@ -3,6 +3,7 @@
 //! files and the error counts; the folder loop the held run and the alert state. Each writes only
 //! its own, so neither undoes the other's.
 
+use crate::{View, Writer};
 use chrono::{DateTime, Utc};
 use ingest_core::health::{ErrorKind, Failure, Held, SourceHealth, Untaken};
 use ingest_core::time::{parse_rfc3339, rfc3339};
@@ -10,17 +11,17 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use std::collections::BTreeMap;
 
 /// The row of `source`, created (watched from `now`) if it has none.
-pub fn ensure(conn: &Connection, source: &str, kind: &str, now: DateTime<Utc>) -> rusqlite::Result<SourceHealth> {
+pub fn ensure(Writer(conn): &Writer, source: &str, kind: &str, now: DateTime<Utc>) -> rusqlite::Result<SourceHealth> {
     conn.execute(
         "INSERT INTO source_health (source, kind, watched_since) VALUES (?1, ?2, ?3)
          ON CONFLICT (source) DO UPDATE SET kind = excluded.kind",
         params![source, kind, rfc3339(now)],
     )?;
-    Ok(load(conn, source)?.unwrap_or_else(|| SourceHealth::new(kind, now)))
+    Ok(load(View(conn), source)?.unwrap_or_else(|| SourceHealth::new(kind, now)))
 }
 
 /// What a poll or scan found: the check columns, the untaken files and the error counts.
-pub fn save_check(conn: &Connection, source: &str, h: &SourceHealth) -> rusqlite::Result<()> {
+pub fn save_check(Writer(conn): &Writer, source: &str, h: &SourceHealth) -> rusqlite::Result<()> {
     let time = |t: Option<DateTime<Utc>>| t.map(rfc3339);
     let f = h.failing.as_ref();
     conn.execute(
@@ -50,7 +51,7 @@ pub fn save_check(conn: &Connection, source: &str, h: &SourceHealth) -> rusqlite
 }
 
 /// What the folder holds, and whether the held run was alerted.
-pub fn save_holding(conn: &Connection, source: &str, h: &SourceHealth) -> rusqlite::Result<()> {
+pub fn save_holding(Writer(conn): &Writer, source: &str, h: &SourceHealth) -> rusqlite::Result<()> {
     let held = h.held.as_ref();
     conn.execute(
         "UPDATE source_health SET held_files = ?2, held_since = ?3, held_run = ?4, held_marker = ?5,
@@ -69,12 +70,12 @@ pub fn save_holding(conn: &Connection, source: &str, h: &SourceHealth) -> rusqli
 }
 
 /// Since when the source has been reported stale (`None`: it is fresh).
-pub fn save_stale_since(conn: &Connection, source: &str, since: Option<DateTime<Utc>>) -> rusqlite::Result<()> {
+pub fn save_stale_since(Writer(conn): &Writer, source: &str, since: Option<DateTime<Utc>>) -> rusqlite::Result<()> {
     conn.execute("UPDATE source_health SET stale_since = ?2 WHERE source = ?1", params![source, since.map(rfc3339)])?;
     Ok(())
 }
 
-pub fn load(conn: &Connection, source: &str) -> rusqlite::Result<Option<SourceHealth>> {
+pub fn load(View(conn): View<'_>, source: &str) -> rusqlite::Result<Option<SourceHealth>> {
     let health = conn.query_row(&format!("{SELECT} WHERE source = ?1"), [source], of_row).optional()?;
     match health {
         Some((_, mut h)) => {
@@ -87,7 +88,7 @@ pub fn load(conn: &Connection, source: &str) -> rusqlite::Result<Option<SourceHe
 
 /// Every source's health, by name. A snapshot from before health existed (read by a newer
 /// `ingest mcp` or `ingest status` until the daemon has migrated it) has none.
-pub fn load_all(conn: &Connection) -> rusqlite::Result<BTreeMap<String, SourceHealth>> {
+pub fn load_all(View(conn): View<'_>) -> rusqlite::Result<BTreeMap<String, SourceHealth>> {
     let exists: bool = conn.query_row(
         "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'source_health'",
         [],
@@ -177,12 +178,12 @@ mod tests {
         folder.held = Some(Held { files: 3, since: t0, run: ".".into(), marker: "DONE".into() });
         save_holding(&conn, "ehr", &folder).expect("holding");
         save_stale_since(&conn, "ehr", Some(t0)).expect("stale");
-        let back = load(&conn, "ehr").expect("load").expect("row");
+        let back = load(conn.view(), "ehr").expect("load").expect("row");
         assert_eq!(back.failing, checker.failing);
         assert_eq!(back.errors.get("auth_refused"), Some(&1));
         assert_eq!(back.held, folder.held);
         assert_eq!(back.untaken, checker.untaken);
         assert_eq!(back.stale_since, Some(t0));
-        assert_eq!(load_all(&conn).expect("all").len(), 1);
+        assert_eq!(load_all(conn.view()).expect("all").len(), 1);
     }
 }

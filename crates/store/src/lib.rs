@@ -1,6 +1,13 @@
-//! The snapshot: one SQLite file in WAL mode. `open_writer` applies the embedded migrations;
-//! `open_reader` is read-only. `write` holds the per-file transaction, `read` the queries,
+//! The snapshot: one SQLite file in WAL mode, and the only crate that knows SQL. `open_writer`
+//! applies the embedded migrations and gives the one [`Writer`]; `open_reader` gives a read-only
+//! [`Reader`]. `write` holds the ledger and the per-file transaction with its precedence rules,
+//! `read` the status queries, `snapshot` the MCP side's, `health` and `remote` the sources' rows,
 //! `purge` the deletes of retention.
+//!
+//! Read-only is a type: queries take a [`View`], which a reader, a read transaction or the writer
+//! lends; writes take the [`Writer`], which only `open_writer` makes. None of them hands out the
+//! SQLite connection, so no other crate can run SQL, and the MCP side, which holds only readers,
+//! cannot reach a write.
 
 pub mod health;
 pub mod purge;
@@ -64,9 +71,74 @@ const WRITER_CACHE_KIB: u32 = 32 * 1024;
 /// How long a writer or reader waits for the other's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The error of a query or a write (SQLite's).
+pub type Error = rusqlite::Error;
+
+/// The snapshot opened for writing: the daemon's (or a replay's) one connection. The ledger, the
+/// records, the sources' health and retention's deletes are written through it; between its
+/// transactions it reads as a [`View`] too.
+#[derive(Debug)]
+pub struct Writer(Connection);
+
+/// The snapshot opened read-only (the open flag, `query_only` and an authorizer that allows
+/// reads only). It offers [`View`]s, never a write.
+#[derive(Debug)]
+pub struct Reader(Connection);
+
+/// What a query reads through: lent by a [`Reader`], a [`ReadTransaction`] or the [`Writer`].
+#[derive(Debug, Clone, Copy)]
+pub struct View<'a>(&'a Connection);
+
+/// One read transaction on a [`Reader`]: every query through its view sees the same state of the
+/// snapshot, whatever the writer commits meanwhile. Ends when dropped.
+#[derive(Debug)]
+pub struct ReadTransaction<'a>(rusqlite::Transaction<'a>);
+
+impl Writer {
+    pub fn view(&self) -> View<'_> {
+        View(&self.0)
+    }
+
+    /// Opens a transaction around several files' own (an export run), so that a reader sees all
+    /// of them or none; ended by [`Writer::commit_run`] or [`Writer::roll_back_run`].
+    pub fn begin_run(&self) -> Result<(), Error> {
+        self.0.execute_batch("BEGIN IMMEDIATE")
+    }
+
+    pub fn commit_run(&self) -> Result<(), Error> {
+        self.0.execute_batch("COMMIT")
+    }
+
+    pub fn roll_back_run(&self) -> Result<(), Error> {
+        self.0.execute_batch("ROLLBACK")
+    }
+}
+
+impl Reader {
+    pub fn view(&self) -> View<'_> {
+        View(&self.0)
+    }
+
+    /// A read transaction: one state of the snapshot for every query of one answer.
+    pub fn transaction(&self) -> Result<ReadTransaction<'_>, Error> {
+        self.0.unchecked_transaction().map(ReadTransaction)
+    }
+
+    /// Whether no transaction is open (a pooled reader goes back only then).
+    pub(crate) fn is_idle(&self) -> bool {
+        self.0.is_autocommit()
+    }
+}
+
+impl ReadTransaction<'_> {
+    pub fn view(&self) -> View<'_> {
+        View(&self.0)
+    }
+}
+
 /// Open (creating if needed, 0600 in a 0700 directory) the snapshot for writing, and bring its
 /// schema up to date.
-pub fn open_writer(path: &Path) -> Result<Connection, StoreError> {
+pub fn open_writer(path: &Path) -> Result<Writer, StoreError> {
     let shown = path.display().to_string();
     let io = |source| StoreError::Io { path: shown.clone(), source };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -91,11 +163,11 @@ pub fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     let migrations = Migrations::new(MIGRATIONS.iter().map(|sql| M::up(sql)).collect());
     migrations.to_latest(&mut conn).map_err(|source| StoreError::Migration { path: shown.clone(), source })?;
-    Ok(conn)
+    Ok(Writer(conn))
 }
 
 /// Open an existing snapshot read-only (no writes possible through this connection).
-pub fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+pub fn open_reader(path: &Path) -> Result<Reader, StoreError> {
     let shown = path.display().to_string();
     if !path.exists() {
         return Err(StoreError::Missing { path: shown });
@@ -117,11 +189,11 @@ pub fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     }
     conn.execute_batch("PRAGMA query_only = ON;").map_err(sqlite)?;
     conn.authorizer(Some(read_only_authorizer)).map_err(sqlite)?;
-    Ok(conn)
+    Ok(Reader(conn))
 }
 
 /// Whether a reader's snapshot answers a query (`/readyz`).
-pub fn ping(conn: &Connection) -> rusqlite::Result<()> {
+pub fn ping(View(conn): View<'_>) -> Result<(), Error> {
     conn.query_row("SELECT 1", [], |row| row.get::<_, i64>(0)).map(drop)
 }
 
@@ -152,9 +224,9 @@ mod tests {
         let path = dir.path().join("s.db");
         drop(open_writer(&path).expect("first open"));
         let conn = open_writer(&path).expect("second open");
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("version");
+        let version: i64 = conn.0.query_row("PRAGMA user_version", [], |r| r.get(0)).expect("version");
         assert_eq!(version, MIGRATIONS.len() as i64);
-        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).expect("mode");
+        let mode: String = conn.0.query_row("PRAGMA journal_mode", [], |r| r.get(0)).expect("mode");
         assert_eq!(mode, "wal");
     }
 
@@ -184,6 +256,7 @@ mod tests {
         drop(open_writer(&path).expect("create"));
         let reader = open_reader(&path).expect("reader");
         let n: i64 = reader
+            .0
             .query_row("SELECT count(*) FROM documents_fts WHERE documents_fts MATCH '\"fever\"'", [], |r| r.get(0))
             .expect("search");
         assert_eq!(n, 0);
@@ -202,11 +275,11 @@ mod tests {
             "PRAGMA query_only = OFF",
             "ATTACH DATABASE ':memory:' AS other",
         ] {
-            assert!(reader.execute_batch(sql).is_err(), "{sql} must be refused");
+            assert!(reader.0.execute_batch(sql).is_err(), "{sql} must be refused");
         }
         // query_only cannot be switched off, so the authorizer is still in the way.
-        assert!(reader.execute("DELETE FROM patients", []).is_err());
-        let n: i64 = reader.query_row("SELECT count(*) FROM patients", [], |r| r.get(0)).expect("read");
+        assert!(reader.0.execute("DELETE FROM patients", []).is_err());
+        let n: i64 = reader.0.query_row("SELECT count(*) FROM patients", [], |r| r.get(0)).expect("read");
         assert_eq!(n, 0);
     }
 }

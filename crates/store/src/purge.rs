@@ -1,7 +1,8 @@
 //! The SQL of retention: what is past the limits, and deleting it so that it cannot be
 //! read back. The policy, the files and the audit line are the retention module's (in the binary).
 
-use rusqlite::{Connection, params};
+use crate::Writer;
+use rusqlite::params;
 use std::collections::BTreeMap;
 
 /// The snapshot's tables that hold a patient's records, children first.
@@ -23,7 +24,7 @@ const PATIENT_TABLES: &[&str] = &[
 /// `dry_run` only counted. Returns how many patients, and the rows per table (`patients` and
 /// `document_manifest` included).
 pub fn off_panel_patients(
-    conn: &mut Connection,
+    Writer(conn): &mut Writer,
     cutoff: &str,
     dry_run: bool,
 ) -> rusqlite::Result<(u64, BTreeMap<String, u64>)> {
@@ -66,7 +67,11 @@ pub fn off_panel_patients(
 
 /// Ledger rows of files moved under `archive_prefix` (a directory path ending in `/`) and
 /// ingested before `cutoff`: `(id, disposition)`, oldest first.
-pub fn archived_before(conn: &Connection, archive_prefix: &str, cutoff: &str) -> rusqlite::Result<Vec<(i64, String)>> {
+pub fn archived_before(
+    Writer(conn): &Writer,
+    archive_prefix: &str,
+    cutoff: &str,
+) -> rusqlite::Result<Vec<(i64, String)>> {
     conn.prepare(
         "SELECT id, disposition FROM source_files
          WHERE ingested_at < ?1 AND substr(disposition, 1, length(?2)) = ?2 ORDER BY id",
@@ -77,7 +82,7 @@ pub fn archived_before(conn: &Connection, archive_prefix: &str, cutoff: &str) ->
 
 /// Clear the raw text kept with rejected messages of files ingested before `cutoff` (with
 /// `dry_run`, only count them).
-pub fn reject_texts_before(conn: &Connection, cutoff: &str, dry_run: bool) -> rusqlite::Result<u64> {
+pub fn reject_texts_before(Writer(conn): &Writer, cutoff: &str, dry_run: bool) -> rusqlite::Result<u64> {
     let filter = "raw <> '' AND source_file_id IN (SELECT id FROM source_files WHERE ingested_at < ?1)";
     Ok(if dry_run {
         conn.query_row(&format!("SELECT count(*) FROM rejects WHERE {filter}"), [cutoff], |r| r.get::<_, i64>(0))?
@@ -89,7 +94,7 @@ pub fn reject_texts_before(conn: &Connection, cutoff: &str, dry_run: bool) -> ru
 
 /// Turn SQLite's `secure_delete` on or off (deleted content overwritten rather than left in free
 /// pages); returns the setting before.
-pub fn secure_delete(conn: &Connection, on: bool) -> rusqlite::Result<bool> {
+pub fn secure_delete(Writer(conn): &Writer, on: bool) -> rusqlite::Result<bool> {
     let before: i64 = conn.query_row("PRAGMA secure_delete", [], |r| r.get(0))?;
     conn.pragma_update(None, "secure_delete", on)?;
     Ok(before != 0)
@@ -99,7 +104,7 @@ pub fn secure_delete(conn: &Connection, on: bool) -> rusqlite::Result<bool> {
 /// until they are merged) when documents went, and checkpoint and truncate the write-ahead log,
 /// whose frames hold old page images (as far as readers allow: one mid-query keeps the log until
 /// the next checkpoint).
-pub fn settle_after_purge(conn: &Connection, documents_deleted: bool) -> rusqlite::Result<()> {
+pub fn settle_after_purge(Writer(conn): &Writer, documents_deleted: bool) -> rusqlite::Result<()> {
     if documents_deleted {
         conn.execute("INSERT INTO documents_fts (documents_fts) VALUES ('optimize')", [])?;
     }

@@ -1,5 +1,6 @@
 //! Queries on the snapshot for `ingest status` and the replay summary. Read-only.
 
+use crate::View;
 use rusqlite::{Connection, params};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -88,7 +89,7 @@ pub struct SnapshotCounts {
 const LIST_LIMIT: i64 = 10;
 
 /// Per-source status, for every source in `configured` plus any other the ledger has seen.
-pub fn sources(conn: &Connection, configured: &[String]) -> rusqlite::Result<Vec<SourceStatus>> {
+pub fn sources(View(conn): View<'_>, configured: &[String]) -> rusqlite::Result<Vec<SourceStatus>> {
     let mut names: Vec<String> = configured.to_vec();
     let mut stmt = conn.prepare("SELECT DISTINCT source FROM source_files ORDER BY source")?;
     for name in stmt.query_map([], |r| r.get::<_, String>(0))? {
@@ -101,7 +102,7 @@ pub fn sources(conn: &Connection, configured: &[String]) -> rusqlite::Result<Vec
 }
 
 /// The newest `exported_at` of the files that went in, per source.
-pub fn last_exports(conn: &Connection) -> rusqlite::Result<BTreeMap<String, String>> {
+pub fn last_exports(View(conn): View<'_>) -> rusqlite::Result<BTreeMap<String, String>> {
     let mut stmt = conn.prepare(
         "SELECT source, max(exported_at) FROM source_files
          WHERE status IN ('ingested', 'ingested_with_rejects') GROUP BY source",
@@ -111,7 +112,7 @@ pub fn last_exports(conn: &Connection) -> rusqlite::Result<BTreeMap<String, Stri
 
 /// The earliest `exported_at` of the files of `source` that went in: when the source began, for a
 /// snapshot the daemon has not watched (a replay).
-pub fn first_export(conn: &Connection, source: &str) -> rusqlite::Result<Option<chrono::DateTime<chrono::Utc>>> {
+pub fn first_export(View(conn): View<'_>, source: &str) -> rusqlite::Result<Option<chrono::DateTime<chrono::Utc>>> {
     let first: Option<String> = conn.query_row(
         "SELECT min(exported_at) FROM source_files WHERE source = ?1 AND status IN ('ingested', 'ingested_with_rejects')",
         [source],
@@ -222,7 +223,7 @@ pub struct Arrival {
 const ARRIVALS_LIMIT: i64 = 5000;
 
 /// The files of `source` received at or after `since` (RFC 3339), oldest first.
-pub fn arrivals(conn: &Connection, source: &str, since: &str) -> rusqlite::Result<Vec<Arrival>> {
+pub fn arrivals(View(conn): View<'_>, source: &str, since: &str) -> rusqlite::Result<Vec<Arrival>> {
     let mut stmt = conn.prepare(
         "SELECT id, received_at, exported_at, status FROM (
              SELECT id, received_at, exported_at, status FROM source_files
@@ -262,7 +263,7 @@ pub struct RecentWarning {
 }
 
 /// The newest field warnings of `source`, newest first.
-pub fn recent_warnings(conn: &Connection, source: &str) -> rusqlite::Result<Vec<RecentWarning>> {
+pub fn recent_warnings(View(conn): View<'_>, source: &str) -> rusqlite::Result<Vec<RecentWarning>> {
     let mut stmt = conn.prepare(
         "SELECT f.id, f.path, w.message_index, w.line, w.control_id, w.field, w.reason
          FROM field_warnings w JOIN source_files f ON f.id = w.source_file_id
@@ -283,7 +284,7 @@ pub fn recent_warnings(conn: &Connection, source: &str) -> rusqlite::Result<Vec<
 }
 
 /// The newest rejects of `source`, newest first.
-pub fn recent_rejects(conn: &Connection, source: &str) -> rusqlite::Result<Vec<RecentReject>> {
+pub fn recent_rejects(View(conn): View<'_>, source: &str) -> rusqlite::Result<Vec<RecentReject>> {
     let mut stmt = conn.prepare(
         "SELECT f.id, f.path, r.message_index, r.line, r.control_id, r.segment, r.reason
          FROM rejects r JOIN source_files f ON f.id = r.source_file_id
@@ -304,7 +305,7 @@ pub fn recent_rejects(conn: &Connection, source: &str) -> rusqlite::Result<Vec<R
     .collect()
 }
 
-pub fn counts(conn: &Connection) -> rusqlite::Result<SnapshotCounts> {
+pub fn counts(View(conn): View<'_>) -> rusqlite::Result<SnapshotCounts> {
     conn.query_row(
         "SELECT (SELECT count(*) FROM patients),
                 (SELECT count(DISTINCT patient_id) FROM panel WHERE active = 1),

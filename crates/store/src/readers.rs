@@ -3,15 +3,14 @@
 //! the number of clients (or of clients that left without saying goodbye): at most the calls in
 //! flight, plus `idle` kept open for the next ones.
 
-use super::{StoreError, open_reader};
-use rusqlite::Connection;
+use super::{Reader, StoreError, open_reader};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 #[derive(Debug)]
 pub struct Readers {
     path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
+    idle: Mutex<Vec<Reader>>,
     keep: usize,
 }
 
@@ -48,14 +47,14 @@ impl Readers {
 /// One connection of a [`Readers`] pool, for one call.
 #[derive(Debug)]
 pub struct Lease<'a> {
-    conn: Option<Connection>,
+    conn: Option<Reader>,
     pool: &'a Readers,
 }
 
 impl std::ops::Deref for Lease<'_> {
-    type Target = Connection;
+    type Target = Reader;
 
-    fn deref(&self) -> &Connection {
+    fn deref(&self) -> &Reader {
         self.conn.as_ref().expect("a lease holds its connection until dropped")
     }
 }
@@ -66,7 +65,7 @@ impl Drop for Lease<'_> {
         // transaction would pin an old state of the snapshot for the next call.
         if let (Some(conn), Ok(mut idle)) = (self.conn.take(), self.pool.idle.lock())
             && idle.len() < self.pool.keep
-            && conn.is_autocommit()
+            && conn.is_idle()
         {
             idle.push(conn);
         }
@@ -87,13 +86,13 @@ mod tests {
             let leases: Vec<Lease<'_>> = (0..5).map(|_| pool.get().expect("lease")).collect();
             assert_eq!(pool.idle(), 0);
             for lease in &leases {
-                assert_eq!(lease.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).expect("query"), 1);
+                assert_eq!(lease.0.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).expect("query"), 1);
             }
         }
         assert_eq!(pool.idle(), 2, "five were open at once; two are kept");
         {
             let lease = pool.get().expect("lease");
-            lease.execute_batch("BEGIN; SELECT count(*) FROM sqlite_master;").expect("begin");
+            lease.0.execute_batch("BEGIN; SELECT count(*) FROM sqlite_master;").expect("begin");
         }
         assert_eq!(pool.idle(), 1, "a connection left inside a transaction is not reused");
         assert!(Readers::open(&dir.path().join("missing.db"), 2).is_err());

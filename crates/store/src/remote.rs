@@ -1,7 +1,8 @@
 //! The ledger of files downloaded from SFTP sources (`remote_files`): what makes a restart
 //! download nothing twice, and what tells a staged copy of ours from anything else in staging.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use crate::Writer;
+use rusqlite::{OptionalExtension, params};
 
 /// A remote file as listed and as downloaded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,7 +30,13 @@ pub struct Staged {
 }
 
 /// Whether this version (path, size, mtime) of a remote file was downloaded already.
-pub fn is_known(conn: &Connection, source: &str, remote_path: &str, size: u64, mtime: u64) -> rusqlite::Result<bool> {
+pub fn is_known(
+    Writer(conn): &Writer,
+    source: &str,
+    remote_path: &str,
+    size: u64,
+    mtime: u64,
+) -> rusqlite::Result<bool> {
     Ok(conn
         .prepare_cached(
             "SELECT 1 FROM remote_files WHERE source = ?1 AND remote_path = ?2 AND size = ?3 AND mtime = ?4",
@@ -39,7 +46,7 @@ pub fn is_known(conn: &Connection, source: &str, remote_path: &str, size: u64, m
         .is_some())
 }
 
-pub fn record(conn: &Connection, d: &Download<'_>) -> rusqlite::Result<()> {
+pub fn record(Writer(conn): &Writer, d: &Download<'_>) -> rusqlite::Result<()> {
     conn.execute(
         "INSERT INTO remote_files (source, remote_path, size, mtime, sha256, staged_path, downloaded_at, after_action)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
@@ -59,7 +66,7 @@ pub fn record(conn: &Connection, d: &Download<'_>) -> rusqlite::Result<()> {
 }
 
 /// The newest download of `remote_path`.
-pub fn latest(conn: &Connection, source: &str, remote_path: &str) -> rusqlite::Result<Option<Staged>> {
+pub fn latest(Writer(conn): &Writer, source: &str, remote_path: &str) -> rusqlite::Result<Option<Staged>> {
     conn.query_row(
         "SELECT size, mtime, sha256, staged_path, downloaded_at FROM remote_files
          WHERE source = ?1 AND remote_path = ?2 ORDER BY id DESC LIMIT 1",

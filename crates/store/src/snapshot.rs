@@ -1,7 +1,8 @@
 //! What the MCP side reads: panel, patients, results, export runs — with the provenance of every
 //! row. Plain row structs; `mcp` turns them into answers. Every query binds its arguments.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use crate::View;
+use rusqlite::{OptionalExtension, Row, params};
 
 /// Where a row's current content came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,7 +147,7 @@ fn stay_row(row: &Row<'_>, at: usize) -> rusqlite::Result<StayRow> {
 }
 
 /// Patients on a panel now (`active = 1`), filtered and paged.
-pub fn panel(conn: &Connection, q: &PanelQuery<'_>) -> rusqlite::Result<Vec<PanelEntry>> {
+pub fn panel(View(conn): View<'_>, q: &PanelQuery<'_>) -> rusqlite::Result<Vec<PanelEntry>> {
     let sql = format!(
         "SELECT {PATIENT_COLUMNS}, {STAY_COLUMNS}, {PROVENANCE}
          FROM panel x
@@ -174,7 +175,7 @@ fn like_literal(text: &str) -> String {
     text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
 
-pub fn patient(conn: &Connection, mrn: &str) -> rusqlite::Result<Option<PatientRow>> {
+pub fn patient(View(conn): View<'_>, mrn: &str) -> rusqlite::Result<Option<PatientRow>> {
     conn.prepare_cached(&format!(
         "SELECT {PATIENT_COLUMNS} FROM patients p JOIN source_files pf ON pf.id = p.source_file_id WHERE p.mrn = ?1"
     ))?
@@ -183,7 +184,7 @@ pub fn patient(conn: &Connection, mrn: &str) -> rusqlite::Result<Option<PatientR
 }
 
 /// (system, value) of every identifier of a patient.
-pub fn identifiers(conn: &Connection, patient_id: i64) -> rusqlite::Result<Vec<(String, String)>> {
+pub fn identifiers(View(conn): View<'_>, patient_id: i64) -> rusqlite::Result<Vec<(String, String)>> {
     let mut stmt = conn
         .prepare_cached("SELECT system, value FROM patient_identifiers WHERE patient_id = ?1 ORDER BY system, value")?;
     let rows = stmt.query_map([patient_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -191,7 +192,7 @@ pub fn identifiers(conn: &Connection, patient_id: i64) -> rusqlite::Result<Vec<(
 }
 
 /// The patient's stays on every source's panel, current first.
-pub fn stays(conn: &Connection, patient_id: i64) -> rusqlite::Result<Vec<StayRow>> {
+pub fn stays(View(conn): View<'_>, patient_id: i64) -> rusqlite::Result<Vec<StayRow>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {STAY_COLUMNS}, {PROVENANCE} FROM panel x JOIN source_files f ON f.id = x.source_file_id
          WHERE x.patient_id = ?1 ORDER BY x.active DESC, x.source"
@@ -240,7 +241,7 @@ pub struct ObservationQuery<'a> {
     pub limit: usize,
 }
 
-pub fn observations(conn: &Connection, q: &ObservationQuery<'_>) -> rusqlite::Result<Vec<ObservationRow>> {
+pub fn observations(View(conn): View<'_>, q: &ObservationQuery<'_>) -> rusqlite::Result<Vec<ObservationRow>> {
     let (after_time, after_id) = q.after.clone().unzip();
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {OBSERVATION_COLUMNS}
@@ -260,7 +261,7 @@ pub fn observations(conn: &Connection, q: &ObservationQuery<'_>) -> rusqlite::Re
 
 /// Everyone on a panel now, or whose stay was last changed by an export after `since` and is off
 /// the panel (discharged, or absent from a census), with their stays.
-pub fn panel_with_recent_leavers(conn: &Connection, since: Option<&str>) -> rusqlite::Result<Vec<PanelEntry>> {
+pub fn panel_with_recent_leavers(View(conn): View<'_>, since: Option<&str>) -> rusqlite::Result<Vec<PanelEntry>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {PATIENT_COLUMNS}, {STAY_COLUMNS}, {PROVENANCE}
          FROM panel x
@@ -288,7 +289,7 @@ pub struct ExportTime {
 }
 
 /// Every export time of the files that went in, per source and origin, newest first.
-pub fn export_times(conn: &Connection) -> rusqlite::Result<Vec<ExportTime>> {
+pub fn export_times(View(conn): View<'_>) -> rusqlite::Result<Vec<ExportTime>> {
     let mut stmt = conn.prepare_cached(
         "SELECT source, exported_at, exported_at_origin, count(*), max(ingested_at) FROM source_files
          WHERE status IN ('ingested', 'ingested_with_rejects')
@@ -323,7 +324,7 @@ pub struct StayHistoryRow {
 
 /// Everything the exports said of a patient's stays, per source in export order; within one
 /// export, ADT events (in event order) before the census.
-pub fn stay_history(conn: &Connection, patient_id: i64) -> rusqlite::Result<Vec<StayHistoryRow>> {
+pub fn stay_history(View(conn): View<'_>, patient_id: i64) -> rusqlite::Result<Vec<StayHistoryRow>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT x.source, x.action, x.event, x.event_at, x.location, x.attending, x.admitted_at, x.discharged_at,
                 {PROVENANCE}
@@ -348,7 +349,7 @@ pub fn stay_history(conn: &Connection, patient_id: i64) -> rusqlite::Result<Vec<
 
 /// Every version of a patient's medication orders as the exports carried them, per order in export
 /// order.
-pub fn medication_history(conn: &Connection, patient_id: i64) -> rusqlite::Result<Vec<MedicationRow>> {
+pub fn medication_history(View(conn): View<'_>, patient_id: i64) -> rusqlite::Result<Vec<MedicationRow>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT x.order_id, x.name, x.code, x.code_system, x.dose, x.route, x.frequency, x.status, x.start_at, x.end_at,
                 {PROVENANCE}
@@ -370,7 +371,7 @@ pub struct DemographicChangeRow {
 }
 
 /// A patient's demographic corrections, oldest first.
-pub fn demographic_changes(conn: &Connection, patient_id: i64) -> rusqlite::Result<Vec<DemographicChangeRow>> {
+pub fn demographic_changes(View(conn): View<'_>, patient_id: i64) -> rusqlite::Result<Vec<DemographicChangeRow>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT x.field, x.before, x.after, {PROVENANCE}
          FROM demographic_changes x JOIN source_files f ON f.id = x.source_file_id
@@ -388,7 +389,7 @@ pub fn demographic_changes(conn: &Connection, patient_id: i64) -> rusqlite::Resu
 }
 
 /// Every result of a patient that is not withdrawn, by code, newest observed first.
-pub fn results_by_code(conn: &Connection, patient_id: i64) -> rusqlite::Result<Vec<ObservationRow>> {
+pub fn results_by_code(View(conn): View<'_>, patient_id: i64) -> rusqlite::Result<Vec<ObservationRow>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {OBSERVATION_COLUMNS}
          FROM observations o JOIN patients p ON p.id = o.patient_id JOIN source_files f ON f.id = o.source_file_id
@@ -400,7 +401,7 @@ pub fn results_by_code(conn: &Connection, patient_id: i64) -> rusqlite::Result<V
 }
 
 /// When the snapshot last changed: the newest commit of a file that went in.
-pub fn as_of(conn: &Connection) -> rusqlite::Result<Option<String>> {
+pub fn as_of(View(conn): View<'_>) -> rusqlite::Result<Option<String>> {
     conn.query_row(
         "SELECT max(ingested_at) FROM source_files WHERE status IN ('ingested', 'ingested_with_rejects')",
         [],
@@ -426,7 +427,7 @@ pub struct MedicationRow {
 /// A patient's medication orders, newest start first. `changed_after`: only orders started or
 /// ended after that instant, or stopped by a later export.
 pub fn medications(
-    conn: &Connection,
+    View(conn): View<'_>,
     patient_id: i64,
     include_inactive: bool,
     changed_after: Option<&str>,
@@ -472,7 +473,7 @@ pub struct ProblemRow {
     pub provenance: Provenance,
 }
 
-pub fn problems(conn: &Connection, patient_id: i64) -> rusqlite::Result<Vec<ProblemRow>> {
+pub fn problems(View(conn): View<'_>, patient_id: i64) -> rusqlite::Result<Vec<ProblemRow>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT x.code, x.code_system, x.description, x.status, x.onset_at, x.resolved_at, x.origin, {PROVENANCE}
          FROM problems x JOIN source_files f ON f.id = x.source_file_id
@@ -505,7 +506,7 @@ pub struct AllergyRow {
     pub provenance: Provenance,
 }
 
-pub fn allergies(conn: &Connection, patient_id: i64) -> rusqlite::Result<Vec<AllergyRow>> {
+pub fn allergies(View(conn): View<'_>, patient_id: i64) -> rusqlite::Result<Vec<AllergyRow>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT x.code, x.code_system, x.allergen, x.allergy_type, x.severity, x.reaction, x.identified_at, {PROVENANCE}
          FROM allergies x JOIN source_files f ON f.id = x.source_file_id
@@ -585,7 +586,7 @@ fn document_row(r: &Row<'_>) -> rusqlite::Result<DocumentRow> {
 
 /// A patient's documents, newest first; `new_after`: only those first exported after it.
 pub fn documents(
-    conn: &Connection,
+    View(conn): View<'_>,
     patient_id: i64,
     new_after: Option<&str>,
     offset: usize,
@@ -602,7 +603,10 @@ pub fn documents(
 }
 
 /// One document with its text, and the ids of its addenda.
-pub fn document(conn: &Connection, document_id: &str) -> rusqlite::Result<Option<(DocumentRow, String, Vec<String>)>> {
+pub fn document(
+    View(conn): View<'_>,
+    document_id: &str,
+) -> rusqlite::Result<Option<(DocumentRow, String, Vec<String>)>> {
     let found = conn
         .prepare_cached(&format!(
             "SELECT {DOCUMENT_COLUMNS}, x.text
@@ -622,7 +626,7 @@ pub fn document(conn: &Connection, document_id: &str) -> rusqlite::Result<Option
 /// Full-text search (`fts_query` in FTS5 syntax, built by the caller from quoted terms), best
 /// matches first, with a snippet around the match.
 pub fn search_documents(
-    conn: &Connection,
+    View(conn): View<'_>,
     fts_query: &str,
     patient_id: Option<i64>,
     offset: usize,

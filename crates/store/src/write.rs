@@ -5,6 +5,7 @@
 //! older record has a value the newer row lacks, it fills the gap. So the result does not depend on
 //! the order in which exports are ingested.
 
+use crate::Writer;
 use chrono::{DateTime, Utc};
 use ingest_core::faults;
 use ingest_core::model::{
@@ -94,7 +95,7 @@ pub enum WriteError {
 }
 
 /// The ledger row of an earlier ingest of the same bytes, if any.
-pub fn find_ingested(conn: &Connection, sha256: &str) -> rusqlite::Result<Option<i64>> {
+pub fn find_ingested(Writer(conn): &Writer, sha256: &str) -> rusqlite::Result<Option<i64>> {
     conn.query_row(
         "SELECT id FROM source_files WHERE sha256 = ?1 AND status IN ('ingested', 'ingested_with_rejects')
          ORDER BY id LIMIT 1",
@@ -107,7 +108,7 @@ pub fn find_ingested(conn: &Connection, sha256: &str) -> rusqlite::Result<Option
 /// What this source's documents manifest says of the PDF named `file_name`, if it lists it, and
 /// that manifest's export time.
 pub fn manifest_entry(
-    conn: &Connection,
+    Writer(conn): &Writer,
     source: &str,
     file_name: &str,
 ) -> rusqlite::Result<Option<(ManifestEntry, DateTime<Utc>)>> {
@@ -135,7 +136,7 @@ pub fn manifest_entry(
 /// Whether this exact file (source, path, size, mtime) already has a ledger row: a file kept in
 /// place after ingest is not taken again at each rescan.
 pub fn seen_unchanged(
-    conn: &Connection,
+    Writer(conn): &Writer,
     source: &str,
     path: &str,
     size: u64,
@@ -149,7 +150,7 @@ pub fn seen_unchanged(
 }
 
 /// A ledger row for a file whose bytes were already ingested.
-pub fn record_duplicate(conn: &Connection, meta: &FileMeta, of: i64, now: DateTime<Utc>) -> rusqlite::Result<i64> {
+pub fn record_duplicate(Writer(conn): &Writer, meta: &FileMeta, of: i64, now: DateTime<Utc>) -> rusqlite::Result<i64> {
     let id = insert_ledger_row(conn, meta, FileStatus::Duplicate, Some(of), &Counts::default(), None, now)?;
     faults::point("duplicate recorded");
     Ok(id)
@@ -157,7 +158,7 @@ pub fn record_duplicate(conn: &Connection, meta: &FileMeta, of: i64, now: DateTi
 
 /// A ledger row (and the message rejects that explain it) for a file that could not be ingested.
 pub fn record_quarantined(
-    conn: &mut Connection,
+    Writer(conn): &mut Writer,
     meta: &FileMeta,
     error: &str,
     rejects: &[Reject],
@@ -211,7 +212,7 @@ fn ledger_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LedgerRow> {
 
 /// The newest ledger row of this exact file (source, path, size, mtime), if it has one.
 pub fn row_of_file(
-    conn: &Connection,
+    Writer(conn): &Writer,
     source: &str,
     path: &str,
     size: u64,
@@ -226,7 +227,7 @@ pub fn row_of_file(
 
 /// The row of an earlier quarantine of these bytes at this path, if any.
 pub fn quarantined_before(
-    conn: &Connection,
+    Writer(conn): &Writer,
     source: &str,
     path: &str,
     sha256: &str,
@@ -239,7 +240,7 @@ pub fn quarantined_before(
 }
 
 /// The message rejects recorded for a file, in file order.
-pub fn rejects_of(conn: &Connection, file_id: i64) -> rusqlite::Result<Vec<Reject>> {
+pub fn rejects_of(Writer(conn): &Writer, file_id: i64) -> rusqlite::Result<Vec<Reject>> {
     let mut stmt = conn.prepare_cached(
         "SELECT message_index, line, control_id, segment, reason, raw FROM rejects WHERE source_file_id = ?1 ORDER BY id",
     )?;
@@ -256,8 +257,11 @@ pub fn rejects_of(conn: &Connection, file_id: i64) -> rusqlite::Result<Vec<Rejec
     .collect()
 }
 
+/// A ledger disposition of an archived file that retention deleted starts with this.
+pub const EXPIRED: &str = "expired:";
+
 /// Correct where a file goes (its planned place was taken by the time it was moved).
-pub fn set_disposition(conn: &Connection, file_id: i64, disposition: &str) -> rusqlite::Result<()> {
+pub fn set_disposition(Writer(conn): &Writer, file_id: i64, disposition: &str) -> rusqlite::Result<()> {
     conn.execute("UPDATE source_files SET disposition = ?2 WHERE id = ?1", params![file_id, disposition])?;
     Ok(())
 }
@@ -265,7 +269,7 @@ pub fn set_disposition(conn: &Connection, file_id: i64, disposition: &str) -> ru
 /// Write a parsed file: its ledger row, every record (with precedence) and its rejects, in one
 /// transaction. `cancelled` is asked between messages; if it says yes, everything is rolled back.
 pub fn write_file(
-    conn: &mut Connection,
+    Writer(conn): &mut Writer,
     meta: &FileMeta,
     parsed: &ParsedFile,
     now: DateTime<Utc>,
@@ -1165,11 +1169,11 @@ mod tests {
         }
     }
 
-    fn write(conn: &mut Connection, n: u32, exported_at: &str, records: Vec<Record>) {
+    fn write(conn: &mut Writer, n: u32, exported_at: &str, records: Vec<Record>) {
         write_file(conn, &meta(n, exported_at), &file(records), at(exported_at), &|| false).expect("write");
     }
 
-    fn strings(conn: &Connection, sql: &str) -> Vec<String> {
+    fn strings(Writer(conn): &Writer, sql: &str) -> Vec<String> {
         let mut stmt = conn.prepare(sql).expect(sql);
         stmt.query_map([], |r| r.get::<_, String>(0)).expect(sql).map(|r| r.expect("row")).collect()
     }
@@ -1203,7 +1207,7 @@ mod tests {
         })
     }
 
-    fn open() -> (tempfile::TempDir, Connection) {
+    fn open() -> (tempfile::TempDir, Writer) {
         let dir = tempfile::tempdir().expect("tempdir");
         let conn = crate::open_writer(&dir.path().join("s.db")).expect("open");
         (dir, conn)
@@ -1359,7 +1363,7 @@ mod tests {
                 discharged_at: None,
             })
         };
-        let active = |conn: &Connection| {
+        let active = |conn: &Writer| {
             strings(
                 conn,
                 "SELECT p.mrn || ifnull(x.active, '?') FROM panel x JOIN patients p ON p.id = x.patient_id ORDER BY p.mrn",
@@ -1403,7 +1407,7 @@ mod tests {
             records.push(Record::Census { mrns: mrns.iter().map(|m| m.to_string()).collect() });
             records
         };
-        let active = |conn: &Connection| {
+        let active = |conn: &Writer| {
             strings(conn, "SELECT p.mrn || x.active FROM panel x JOIN patients p ON p.id = x.patient_id ORDER BY p.mrn")
         };
         let (_dir, mut conn) = open();

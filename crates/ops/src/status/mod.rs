@@ -10,7 +10,7 @@ pub mod table;
 use chrono::{DateTime, Utc};
 use ingest_config::Config;
 use ingest_core::schedule::{Verdict, Window};
-use ingest_store::{self, FileStatus, read};
+use ingest_store::{FileStatus, View, read};
 use serde::Serialize;
 
 /// How far back the freshness timeline reaches.
@@ -82,7 +82,7 @@ impl SourceReport {
 }
 
 /// Gather the report from the ledger, for the configured sources and any other the ledger knows.
-pub fn report(conn: &rusqlite::Connection, config: &Config, now: DateTime<Utc>) -> rusqlite::Result<Report> {
+pub fn report(conn: View<'_>, config: &Config, now: DateTime<Utc>) -> Result<Report, ingest_store::Error> {
     let configured: Vec<String> = config.sources.iter().map(|s| s.name.clone()).collect();
     let health = ingest_store::health::load_all(conn)?;
     let mut sources = Vec::new();
@@ -181,8 +181,8 @@ pub fn file_name(path: &str) -> String {
 
 /// `ingest status [--json]`.
 pub fn run(config: &Config, json: bool, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<()> {
-    let conn = ingest_store::open_reader(&config.snapshot)?;
-    let report = report(&conn, config, now)?;
+    let reader = ingest_store::open_reader(&config.snapshot)?;
+    let report = report(reader.view(), config, now)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -2,6 +2,9 @@
 //! transaction → archive, keep, delete or quarantine. The daemon and `--replay` both come through
 //! here, so what the tests prove for one holds for the other.
 
+pub mod pdf;
+pub mod source;
+
 use chrono::{DateTime, Utc};
 use ingest_config::AfterIngest;
 use ingest_core::faults;
@@ -9,8 +12,8 @@ use ingest_core::model::{ManifestEntry, ParsedFile, Reject};
 use ingest_core::time::{Clock, rfc3339};
 use ingest_fsutil::{self as fsutil, hex};
 use ingest_parse::{FileError, FileKind, ParseOptions};
+use ingest_store::Writer;
 use ingest_store::write::{self, FileMeta, WriteError, Written};
-use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -104,7 +107,7 @@ pub enum PipelineError {
     #[error("{path}: {source}")]
     Io { path: String, source: std::io::Error },
     #[error("{path}: snapshot: {source}")]
-    Store { path: String, source: rusqlite::Error },
+    Store { path: String, source: ingest_store::Error },
     /// The file is in (its commit stands) but could not be put where its ledger row says; it
     /// stays where it is and the move is finished at a later rescan.
     #[error("{path}: in the snapshot, but not yet moved to {to}: {source}")]
@@ -114,7 +117,7 @@ pub enum PipelineError {
 /// The ingest pipeline over one writable snapshot.
 #[derive(Debug)]
 pub struct Pipeline {
-    conn: Connection,
+    conn: Writer,
     options: ParseOptions,
     clock: Arc<dyn Clock>,
     archive_dir: PathBuf,
@@ -123,7 +126,7 @@ pub struct Pipeline {
 
 impl Pipeline {
     pub fn new(
-        conn: Connection,
+        conn: Writer,
         options: ParseOptions,
         clock: Arc<dyn Clock>,
         archive_dir: PathBuf,
@@ -132,13 +135,13 @@ impl Pipeline {
         Pipeline { conn, options, clock, archive_dir, quarantine_dir }
     }
 
-    /// The snapshot connection (for status queries between files).
-    pub fn conn(&self) -> &Connection {
+    /// The snapshot's writer (for status queries between files).
+    pub fn conn(&self) -> &Writer {
         &self.conn
     }
 
     /// For the daemon's other writer, retention, between files.
-    pub fn conn_mut(&mut self) -> &mut Connection {
+    pub fn conn_mut(&mut self) -> &mut Writer {
         &mut self.conn
     }
 
@@ -172,23 +175,23 @@ impl Pipeline {
         let store = |source| PipelineError::Store { path: "export run".into(), source };
         let mut order: Vec<&Intake<'_>> = intakes.iter().collect();
         order.sort_by_key(|intake| !self.is_manifest(intake.path));
-        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(store)?;
+        self.conn.begin_run().map_err(store)?;
         let mut taken = Vec::with_capacity(order.len());
         for intake in &order {
             match self.take(intake, cancelled) {
                 Ok((Outcome::Cancelled, _)) => {
-                    self.conn.execute_batch("ROLLBACK").map_err(store)?;
+                    self.conn.roll_back_run().map_err(store)?;
                     return Ok(vec![Outcome::Cancelled]);
                 }
                 Ok(taken_one) => taken.push(taken_one),
                 Err(e) => {
-                    self.conn.execute_batch("ROLLBACK").map_err(store)?;
+                    self.conn.roll_back_run().map_err(store)?;
                     return Err(e);
                 }
             }
         }
         faults::point("export run written, not committed");
-        self.conn.execute_batch("COMMIT").map_err(store)?;
+        self.conn.commit_run().map_err(store)?;
         faults::point("export run committed");
         let mut outcomes = Vec::with_capacity(taken.len());
         for (intake, (outcome, effect)) in order.into_iter().zip(taken) {
@@ -255,11 +258,15 @@ impl Pipeline {
     /// What is still to be done for a committed ledger row whose file is still where it was found,
     /// and the quarantine report to write if that is missing too. `copy`: the file was replayed
     /// (its quarantine is a copy; the original stays).
-    fn pending(&self, row: &write::LedgerRow, copy: bool) -> rusqlite::Result<Option<(Action, Option<String>)>> {
+    fn pending(
+        &self,
+        row: &write::LedgerRow,
+        copy: bool,
+    ) -> Result<Option<(Action, Option<String>)>, ingest_store::Error> {
         let to = match row.disposition.as_deref() {
             None | Some(KEPT | REPLAYED_IN_PLACE) => return Ok(None),
             // Its archived copy was deleted by retention; the file found again is left alone.
-            Some(d) if d.starts_with(ingest_ops::retention::EXPIRED) => return Ok(None),
+            Some(d) if d.starts_with(write::EXPIRED) => return Ok(None),
             Some(DELETED) => return Ok(Some((Action::Delete, None))),
             Some(to) => PathBuf::from(to),
         };
@@ -815,7 +822,8 @@ fn remove_if_present(path: &Path) -> std::io::Result<()> {
     }
 }
 
-pub(crate) fn mtime_of(meta: &std::fs::Metadata) -> DateTime<Utc> {
+/// A file's modification time (the ledger's `received` when nothing better is known).
+pub fn mtime_of(meta: &std::fs::Metadata) -> DateTime<Utc> {
     meta.modified().map(DateTime::<Utc>::from).unwrap_or_else(|_| Utc::now())
 }
 

@@ -22,8 +22,8 @@ use chrono::{DateTime, Utc};
 use ingest_config::{Passphrase, RemoteAfter, SftpConfig};
 use ingest_core::health::ErrorKind;
 use ingest_core::time::rfc3339;
+use ingest_store::Writer;
 use ingest_store::remote::{self, Download, Staged};
-use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 use ssh2::{CheckResult, HashType, KnownHostFileKind, Session};
 use std::collections::{HashMap, HashSet};
@@ -74,7 +74,7 @@ pub enum SftpError {
     #[error("{path}: {source}")]
     Staging { path: String, source: std::io::Error },
     #[error("remote file ledger: {0}")]
-    Ledger(#[from] rusqlite::Error),
+    Ledger(#[from] ingest_store::Error),
     #[error("stopped: shutdown during the poll")]
     Cancelled,
 }
@@ -252,7 +252,7 @@ impl Poller {
     /// between files and between chunks of a download.
     pub fn poll(
         &mut self,
-        ledger: &Connection,
+        ledger: &Writer,
         wants: &dyn Fn(&str) -> bool,
         now: DateTime<Utc>,
         cancelled: &dyn Fn() -> bool,
@@ -363,7 +363,7 @@ impl Poller {
     /// that its export run still holds, and so may be replaced: the source has run markers, the
     /// staged bytes are what the ledger says we downloaded, and no marker is staged beside it (a
     /// staged marker means the run is being published).
-    fn replaceable(&self, ledger: &Connection, remote_path: &str, target: &Path) -> Result<Option<Staged>, SftpError> {
+    fn replaceable(&self, ledger: &Writer, remote_path: &str, target: &Path) -> Result<Option<Staged>, SftpError> {
         let Some(marker) = &self.run_marker else { return Ok(None) };
         let Some(old) = remote::latest(ledger, &self.source, remote_path)? else { return Ok(None) };
         if Path::new(&old.staged_path) != target {
@@ -538,7 +538,7 @@ impl Poller {
             } else if stat.is_file() && wants(&name) {
                 out.push((rel, Listed { size: stat.size.unwrap_or(0), mtime: stat.mtime.unwrap_or(0) }));
             } else if stat.is_file() && !name.starts_with('.') {
-                untaken.push(crate::pipeline::safe_name(&rel.display().to_string()));
+                untaken.push(crate::safe_name(&rel.display().to_string()));
             }
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));
