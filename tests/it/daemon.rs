@@ -86,7 +86,8 @@ fn with_a_required_trigger_a_file_waits_for_it() {
     let ws = Workspace::with_source_options("require_trigger = true");
     let _daemon = Daemon::start(&ws);
     std::fs::write(ws.path("drop/ADT.hl7"), census(2)).expect("export");
-    std::thread::sleep(Duration::from_millis(2500));
+    // Settled (600 ms) well before the second scan after it was written.
+    ws.wait_scans(2);
     assert!(ledger(&ws).is_empty(), "taken without its trigger file");
     std::fs::write(ws.path("drop/ADT.hl7.done"), b"").expect("trigger");
     wait_for("the triggered file to go in", LIMIT, || ledger(&ws).len() == 1);
@@ -102,8 +103,8 @@ fn files_present_at_start_are_found_and_kept_files_are_not_taken_twice() {
     std::fs::write(ws.path("drop/partial.hl7.part"), "MSH|").expect("temp");
     let _daemon = Daemon::start(&ws);
     wait_for("the file present at start to go in", LIMIT, || ledger(&ws).len() == 1);
-    // Three more rescans (1 s apart): the kept file is not taken again.
-    std::thread::sleep(Duration::from_millis(3500));
+    // Three more scans: the kept file is not taken again.
+    ws.wait_scans(3);
     assert_eq!(ledger(&ws), [format!("{} ingested 1", ws.path("drop/before.hl7").display())]);
     assert!(ws.path("drop/before.hl7").exists());
     assert!(ws.path("drop/notes.md").exists() && ws.path("drop/partial.hl7.part").exists());

@@ -79,6 +79,7 @@ fn on_small_fs(mb: u64) -> (Workspace, SmallFs, Daemon) {
 }
 
 #[test]
+#[cfg_attr(not(feature = "system-tests"), ignore = "system tier: root and loop devices")]
 fn a_full_disk_rolls_the_file_back_and_it_goes_in_once_there_is_room() {
     let (ws, _fs, mut daemon) = on_small_fs(16);
 
@@ -111,6 +112,7 @@ fn a_full_disk_rolls_the_file_back_and_it_goes_in_once_there_is_room() {
 /// is committed, its move fails and is logged, it stays in the drop folder, and a rescan finishes
 /// the move once the archive is writable again; it is not ingested twice.
 #[test]
+#[cfg_attr(not(feature = "system-tests"), ignore = "system tier: root and loop devices")]
 fn a_read_only_archive_leaves_the_file_in_place_and_a_rescan_finishes_its_move() {
     let (ws, _fs, mut daemon) = on_small_fs(32);
     let archive = ws.path("data/archive");

@@ -85,7 +85,15 @@ fn snapshot_status(ws: &Workspace) -> Value {
     answer(&call(ws, json!([{"tool": "snapshot_status", "args": {}}]))[0]).clone()
 }
 
+/// Set `path`'s modification time `seconds` past now: a later write as the server lists it, without
+/// waiting for the clock.
+fn later_mtime(path: &Path, seconds: u64) {
+    let file = std::fs::File::options().write(true).open(path).expect("open");
+    file.set_modified(std::time::SystemTime::now() + Duration::from_secs(seconds)).expect("set the mtime");
+}
+
 #[test]
+#[cfg_attr(not(feature = "system-tests"), ignore = "system tier: OpenSSH's sshd")]
 fn a_remote_file_changed_after_its_download_replaces_the_held_copy_and_the_run_is_not_wedged() {
     let sshd = Sshd::start();
     let dir = tempfile::tempdir().expect("tempdir");
@@ -104,9 +112,10 @@ fn a_remote_file_changed_after_its_download_replaces_the_held_copy_and_the_run_i
     std::fs::write(&remote, half).expect("half");
     poll();
     assert_eq!(poll().staged, [staging.join("ADT_20261124.hl7")]);
-    // The exporter writes the rest (a second later: another mtime) and then the run marker.
-    std::thread::sleep(Duration::from_millis(1100));
+    // The exporter writes the rest (later: another mtime, which SFTP lists in whole seconds) and
+    // then the run marker.
     std::fs::write(&remote, &whole).expect("whole");
+    later_mtime(&remote, 2);
     std::fs::write(sshd.remote.join("EXPORT_COMPLETE"), "").expect("marker");
     let changing = poll();
     assert!(changing.staged.is_empty(), "{changing:?}");
@@ -131,8 +140,8 @@ fn a_remote_file_changed_after_its_download_replaces_the_held_copy_and_the_run_i
     // downloaded again, not a replacement, and its marker (known already) is not staged again.
     std::fs::remove_file(staging.join("ADT_20261124.hl7")).expect("published");
     std::fs::remove_file(staging.join("EXPORT_COMPLETE")).expect("published");
-    std::thread::sleep(Duration::from_millis(1100));
     std::fs::write(&remote, format!("{whole}{}", adt("M3"))).expect("changed again");
+    later_mtime(&remote, 4);
     poll();
     let report = poll();
     assert!(report.replaced.is_empty(), "{report:?}");
@@ -140,6 +149,7 @@ fn a_remote_file_changed_after_its_download_replaces_the_held_copy_and_the_run_i
 }
 
 #[test]
+#[cfg_attr(not(feature = "system-tests"), ignore = "system tier: OpenSSH's sshd")]
 fn a_held_run_survives_a_restart_shows_in_every_view_and_alerts_once_past_its_limit() {
     let sshd = Sshd::start();
     std::fs::write(sshd.remote.join("ADT_20261124.hl7"), adt("M1")).expect("remote file");
@@ -187,6 +197,7 @@ fn a_held_run_survives_a_restart_shows_in_every_view_and_alerts_once_past_its_li
 }
 
 #[test]
+#[cfg_attr(not(feature = "system-tests"), ignore = "system tier: OpenSSH's sshd")]
 fn a_changed_host_key_makes_the_source_failing_in_every_view_with_an_alert_when_it_starts_and_ends() {
     let sshd = Sshd::start();
     let known_hosts = sshd.dir.path().join("known_hosts.ingest");
@@ -234,6 +245,7 @@ fn a_changed_host_key_makes_the_source_failing_in_every_view_with_an_alert_when_
 }
 
 #[test]
+#[cfg_attr(not(feature = "system-tests"), ignore = "system tier: OpenSSH's sshd")]
 fn check_config_checks_describes_and_probes_an_sftp_source() {
     let sshd = Sshd::start();
     std::fs::write(sshd.remote.join("ADT_20261124.hl7"), adt("M1")).expect("remote file");

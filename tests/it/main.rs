@@ -4,6 +4,7 @@ mod alerts;
 mod architecture;
 mod bad_inputs;
 mod browser;
+mod client;
 mod corpus;
 mod crash;
 mod csv;

@@ -1,9 +1,11 @@
 //! MCP over Streamable HTTP from `ingest run`, and the `ingest mcp --connect` bridge to it: the
-//! official Python SDK as the client, bearer tokens, roles, Origin, health, TLS. Daemons listen on
+//! official Python SDK (system tier) or rmcp's client as the client, bearer tokens, roles, Origin,
+//! health, TLS. Daemons listen on
 //! 127.0.0.1 with `port = 0`; the URL comes from their `MCP over HTTP listening` log line.
 
+use crate::client;
 use crate::util::mcp::{CONTRACT_TOOLS, answer, check_freshness, error_code};
-use crate::util::{Daemon, LIMIT, Workspace, mcp_client, python, raw, samples, wait_for};
+use crate::util::{Daemon, LIMIT, Workspace, mcp_client, python, python_sdk, raw, rmcp_output, samples, wait_for};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -96,8 +98,13 @@ fn listening_url(log: &str) -> Option<String> {
     Some(url.trim_matches('"').to_string())
 }
 
-/// The Python SDK over HTTP: (exit code, the printed JSON).
+/// The MCP client (`util::python_sdk` says which) over HTTP: (exit code, the printed JSON). `env`
+/// (a test CA) is for the Python SDK only.
 fn http_client(ws: &Workspace, url: &str, token: Option<&str>, calls: &Value, env: &[(&str, &Path)]) -> (i32, Value) {
+    if !python_sdk() {
+        assert!(env.is_empty(), "the rmcp client takes no CA here; the test belongs to the system tier");
+        return parse_client(rmcp_output(client::run(client::Server::Http { url, token }, calls)));
+    }
     let spec = ws.path(&format!("calls-{}.json", sha256(&calls.to_string())));
     std::fs::write(&spec, calls.to_string()).expect("write calls");
     let mut cmd = Command::new(python());
@@ -111,17 +118,30 @@ fn http_client(ws: &Workspace, url: &str, token: Option<&str>, calls: &Value, en
     parse_client(cmd.output().expect("run the MCP client"))
 }
 
-/// The Python SDK over stdio to `ingest mcp --connect URL --token-file FILE`.
+/// The MCP client over stdio to `ingest mcp --connect URL --token-file FILE`.
 fn bridge_client(ws: &Workspace, url: &str, token_file: &Path, calls: &Value, ca: Option<&Path>) -> (i32, Value) {
-    let spec = ws.path(&format!("calls-{}.json", sha256(&calls.to_string())));
+    // The Python SDK starts stdio servers with a minimal environment: the CA bundle goes on the
+    // command, through env(1).
+    let mut command = vec![];
+    if let Some(ca) = ca {
+        command.extend(["/usr/bin/env".to_string(), format!("SSL_CERT_FILE={}", ca.display())]);
+    }
+    command.extend([crate::util::bin(), "mcp", "--connect", url, "--token-file"].map(String::from));
+    command.push(token_file.display().to_string());
+    stdio_client(ws, &command, calls)
+}
+
+/// The MCP client over stdio to `command`: (exit code, the printed JSON).
+fn stdio_client(ws: &Workspace, command: &[String], calls: &Value) -> (i32, Value) {
+    if !python_sdk() {
+        let mut child = tokio::process::Command::new(&command[0]);
+        child.args(&command[1..]);
+        return parse_client(rmcp_output(client::run(client::Server::Stdio(child), calls)));
+    }
+    let spec = ws.path(&format!("calls-{}.json", sha256(&format!("{calls}{command:?}"))));
     std::fs::write(&spec, calls.to_string()).expect("write calls");
     let mut cmd = Command::new(python());
-    cmd.arg(mcp_client()).arg("stdio").arg(format!("@{}", spec.display())).arg("--");
-    // The SDK starts stdio servers with a minimal environment: pass the CA bundle on the command.
-    if let Some(ca) = ca {
-        cmd.arg("/usr/bin/env").arg(format!("SSL_CERT_FILE={}", ca.display()));
-    }
-    cmd.arg(crate::util::bin()).args(["mcp", "--connect", url, "--token-file"]).arg(token_file);
+    cmd.arg(mcp_client()).arg("stdio").arg(format!("@{}", spec.display())).arg("--").args(command);
     parse_client(cmd.output().expect("run the MCP client"))
 }
 
@@ -451,6 +471,7 @@ fn test_certificate(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
 }
 
 #[test]
+#[cfg_attr(not(feature = "system-tests"), ignore = "system tier: the Python SDK with a test CA")]
 fn https_with_the_configured_certificate_serves_the_sdk_and_the_bridge() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (ca, cert, key) = test_certificate(dir.path());
@@ -843,6 +864,7 @@ fn sample(samples: &[(String, BTreeMap<String, String>, f64)], name: &str, label
 }
 
 #[test]
+#[cfg_attr(not(feature = "system-tests"), ignore = "system tier: the Prometheus client's parser, in Python")]
 fn metrics_are_in_the_exposition_format_and_agree_with_status_and_the_calls_made() {
     let ws = workspace("");
     let daemon = HttpDaemon::start(&ws);
@@ -1015,12 +1037,10 @@ fn bridge_alone(url: &str, token_file: &Path, extra: &[&str]) -> (Option<i32>, S
 }
 
 fn bridge_with(ws: &Workspace, url: &str, token_file: &Path, extra: &[&str], calls: &Value) -> (i32, Value) {
-    let spec = ws.path(&format!("calls-{}.json", sha256(&format!("{calls}{extra:?}"))));
-    std::fs::write(&spec, calls.to_string()).expect("write calls");
-    let mut cmd = Command::new(python());
-    cmd.arg(mcp_client()).arg("stdio").arg(format!("@{}", spec.display())).arg("--");
-    cmd.arg(crate::util::bin()).args(["mcp", "--connect", url, "--token-file"]).arg(token_file).args(extra);
-    parse_client(cmd.output().expect("run the MCP client"))
+    let mut command = [crate::util::bin(), "mcp", "--connect", url, "--token-file"].map(String::from).to_vec();
+    command.push(token_file.display().to_string());
+    command.extend(extra.iter().map(|e| e.to_string()));
+    stdio_client(ws, &command, calls)
 }
 
 #[test]

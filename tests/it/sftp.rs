@@ -75,6 +75,7 @@ fn adt_file(mrn: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(not(feature = "system-tests"), ignore = "system tier: OpenSSH's sshd")]
 fn the_daemon_fetches_stages_and_ingests_an_export_then_deletes_it_on_the_server() {
     let sshd = Sshd::start();
     let content = adt_file("M1");
@@ -119,6 +120,7 @@ fn the_daemon_fetches_stages_and_ingests_an_export_then_deletes_it_on_the_server
 }
 
 #[test]
+#[cfg_attr(not(feature = "system-tests"), ignore = "system tier: OpenSSH's sshd")]
 fn a_restart_downloads_nothing_twice_and_the_passphrase_comes_from_a_file() {
     let sshd = Sshd::start();
     std::fs::write(sshd.remote.join("ADT_20261124.hl7"), adt_file("M1")).expect("remote file");
@@ -140,6 +142,7 @@ fn a_restart_downloads_nothing_twice_and_the_passphrase_comes_from_a_file() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "system-tests"), ignore = "system tier: OpenSSH's sshd")]
 fn an_unknown_or_changed_host_key_refuses_the_connection_and_shows_the_fingerprint() {
     let sshd = Sshd::start();
     let mut changed = settings(&sshd, RemoteAfter::None);
@@ -159,6 +162,7 @@ fn an_unknown_or_changed_host_key_refuses_the_connection_and_shows_the_fingerpri
 }
 
 #[test]
+#[cfg_attr(not(feature = "system-tests"), ignore = "system tier: OpenSSH's sshd")]
 fn a_file_still_growing_is_not_taken_until_two_listings_agree() {
     let sshd = Sshd::start();
     let path = sshd.remote.join("ORU_20261124.hl7");
@@ -179,6 +183,7 @@ fn a_file_still_growing_is_not_taken_until_two_listings_agree() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "system-tests"), ignore = "system tier: OpenSSH's sshd")]
 fn a_connection_cut_mid_download_leaves_nothing_partial_and_the_next_poll_takes_the_file() {
     let sshd = Sshd::start();
     // 24 MB: about a hundred 256 KB reads.
@@ -211,6 +216,7 @@ fn a_connection_cut_mid_download_leaves_nothing_partial_and_the_next_poll_takes_
 }
 
 #[test]
+#[cfg_attr(not(feature = "system-tests"), ignore = "system tier: OpenSSH's sshd")]
 fn a_remote_name_that_would_leave_the_staging_folder_is_refused_and_the_rest_is_taken() {
     let sshd = Sshd::start();
     // A legal Unix file name that reads as a path elsewhere.
@@ -229,6 +235,7 @@ fn a_remote_name_that_would_leave_the_staging_folder_is_refused_and_the_rest_is_
 }
 
 #[test]
+#[cfg_attr(not(feature = "system-tests"), ignore = "system tier: OpenSSH's sshd")]
 fn a_run_marker_is_staged_last_and_only_once_the_rest_of_its_run_is() {
     let sshd = Sshd::start();
     let adt = sshd.remote.join("ADT_20261124.hl7");
@@ -252,6 +259,7 @@ fn a_run_marker_is_staged_last_and_only_once_the_rest_of_its_run_is() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "system-tests"), ignore = "system tier: OpenSSH's sshd")]
 fn a_refused_login_says_which_public_key_to_authorize_and_is_auth_refused() {
     let sshd = Sshd::start();
     std::fs::write(sshd.dir.path().join("authorized_keys"), "").expect("no key authorized");

@@ -96,6 +96,7 @@ fn facts(browser: &Browser, url: &str) -> Value {
 }
 
 #[test]
+#[cfg_attr(not(feature = "system-tests"), ignore = "system tier: Chromium and chromedriver")]
 fn the_status_page_draws_two_weeks_of_exports_the_quarantine_and_rejects_in_chromium() {
     let ws = workspace();
     let daemon = HttpDaemon::start(&ws);

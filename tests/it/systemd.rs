@@ -25,6 +25,7 @@ fn unit_under_test(dir: &Path) -> std::path::PathBuf {
 }
 
 #[test]
+#[cfg_attr(not(feature = "system-tests"), ignore = "system tier: systemd-analyze")]
 fn systemd_analyze_accepts_the_unit_without_a_warning_and_rates_it_hardened() {
     let dir = tempfile::tempdir().expect("tempdir");
     let unit = unit_under_test(dir.path());
@@ -90,6 +91,7 @@ fn the_daemon_notifies_ready_watchdog_reloading_and_stopping() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "system-tests"), ignore = "system tier: systemd-sysusers and systemd-tmpfiles, as root")]
 fn sysusers_creates_the_account_and_tmpfiles_the_folders_it_owns() {
     let root = tempfile::tempdir().expect("tempdir");
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -51,10 +51,30 @@ pub fn mcp_client() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp_client.py")
 }
 
-/// Run `calls` (the client's JSON list) against `ingest mcp` in `ws` through the Python SDK, the
-/// server logging at `log_level`; the client's output (stdout: one result per call; stderr: the
-/// server's log among the client's own).
+/// Which MCP client the tests speak through: the official Python SDK in the system tier
+/// (`--features system-tests`, what the README's test command and CI run), else rmcp's own client
+/// in this process (plain `cargo test`, which needs nothing but the build).
+pub fn python_sdk() -> bool {
+    cfg!(feature = "system-tests")
+}
+
+/// Run `calls` (the client's JSON list) against `ingest mcp` in `ws`, the server logging at
+/// `log_level`; the client's output (stdout: one result per call as JSON; stderr: the server's
+/// log, among the Python client's own when it is the client).
 pub fn mcp_stdio(ws: &Workspace, calls: &serde_json::Value, log_level: &str) -> Output {
+    let env = [
+        ("INGEST_LOG", log_level.to_string()),
+        ("INGEST_CLOCK_FILE", ws.clock_file().display().to_string()),
+        // Not the OS user's name: the audit must take the identity from the OS, not from $USER.
+        ("USER", "dr.house".to_string()),
+        ("LOGNAME", "dr.house".to_string()),
+    ];
+    let server = [ws.config().display().to_string()];
+    if !python_sdk() {
+        let mut command = tokio::process::Command::new(bin());
+        command.arg("--config").args(server).arg("mcp").envs(env);
+        return rmcp_output(crate::client::run(crate::client::Server::Stdio(command), calls));
+    }
     let spec = ws.path("calls.json");
     std::fs::write(&spec, calls.to_string()).expect("write calls");
     Command::new(python())
@@ -64,15 +84,26 @@ pub fn mcp_stdio(ws: &Workspace, calls: &serde_json::Value, log_level: &str) -> 
         .arg("--")
         .arg(bin())
         .arg("--config")
-        .arg(ws.config())
+        .args(server)
         .arg("mcp")
-        .env("INGEST_LOG", log_level)
-        .env("INGEST_CLOCK_FILE", ws.clock_file())
-        // Not the OS user's name: the audit must take the identity from the OS, not from $USER.
-        .env("USER", "dr.house")
-        .env("LOGNAME", "dr.house")
+        .envs(env)
         .output()
         .expect("run the MCP client")
+}
+
+/// An rmcp client run as the Python client's process output: the results on stdout (exit 0), or
+/// `{"connect_error": …}` (exit 3); the server's stderr.
+pub fn rmcp_output(run: crate::client::Run) -> Output {
+    use std::os::unix::process::ExitStatusExt;
+    let (code, stdout) = match run.results {
+        Ok(results) => (0, serde_json::Value::from(results)),
+        Err(e) => (3, serde_json::json!({ "connect_error": e })),
+    };
+    Output {
+        status: std::process::ExitStatus::from_raw(code << 8),
+        stdout: stdout.to_string().into_bytes(),
+        stderr: run.stderr,
+    }
 }
 
 /// The bundled sample exports.
@@ -199,6 +230,23 @@ impl Workspace {
 
     pub fn query_i64(&self, sql: &str) -> i64 {
         self.reader().query_row(sql, [], |r| r.get(0)).expect(sql)
+    }
+
+    /// Wait until the daemon has scanned the source's folder `n` more times (its health's
+    /// `last_check_at` moves at each scan, in whole seconds; the tests rescan every second): for a
+    /// test that shows something does *not* happen, however many scans it is given.
+    pub fn wait_scans(&self, n: usize) {
+        let last_check =
+            || self.query_strings("SELECT ifnull(last_check_at, '') FROM source_health WHERE source = 'ward'");
+        let mut last = last_check();
+        let mut seen = 0;
+        wait_for(&format!("{n} scans of the folder"), LIMIT, || {
+            let now = last_check();
+            if now != last {
+                (seen, last) = (seen + 1, now);
+            }
+            seen >= n
+        });
     }
 
     pub fn query_strings(&self, sql: &str) -> Vec<String> {
