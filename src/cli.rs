@@ -430,3 +430,52 @@ fn retention(config: &Config, dry_run: bool, clock: Arc<dyn Clock>) -> anyhow::R
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn config(text: &str, dir: &std::path::Path) -> Config {
+        Config::from_toml(text, ingest_config::Origin::BuiltIn, dir).expect("config")
+    }
+
+    fn now() -> chrono::DateTime<chrono::Utc> {
+        ingest_core::time::parse_rfc3339("2026-11-24T06:00:00Z").expect("time")
+    }
+
+    #[test]
+    fn the_command_line_is_consistent_and_source_needs_replay() {
+        Cli::command().debug_assert();
+        let parsed = Cli::try_parse_from(["ingest", "--replay", "a/", "b.hl7", "--source", "ward"]).expect("replay");
+        assert_eq!(parsed.replay, [PathBuf::from("a/"), PathBuf::from("b.hl7")]);
+        assert!(parsed.command.is_none());
+        let error = Cli::try_parse_from(["ingest", "--source", "ward", "status"]).expect_err("--source alone");
+        assert_eq!(error.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+    }
+
+    #[test]
+    fn check_config_exits_0_on_a_sound_config_and_2_when_a_source_cannot_work() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("drop")).expect("drop");
+        let sound = config("[[source]]\nname = \"ward\"\npath = \"drop\"\n", dir.path());
+        assert_eq!(check_config(&sound, false, now()), ExitCode::SUCCESS);
+        // A folder that is not there yet is a warning (the daemon reports it and retries), not an error.
+        let later = config("[[source]]\nname = \"ward\"\npath = \"not-yet\"\n", dir.path());
+        assert_eq!(check_config(&later, false, now()), ExitCode::SUCCESS);
+        // An SFTP key that does not exist is an error: exit 2 stops the unit's start.
+        let broken = config(
+            "[[source]]\nname = \"ehr\"\nkind = \"sftp\"\npoll = \"*/2 4-6 * * *\"\n[source.sftp]\n\
+             host = \"ehr.example\"\nuser = \"ingest\"\nkey_file = \"missing_key\"\nknown_hosts = \"known_hosts\"\n",
+            dir.path(),
+        );
+        assert_eq!(check_config(&broken, false, now()), ExitCode::from(2));
+    }
+
+    #[test]
+    fn a_configuration_error_exits_2() {
+        let error =
+            ConfigError { origin: "ingest.toml".into(), key: "source[0].path".into(), message: "missing".into() };
+        assert_eq!(config_error(&error), ExitCode::from(2));
+    }
+}

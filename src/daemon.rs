@@ -229,7 +229,7 @@ async fn check_freshness(
     let reader = Arc::clone(pipeline);
     let last = tokio::task::spawn_blocking(move || {
         let pipeline = reader.lock().map_err(|_| anyhow::anyhow!("pipeline lock poisoned"))?;
-        let view = pipeline.conn().view();
+        let view = pipeline.writer().view();
         Ok::<_, anyhow::Error>((ingest_store::read::last_exports(view)?, ingest_store::health::load_all(view)?))
     })
     .await;
@@ -278,7 +278,7 @@ async fn check_freshness(
         let writer = Arc::clone(pipeline);
         let saved = tokio::task::spawn_blocking(move || {
             let pipeline = writer.lock().map_err(|_| anyhow::anyhow!("pipeline lock poisoned"))?;
-            Ok::<_, anyhow::Error>(ingest_store::health::save_stale_since(pipeline.conn(), &source, since)?)
+            Ok::<_, anyhow::Error>(ingest_store::health::save_stale_since(pipeline.writer(), &source, since)?)
         })
         .await;
         if let Ok(Err(e)) = saved {
@@ -301,7 +301,7 @@ async fn load_health(
         sources
             .into_iter()
             .map(|(name, kind)| {
-                let health = ingest_store::health::ensure(pipeline.conn(), &name, kind, now)?;
+                let health = ingest_store::health::ensure(pipeline.writer(), &name, kind, now)?;
                 Ok((name, health))
             })
             .collect()
@@ -337,7 +337,7 @@ async fn note_held(
     let (writer, name) = (Arc::clone(pipeline), watched.config.name.clone());
     let result = tokio::task::spawn_blocking(move || {
         let pipeline = writer.lock().map_err(|_| anyhow::anyhow!("pipeline lock poisoned"))?;
-        Ok::<_, anyhow::Error>(ingest_store::health::save_holding(pipeline.conn(), &name, &health)?)
+        Ok::<_, anyhow::Error>(ingest_store::health::save_holding(pipeline.writer(), &name, &health)?)
     })
     .await;
     match result {
@@ -376,7 +376,7 @@ async fn retention(
     let pass = tokio::task::spawn_blocking(move || -> anyhow::Result<ingest_ops::retention::Purge> {
         let audit = ingest_audit::AuditLog::open(&audit_path, clock)?;
         let mut pipeline = pipeline.lock().map_err(|_| anyhow::anyhow!("pipeline lock poisoned"))?;
-        Ok(ingest_ops::retention::run_pass(pipeline.conn_mut(), &archive, &audit, &policy, now, trigger)?)
+        Ok(ingest_ops::retention::run_pass(pipeline.writer_mut(), &archive, &audit, &policy, now, trigger)?)
     })
     .await;
     match pass {
@@ -587,7 +587,7 @@ async fn rescan(
                 },
             };
             change = health.record(check, now);
-            if let Err(e) = ingest_store::health::save_check(pipeline.conn(), &source.name, &health) {
+            if let Err(e) = ingest_store::health::save_check(pipeline.writer(), &source.name, &health) {
                 tracing::error!(source = %source.name, error = %e, "cannot record the folder's health");
             }
         }
@@ -678,5 +678,82 @@ async fn ingest_one(
 fn alert_if_quarantined(alerts: &Alerts, source: &str, outcome: &Outcome, clock: &dyn Clock) {
     if let Outcome::Quarantined { file_id, error, .. } = outcome {
         alerts.raise(Alert::quarantined(source, *file_id, error, clock.now()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(t: &str) -> chrono::DateTime<chrono::Utc> {
+        ingest_core::time::parse_rfc3339(t).expect("time")
+    }
+
+    /// A watched folder source with export runs (`EXPORT_COMPLETE`), nothing seen yet.
+    fn watched(dir: &Path) -> Watched {
+        let config = Config::from_toml(
+            "[[source]]\nname = \"ward\"\npath = \"drop\"\nrun_marker = \"EXPORT_COMPLETE\"\n",
+            ingest_config::Origin::BuiltIn,
+            dir,
+        )
+        .expect("config");
+        let source = config.sources[0].clone();
+        Watched {
+            config: source,
+            watcher: None,
+            tracker: Tracker::default(),
+            next_rescan: Instant::now() + Duration::from_secs(3600),
+            deferred: Vec::new(),
+            held: BTreeMap::new(),
+            markers: BTreeMap::new(),
+            last_rescan: None,
+            restored_since: None,
+            untaken_logged: Default::default(),
+            health: SourceHealth::new("folder", at("2026-11-24T04:00:00Z")),
+        }
+    }
+
+    #[test]
+    fn files_of_a_run_are_held_for_its_marker_and_the_marker_asks_for_a_rescan_now() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut w = watched(dir.path());
+        let run = w.config.path.join("20261124");
+        hold(&mut w, run.join("ADT.hl7"), at("2026-11-24T05:00:00Z"));
+        hold(&mut w, run.join("ORU.hl7"), at("2026-11-24T05:02:00Z"));
+        assert!(w.markers.is_empty() && w.next_rescan > Instant::now(), "no marker yet, no rescan asked");
+        let held = held_run(&w).expect("a held run");
+        assert_eq!((held.files, held.since, held.run.as_str()), (2, at("2026-11-24T05:00:00Z"), "20261124"));
+        assert_eq!(held.marker, "EXPORT_COMPLETE");
+
+        hold(&mut w, run.join("EXPORT_COMPLETE"), at("2026-11-24T05:03:00Z"));
+        assert_eq!(w.markers.keys().collect::<Vec<_>>(), [&run.join("EXPORT_COMPLETE")]);
+        assert!(w.next_rescan <= Instant::now(), "the marker did not ask for a rescan");
+        assert_eq!(w.held.len(), 2, "a marker is not one of the run's files");
+    }
+
+    #[test]
+    fn a_held_file_written_again_is_not_held_any_more_and_a_removed_one_is_forgotten() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut w = watched(dir.path());
+        let (adt, oru) = (w.config.path.join("ADT.hl7"), w.config.path.join("ORU.hl7"));
+        hold(&mut w, adt.clone(), at("2026-11-24T05:00:00Z"));
+        hold(&mut w, oru.clone(), at("2026-11-24T05:00:00Z"));
+        assert!(!on_event(&mut w, FolderEvent::Touched(adt.clone(), Hint::Written)), "a write waits to settle");
+        assert!(on_event(&mut w, FolderEvent::Touched(oru.clone(), Hint::RenamedIn)), "a rename in is judged now");
+        assert!(w.held.is_empty(), "{:?}", w.held);
+        hold(&mut w, adt.clone(), at("2026-11-24T05:05:00Z"));
+        assert!(!on_event(&mut w, FolderEvent::Removed(adt)));
+        assert!(held_run(&w).is_none());
+        assert!(on_event(&mut w, FolderEvent::Rescan) && w.next_rescan <= Instant::now());
+    }
+
+    #[test]
+    fn files_held_again_after_a_restart_keep_the_time_their_run_was_first_held() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut w = watched(dir.path());
+        w.restored_since = Some(at("2026-11-24T04:30:00Z"));
+        let adt = w.config.path.join("ADT.hl7");
+        hold(&mut w, adt, at("2026-11-24T05:10:00Z"));
+        assert_eq!(held_run(&w).expect("held").since, at("2026-11-24T04:30:00Z"));
     }
 }

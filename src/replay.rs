@@ -323,3 +323,79 @@ impl Progress {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ingest_parse::ParseOptions;
+
+    /// A minimal HL7 file whose header says it was exported at `stamp` (HL7 `YYYYMMDDHHMMSS`).
+    fn exported_at(dir: &Path, name: &str, stamp: &str) -> PathBuf {
+        let path = dir.join(name);
+        let message =
+            format!("MSH|^~\\&|EHR|HOSP|INGEST|WARD|{stamp}||ADT^A08|{name}|P|2.5\rPID|1||M1^^^HOSP^MR||Doe^Jane\r");
+        std::fs::write(&path, message).expect("write");
+        path
+    }
+
+    fn names(planned: &[Planned]) -> Vec<String> {
+        planned.iter().map(|p| p.path.file_name().expect("name").to_string_lossy().into_owned()).collect()
+    }
+
+    fn options() -> ParseOptions {
+        ParseOptions { zone: ingest_core::time::Zone::parse("UTC").expect("zone"), ..ParseOptions::default() }
+    }
+
+    #[test]
+    fn files_are_replayed_in_export_order_from_their_headers_not_by_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        exported_at(dir.path(), "a_tuesday.hl7", "20261125050000");
+        exported_at(dir.path(), "b_monday.hl7", "20261124050000");
+        exported_at(dir.path(), "c_monday_too.hl7", "20261124050000");
+        let planned = plan(&[dir.path().to_path_buf()], None, &options()).expect("plan");
+        // Same export time: by path.
+        assert_eq!(names(&planned), ["b_monday.hl7", "c_monday_too.hl7", "a_tuesday.hl7"]);
+        assert_eq!(rfc3339(planned[2].exported_at), "2026-11-25T05:00:00Z");
+    }
+
+    #[test]
+    fn a_folder_gives_what_its_source_takes_and_a_named_file_goes_whatever_its_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = Config::from_toml(
+            "[[source]]\nname = \"ward\"\npath = \"drop\"\ninclude = [\"*.hl7\"]\n",
+            ingest_config::Origin::BuiltIn,
+            dir.path(),
+        )
+        .expect("config");
+        let source = config.source("ward");
+        exported_at(dir.path(), "ADT.hl7", "20261124050000");
+        let odd = exported_at(dir.path(), "ADT.export", "20261124040000");
+        let planned = plan(&[dir.path().to_path_buf()], source, &options()).expect("plan");
+        assert_eq!(names(&planned), ["ADT.hl7"], "the source does not take *.export");
+        let planned = plan(&[odd], source, &options()).expect("plan");
+        assert_eq!(names(&planned), ["ADT.export"], "a file named on the command line is replayed");
+    }
+
+    #[test]
+    fn a_path_that_does_not_exist_is_an_error_naming_it() {
+        let error = plan(&[PathBuf::from("/nonexistent/exports")], None, &options()).expect_err("missing");
+        assert_eq!(error.to_string(), "/nonexistent/exports: no such file or directory");
+    }
+
+    #[test]
+    fn the_exit_code_is_0_when_all_went_in_3_when_something_needs_a_look_1_on_failure() {
+        let summary = |f: fn(&mut Summary)| {
+            let mut s = Summary { files_found: 2, ingested: 2, ..Summary::default() };
+            f(&mut s);
+            s.exit_code()
+        };
+        assert_eq!(summary(|_| {}), 0);
+        assert_eq!(summary(|s| s.field_warnings = 4), 0, "an empty optional field is not a failure");
+        assert_eq!(summary(|s| s.not_used = 9), 0);
+        assert_eq!(summary(|s| s.quarantined = 1), 3);
+        assert_eq!(summary(|s| s.rejects = 1), 3);
+        assert_eq!(summary(|s| s.text_failed = 1), 3);
+        assert_eq!(summary(|s| (s.quarantined, s.failed) = (1, 1)), 1);
+        assert_eq!(summary(|s| s.interrupted = true), 1);
+    }
+}

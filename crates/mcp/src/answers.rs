@@ -893,3 +893,6 @@ pub fn search_documents(cx: &Context<'_>, args: &SearchArgs) -> Result<SearchRes
 const SEARCH_PAGE: usize = 10;
 
 pub use crate::digest::panel_changes;
+
+#[cfg(test)]
+mod tests;

@@ -135,13 +135,13 @@ impl Pipeline {
         Pipeline { conn, options, clock, archive_dir, quarantine_dir }
     }
 
-    /// The snapshot's writer (for status queries between files).
-    pub fn conn(&self) -> &Writer {
+    /// The snapshot's writer (the sources' health, retention and status queries between files).
+    pub fn writer(&self) -> &Writer {
         &self.conn
     }
 
     /// For the daemon's other writer, retention, between files.
-    pub fn conn_mut(&mut self) -> &mut Writer {
+    pub fn writer_mut(&mut self) -> &mut Writer {
         &mut self.conn
     }
 
@@ -830,3 +830,6 @@ pub fn mtime_of(meta: &std::fs::Metadata) -> DateTime<Utc> {
 fn file_name(path: &Path) -> String {
     path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests;

@@ -645,3 +645,97 @@ pub fn search_documents(
     })?;
     rows.collect()
 }
+
+#[cfg(test)]
+mod tests {
+    //! The MCP side's queries on a snapshot the writer filled from parsed HL7: filters, keyset
+    //! paging, and the provenance every row carries.
+
+    use super::*;
+    use crate::write::{FileMeta, write_file};
+
+    fn at(t: &str) -> chrono::DateTime<chrono::Utc> {
+        ingest_core::time::parse_rfc3339(t).expect("time")
+    }
+
+    fn admission(mrn: &str, bed: &str, attending: &str) -> String {
+        format!(
+            "MSH|^~\\&|EHR|HOSP|INGEST|WARD|20261124050000+0000||ADT^A01|{mrn}|P|2.5\r\
+             PID|1||{mrn}^^^HOSP^MR||Doe^{mrn}\r\
+             PV1|1|I|{bed}||||1^{attending}^A\r"
+        )
+    }
+
+    fn result(mrn: &str, value: &str, observed: &str) -> String {
+        format!(
+            "MSH|^~\\&|LAB|HOSP|INGEST|WARD|{observed}+0000||ORU^R01|{mrn}{observed}|P|2.5\r\
+             PID|1||{mrn}^^^HOSP^MR\rOBR|1|O{observed}|O{observed}|BMP\r\
+             OBX|1|NM|2823-3^Potassium^LN||{value}|mmol/L|3.5-5.1||||F|||{observed}+0000\r"
+        )
+    }
+
+    /// A snapshot written from `files` (name, HL7 text), each its own export at 05:00Z.
+    fn snapshot(files: &[(&str, String)]) -> (tempfile::TempDir, crate::Writer) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut writer = crate::open_writer(&dir.path().join("s.db")).expect("writer");
+        for (n, (name, text)) in files.iter().enumerate() {
+            let options = ingest_parse::ParseOptions::default();
+            let (_, parsed) = ingest_parse::parse_named(name, text.as_bytes(), &options).expect("parse");
+            let exported = at("2026-11-24T05:00:00Z");
+            let meta = FileMeta {
+                source: "ward".into(),
+                path: format!("/drop/{name}"),
+                size: text.len() as u64,
+                mtime: exported,
+                sha256: format!("{n:064}"),
+                kind: "hl7",
+                exported_at: exported,
+                exported_at_origin: "MSH-7",
+                received_at: exported,
+                disposition: None,
+                export_time_warning: None,
+            };
+            write_file(&mut writer, &meta, &parsed, exported, &|| false).expect("write");
+        }
+        (dir, writer)
+    }
+
+    #[test]
+    fn the_panel_filters_by_location_and_attending_and_pages_by_location_then_mrn() {
+        let (_dir, writer) = snapshot(&[
+            ("a.hl7", admission("M3", "5W^520^B", "House")),
+            ("b.hl7", admission("M1", "5W^501^A", "Cuddy")),
+            ("c.hl7", admission("M2", "6E^601^A", "House")),
+        ]);
+        let mrns = |q: &PanelQuery<'_>| -> Vec<String> {
+            panel(writer.view(), q).expect("panel").into_iter().map(|e| e.patient.mrn).collect()
+        };
+        assert_eq!(mrns(&PanelQuery { limit: 10, ..PanelQuery::default() }), ["M1", "M3", "M2"]);
+        assert_eq!(mrns(&PanelQuery { location: Some("5W"), limit: 10, ..PanelQuery::default() }), ["M1", "M3"]);
+        assert_eq!(mrns(&PanelQuery { attending: Some("House"), limit: 10, ..PanelQuery::default() }), ["M3", "M2"]);
+        let first = panel(writer.view(), &PanelQuery { limit: 1, ..PanelQuery::default() }).expect("page");
+        let after = (first[0].stay.location.clone().expect("location"), first[0].patient.mrn.clone());
+        assert_eq!(mrns(&PanelQuery { after: Some(after), limit: 10, ..PanelQuery::default() }), ["M3", "M2"]);
+    }
+
+    #[test]
+    fn results_come_newest_first_with_the_file_they_came_from() {
+        let (_dir, writer) = snapshot(&[
+            ("adt.hl7", admission("M1", "5W^501^A", "House")),
+            ("oru1.hl7", result("M1", "3.1", "20261123040000")),
+            ("oru2.hl7", result("M1", "2.9", "20261124040000")),
+        ]);
+        let id = patient(writer.view(), "M1").expect("query").expect("M1").id;
+        let q = ObservationQuery { patient_id: id, since: None, code: Some("2823-3"), after: None, limit: 10 };
+        let rows = observations(writer.view(), &q).expect("results");
+        let values: Vec<_> = rows.iter().map(|r| r.value.as_deref().unwrap_or_default()).collect();
+        assert_eq!(values, ["2.9", "3.1"]);
+        assert_eq!(rows[0].provenance.source_file, "oru2.hl7");
+        assert_eq!(
+            (rows[0].provenance.source.as_str(), rows[0].provenance.exported_at.as_str()),
+            ("ward", "2026-11-24T05:00:00Z")
+        );
+        let since = ObservationQuery { since: Some("2026-11-24T00:00:00Z"), ..q };
+        assert_eq!(observations(writer.view(), &since).expect("since").len(), 1);
+    }
+}
