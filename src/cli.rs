@@ -12,8 +12,21 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
+/// What `ingest --help` and the manual page say after the options.
+const AFTER_HELP: &str = "\
+Exit status: 0 everything went in (duplicates included); 3 finished, but a file was quarantined or a \
+message rejected; 2 usage or configuration error; 1 any other failure.
+
+Environment: INGEST_CONFIG (the config file when --config is not given), INGEST_LOG (log filter, \
+e.g. debug), INGEST_TOKEN (the bearer token of `mcp --connect` without --token-file), \
+STATE_DIRECTORY (the default data folder, set by systemd).
+
+Files: /etc/ingest/ingest.toml (the configuration; every key is documented in the installed \
+example), /var/lib/ingest (snapshot.db, audit.jsonl, archive/, quarantine/, staging/), \
+/usr/share/doc/ingest/INSTALL.md (installing the service).";
+
 #[derive(Debug, Parser)]
-#[command(name = "ingest", version, about = "EHR morning exports → a read-only SQLite snapshot")]
+#[command(name = "ingest", version, about = "EHR morning exports → a read-only SQLite snapshot", after_long_help = AFTER_HELP)]
 pub struct Cli {
     /// Ingest these files or directories (backfill), in export order, then exit.
     #[arg(long, value_name = "PATH", num_args = 1..)]
@@ -67,11 +80,15 @@ pub enum Command {
         #[arg(long, value_name = "FILE", requires = "connect")]
         token_file: Option<PathBuf>,
         /// Trust the CAs in this PEM file instead of the system's (e.g. the hospital's CA); a
-        /// self-signed daemon certificate in it is trusted as itself.
-        #[arg(long, value_name = "FILE", requires = "connect")]
+        /// self-signed daemon certificate in it is trusted as itself. Empty: none (as a Claude
+        /// Desktop extension passes an optional field left blank).
+        // Read as an OS string: clap's path parser refuses an empty value.
+        #[arg(long, value_name = "FILE", requires = "connect",
+            value_parser = clap::builder::TypedValueParser::map(clap::builder::OsStringValueParser::new(), PathBuf::from))]
         ca_file: Option<PathBuf>,
         /// Trust exactly the daemon certificate with this fingerprint, `sha256:…` as `ingest
         /// tls-fingerprint` prints it on the daemon's host (repeat for a certificate change-over).
+        /// Empty: none.
         #[arg(long, value_name = "sha256:HEX", requires = "connect")]
         pin: Vec<String>,
     },
@@ -114,6 +131,10 @@ pub enum Command {
     /// child process, so that a panic or a hang in the extractor costs that file only).
     #[command(name = "extract-pdf", hide = true)]
     ExtractPdf { file: PathBuf },
+    /// Internal: write the manual pages (ingest.1, and ingest-run.1 … for each command) into DIR,
+    /// from the same definitions as --help; the Debian package installs them.
+    #[command(hide = true)]
+    Man { dir: PathBuf },
 }
 
 #[derive(Debug, Subcommand)]
@@ -154,6 +175,9 @@ pub fn main() -> ExitCode {
     // The extractor child needs no config and no logging: stdout is its answer.
     if let Some(Command::ExtractPdf { file }) = &cli.command {
         return ingest_pipeline::pdf::child_main(file);
+    }
+    if let Some(Command::Man { dir }) = &cli.command {
+        return man_pages(dir);
     }
     // A replay on a terminal shows a progress bar; per-file lines would only break it up.
     let interactive_replay = cli.command.is_none() && std::io::stderr().is_terminal();
@@ -200,6 +224,7 @@ pub fn main() -> ExitCode {
         }
         (Some(Command::TlsFingerprint { file }), _) => return tls_fingerprint(&config, file.as_deref()),
         (Some(Command::ExtractPdf { file }), _) => return ingest_pipeline::pdf::child_main(file),
+        (Some(Command::Man { dir }), _) => return man_pages(dir),
         (Some(Command::Generate { out, days, seed, ward: true, .. }), _) => {
             crate::generate::ward::generate(out, *days, *seed)
                 .map(|w| {
@@ -318,6 +343,43 @@ fn run_daemon(
     })
 }
 
+/// `ingest man DIR`: clap_mangen renders a page per visible command from the definitions above.
+fn man_pages(dir: &std::path::Path) -> ExitCode {
+    use clap::CommandFactory;
+    match std::fs::create_dir_all(dir).and_then(|()| clap_mangen::generate_to(Cli::command(), dir)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ingest: {}: {e}", dir.display());
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// How the bridge trusts the daemon's certificate, from `--ca-file` and `--pin`. An empty value is
+/// no value: a Claude Desktop extension passes an optional field left blank as "" (deploy/mcpb).
+fn trust_options(
+    url: &str,
+    ca_file: Option<&std::path::Path>,
+    pins: &[String],
+) -> Result<ingest_mcp::bridge::TrustOptions, String> {
+    let ca_file = ca_file.filter(|p| !p.as_os_str().is_empty()).map(std::path::Path::to_path_buf);
+    let pins = pins
+        .iter()
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| ingest_mcp::trust::parse_pin(p))
+        .collect::<Result<Vec<[u8; 32]>, String>>()?;
+    if ca_file.is_some() && !pins.is_empty() {
+        return Err("give --ca-file or --pin, not both: a pin trusts one certificate whoever signed it".into());
+    }
+    if let Some(path) = &ca_file {
+        ingest_mcp::trust::read_certificates(path).map_err(|e| format!("--ca-file {e}"))?;
+    }
+    if (ca_file.is_some() || !pins.is_empty()) && url.starts_with("http://") {
+        return Err(format!("--ca-file and --pin apply to https:// only; {url} is plain http"));
+    }
+    Ok(ingest_mcp::bridge::TrustOptions { ca_file, pins })
+}
+
 /// `ingest mcp --connect URL`: 2 for a bad URL or token file, 1 when the daemon cannot be reached
 /// or refuses the token.
 fn bridge(
@@ -327,30 +389,13 @@ fn bridge(
     pins: &[String],
 ) -> ExitCode {
     use ingest_mcp::bridge;
-    let pins: Result<Vec<[u8; 32]>, String> = pins.iter().map(|p| ingest_mcp::trust::parse_pin(p)).collect();
-    let trust = match pins {
-        Ok(pins) => bridge::TrustOptions { ca_file: ca_file.map(std::path::Path::to_path_buf), pins },
+    let trust = match trust_options(url, ca_file, pins) {
+        Ok(trust) => trust,
         Err(e) => {
             eprintln!("ingest: {e}");
             return ExitCode::from(2);
         }
     };
-    if trust.ca_file.is_some() && !trust.pins.is_empty() {
-        eprintln!("ingest: give --ca-file or --pin, not both: a pin trusts one certificate whoever signed it");
-        return ExitCode::from(2);
-    }
-    if trust.ca_file.is_some() || !trust.pins.is_empty() {
-        if let Some(path) = &trust.ca_file
-            && let Err(e) = ingest_mcp::trust::read_certificates(path)
-        {
-            eprintln!("ingest: --ca-file {e}");
-            return ExitCode::from(2);
-        }
-        if url.starts_with("http://") {
-            eprintln!("ingest: --ca-file and --pin apply to https:// only; {url} is plain http");
-            return ExitCode::from(2);
-        }
-    }
     let token = match bridge::check_url(url).and_then(|()| bridge::token(token_file)) {
         Ok(token) => token,
         Err(e) => {
@@ -470,6 +515,36 @@ mod tests {
             dir.path(),
         );
         assert_eq!(check_config(&broken, false, now()), ExitCode::from(2));
+    }
+
+    #[test]
+    fn the_manual_pages_cover_every_visible_command_and_say_the_exit_codes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = dir.path().join("man");
+        assert_eq!(man_pages(&out), ExitCode::SUCCESS);
+        for page in ["ingest.1", "ingest-run.1", "ingest-mcp.1", "ingest-check-config.1", "ingest-audit-verify.1"] {
+            let text = std::fs::read_to_string(out.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+            assert!(text.starts_with(".ie") || text.contains("\n.TH "), "{page} is not roff: {}", &text[..80]);
+        }
+        let main = std::fs::read_to_string(out.join("ingest.1")).expect("ingest.1");
+        assert!(main.contains("Exit status"), "{main}");
+        assert!(!out.join("ingest-extract-pdf.1").exists(), "an internal command got a page");
+    }
+
+    #[test]
+    fn the_bridge_reads_an_empty_ca_file_or_pin_as_not_given() {
+        let cli = Cli::try_parse_from(["ingest", "mcp", "--connect", "https://x/mcp", "--ca-file", "", "--pin", ""])
+            .expect("empty values parse");
+        let Some(Command::Mcp { ca_file, pin, .. }) = cli.command else { panic!("not mcp: {cli:?}") };
+        let trust = trust_options("https://x/mcp", ca_file.as_deref(), &pin).expect("empty is not given");
+        assert_eq!((trust.ca_file, trust.pins.len()), (None, 0));
+        // A value is still checked.
+        let pin = format!("sha256:{}", "ab".repeat(32));
+        let error = trust_options("http://127.0.0.1:1/mcp", None, &[pin]).expect_err("a pin over plain http");
+        assert!(error.contains("https:// only"), "{error}");
+        let error = trust_options("https://x/mcp", Some(std::path::Path::new("/nonexistent.pem")), &[])
+            .expect_err("a CA file that is not there");
+        assert!(error.starts_with("--ca-file"), "{error}");
     }
 
     #[test]

@@ -16,6 +16,7 @@ mod health;
 mod logs;
 mod mcp_http;
 mod mcp_stdio;
+mod mcpb;
 mod pdf;
 mod replay;
 mod retention;

@@ -39,7 +39,7 @@ pub fn mcp_tables(extra: &str) -> String {
 }
 
 /// A workspace with that config and the sample exports replayed into its snapshot.
-fn workspace(mcp_extra: &str) -> Workspace {
+pub fn workspace(mcp_extra: &str) -> Workspace {
     let ws = Workspace::with_config("", &mcp_tables(mcp_extra));
     let (code, out) = ws.replay(&[&samples()]);
     assert_eq!(code, 0, "{out}");
@@ -50,7 +50,7 @@ fn workspace(mcp_extra: &str) -> Workspace {
 pub struct HttpDaemon {
     daemon: Daemon,
     /// The MCP endpoint, e.g. `http://127.0.0.1:41234/mcp`.
-    url: String,
+    pub url: String,
 }
 
 impl HttpDaemon {
@@ -132,7 +132,7 @@ fn bridge_client(ws: &Workspace, url: &str, token_file: &Path, calls: &Value, ca
 }
 
 /// The MCP client over stdio to `command`: (exit code, the printed JSON).
-fn stdio_client(ws: &Workspace, command: &[String], calls: &Value) -> (i32, Value) {
+pub fn stdio_client(ws: &Workspace, command: &[String], calls: &Value) -> (i32, Value) {
     if !python_sdk() {
         let mut child = tokio::process::Command::new(&command[0]);
         child.args(&command[1..]);
