@@ -64,9 +64,16 @@ fn ingested(ws: &Workspace) -> i64 {
 
 /// Until the daemon has logged `needle` at least `times` times.
 fn wait_for_log(daemon: &Daemon, needle: &str, times: usize) {
-    wait_for(&format!("{needle:?} in the log"), Duration::from_secs(60), || {
-        daemon.log_text().matches(needle).count() >= times
-    });
+    let limit = Duration::from_secs(60);
+    let start = std::time::Instant::now();
+    while daemon.log_text().matches(needle).count() < times {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {needle:?} in the log:\n{}",
+            daemon.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// A workspace whose `data/` is a small filesystem of `mb` MB, and its daemon started. (Bound
@@ -147,6 +154,8 @@ fn a_read_only_archive_leaves_the_file_in_place_and_a_rescan_finishes_its_move()
 fn a_locked_database_rolls_the_file_back_and_it_goes_in_once_released() {
     let ws = Workspace::new();
     let mut daemon = Daemon::start(&ws);
+    // Locked once the daemon is up: a lock during its startup writes is another test.
+    wait_for_log(&daemon, "ingest daemon started", 1);
     let locker = rusqlite::Connection::open(ws.db()).expect("open");
     locker.execute_batch("BEGIN EXCLUSIVE").expect("lock the snapshot");
 
