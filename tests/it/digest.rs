@@ -36,6 +36,9 @@ fn ward() -> Workspace {
     let ws = Workspace::new();
     let out = ws.ingest(&["generate", "--ward", "--days", "3", "--out", "exports"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Replayed the morning of the third export, whatever today's date: the snapshot's time is
+    // its last ingest.
+    ws.set_clock("2026-12-03T12:00:00Z");
     let (code, out) = ws.replay(&[&ws.path("exports")]);
     assert_eq!(code, 0, "{out}");
     ws.set_clock("2026-12-03T12:30:00Z");
@@ -286,6 +289,7 @@ fn under_a_small_budget_answers_page_or_leave_out_normal_results_and_say_so() {
         ));
     }
     std::fs::write(ws.path("exports/2026-12-03/MDM_LONG_20261203050000.hl7"), note).expect("note");
+    ws.set_clock("2026-12-03T12:00:00Z");
     assert_eq!(ws.replay(&[&ws.path("exports")]).0, 0);
     ws.set_clock("2026-12-03T12:30:00Z");
     const SMALL: usize = 6_000;
