@@ -194,7 +194,7 @@ fn sighup_reads_the_config_again_and_an_invalid_one_is_refused_while_the_old_one
     )
     .expect("write config");
     hup(&daemon);
-    wait_for("the reload", LIMIT, || daemon.log_text().contains("SIGHUP: configuration read"));
+    daemon.wait_for_log("SIGHUP: configuration read", 1, LIMIT);
     std::fs::write(ws.path("drop2/ADT.hl7"), census(2)).expect("write");
     wait_for("the new source's file to land", LIMIT, || {
         ws.query_i64("SELECT count(*) FROM source_files WHERE source = 'icu' AND status = 'ingested'") == 1
@@ -203,7 +203,7 @@ fn sighup_reads_the_config_again_and_an_invalid_one_is_refused_while_the_old_one
     // A broken file: refused, and both sources keep working.
     std::fs::write(ws.config(), "data_dir = \"data\"\n[[source]]\nname = 42\n").expect("write config");
     hup(&daemon);
-    wait_for("the refusal", LIMIT, || daemon.log_text().contains("configuration reload refused"));
+    daemon.wait_for_log("configuration reload refused", 1, LIMIT);
     assert!(daemon.log_text().contains("ingest.toml: line 3: invalid type"), "the error names the file and the line");
     std::fs::write(ws.path("drop/ADT.hl7"), census(3)).expect("write");
     std::fs::write(ws.path("drop2/ADT2.hl7"), census(4)).expect("write");

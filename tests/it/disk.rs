@@ -58,22 +58,12 @@ fn labs(kb: usize) -> String {
     hl7::batch("20261124050000-0600", &messages)
 }
 
+/// How long a disk test waits: each attempt on a full disk or a locked snapshot can spend the
+/// store's 10 s busy wait.
+const DISK_LIMIT: Duration = Duration::from_secs(60);
+
 fn ingested(ws: &Workspace) -> i64 {
     ws.query_i64("SELECT count(*) FROM source_files WHERE status = 'ingested'")
-}
-
-/// Until the daemon has logged `needle` at least `times` times.
-fn wait_for_log(daemon: &Daemon, needle: &str, times: usize) {
-    let limit = Duration::from_secs(60);
-    let start = std::time::Instant::now();
-    while daemon.log_text().matches(needle).count() < times {
-        assert!(
-            start.elapsed() < limit,
-            "timed out after {limit:?} waiting for {needle:?} in the log:\n{}",
-            daemon.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// A workspace whose `data/` is a small filesystem of `mb` MB, and its daemon started. (Bound
@@ -99,7 +89,7 @@ fn a_full_disk_rolls_the_file_back_and_it_goes_in_once_there_is_room() {
     drop(file);
 
     std::fs::write(ws.path("drop/ORU_full.hl7"), labs(2048)).expect("export");
-    wait_for_log(&daemon, "stays in place", 1);
+    daemon.wait_for_log("stays in place", 1, DISK_LIMIT);
     let log = daemon.log_text();
     assert!(log.contains("ORU_full.hl7") && log.contains("full"), "the error names the file and the cause:\n{log}");
     assert!(daemon.alive(), "the daemon keeps running:\n{log}");
@@ -107,7 +97,7 @@ fn a_full_disk_rolls_the_file_back_and_it_goes_in_once_there_is_room() {
     assert_eq!(ingested(&ws), 0, "nothing of it is in the snapshot");
 
     std::fs::remove_file(&filler).expect("make room");
-    wait_for("the file to go in once there is room", Duration::from_secs(60), || {
+    wait_for("the file to go in once there is room", DISK_LIMIT, || {
         ingested(&ws) == 1 && !ws.path("drop/ORU_full.hl7").exists()
     });
     assert_eq!(ws.query_i64("SELECT messages FROM source_files"), (2048 * 1024 / 400) as i64);
@@ -130,7 +120,7 @@ fn a_read_only_archive_leaves_the_file_in_place_and_a_rescan_finishes_its_move()
     assert!(std::fs::create_dir(archive.join("probe")).is_err(), "the archive is read-only");
 
     std::fs::write(ws.path("drop/ORU_ro.hl7"), labs(64)).expect("export");
-    wait_for_log(&daemon, "stays in place", 1);
+    daemon.wait_for_log("stays in place", 1, DISK_LIMIT);
     let log = daemon.log_text();
     assert!(
         log.contains("ORU_ro.hl7") && log.contains("not yet moved") && log.contains("Read-only file system"),
@@ -140,7 +130,7 @@ fn a_read_only_archive_leaves_the_file_in_place_and_a_rescan_finishes_its_move()
     assert!(ws.path("drop/ORU_ro.hl7").exists(), "the file stays in the drop folder");
 
     bind.remount("bind,rw");
-    wait_for("the move to be finished once the archive is writable", Duration::from_secs(60), || {
+    wait_for("the move to be finished once the archive is writable", DISK_LIMIT, || {
         !ws.path("drop/ORU_ro.hl7").exists()
     });
     assert_eq!(ws.query_i64("SELECT count(*) FROM source_files"), 1, "one ledger row: not taken twice");
@@ -155,12 +145,12 @@ fn a_locked_database_rolls_the_file_back_and_it_goes_in_once_released() {
     let ws = Workspace::new();
     let mut daemon = Daemon::start(&ws);
     // Locked once the daemon is up: a lock during its startup writes is another test.
-    wait_for_log(&daemon, "ingest daemon started", 1);
+    daemon.wait_for_log("ingest daemon started", 1, DISK_LIMIT);
     let locker = rusqlite::Connection::open(ws.db()).expect("open");
     locker.execute_batch("BEGIN EXCLUSIVE").expect("lock the snapshot");
 
     std::fs::write(ws.path("drop/ORU_locked.hl7"), labs(16)).expect("export");
-    wait_for_log(&daemon, "stays in place", 1);
+    daemon.wait_for_log("stays in place", 1, DISK_LIMIT);
     let log = daemon.log_text();
     assert!(log.contains("ORU_locked.hl7") && log.contains("locked"), "the error names the file and the cause:\n{log}");
     assert!(daemon.alive(), "the daemon keeps running:\n{log}");
@@ -168,7 +158,7 @@ fn a_locked_database_rolls_the_file_back_and_it_goes_in_once_released() {
 
     locker.execute_batch("ROLLBACK").expect("release");
     drop(locker);
-    wait_for("the file to go in once the lock is released", Duration::from_secs(60), || {
+    wait_for("the file to go in once the lock is released", DISK_LIMIT, || {
         ingested(&ws) == 1 && !ws.path("drop/ORU_locked.hl7").exists()
     });
 }

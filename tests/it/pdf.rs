@@ -310,9 +310,7 @@ fn the_daemon_holds_a_pdf_until_the_manifest_that_names_it_arrives() {
     let ws = Workspace::new();
     let mut daemon = Daemon::start(&ws);
     std::fs::write(ws.path("drop/outside_0001.pdf"), text_pdf(&["Outside discharge summary."])).expect("write");
-    wait_for("the PDF to be held for its manifest", LIMIT, || {
-        daemon.log_text().contains("waiting for a documents manifest that lists it")
-    });
+    daemon.wait_for_log("waiting for a documents manifest that lists it", 1, LIMIT);
     assert_eq!(ws.query_i64("SELECT count(*) FROM source_files"), 0, "a held PDF has no ledger row");
     assert!(ws.path("drop/outside_0001.pdf").exists());
     std::fs::write(ws.path("drop/documents_5W_20261124_0500.csv"), MANIFEST).expect("write");

@@ -37,7 +37,7 @@ fn mrns(ws: &Workspace) -> Vec<String> {
 /// Wait for the daemon's first log line after its start-up pass.
 fn started(ws: &Workspace) -> Daemon {
     let daemon = Daemon::start(ws);
-    wait_for("the daemon to start", LIMIT, || daemon.log_text().contains("ingest daemon started"));
+    daemon.wait_for_log("ingest daemon started", 1, LIMIT);
     daemon
 }
 

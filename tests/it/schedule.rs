@@ -4,7 +4,7 @@
 
 use crate::mcp_stdio::call;
 use crate::util::mcp::answer;
-use crate::util::{Daemon, LIMIT, Workspace, hl7, wait_for};
+use crate::util::{Daemon, LIMIT, Workspace, hl7};
 use serde_json::{Value, json};
 
 /// A daily 05:00 export (America/Chicago: 11:00Z in November), due by 05:45.
@@ -98,7 +98,7 @@ fn the_daemon_warns_once_when_a_source_turns_stale_and_says_when_it_recovers() {
     let monday = export(&ws, "ADT_MON.hl7", "20261123050000-0600", "M1");
     assert_eq!(ws.replay(&[&monday]).0, 0);
     let daemon = Daemon::start(&ws);
-    wait_for("the stale warning", LIMIT, || daemon.log_text().contains("source is stale"));
+    daemon.wait_for_log("source is stale", 1, LIMIT);
     let first = daemon.log_text();
     assert!(first.contains("WARN") && first.contains("due by 2026-11-24 05:45 CST)"), "{first}");
     assert_eq!(first.matches("alert=\"stale\"").count(), 1, "{first}");
@@ -107,7 +107,7 @@ fn the_daemon_warns_once_when_a_source_turns_stale_and_says_when_it_recovers() {
     let daemon = Daemon::start(&ws);
     let tuesday = export(&ws, "ADT_TUE.hl7", "20261124071000-0600", "M2");
     std::fs::rename(&tuesday, ws.path("drop/ADT_TUE.hl7")).expect("drop");
-    wait_for("the recovery", LIMIT, || daemon.log_text().contains("source is fresh again"));
+    daemon.wait_for_log("source is fresh again", 1, LIMIT);
     let log = daemon.log_text();
     assert_eq!(log.matches("source is stale").count(), 0, "the restart warned again:\n{log}");
     assert_eq!(log.matches("alert=\"recovered\"").count(), 1, "{log}");

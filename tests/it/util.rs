@@ -346,6 +346,20 @@ impl Daemon {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Until the daemon has logged `needle` at least `times` times; after `limit` the test fails
+    /// with the daemon's log, which says why it has not.
+    pub fn wait_for_log(&self, needle: &str, times: usize, limit: Duration) {
+        let start = Instant::now();
+        while self.log_text().matches(needle).count() < times {
+            assert!(
+                start.elapsed() < limit,
+                "timed out after {limit:?} waiting for {needle:?} in the log:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// SIGTERM, then the exit code.
     pub fn terminate(mut self) -> Option<i32> {
         let pid = self.child.id().to_string();
