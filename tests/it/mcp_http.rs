@@ -757,10 +757,16 @@ fn fifty_http_clients_during_a_replay_get_no_error_and_never_half_a_file() {
     );
     assert!(total.torn.is_empty(), "answers saw half a file: {:?}", &total.torn[..total.torn.len().min(5)]);
     assert!(total.files_seen.len() >= 10, "the reads overlapped the writes at only {} points", total.files_seen.len());
-    assert!(total.latency.get("get_patient").map_or(0, Vec::len) >= 200, "{report}");
+    assert!(
+        total.latency.get("get_patient").map_or(0, Vec::len) >= 50 * PATIENTS_PER_SESSION,
+        "every session read {PATIENTS_PER_SESSION} patients: {report}"
+    );
     assert_eq!(http.daemon.log_text().matches(" ERROR ").count(), 0, "{}", http.log_text());
     assert_eq!(ws.query_i64("SELECT count(*) FROM observations"), FILES as i64 * OBS_PER_FILE);
 }
+
+/// How many patients each load session reads, at least.
+const PATIENTS_PER_SESSION: usize = 3;
 
 #[derive(Default)]
 struct Load {
@@ -788,7 +794,17 @@ async fn load_client(url: String, stop: std::sync::Arc<std::sync::atomic::Atomic
     };
     let mut mrn: Option<String> = None;
     let mut round = 0usize;
-    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+    // Once stopped, a session still goes on until it has read a few patients, however slow the
+    // machine (within a bound): a floor on the number of calls would be a timing test.
+    let mut patients_read = 0;
+    let mut stopping: Option<Instant> = None;
+    loop {
+        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+            let since = *stopping.get_or_insert_with(Instant::now);
+            if patients_read >= PATIENTS_PER_SESSION || since.elapsed() > Duration::from_secs(30) {
+                break;
+            }
+        }
         round += 1;
         for tool in ["snapshot_status", "list_panel", "get_patient"] {
             let args = match (tool, &mrn) {
@@ -828,7 +844,13 @@ async fn load_client(url: String, stop: std::sync::Arc<std::sync::atomic::Atomic
                         mrn = patients[round % patients.len()]["mrn"].as_str().map(str::to_owned);
                     }
                 }
-                _ => {}
+                _ => {
+                    if answer["patient"]["mrn"].as_str() == mrn.as_deref() {
+                        patients_read += 1;
+                    } else {
+                        load.errors.push(format!("get_patient {mrn:?} answered for {}", answer["patient"]["mrn"]));
+                    }
+                }
             }
         }
     }
